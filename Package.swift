@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "DeepSPIO-Lab",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "spio", targets: ["spio"]),
+        .library(name: "SPIOTensor", targets: ["SPIOTensor"]),
+        .library(name: "SPIONetworks", targets: ["SPIONetworks"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C headers of OpenBLAS (cblas + openblas_set_num_threads) and FFTW3 single precision.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CFFTW", path: "Sources/CFFTW", pkgConfig: "fftw3f",
+                       providers: [.apt(["libfftw3-dev"])]),
+        // Tensor, sgemm, im2col/col2im, deterministic parallel loops, the seeded generator.
+        .target(name: "SPIOTensor", dependencies: ["CBLAS"], swiftSettings: optimise),
+        // Layers with explicit forward/backward, Adam, initialisers, safetensors checkpoints, models.
+        .target(name: "SPIONetworks", dependencies: ["SPIOTensor"], swiftSettings: optimise),
+        // `spio bench` measurements, kept out of the executable so tests can drive them.
+        .target(name: "SPIOBench", dependencies: ["SPIOTensor", "SPIONetworks", "CBLAS"], swiftSettings: optimise),
+        .executableTarget(name: "spio", dependencies: [
+            "SPIOTensor", "SPIONetworks", "SPIOBench",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW"]),
+        .testTarget(name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"]),
+    ],
+    swiftLanguageModes: [.v5]
+)
+
+/// Hot loops are written against unsafe pointers; bounds checks stay on in debug builds.
+var optimise: [SwiftSetting] { [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))] }

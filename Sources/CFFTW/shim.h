@@ -1,0 +1,2 @@
+// FFTW3, single precision (fftwf_*).
+#include <fftw3.h>

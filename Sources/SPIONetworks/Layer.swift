@@ -1,0 +1,97 @@
+import SPIOTensor
+
+/// A trainable tensor with its gradient, accumulated by `backward` calls until `zeroGrad()`.
+public final class Parameter {
+    /// The current value.
+    public let value: Tensor
+    /// d(loss)/d(value), same shape as `value`.
+    public let grad: Tensor
+
+    public init(shape: [Int]) {
+        value = Tensor(shape: shape)
+        grad = Tensor(shape: shape)
+    }
+
+    /// Sets the gradient to zero.
+    public func zeroGrad() { grad.fill(0) }
+}
+
+/// Anything with named parameters and buffers: a layer or a model made of layers.
+///
+/// A module lists its own tensors and its children; names are joined with dots and follow
+/// PyTorch's `state_dict` (`encoder.0.3.weight`, `...running_mean`), so checkpoints load into the
+/// PyTorch peer unchanged.
+public protocol Module: AnyObject {
+    /// Named sub-modules, in construction order.
+    var children: [(String, Module)] { get }
+    /// This module's own trainable tensors (not its children's).
+    var ownParameters: [(String, Parameter)] { get }
+    /// This module's own non-trainable state (BatchNorm running statistics).
+    var ownBuffers: [(String, Tensor)] { get }
+    /// Switches between training (batch statistics, activations kept for backward) and evaluation;
+    /// the default passes the flag to the children.
+    func setTraining(_ training: Bool)
+}
+
+public extension Module {
+    var children: [(String, Module)] { [] }
+    var ownParameters: [(String, Parameter)] { [] }
+    var ownBuffers: [(String, Tensor)] { [] }
+    func setTraining(_ training: Bool) { for (_, c) in children { c.setTraining(training) } }
+
+    /// Calls `body` on this module and every descendant, depth first, with dotted names.
+    func visit(prefix: String = "", _ body: (String, Module) -> Void) {
+        body(prefix, self)
+        for (name, child) in children { child.visit(prefix: qualified(prefix, name), body) }
+    }
+    /// Trainable parameters with dotted names, in a fixed (construction) order.
+    func namedParameters(prefix: String = "") -> [(String, Parameter)] {
+        var out: [(String, Parameter)] = []
+        visit(prefix: prefix) { name, m in for (n, p) in m.ownParameters { out.append((qualified(name, n), p)) } }
+        return out
+    }
+    /// Buffers with dotted names, in a fixed order.
+    func namedBuffers(prefix: String = "") -> [(String, Tensor)] {
+        var out: [(String, Tensor)] = []
+        visit(prefix: prefix) { name, m in for (n, b) in m.ownBuffers { out.append((qualified(name, n), b)) } }
+        return out
+    }
+    /// All trainable parameters.
+    var parameters: [Parameter] { namedParameters().map(\.1) }
+    /// Zeroes every parameter gradient.
+    func zeroGrad() { for p in parameters { p.zeroGrad() } }
+    /// Total number of trainable scalars.
+    var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+}
+
+/// Joins a prefix and a name with a dot, as PyTorch does.
+@inline(__always) func qualified(_ prefix: String, _ name: String) -> String {
+    prefix.isEmpty ? name : prefix + "." + name
+}
+
+/// A one-input, one-output layer with an explicit backward pass.
+///
+/// `forward` returns a tensor the layer owns and overwrites on its next call. In training mode it
+/// keeps what `backward` needs (usually references to its input or output, not copies).
+/// `backward` takes d(loss)/d(output), adds parameter gradients into each `Parameter.grad`, and
+/// returns d(loss)/d(input) (also layer-owned).
+public protocol Layer: Module {
+    func forward(_ x: Tensor) -> Tensor
+    func backward(_ dy: Tensor) -> Tensor
+}
+
+public extension Layer {
+    func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
+}
+
+/// Layers applied in order; parameters are named by position like `torch.nn.Sequential`.
+public final class Sequential: Layer {
+    public let layers: [Layer]
+
+    public init(_ layers: [Layer]) { self.layers = layers }
+
+    public func forward(_ x: Tensor) -> Tensor { layers.reduce(x) { $1.forward($0) } }
+    public func backward(_ dy: Tensor) -> Tensor { layers.reversed().reduce(dy) { $1.backward($0) } }
+
+    public var children: [(String, Module)] { layers.enumerated().map { (String($0), $1 as Module) } }
+}

@@ -1,0 +1,113 @@
+/// The shape arithmetic of a 2D convolution and its im2col / col2im lowering.
+///
+/// The column matrix has `channels * kernelH * kernelW` rows, ordered (channel, ky, kx) like
+/// PyTorch's weight layout, and `samples * outH * outW` columns, ordered (sample, y, x). A
+/// convolution is then one sgemm `W[O x rows] * col[rows x cols]` for the whole batch.
+public struct ConvGeometry: Equatable, CustomStringConvertible {
+    public let channels: Int, inH: Int, inW: Int
+    public let kernelH: Int, kernelW: Int, stride: Int, padding: Int
+    public let outH: Int, outW: Int
+
+    /// The geometry of a convolution over `channels x inH x inW` images; stops if the output is empty.
+    public init(channels: Int, inH: Int, inW: Int, kernelH: Int, kernelW: Int, stride: Int, padding: Int) {
+        precondition(channels > 0 && inH > 0 && inW > 0, "convolution input \(channels)x\(inH)x\(inW) must be non-empty")
+        precondition(kernelH > 0 && kernelW > 0 && stride > 0 && padding >= 0,
+                     "convolution kernel \(kernelH)x\(kernelW), stride \(stride), padding \(padding) must be positive")
+        self.channels = channels; self.inH = inH; self.inW = inW
+        self.kernelH = kernelH; self.kernelW = kernelW; self.stride = stride; self.padding = padding
+        outH = (inH + 2 * padding - kernelH) / stride + 1
+        outW = (inW + 2 * padding - kernelW) / stride + 1
+        precondition(outH > 0 && outW > 0,
+                     "convolution of \(inH)x\(inW) with kernel \(kernelH)x\(kernelW), padding \(padding) has an empty output")
+    }
+
+    /// Rows of the column matrix: channels x kernelH x kernelW.
+    public var rows: Int { channels * kernelH * kernelW }
+    /// Columns per sample: outH x outW.
+    public var outPlane: Int { outH * outW }
+    /// Elements per input sample.
+    public var inPlaneVolume: Int { channels * inH * inW }
+
+    public var description: String {
+        "\(channels)x\(inH)x\(inW) k\(kernelH)x\(kernelW) s\(stride) p\(padding) -> \(outH)x\(outW)"
+    }
+
+    /// Writes the column matrix of `samples` consecutive NCHW images starting at `image` into `col`
+    /// (`rows x samples*outPlane`), zero where the kernel reads padding.
+    public func im2col(_ image: UnsafePointer<Float>, samples: Int, into col: UnsafeMutablePointer<Float>) {
+        let cols = samples * outPlane
+        let g = self
+        Engine.parallelFor(rows, minimumPerThread: 4) { rowRange in
+            for r in rowRange {
+                let c = r / (g.kernelH * g.kernelW), ky = (r / g.kernelW) % g.kernelH, kx = r % g.kernelW
+                let dstRow = col + r * cols
+                let (owLo, owHi) = g.validOutputRange(k: kx, inSize: g.inW, outSize: g.outW)
+                for n in 0..<samples {
+                    let src = image + n * g.inPlaneVolume + c * g.inH * g.inW
+                    for oy in 0..<g.outH {
+                        let dst = dstRow + n * g.outPlane + oy * g.outW
+                        let iy = oy * g.stride - g.padding + ky
+                        if iy < 0 || iy >= g.inH || owLo >= owHi {
+                            dst.update(repeating: 0, count: g.outW); continue
+                        }
+                        if owLo > 0 { dst.update(repeating: 0, count: owLo) }
+                        if owHi < g.outW { (dst + owHi).update(repeating: 0, count: g.outW - owHi) }
+                        let srcRow = src + iy * g.inW - g.padding + kx
+                        if g.stride == 1 {
+                            (dst + owLo).update(from: srcRow + owLo, count: owHi - owLo)
+                        } else {
+                            var ox = owLo
+                            while ox < owHi { dst[ox] = srcRow[ox * g.stride]; ox += 1 }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the column matrix `col` back onto `samples` NCHW images at `image` (the adjoint of
+    /// `im2col`); `image` must be zeroed by the caller if it should hold only this sum.
+    public func col2im(_ col: UnsafePointer<Float>, samples: Int, into image: UnsafeMutablePointer<Float>) {
+        let cols = samples * outPlane
+        let g = self
+        let kk = kernelH * kernelW
+        // Parallel over channels: channel c's rows only touch channel c of the image.
+        Engine.parallelFor(channels) { channelRange in
+            for c in channelRange {
+                for r in (c * kk)..<((c + 1) * kk) {
+                    let ky = (r / g.kernelW) % g.kernelH, kx = r % g.kernelW
+                    let srcRow = col + r * cols
+                    let (owLo, owHi) = g.validOutputRange(k: kx, inSize: g.inW, outSize: g.outW)
+                    if owLo >= owHi { continue }
+                    for n in 0..<samples {
+                        let dstPlane = image + n * g.inPlaneVolume + c * g.inH * g.inW
+                        for oy in 0..<g.outH {
+                            let iy = oy * g.stride - g.padding + ky
+                            if iy < 0 || iy >= g.inH { continue }
+                            let src = srcRow + n * g.outPlane + oy * g.outW
+                            let dst = dstPlane + iy * g.inW - g.padding + kx
+                            var ox = owLo
+                            if g.stride == 1 {
+                                while ox < owHi { dst[ox] += src[ox]; ox += 1 }
+                            } else {
+                                while ox < owHi { dst[ox * g.stride] += src[ox]; ox += 1 }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Output positions o in [lo, hi) whose input index o*stride - padding + k lies in [0, inSize).
+    @inline(__always)
+    func validOutputRange(k: Int, inSize: Int, outSize: Int) -> (Int, Int) {
+        // o*s >= p - k  and  o*s <= inSize - 1 + p - k
+        let lo = Swift.max(0, ceilDiv(padding - k, stride))
+        let hi = Swift.min(outSize, floorDiv(inSize - 1 + padding - k, stride) + 1)
+        return (lo, Swift.max(lo, hi))
+    }
+}
+
+@inline(__always) private func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
+@inline(__always) private func ceilDiv(_ a: Int, _ b: Int) -> Int { -floorDiv(-a, b) }

@@ -1,0 +1,40 @@
+import CBLAS
+import Dispatch
+
+/// Thread settings shared by OpenBLAS and the engine's own parallel loops.
+///
+/// Every parallel loop here splits work so that each output element is computed by one thread with
+/// the same sequential arithmetic whatever the thread count; reductions never cross threads.
+/// OpenBLAS's threaded sgemm partitions M and N, not K, so it keeps the same property (checked by
+/// the determinism tests between 1 and 2 threads).
+public enum Engine {
+    nonisolated(unsafe) private static var threads = 1
+
+    /// Threads used by the engine and by OpenBLAS.
+    public static var threadCount: Int { threads }
+
+    /// Sets the thread count for the engine and OpenBLAS (at least 1).
+    public static func setThreadCount(_ n: Int) {
+        threads = Swift.max(1, n)
+        openblas_set_num_threads(Int32(threads))
+    }
+
+    /// The OpenBLAS build configuration string and its core name (for run environments).
+    public static var blasDescription: String {
+        let config = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
+        let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
+        return "\(config) (core \(core))"
+    }
+
+    /// Runs `body(range)` over `0..<count` split into contiguous ranges, one per thread.
+    /// `body` must write disjoint memory for disjoint ranges.
+    public static func parallelFor(_ count: Int, minimumPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let parts = Swift.min(threads, Swift.max(1, count / Swift.max(1, minimumPerThread)))
+        if parts == 1 { body(0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let lo = count * p / parts, hi = count * (p + 1) / parts
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+/// A float32 array in NCHW (or any row-major) layout with contiguous storage.
+///
+/// `Tensor` is a reference type on purpose: layers own their output tensors and overwrite them on
+/// the next call, so a training step allocates nothing once shapes are known (llm.c's
+/// activations, in Swift). Call `copy()` to keep a value past the next forward pass.
+public final class Tensor: CustomStringConvertible {
+    /// Sizes per dimension, outermost first (N, C, H, W for images).
+    public private(set) var shape: [Int]
+    /// Number of elements, the product of `shape`.
+    public private(set) var count: Int
+    /// Elements allocated; grows, never shrinks, so reshaping to a smaller size is free.
+    public private(set) var capacity: Int
+    /// Start of the contiguous element storage (row-major, innermost dimension last).
+    public private(set) var data: UnsafeMutablePointer<Float>
+
+    /// A zero-filled tensor of the given shape.
+    public init(shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor shape \(shape) has a negative dimension")
+        self.shape = shape
+        count = shape.reduce(1, *)
+        capacity = Swift.max(count, 1)
+        data = .allocate(capacity: capacity)
+        data.initialize(repeating: 0, count: capacity)
+    }
+
+    /// A tensor holding `values` in row-major order; `values.count` must match the shape.
+    public convenience init(shape: [Int], values: [Float]) {
+        self.init(shape: shape)
+        precondition(values.count == count,
+                     "Tensor(shape: \(shape)) needs \(count) values, got \(values.count)")
+        values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
+    }
+
+    deinit { data.deallocate() }
+
+    /// Changes the shape, reallocating only when the new shape needs more room than allocated.
+    /// Contents are unspecified afterwards (kept when the count does not grow).
+    public func reshape(to newShape: [Int]) {
+        precondition(newShape.allSatisfy { $0 >= 0 }, "Tensor shape \(newShape) has a negative dimension")
+        let n = newShape.reduce(1, *)
+        if n > capacity {
+            data.deallocate()
+            capacity = n
+            data = .allocate(capacity: n)
+            data.initialize(repeating: 0, count: n)
+        }
+        shape = newShape
+        count = n
+    }
+
+    /// Size of dimension `i`; negative `i` counts from the end.
+    public func dim(_ i: Int) -> Int { shape[i < 0 ? shape.count + i : i] }
+
+    /// Element access by flat row-major index (checked).
+    public subscript(i: Int) -> Float {
+        get { precondition(i >= 0 && i < count, "index \(i) out of range 0..<\(count)"); return data[i] }
+        set { precondition(i >= 0 && i < count, "index \(i) out of range 0..<\(count)"); data[i] = newValue }
+    }
+
+    /// Element access for a rank-4 NCHW tensor (checked).
+    public subscript(n: Int, c: Int, h: Int, w: Int) -> Float {
+        get { data[offset(n, c, h, w)] }
+        set { data[offset(n, c, h, w)] = newValue }
+    }
+
+    private func offset(_ n: Int, _ c: Int, _ h: Int, _ w: Int) -> Int {
+        precondition(shape.count == 4, "4-index access needs a rank-4 tensor, shape is \(shape)")
+        precondition(n >= 0 && n < shape[0] && c >= 0 && c < shape[1] && h >= 0 && h < shape[2] && w >= 0 && w < shape[3],
+                     "index (\(n), \(c), \(h), \(w)) outside shape \(shape)")
+        return ((n * shape[1] + c) * shape[2] + h) * shape[3] + w
+    }
+
+    /// The elements as an array (a copy).
+    public var array: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
+
+    /// A deep copy with its own storage.
+    public func copy() -> Tensor {
+        let t = Tensor(shape: shape)
+        t.data.update(from: data, count: count)
+        return t
+    }
+
+    /// Overwrites every element with `value`.
+    public func fill(_ value: Float) { data.update(repeating: value, count: count) }
+
+    /// Copies the shape and contents of `other` into this tensor (reusing storage).
+    public func assign(_ other: Tensor) {
+        reshape(to: other.shape)
+        data.update(from: other.data, count: count)
+    }
+
+    /// Elements as a buffer pointer (valid while the tensor lives and is not reshaped larger).
+    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
+
+    /// Stops with a message naming `what` unless the shape is `expected`.
+    public func expectShape(_ expected: [Int], _ what: @autoclosure () -> String) {
+        precondition(shape == expected, "\(what()): expected shape \(expected), got \(shape)")
+    }
+
+    /// Stops with a message naming `what` unless the tensor has rank 4.
+    public func expectRank4(_ what: @autoclosure () -> String) {
+        precondition(shape.count == 4, "\(what()): expected an NCHW tensor (rank 4), got shape \(shape)")
+    }
+
+    public var description: String { "Tensor\(shape)" }
+}
