@@ -10,6 +10,9 @@ public final class ReLU: Layer {
 
     public init() {}
 
+    /// The output of the last forward call (Grad-CAM reads feature maps here).
+    public var lastOutput: Tensor? { output }
+
     public func forward(_ x: Tensor) -> Tensor {
         out.reshape(to: x.shape)
         let (src, dst) = (x.data, out.data)

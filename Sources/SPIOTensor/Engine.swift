@@ -5,18 +5,22 @@ import Dispatch
 ///
 /// Every parallel loop here splits work so that each output element is computed by one thread with
 /// the same sequential arithmetic whatever the thread count; reductions never cross threads.
-/// OpenBLAS's threaded sgemm partitions M and N, not K, so it keeps the same property (checked by
-/// the determinism tests between 1 and 2 threads).
+/// OpenBLAS itself always runs on one thread: `Gemm` parallelises over fixed blocks instead,
+/// because OpenBLAS's threaded results change with the thread count.
 public enum Engine {
-    nonisolated(unsafe) private static var threads = 1
+    nonisolated(unsafe) private static var threads: Int = {
+        openblas_set_num_threads(1)
+        return 1
+    }()
 
     /// Threads used by the engine and by OpenBLAS.
     public static var threadCount: Int { threads }
 
-    /// Sets the thread count for the engine and OpenBLAS (at least 1).
+    /// Sets the thread count of the engine's parallel loops (at least 1); OpenBLAS stays at 1.
     public static func setThreadCount(_ n: Int) {
+        _ = threads
+        openblas_set_num_threads(1)
         threads = Swift.max(1, n)
-        openblas_set_num_threads(Int32(threads))
     }
 
     /// The OpenBLAS build configuration string and its core name (for run environments).

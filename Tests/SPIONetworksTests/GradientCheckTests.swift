@@ -1,0 +1,135 @@
+import XCTest
+@testable import SPIONetworks
+@testable import SPIOTensor
+
+/// Finite-difference gradient checks for every layer type (max relative error < 1e-3).
+final class GradientCheckTests: XCTestCase {
+    let ws = Workspace()
+
+    private func initialised<L: Layer>(_ l: L, seed: UInt64 = 3) -> L {
+        var rng = SeededGenerator(seed: seed)
+        for p in l.parameters { for i in 0..<p.value.count { p.value.data[i] = Float(rng.normal() * 0.5) } }
+        return l
+    }
+
+    func testConv2D() {
+        for (k, s, bias) in [(3, 1, true), (3, 2, true), (1, 1, false), (2, 2, true)] {
+            let conv = initialised(Conv2D(3, 4, kernelSize: k, stride: s, bias: bias, workspace: ws))
+            checkLayer(conv, input: randomTensor([2, 3, 7, 6], seed: 1), step: 0.5)
+        }
+    }
+
+    /// Batches too large for one column matrix are lowered in sample groups; results must agree.
+    func testGroupedLoweringMatchesSingleGroup() {
+        let x = randomTensor([5, 2, 6, 6], seed: 4), dy = randomTensor([5, 3, 6, 6], seed: 5)
+        func run(limit: Int) -> ([Float], [Float], [Float]) {
+            let saved = maxColumnFloats
+            maxColumnFloats = limit
+            defer { maxColumnFloats = saved }
+            let conv = initialised(Conv2D(2, 3, kernelSize: 3, workspace: Workspace()))
+            let y = conv(x).array
+            let dx = conv.backward(dy).array
+            return (y, dx, conv.weight.grad.array)
+        }
+        let one = run(limit: 1 << 25), grouped = run(limit: 18 * 36 * 2) // two samples per group
+        XCTAssertEqual(one.0, grouped.0)
+        XCTAssertEqual(one.1, grouped.1)
+        for (a, b) in zip(one.2, grouped.2) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(a))) }
+    }
+
+    func testConvTranspose2D() {
+        for l in [ConvTranspose2D.doubling3x3(3, 2, workspace: ws), ConvTranspose2D.doubling2x2(3, 2, workspace: ws)] {
+            let x = randomTensor([2, 3, 4, 5], seed: 2)
+            let layer = initialised(l)
+            XCTAssertEqual(layer(x).shape, [2, 2, 8, 10])
+            checkLayer(layer, input: x, step: 0.5)
+        }
+    }
+
+    func testBatchNormTraining() {
+        let bn = initialised(BatchNorm2D(3))
+        checkLayer(bn, input: randomTensor([4, 3, 3, 3], seed: 5), step: 1e-2)
+    }
+
+    func testBatchNormEvaluation() {
+        let bn = initialised(BatchNorm2D(3))
+        _ = bn(randomTensor([4, 3, 3, 3], seed: 6))
+        bn.setTraining(false)
+        checkLayer(bn, input: randomTensor([4, 3, 3, 3], seed: 5), step: 0.5)
+    }
+
+    func testReLUAndLeakyReLU() {
+        checkLayer(ReLU(), input: randomTensor([2, 3, 4, 4], seed: 7, margin: 0.05))
+        checkLayer(LeakyReLU(slope: 0.01), input: randomTensor([2, 3, 4, 4], seed: 8, margin: 0.05))
+    }
+
+    func testMaxPool() {
+        // Distinct values spaced 0.05 apart, so a +-0.01 step never changes a window's maximum.
+        var rng = SeededGenerator(seed: 9)
+        var vals = (0..<(2 * 2 * 6 * 6)).map { Float($0) * 0.05 }
+        vals.shuffle(using: &rng)
+        checkLayer(MaxPool2D(), input: Tensor(shape: [2, 2, 6, 6], values: vals))
+    }
+
+    func testAddAndConcat() {
+        let a = randomTensor([2, 3, 4, 4], seed: 10), b = randomTensor([2, 3, 4, 4], seed: 11)
+        let c = randomTensor([2, 2, 4, 4], seed: 12)
+        let add = Add(), cat = Concat()
+        var grads: [Tensor] = []
+        let check = GradientCheck(
+            forward: { cat(add(a, b), c) },
+            backward: { dy in
+                let (dSum, dc) = cat.backward(dy)
+                let (da, db) = add.backward(dSum)
+                grads = [da.copy(), db.copy(), dc.copy()]
+            },
+            variables: [.init(name: "a", value: a, analytic: { grads[0] }),
+                        .init(name: "b", value: b, analytic: { grads[1] }),
+                        .init(name: "c", value: c, analytic: { grads[2] })], step: 0.5)
+        let (err, where_) = check.maxRelativeError()
+        XCTAssertLessThan(err, 1e-3, where_)
+        XCTAssertEqual(cat(a, c).shape, [2, 5, 4, 4])
+    }
+
+    func testResidualBlockWithProjection() {
+        let block = initialised(ResidualBlock(3, 4, projection: true, workspace: ws))
+        checkLayer(block, input: randomTensor([3, 3, 4, 4], seed: 13), step: 1e-2,
+                   activationPattern: { block.relu.lastOutput!.array.map { $0 > 0 } })
+    }
+
+    func testResidualBlockIdentityShortcut() {
+        let block = initialised(ResidualBlock(3, 3, projection: false, workspace: ws))
+        checkLayer(block, input: randomTensor([3, 3, 4, 4], seed: 14), step: 1e-2,
+                   activationPattern: { block.relu.lastOutput!.array.map { $0 > 0 } })
+    }
+
+    /// DeepSPIO's backward routes each band's gradient to its own decoder only, and sums the four
+    /// decoders' gradients into the bottleneck (the layers themselves are checked above).
+    func testDeepSPIOBandGradientsReachOnlyTheirDecoder() {
+        let net = DeepSPIO(.preset("tiny")!, seed: 1)
+        let x = randomTensor([4, 2, 32, 32], seed: 15)
+        let y = net(x)
+        var perBand: [[Float]] = []
+        for band in 0..<4 {
+            let dy = Tensor(shape: y.shape)
+            for s in 0..<4 { for i in 0..<256 { dy.data[(s * 4 + band) * 256 + i] = Float(i % 7) - 3 } }
+            net.zeroGrad()
+            _ = net(x)
+            _ = net.backward(dy)
+            for (k, d) in net.decoders.enumerated() {
+                let g = d.parameters.reduce(0.0) { $0 + $1.grad.array.reduce(0.0) { $0 + Double(abs($1)) } }
+                if k == band { XCTAssertGreaterThan(g, 0) } else { XCTAssertEqual(g, 0, "band \(band) reached decoder \(k)") }
+            }
+            perBand.append(net.encoder.parameters[0].grad.array)
+        }
+        // All four bands at once: the encoder gradient is the sum of the per-band ones.
+        let dy = Tensor(shape: y.shape)
+        for s in 0..<4 { for b in 0..<4 { for i in 0..<256 { dy.data[(s * 4 + b) * 256 + i] = Float(i % 7) - 3 } } }
+        net.zeroGrad(); _ = net(x); _ = net.backward(dy)
+        let all = net.encoder.parameters[0].grad.array
+        for i in 0..<all.count {
+            let sum = perBand.reduce(0) { $0 + $1[i] }
+            XCTAssertEqual(all[i], sum, accuracy: 1e-3 * max(1, abs(sum)))
+        }
+    }
+}
