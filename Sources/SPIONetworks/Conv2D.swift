@@ -13,6 +13,9 @@ public final class Conv2D: Layer {
     /// Set to false on a network's first layer to skip computing the unused input gradient.
     public var computesInputGradient = true
 
+    /// Shape of the last forward input (benchmarks and model summaries read it).
+    public private(set) var inputShape: [Int] = []
+
     private let workspace: Workspace
     private var training = true
     private var input: Tensor?
@@ -52,6 +55,7 @@ public final class Conv2D: Layer {
 
     public func forward(_ x: Tensor) -> Tensor {
         let g = geometry(for: x)
+        inputShape = x.shape
         let n = x.shape[0], plane = g.outPlane
         output.reshape(to: [n, outChannels, g.outH, g.outW])
         let group = groupSize(g, samples: n)

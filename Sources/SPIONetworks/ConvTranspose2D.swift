@@ -9,6 +9,9 @@ public final class ConvTranspose2D: Layer {
     public let weight: Parameter
     public let bias: Parameter?
 
+    /// Shape of the last forward input (benchmarks and model summaries read it).
+    public private(set) var inputShape: [Int] = []
+
     private let workspace: Workspace
     private var training = true
     private var input: Tensor?
@@ -63,6 +66,7 @@ public final class ConvTranspose2D: Layer {
 
     public func forward(_ x: Tensor) -> Tensor {
         let g = geometry(for: x)
+        inputShape = x.shape
         let n = x.shape[0], planeIn = g.outPlane, outVolume = outChannels * g.inH * g.inW
         output.reshape(to: [n, outChannels, g.inH, g.inW])
         output.fill(0)

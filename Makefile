@@ -1,0 +1,40 @@
+# DeepSPIO-Lab. `make quickstart` and `make test` are the two set-up commands of the README.
+SWIFT ?= swift
+DEBIAN_PACKAGES := libopenblas-dev libfftw3-dev libsqlite3-dev libpng-dev zlib1g-dev pkg-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps build release test quickstart bench clean
+
+## deps: install the Debian packages the build needs (only those missing)
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	else echo "System libraries present."; fi
+
+## build: debug build of the spio tool and libraries
+build: deps
+	$(SWIFT) build
+
+## release: optimised build (benchmarks, studies)
+release: deps
+	$(SWIFT) build -c release
+
+## test: the whole test suite
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## quickstart: build and run the quickstart (for now: a tiny DeepSPIO training demo)
+quickstart: release
+	.build/release/spio demo
+
+## bench: the engine benchmark (release build); writes bench/engine.md
+bench: release
+	.build/release/spio bench engine --out bench/engine.md
+
+clean:
+	rm -rf .build spio-runs
