@@ -35,7 +35,12 @@ public final class Conv2D: Layer {
         self.workspace = workspace
     }
 
-    public func setTraining(_ training: Bool) { self.training = training; if !training { input = nil } }
+    public func setTraining(_ training: Bool) {
+        self.training = training
+        if !training { input = nil; updateRetention(0) }
+    }
+
+    deinit { if retainedFloats > 0 { workspace.release(retainedFloats) } }
 
     public var ownParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
 
@@ -53,27 +58,35 @@ public final class Conv2D: Layer {
         Swift.max(1, Swift.min(samples, maxColumnFloats / Swift.max(1, g.rows * g.outPlane)))
     }
 
+    /// The forward im2col matrix kept for the weight gradient (training, whole batch in one group,
+    /// within the workspace's retain budget); nil means backward rebuilds it.
+    private let retainedCol = Tensor(shape: [0])
+    private var retainedFloats = 0
+    private var colIsRetained = false
+
+    private func updateRetention(_ floats: Int) {
+        if floats == retainedFloats { return }
+        if retainedFloats > 0 { workspace.release(retainedFloats); retainedFloats = 0 }
+        if floats > 0 && workspace.reserve(floats) { retainedFloats = floats; retainedCol.reshape(to: [floats]) }
+    }
+
     public func forward(_ x: Tensor) -> Tensor {
         let g = geometry(for: x)
         inputShape = x.shape
         let n = x.shape[0], plane = g.outPlane
         output.reshape(to: [n, outChannels, g.outH, g.outW])
         let group = groupSize(g, samples: n)
-        let col = workspace.buffer(0, count: g.rows * group * plane)
+        updateRetention(training && group == n ? g.rows * n * plane : 0)
+        colIsRetained = retainedFloats > 0
+        let col = colIsRetained ? retainedCol.data : workspace.buffer(0, count: g.rows * group * plane)
         let tmp = workspace.buffer(1, count: outChannels * group * plane)
         var n0 = 0
         while n0 < n {
             let gn = Swift.min(group, n - n0), cols = gn * plane
             g.im2col(x.data + n0 * g.inPlaneVolume, samples: gn, into: col)
             Gemm.sgemm(m: outChannels, n: cols, k: g.rows, a: weight.value.data, b: col, c: tmp)
-            if let bias {
-                let b = bias.value.data
-                Engine.parallelFor(outChannels) { r in
-                    for o in r { let row = tmp + o * cols, bo = b[o]; for i in 0..<cols { row[i] += bo } }
-                }
-            }
             Layout.cnToNCHW(tmp, samples: gn, channels: outChannels, plane: plane,
-                            into: output.data + n0 * outChannels * plane)
+                            into: output.data + n0 * outChannels * plane, bias: bias?.value.data)
             n0 += gn
         }
         input = training ? x : nil
@@ -84,19 +97,37 @@ public final class Conv2D: Layer {
         guard let x = input, let g = geometry else { preconditionFailure("Conv2D.backward needs a training-mode forward first") }
         let n = x.shape[0], plane = g.outPlane
         dy.expectShape([n, outChannels, g.outH, g.outW], "Conv2D.backward output gradient")
-        if computesInputGradient { inputGrad.reshape(to: x.shape); inputGrad.fill(0) } else { inputGrad.reshape(to: [0]) }
+        // Stride 1: dx is the convolution of dy with the flipped, transposed kernel. That is a GEMM
+        // with K = O * k * k (the efficient shape of the forward pass) and an im2col instead of the
+        // scattering col2im; strided layers use col2im of W^T * dy.
+        let viaFlippedConv = computesInputGradient && stride == 1 && 2 * padding == kernelSize - 1
+        if computesInputGradient { inputGrad.reshape(to: x.shape) } else { inputGrad.reshape(to: [0]) }
+        if computesInputGradient && !viaFlippedConv { inputGrad.fill(0) }
+        let dyGeometry = ConvGeometry(channels: outChannels, inH: g.outH, inW: g.outW, kernelH: kernelSize, kernelW: kernelSize,
+                                      stride: 1, padding: kernelSize - 1 - padding)
+        if viaFlippedConv { flipWeights() }
         let group = groupSize(g, samples: n)
-        let col = workspace.buffer(0, count: g.rows * group * plane)
+        let reuse = colIsRetained && group == n
+        let col = reuse ? retainedCol.data : workspace.buffer(0, count: g.rows * group * plane)
         let dyCN = workspace.buffer(1, count: outChannels * group * plane)
-        let dcol = computesInputGradient ? workspace.buffer(2, count: g.rows * group * plane) : col
+        let dcol = computesInputGradient ? workspace.buffer(2, count: Swift.max(g.rows, dyGeometry.rows) * group * plane) : col
+        let dxCN = viaFlippedConv ? workspace.buffer(3, count: inChannels * group * g.inH * g.inW) : col
         var n0 = 0
         while n0 < n {
             let gn = Swift.min(group, n - n0), cols = gn * plane
-            g.im2col(x.data + n0 * g.inPlaneVolume, samples: gn, into: col)
-            Layout.nchwToCN(dy.data + n0 * outChannels * plane, samples: gn, channels: outChannels, plane: plane, into: dyCN)
+            if !reuse { g.im2col(x.data + n0 * g.inPlaneVolume, samples: gn, into: col) }
+            if let bias {
+                Layout.nchwToCN(dy.data + n0 * outChannels * plane, samples: gn, channels: outChannels, plane: plane,
+                                into: dyCN, addingChannelSumsTo: bias.grad.data)
+            } else {
+                Layout.nchwToCN(dy.data + n0 * outChannels * plane, samples: gn, channels: outChannels, plane: plane, into: dyCN)
+            }
             Gemm.sgemm(transB: true, m: outChannels, n: g.rows, k: cols, a: dyCN, b: col, beta: 1, c: weight.grad.data)
-            if let bias { addRowSums(dyCN, rows: outChannels, cols: cols, into: bias.grad.data) }
-            if computesInputGradient {
+            if viaFlippedConv {
+                dyGeometry.im2col(dy.data + n0 * outChannels * plane, samples: gn, into: dcol)
+                Gemm.sgemm(m: inChannels, n: cols, k: dyGeometry.rows, a: flippedWeight.data, b: dcol, c: dxCN)
+                Layout.cnToNCHW(dxCN, samples: gn, channels: inChannels, plane: plane, into: inputGrad.data + n0 * g.inPlaneVolume)
+            } else if computesInputGradient {
                 Gemm.sgemm(transA: true, m: g.rows, n: cols, k: outChannels, a: weight.value.data, b: dyCN, c: dcol)
                 g.col2im(dcol, samples: gn, into: inputGrad.data + n0 * g.inPlaneVolume)
             }
@@ -104,16 +135,17 @@ public final class Conv2D: Layer {
         }
         return inputGrad
     }
-}
 
-/// out[r] += sum of row r of a rows x cols matrix (Double accumulation, one thread per row).
-func addRowSums(_ m: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
-    Engine.parallelFor(rows) { range in
-        for r in range {
-            let row = m + r * cols
-            var s = 0.0
-            for i in 0..<cols { s += Double(row[i]) }
-            out[r] += Float(s)
-        }
+    /// flipped[c][o][ky][kx] = W[o][c][k-1-ky][k-1-kx]: the kernel of the input-gradient convolution.
+    private let flippedWeight = Tensor(shape: [0])
+
+    private func flipWeights() {
+        let k = kernelSize, kk = k * k
+        flippedWeight.reshape(to: [inChannels, outChannels, k, k])
+        let (w, f) = (weight.value.data, flippedWeight.data)
+        for o in 0..<outChannels { for c in 0..<inChannels { for t in 0..<kk {
+            f[(c * outChannels + o) * kk + (kk - 1 - t)] = w[(o * inChannels + c) * kk + t]
+        } } }
     }
 }
+

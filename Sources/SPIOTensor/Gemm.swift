@@ -33,9 +33,9 @@ public enum Gemm {
         }
     }
 
-    /// Blocks per product: a function of the shape only (up to 8, at least ~2 MFLOP and 16 rows each).
+    /// Blocks per product: a function of the shape only (up to 4, at least ~4 MFLOP and 64 rows each).
     static func blockCount(_ dim: Int, flops: Int) -> Int {
-        Swift.max(1, Swift.min(8, Swift.min(dim / 16, flops / 2_000_000)))
+        Swift.max(1, Swift.min(4, Swift.min(dim / 64, flops / 4_000_000)))
     }
 
     @inline(__always)

@@ -23,8 +23,24 @@ public final class Workspace {
         return slots[slot]
     }
 
-    /// Total floats currently allocated.
+    /// Total floats currently allocated in scratch slots.
     public var allocatedFloats: Int { sizes.reduce(0, +) }
+
+    /// Floats that layers may keep between forward and backward (im2col matrices reused by the
+    /// weight gradient instead of being rebuilt). 256 Mi floats = 1 GiB by default; 0 disables.
+    public var retainBudgetFloats = 1 << 28
+    /// Floats currently kept by layers.
+    public private(set) var retainedFloats = 0
+
+    /// Reserves `count` floats of the retain budget; false when the budget would be exceeded.
+    public func reserve(_ count: Int) -> Bool {
+        guard retainedFloats + count <= retainBudgetFloats else { return false }
+        retainedFloats += count
+        return true
+    }
+
+    /// Returns `count` floats to the retain budget.
+    public func release(_ count: Int) { retainedFloats -= count }
 }
 
 /// Layout conversions between NCHW and channel-major C x (N*H*W), the layout sgemm produces.
@@ -41,14 +57,35 @@ public enum Layout {
         }
     }
 
-    /// dst[n][c][i] = src[c][n*plane + i] (the inverse of `nchwToCN`).
+    /// dst[n][c][i] = src[c][n*plane + i] (+ bias[c] when given): the inverse of `nchwToCN`.
     public static func cnToNCHW(_ src: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
-                                into dst: UnsafeMutablePointer<Float>) {
+                                into dst: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil) {
         Engine.parallelFor(channels) { range in
             for c in range {
                 for n in 0..<samples {
-                    (dst + (n * channels + c) * plane).update(from: src + (c * samples + n) * plane, count: plane)
+                    let d = dst + (n * channels + c) * plane, s = src + (c * samples + n) * plane
+                    if let bias {
+                        let b = bias[c]
+                        for i in 0..<plane { d[i] = s[i] + b }
+                    } else {
+                        d.update(from: s, count: plane)
+                    }
                 }
+            }
+        }
+    }
+
+    /// `nchwToCN` that also adds each channel's sum (Double accumulation, fixed order) to `sums[c]`.
+    public static func nchwToCN(_ src: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
+                                into dst: UnsafeMutablePointer<Float>, addingChannelSumsTo sums: UnsafeMutablePointer<Float>) {
+        Engine.parallelFor(channels) { range in
+            for c in range {
+                var total = 0.0
+                for n in 0..<samples {
+                    let d = dst + (c * samples + n) * plane, s = src + (n * channels + c) * plane
+                    for i in 0..<plane { d[i] = s[i]; total += Double(s[i]) }
+                }
+                sums[c] += Float(total)
             }
         }
     }
