@@ -26,7 +26,7 @@ release: deps
 ## test: the whole test suite
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --disable-swift-testing
 
 ## quickstart: build and run the quickstart (for now: a tiny DeepSPIO training demo)
 quickstart: release
