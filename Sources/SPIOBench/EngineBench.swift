@@ -146,6 +146,7 @@ public extension EngineBench.Result {
     /// The result as a Markdown report.
     var markdown: String {
         var s = "## spio bench engine: DeepSPIO `\(preset)`, batch \(batch), \(threads) threads\n\n"
+        s += "Machine: \(cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores; BLAS: \(Engine.blasDescription). Times are medians of the timed repetitions after one warm-up.\n\n"
         s += String(format: "sgemm %d^3: %.1f GFLOP/s through Gemm (deterministic blocks), %.1f GFLOP/s with OpenBLAS's own threads. ", sgemmSize, sgemmGFLOPS, sgemmOpenBLASThreadedGFLOPS)
         s += String(format: "Reference for %% below: %.1f GFLOP/s (the faster).\n\n", referenceGFLOPS)
         s += "| layer | input N x C x H x W | in net | fwd+bwd ms (median) | GFLOP | GFLOP/s | % of sgemm |\n|---|---|---|---|---|---|---|\n"
@@ -159,4 +160,12 @@ public extension EngineBench.Result {
         s += String(format: "\nWhole network: %.1f training images/s (forward+backward only; FLOPs count convolutions only).\n", Double(batch) / networkSeconds)
         return s
     }
+}
+
+/// The CPU model from /proc/cpuinfo (Linux), or "unknown CPU".
+var cpuModel: String {
+    guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+          let value = line.split(separator: ":", maxSplits: 1).last else { return "unknown CPU" }
+    return value.trimmingCharacters(in: .whitespaces)
 }
