@@ -42,6 +42,10 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
                 let c = r / (g.kernelH * g.kernelW), ky = (r / g.kernelW) % g.kernelH, kx = r % g.kernelW
                 let dstRow = col + r * cols
                 let (owLo, owHi) = g.validOutputRange(k: kx, inSize: g.inW, outSize: g.outW)
+                if g.stride == 1 && g.outW == g.inW {
+                    g.shiftedPlaneCopy(image, samples: samples, channel: c, ky: ky, kx: kx, owLo: owLo, owHi: owHi, into: dstRow)
+                    continue
+                }
                 for n in 0..<samples {
                     let src = image + n * g.inPlaneVolume + c * g.inH * g.inW
                     for oy in 0..<g.outH {
@@ -95,6 +99,33 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Stride 1 with output width = input width: row r of the column matrix is the input plane
+    /// shifted by (ky - padding, kx - padding), so each sample is one contiguous copy plus zeroed
+    /// padding rows and the few edge columns the flat shift wrapped around.
+    @inline(__always)
+    func shiftedPlaneCopy(_ image: UnsafePointer<Float>, samples: Int, channel c: Int, ky: Int, kx: Int,
+                          owLo: Int, owHi: Int, into dstRow: UnsafeMutablePointer<Float>) {
+        let w = outW, dy = ky - padding, dx = kx - padding
+        let (oyLo, oyHi) = validOutputRange(k: ky, inSize: inH, outSize: outH)
+        for n in 0..<samples {
+            let src = image + n * inPlaneVolume + c * inH * inW
+            let dst = dstRow + n * outPlane
+            if oyLo >= oyHi || owLo >= owHi { dst.update(repeating: 0, count: outPlane); continue }
+            if oyLo > 0 { dst.update(repeating: 0, count: oyLo * w) }
+            if oyHi < outH { (dst + oyHi * w).update(repeating: 0, count: (outH - oyHi) * w) }
+            // Flat range whose sources stay inside the plane: trim the first and last row's ends.
+            let a = oyLo * w + Swift.max(0, -dx), b = oyHi * w - Swift.max(0, dx)
+            if a < b { (dst + a).update(from: src + a + dy * w + dx, count: b - a) }
+            for oy in oyLo..<oyHi {
+                let row = dst + oy * w
+                var ox = 0
+                while ox < owLo { row[ox] = 0; ox += 1 }
+                ox = owHi
+                while ox < w { row[ox] = 0; ox += 1 }
             }
         }
     }
