@@ -54,9 +54,6 @@ public final class Conv2D: Layer {
         return g
     }
 
-    private func groupSize(_ g: ConvGeometry, samples: Int) -> Int {
-        Swift.max(1, Swift.min(samples, maxColumnFloats / Swift.max(1, g.rows * g.outPlane)))
-    }
 
     /// The forward im2col matrix kept for the weight gradient (training, whole batch in one group,
     /// within the workspace's retain budget); nil means backward rebuilds it.
@@ -75,7 +72,7 @@ public final class Conv2D: Layer {
         inputShape = x.shape
         let n = x.shape[0], plane = g.outPlane
         output.reshape(to: [n, outChannels, g.outH, g.outW])
-        let group = groupSize(g, samples: n)
+        let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
         updateRetention(training && group == n ? g.rows * n * plane : 0)
         colIsRetained = retainedFloats > 0
         let col = colIsRetained ? retainedCol.data : workspace.buffer(0, count: g.rows * group * plane)
@@ -106,7 +103,7 @@ public final class Conv2D: Layer {
         let dyGeometry = ConvGeometry(channels: outChannels, inH: g.outH, inW: g.outW, kernelH: kernelSize, kernelW: kernelSize,
                                       stride: 1, padding: kernelSize - 1 - padding)
         if viaFlippedConv { flipWeights() }
-        let group = groupSize(g, samples: n)
+        let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
         let reuse = colIsRetained && group == n
         let col = reuse ? retainedCol.data : workspace.buffer(0, count: g.rows * group * plane)
         let dyCN = workspace.buffer(1, count: outChannels * group * plane)

@@ -60,9 +60,6 @@ public final class ConvTranspose2D: Layer {
         return g
     }
 
-    private func groupSize(_ g: ConvGeometry, samples: Int) -> Int {
-        Swift.max(1, Swift.min(samples, maxColumnFloats / Swift.max(1, g.rows * g.outPlane)))
-    }
 
     public func forward(_ x: Tensor) -> Tensor {
         let g = geometry(for: x)
@@ -70,7 +67,7 @@ public final class ConvTranspose2D: Layer {
         let n = x.shape[0], planeIn = g.outPlane, outVolume = outChannels * g.inH * g.inW
         output.reshape(to: [n, outChannels, g.inH, g.inW])
         output.fill(0)
-        let group = groupSize(g, samples: n)
+        let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
         let xCN = workspace.buffer(1, count: inChannels * group * planeIn)
         let col = workspace.buffer(0, count: g.rows * group * planeIn)
         var n0 = 0
@@ -91,7 +88,7 @@ public final class ConvTranspose2D: Layer {
         let n = x.shape[0], planeIn = g.outPlane, outVolume = outChannels * g.inH * g.inW
         dy.expectShape([n, outChannels, g.inH, g.inW], "ConvTranspose2D.backward output gradient")
         inputGrad.reshape(to: x.shape)
-        let group = groupSize(g, samples: n)
+        let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
         let col = workspace.buffer(0, count: g.rows * group * planeIn)
         let xCN = workspace.buffer(1, count: inChannels * group * planeIn)
         let dxCN = workspace.buffer(2, count: inChannels * group * planeIn)

@@ -56,10 +56,19 @@ public extension Module {
         visit(prefix: prefix) { name, m in for (n, b) in m.ownBuffers { out.append((qualified(name, n), b)) } }
         return out
     }
-    /// All trainable parameters.
-    var parameters: [Parameter] { namedParameters().map(\.1) }
+    /// Calls `body` on this module and every descendant, depth first, without building names.
+    func forEachModule(_ body: (Module) -> Void) {
+        body(self)
+        for (_, child) in children { child.forEachModule(body) }
+    }
+    /// All trainable parameters, in the order of `namedParameters()`.
+    var parameters: [Parameter] {
+        var out: [Parameter] = []
+        forEachModule { m in for (_, p) in m.ownParameters { out.append(p) } }
+        return out
+    }
     /// Zeroes every parameter gradient.
-    func zeroGrad() { for p in parameters { p.zeroGrad() } }
+    func zeroGrad() { forEachModule { m in for (_, p) in m.ownParameters { p.zeroGrad() } } }
     /// Total number of trainable scalars.
     var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 }

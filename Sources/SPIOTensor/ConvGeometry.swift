@@ -28,6 +28,12 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
     /// Elements per input sample.
     public var inPlaneVolume: Int { channels * inH * inW }
 
+    /// Samples lowered at once so the column matrix stays within `maxColumnFloats`: a rule of the
+    /// shape alone, so results never depend on the thread count.
+    public func samplesPerGroup(_ samples: Int, maxColumnFloats: Int) -> Int {
+        Swift.max(1, Swift.min(samples, maxColumnFloats / Swift.max(1, rows * outPlane)))
+    }
+
     public var description: String {
         "\(channels)x\(inH)x\(inW) k\(kernelH)x\(kernelW) s\(stride) p\(padding) -> \(outH)x\(outW)"
     }

@@ -18,7 +18,6 @@ public enum Engine {
 
     /// Sets the thread count of the engine's parallel loops (at least 1); OpenBLAS stays at 1.
     public static func setThreadCount(_ n: Int) {
-        _ = threads
         openblas_set_num_threads(1)
         threads = Swift.max(1, n)
     }
