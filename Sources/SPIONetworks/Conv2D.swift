@@ -67,11 +67,20 @@ public final class Conv2D: Layer {
         if floats > 0 && workspace.reserve(floats) { retainedFloats = floats; retainedCol.reshape(to: [floats]) }
     }
 
+    /// Few filters (the 1-channel output heads): im2col would build a C*k*k-row matrix for a
+    /// matrix-vector product. Instead one GEMM makes O*k*k "tap planes" (each filter tap applied
+    /// to every input pixel) and the output sums the shifted planes; backward uses the same shifts.
+    private var usesTapPlanes: Bool { stride == 1 && 2 * padding == kernelSize - 1 && 4 * outChannels <= inChannels }
+    /// Channel-major copy of the input (C x N*H*W), kept for the weight gradient of the tap path.
+    private let inputCN = Tensor(shape: [0])
+    private let tapWeight = Tensor(shape: [0])
+
     public func forward(_ x: Tensor) -> Tensor {
         let g = geometry(for: x)
         inputShape = x.shape
         let n = x.shape[0], plane = g.outPlane
         output.reshape(to: [n, outChannels, g.outH, g.outW])
+        if usesTapPlanes { return forwardTapPlanes(x, g) }
         let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
         updateRetention(training && group == n ? g.rows * n * plane : 0)
         colIsRetained = retainedFloats > 0
@@ -94,6 +103,7 @@ public final class Conv2D: Layer {
         guard let x = input, let g = geometry else { preconditionFailure("Conv2D.backward needs a training-mode forward first") }
         let n = x.shape[0], plane = g.outPlane
         dy.expectShape([n, outChannels, g.outH, g.outW], "Conv2D.backward output gradient")
+        if usesTapPlanes { return backwardTapPlanes(dy, x, g) }
         // Stride 1: dx is the convolution of dy with the flipped, transposed kernel. That is a GEMM
         // with K = O * k * k (the efficient shape of the forward pass) and an im2col instead of the
         // scattering col2im; strided layers use col2im of W^T * dy.
@@ -130,6 +140,72 @@ public final class Conv2D: Layer {
             }
             n0 += gn
         }
+        return inputGrad
+    }
+
+    private func forwardTapPlanes(_ x: Tensor, _ g: ConvGeometry) -> Tensor {
+        let n = x.shape[0], plane = g.outPlane, kk = kernelSize * kernelSize, taps = outChannels * kk
+        inputCN.reshape(to: [inChannels, n * plane])
+        Layout.nchwToCN(x.data, samples: n, channels: inChannels, plane: plane, into: inputCN.data)
+        // tapWeight[o*kk + t][c] = W[o][c][t]
+        tapWeight.reshape(to: [taps, inChannels])
+        let (w, tw) = (weight.value.data, tapWeight.data)
+        for o in 0..<outChannels { for c in 0..<inChannels { for t in 0..<kk {
+            tw[(o * kk + t) * inChannels + c] = w[(o * inChannels + c) * kk + t]
+        } } }
+        let planes = workspace.buffer(0, count: taps * n * plane)
+        Gemm.sgemm(m: taps, n: n * plane, k: inChannels, a: tw, b: inputCN.data, c: planes)
+        let (k, width, out, bias) = (kernelSize, g.outW, output.data, bias?.value.data)
+        Engine.parallelFor(n * outChannels) { range in
+            for job in range {
+                let (s, o) = job.quotientAndRemainder(dividingBy: outChannels)
+                let dst = out + job * plane
+                dst.update(repeating: bias?[o] ?? 0, count: plane)
+                for t in 0..<kk {
+                    let (ky, kx) = t.quotientAndRemainder(dividingBy: k)
+                    let (yLo, yHi) = g.validOutputRange(k: ky, inSize: g.inH, outSize: g.outH)
+                    let (xLo, xHi) = g.validOutputRange(k: kx, inSize: g.inW, outSize: g.outW)
+                    let src = planes + (o * kk + t) * n * plane + s * plane + (ky - padding) * width + (kx - padding)
+                    for oy in yLo..<yHi {
+                        let d = dst + oy * width, r = src + oy * width
+                        for ox in xLo..<xHi { d[ox] += r[ox] }
+                    }
+                }
+            }
+        }
+        input = training ? x : nil
+        if !training { inputCN.reshape(to: [0]) }
+        return output
+    }
+
+    private func backwardTapPlanes(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
+        let n = x.shape[0], plane = g.outPlane, kk = kernelSize * kernelSize, taps = outChannels * kk
+        if let bias {
+            let (d, b) = (dy.data, bias.grad.data)
+            for o in 0..<outChannels {
+                var sum = 0.0
+                for s in 0..<n { let p = d + (s * outChannels + o) * plane; for i in 0..<plane { sum += Double(p[i]) } }
+                b[o] += Float(sum)
+            }
+        }
+        // dcol[o*kk + t'][p] = dy[o] at p shifted by the flipped tap t' (an im2col of dy).
+        let dyGeometry = ConvGeometry(channels: outChannels, inH: g.outH, inW: g.outW, kernelH: kernelSize, kernelW: kernelSize,
+                                      stride: 1, padding: kernelSize - 1 - padding)
+        let dcol = workspace.buffer(0, count: taps * n * plane)
+        dyGeometry.im2col(dy.data, samples: n, into: dcol)
+        // G[c][o*kk + t'] = sum_p X[c][p] dcol[o*kk + t'][p];  dW[o][c][t] += G[c][o*kk + kk-1-t].
+        let gram = workspace.buffer(1, count: inChannels * taps)
+        Gemm.sgemm(transB: true, m: inChannels, n: taps, k: n * plane, a: inputCN.data, b: dcol, c: gram)
+        let dw = weight.grad.data
+        for o in 0..<outChannels { for c in 0..<inChannels { for t in 0..<kk {
+            dw[(o * inChannels + c) * kk + t] += gram[c * taps + o * kk + kk - 1 - t]
+        } } }
+        guard computesInputGradient else { inputGrad.reshape(to: [0]); return inputGrad }
+        flipWeights()
+        inputGrad.reshape(to: x.shape)
+        let dxCN = workspace.buffer(2, count: inChannels * n * plane)
+        Gemm.sgemm(m: inChannels, n: n * plane, k: taps, a: flippedWeight.data, b: dcol, c: dxCN)
+        Layout.cnToNCHW(dxCN, samples: n, channels: inChannels, plane: plane, into: inputGrad.data)
         return inputGrad
     }
 

@@ -138,7 +138,7 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
 
     /// Output positions o in [lo, hi) whose input index o*stride - padding + k lies in [0, inSize).
     @inline(__always)
-    func validOutputRange(k: Int, inSize: Int, outSize: Int) -> (Int, Int) {
+    public func validOutputRange(k: Int, inSize: Int, outSize: Int) -> (Int, Int) {
         // o*s >= p - k  and  o*s <= inSize - 1 + p - k
         let lo = Swift.max(0, ceilDiv(padding - k, stride))
         let hi = Swift.min(outSize, floorDiv(inSize - 1 + padding - k, stride) + 1)

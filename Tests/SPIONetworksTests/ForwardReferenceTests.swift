@@ -6,8 +6,14 @@ import XCTest
 final class ForwardReferenceTests: XCTestCase {
     let ws = Workspace()
 
+    /// Covers im2col lowering (3->4) and the tap-plane path for few filters (8->1, 8->2, 5x5 12->3).
     func testConv2DMatchesDirectLoops() {
-        let (n, ci, co, h, w, k, s, p) = (2, 3, 4, 7, 6, 3, 2, 1)
+        for (ci, co, k, s, p) in [(3, 4, 3, 2, 1), (8, 1, 3, 1, 1), (8, 2, 3, 1, 1), (12, 3, 5, 1, 2)] {
+            checkConvAgainstLoops(n: 2, ci: ci, co: co, h: 7, w: 6, k: k, s: s, p: p)
+        }
+    }
+
+    private func checkConvAgainstLoops(n: Int, ci: Int, co: Int, h: Int, w: Int, k: Int, s: Int, p: Int) {
         let conv = Conv2D(ci, co, kernelSize: k, stride: s, padding: p, workspace: ws)
         HeInitialiser.initialise(conv, seed: 1)
         conv.bias!.value.assign(randomTensor([co], seed: 2))

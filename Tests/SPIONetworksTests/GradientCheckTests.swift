@@ -19,6 +19,14 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    /// Few filters take the tap-plane path (one GEMM over taps, shifted sums); 5x5 checks the shifts.
+    func testConv2DFewFilters() {
+        for (ci, co, k, bias) in [(8, 1, 3, true), (8, 2, 3, false), (12, 3, 5, true)] {
+            let conv = initialised(Conv2D(ci, co, kernelSize: k, bias: bias, workspace: ws))
+            checkLayer(conv, input: randomTensor([2, ci, 7, 6], seed: 1), step: 0.5)
+        }
+    }
+
     /// Batches too large for one column matrix are lowered in sample groups; results must agree.
     func testGroupedLoweringMatchesSingleGroup() {
         let x = randomTensor([5, 2, 6, 6], seed: 4), dy = randomTensor([5, 3, 6, 6], seed: 5)
