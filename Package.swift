@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
         // C headers of OpenBLAS (cblas + openblas_set_num_threads) and FFTW3 single precision.
@@ -18,18 +19,29 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CFFTW", path: "Sources/CFFTW", pkgConfig: "fftw3f",
                        providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         // Tensor, sgemm, im2col/col2im, deterministic parallel loops, the seeded generator.
         .target(name: "SPIOTensor", dependencies: ["CBLAS"], swiftSettings: optimise),
         // Layers with explicit forward/backward, Adam, initialisers, safetensors checkpoints, models.
         .target(name: "SPIONetworks", dependencies: ["SPIOTensor"], swiftSettings: optimise),
+        // SHA-256 content hashes.
+        .target(name: "SPIODigest", swiftSettings: optimise),
+        // NPY read/write, NIfTI-1 reader (.nii, .nii.gz), PNG writer with colour maps, SHA-256.
+        .target(name: "SPIOImageIO", dependencies: ["CZlib", "CPNG"], swiftSettings: optimise),
+        // The View Line forward model: shapes, dipole field (FFTW), imaging, noise, anatomy, datasets.
+        .target(name: "SPIOPhysics", dependencies: ["SPIOTensor", "SPIOImageIO", "SPIODigest", "CFFTW",
+                                                    .product(name: "Yams", package: "Yams")], swiftSettings: optimise),
         // `spio bench` measurements, kept out of the executable so tests can drive them.
-        .target(name: "SPIOBench", dependencies: ["SPIOTensor", "SPIONetworks", "CBLAS"], swiftSettings: optimise),
+        .target(name: "SPIOBench", dependencies: ["SPIOTensor", "SPIONetworks", "SPIOPhysics", "CBLAS"], swiftSettings: optimise),
         .executableTarget(name: "spio", dependencies: [
-            "SPIOTensor", "SPIONetworks", "SPIOBench",
+            "SPIOTensor", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW"]),
         .testTarget(name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"]),
+        .testTarget(name: "SPIOImageIOTests", dependencies: ["SPIOImageIO", "SPIODigest"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SPIOPhysicsTests", dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor"]),
     ],
     swiftLanguageModes: [.v5]
 )

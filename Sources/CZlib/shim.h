@@ -1,0 +1,2 @@
+// zlib: gzip reading for .nii.gz files.
+#include <zlib.h>

@@ -1,0 +1,44 @@
+import Foundation
+import CZlib
+
+/// Whole-file reads (plain or gzip) and atomic writes: a file appears complete or not at all.
+public enum FileBytes {
+    /// Reads a file; `.gz` files are inflated with zlib. Errors name the file.
+    public static func read(_ path: String, limitBytes: Int = 1 << 32) throws -> [UInt8] {
+        guard FileManager.default.fileExists(atPath: path) else { throw ImageIOError(path, "no such file") }
+        if path.hasSuffix(".gz") { return try gunzip(path, limitBytes: limitBytes) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ImageIOError(path, "cannot be read") }
+        return [UInt8](data)
+    }
+
+    private static func gunzip(_ path: String, limitBytes: Int) throws -> [UInt8] {
+        guard let file = gzopen(path, "rb") else { throw ImageIOError(path, "cannot be opened") }
+        defer { gzclose(file) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
+            if n < 0 { throw ImageIOError(path, "corrupt gzip data (\(gzipError(file)))") }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<Int(n)])
+            if out.count > limitBytes { throw ImageIOError(path, "inflates to more than \(limitBytes) bytes") }
+        }
+        var code: Int32 = 0
+        _ = gzerror(file, &code)
+        // zlib reports a stream cut short as Z_BUF_ERROR at end of file.
+        if code != Z_OK && code != Z_STREAM_END { throw ImageIOError(path, "truncated or corrupt gzip stream (\(gzipError(file)))") }
+        return out
+    }
+
+    private static func gzipError(_ file: gzFile) -> String {
+        var code: Int32 = 0
+        return gzerror(file, &code).map { String(cString: $0) } ?? "zlib error \(code)"
+    }
+
+    /// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+    public static func writeAtomically(_ bytes: some Collection<UInt8>, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        do { try Data(bytes).write(to: url, options: .atomic) } catch { throw ImageIOError(path, "cannot be written: \(error.localizedDescription)") }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// A scalar image drawn through a colour map, scaled up by whole pixels, with an optional title
+/// above and a colour bar (with its minimum and maximum written beside it) on the right.
+public struct ImagePanel {
+    public var values: [Float]
+    public let width: Int, height: Int
+    public var colourMap: ColourMap = .grey
+    /// Display range; nil means the data's minimum and maximum.
+    public var range: (Float, Float)?
+    public var title: String?
+    public var colourBar = true
+    /// Whole-pixel magnification (0: choose so the image is about 256 pixels wide).
+    public var zoom = 0
+
+    public init(values: [Float], width: Int, height: Int) {
+        precondition(values.count == width * height, "ImagePanel: \(values.count) values for \(width) x \(height)")
+        self.values = values; self.width = width; self.height = height
+    }
+
+    public var displayRange: (Float, Float) {
+        if let range { return range }
+        let finite = values.filter { $0.isFinite }
+        let lo = finite.min() ?? 0, hi = finite.max() ?? 1
+        return hi > lo ? (lo, hi) : (lo, lo + 1)
+    }
+
+    /// Formats a bar label: 3 significant digits, exponent form outside [1e-2, 1e4).
+    public static func label(_ v: Float) -> String {
+        let a = abs(Double(v))
+        if a != 0 && (a < 1e-2 || a >= 1e4) { return String(format: "%.2e", Double(v)) }
+        return String(format: a >= 100 ? "%.0f" : a >= 10 ? "%.1f" : "%.2f", Double(v))
+    }
+
+    public func render() -> RGBImage {
+        let z = zoom > 0 ? zoom : Swift.max(1, 256 / Swift.max(width, height))
+        let (lo, hi) = displayRange
+        let titleH = title == nil ? 0 : 14, margin = 4
+        let labels = [ImagePanel.label(hi), ImagePanel.label(lo)]
+        let barW = colourBar ? 12 + 4 + (labels.map { BitmapFont.width($0) }.max() ?? 0) + margin : 0
+        var out = RGBImage(width: margin + width * z + (colourBar ? margin : 0) + barW + margin, height: titleH + margin + height * z + margin)
+        if let title { BitmapFont.draw(title, into: &out, x: margin, y: 4) }
+        let top = titleH + margin
+        for y in 0..<height { for x in 0..<width {
+            let t = Double((values[y * width + x] - lo) / (hi - lo))
+            let c = colourMap.rgb(t)
+            for dy in 0..<z { for dx in 0..<z { out[margin + x * z + dx, top + y * z + dy] = c } }
+        } }
+        if colourBar {
+            let bx = margin + width * z + margin, bh = height * z
+            for j in 0..<bh {
+                let c = colourMap.rgb(1 - Double(j) / Double(Swift.max(1, bh - 1)))
+                for i in 0..<12 { out[bx + i, top + j] = c }
+            }
+            BitmapFont.draw(labels[0], into: &out, x: bx + 16, y: top)
+            BitmapFont.draw(labels[1], into: &out, x: bx + 16, y: top + bh - BitmapFont.glyphHeight)
+        }
+        return out
+    }
+
+    /// Places panels side by side on a white background.
+    public static func row(_ images: [RGBImage], gap: Int = 6) -> RGBImage {
+        let w = images.reduce(0) { $0 + $1.width } + gap * Swift.max(0, images.count - 1)
+        var out = RGBImage(width: w, height: images.map(\.height).max() ?? 0)
+        var x = 0
+        for im in images { out.paste(im, x: x, y: 0); x += im.width + gap }
+        return out
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import SPIOTensor
+import SPIOImageIO
+
+/// A source of proton-density images (rho): one pixels x pixels slice per call, [z][x], row 0 at
+/// the most negative z, values in [0, 1]. Randomness comes only from the generator passed in.
+public protocol Anatomy: Sendable {
+    func slice(pixels: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float]
+}
+
+/// A smooth random field: a sum of random plane waves with wavelengths over `minimumWavelengthMM`.
+struct SmoothNoise {
+    var waves: [(kx: Double, kz: Double, phase: Double, amplitude: Double)] = []
+
+    init(rng: inout SeededGenerator, count: Int, minimumWavelengthMM: Double, maximumWavelengthMM: Double) {
+        var total = 0.0
+        for _ in 0..<count {
+            let wavelength = rng.uniform(minimumWavelengthMM, maximumWavelengthMM)
+            let angle = rng.uniform(0, 2 * Double.pi)
+            let a = wavelength  // longer waves carry more power, like 1/f texture
+            waves.append((cos(angle) * 2 * .pi / wavelength, sin(angle) * 2 * .pi / wavelength, rng.uniform(0, 2 * .pi), a))
+            total += a * a
+        }
+        let norm = 1 / (total / 2).squareRoot()
+        waves = waves.map { ($0.kx, $0.kz, $0.phase, $0.amplitude * norm) }
+    }
+
+    /// About unit standard deviation.
+    func callAsFunction(_ x: Double, _ z: Double) -> Double {
+        var s = 0.0
+        for w in waves { s += w.amplitude * cos(w.kx * x + w.kz * z + w.phase) }
+        return s
+    }
+}
+
+/// Renders f(x, z) at 2 x 2 samples per pixel and averages (anti-aliased edges).
+func renderSupersampled(pixels n: Int, fovMM: Double, _ f: (Double, Double) -> Double) -> [Float] {
+    let d = fovMM / Double(n)
+    var out = [Float](repeating: 0, count: n * n)
+    for r in 0..<n { for c in 0..<n {
+        var s = 0.0
+        for sz in 0..<2 { for sx in 0..<2 {
+            s += f(-fovMM / 2 + (Double(c) + 0.25 + 0.5 * Double(sx)) * d, -fovMM / 2 + (Double(r) + 0.25 + 0.5 * Double(sz)) * d)
+        } }
+        out[r * n + c] = Float(Swift.min(1, Swift.max(0, s / 4)))
+    } }
+    return out
+}
+
+/// A random head-like slice (proton-density contrast): scalp, skull, CSF, folded cortex (grey
+/// matter), white matter, ventricles, smooth texture and a gentle coil bias field.
+public struct ProceduralBrain: Anatomy {
+    public init() {}
+
+    public func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
+        let s = fovMM / 50  // designed on a 50 mm FOV, scaled to any other
+        let ax = rng.uniform(18, 21) * s, az = rng.uniform(20.5, 23.5) * s
+        let tilt = rng.uniform(-0.15, 0.15)
+        let outline = (1...4).map { _ in (rng.uniform(-0.025, 0.025), rng.uniform(0, 2 * Double.pi)) }
+        let gyri = (0..<3).map { _ in (Double(rng.int(in: 9...17)), rng.uniform(0, 2 * Double.pi), rng.uniform(0.02, 0.045)) }
+        let sulci = (0..<rng.int(in: 10...16)).map { _ in (rng.uniform(0, 2 * Double.pi), rng.uniform(0.1, 0.22)) }
+        let ventricleSize = rng.uniform(0.07, 0.16), ventricleGap = rng.uniform(0.04, 0.08)
+        let texture = SmoothNoise(rng: &rng, count: 24, minimumWavelengthMM: 2 * s, maximumWavelengthMM: 14 * s)
+        let bias = SmoothNoise(rng: &rng, count: 3, minimumWavelengthMM: 60 * s, maximumWavelengthMM: 120 * s)
+        let (csf, grey, white, scalp, bone) = (1.0, rng.uniform(0.78, 0.86), rng.uniform(0.62, 0.7), rng.uniform(0.55, 0.7), 0.06)
+        return renderSupersampled(pixels: n, fovMM: fovMM) { x0, z0 in
+            let x = x0 * cos(tilt) - z0 * sin(tilt), z = x0 * sin(tilt) + z0 * cos(tilt)
+            let theta = atan2(z / az, x / ax)
+            var radius = (x * x / (ax * ax) + z * z / (az * az)).squareRoot()
+            for (h, (a, p)) in outline.enumerated() { radius *= 1 - a * cos(Double(h + 2) * theta + p) }
+            var v: Double
+            if radius > 1 { return 0 }
+            if radius > 0.95 { v = scalp }
+            else if radius > 0.89 { v = bone }
+            else if radius > 0.865 { v = csf }
+            else {
+                var fold = 0.0
+                for (k, p, a) in gyri { fold += a * sin(k * theta + p) }
+                let cortexInner = 0.7 + fold
+                v = radius > cortexInner ? grey : white
+                // Sulci: CSF-filled clefts reaching in from the surface.
+                for (angle, depth) in sulci {
+                    var dt = abs(theta - angle); dt = Swift.min(dt, 2 * .pi - dt)
+                    if dt * radius < 0.012 && radius > 0.865 - depth { v = csf }
+                }
+                // Ventricles: two mirrored crescents near the centre.
+                for side in [-1.0, 1.0] {
+                    let vx = (x / ax - side * (ventricleGap + ventricleSize * 0.6)) / (ventricleSize * 0.55)
+                    let vz = (z / az + 0.05) / (ventricleSize * 1.6)
+                    if vx * vx + vz * vz < 1 { v = csf }
+                }
+                v *= 1 + 0.035 * texture(x0, z0)
+            }
+            return v * (1 + 0.08 * bias(x0, z0))
+        }
+    }
+}
+
+/// A random breast-like slice: the chest wall (ribs, pectoral muscle) on the left, a breast of
+/// fat with fibroglandular texture, skin and nipple, air elsewhere.
+public struct ProceduralBreast: Anatomy {
+    public init() {}
+
+    public func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
+        let s = fovMM / 50
+        let wall = rng.uniform(-17, -13) * s, depth = rng.uniform(28, 36) * s, halfHeight = rng.uniform(18, 23) * s
+        let droop = rng.uniform(-3, 3) * s, muscle = rng.uniform(3, 5) * s, skin = rng.uniform(0.6, 0.9) * s
+        let density = rng.uniform(-0.4, 0.5)
+        let glandular = SmoothNoise(rng: &rng, count: 30, minimumWavelengthMM: 2.5 * s, maximumWavelengthMM: 12 * s)
+        let texture = SmoothNoise(rng: &rng, count: 16, minimumWavelengthMM: 1.5 * s, maximumWavelengthMM: 6 * s)
+        let ribs = (0..<5).map { i in (-20 * s + Double(i) * 10 * s + rng.uniform(-1.5, 1.5) * s, rng.uniform(2, 2.8) * s) }
+        let (fat, fibro, pectoral) = (rng.uniform(0.85, 0.95), rng.uniform(0.38, 0.5), rng.uniform(0.3, 0.38))
+        return renderSupersampled(pixels: n, fovMM: fovMM) { x, z in
+            if x < wall - muscle {
+                // Thorax: dark lung with ribs.
+                for (rz, rr) in ribs {
+                    let dx = x - (wall - muscle - 3 * s), dz = z - rz
+                    if dx * dx + dz * dz < rr * rr { return 0.5 }
+                }
+                return 0.08
+            }
+            if x < wall { return pectoral * (1 + 0.05 * texture(x, z)) }
+            // Breast: a half ellipse from the chest wall, tip slightly drooped.
+            let u = (x - wall) / depth
+            let centreZ = droop * u * u
+            let r = ((z - centreZ) / halfHeight) * ((z - centreZ) / halfHeight) + u * u
+            let nipple = { () -> Bool in let dx = x - (wall + depth), dz = z - centreZ; return dx * dx + dz * dz < (1.6 * s) * (1.6 * s) }()
+            if r > 1 { return nipple ? 0.6 : 0 }
+            let edge = (1 - r.squareRoot()) * Swift.min(depth, halfHeight)
+            if edge < skin { return 0.65 }
+            // Fibroglandular tissue: denser near the axis behind the nipple, thinning out to the fat.
+            let axial = 1 - abs(z - centreZ) / halfHeight
+            let g = glandular(x, z) + 1.6 * axial - 0.9 + density - 0.8 * u
+            let mix = 1 / (1 + exp(-6 * g))
+            return (fat * (1 - mix) + fibro * mix) * (1 + 0.04 * texture(x, z))
+        }
+    }
+}
+
+/// The agar phantom: a uniform agar disk (a cylinder along y) in air, holding the SPIO bottle
+/// (a cylinder along y through the plane) with an optional plastic wall. The bottle's contents
+/// are water (rho 1); the particles make them a void through the concentration.
+public struct AgarPhantom: Anatomy, Equatable {
+    public var agarRadiusMM = 20.0
+    public var bottleRadiusMM = 4.0
+    public var bottleWallMM = 0.5
+    /// Bottle centre in the image plane (x, z) in mm.
+    public var bottleCentreXMM = 0.0, bottleCentreZMM = 0.0
+    public init() {}
+
+    public func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
+        renderSupersampled(pixels: n, fovMM: fovMM) { x, z in
+            let r = (x * x + z * z).squareRoot()
+            if r > agarRadiusMM { return 0 }
+            let dx = x - bottleCentreXMM, dz = z - bottleCentreZMM, rb = (dx * dx + dz * dz).squareRoot()
+            if rb > bottleRadiusMM && rb <= bottleRadiusMM + bottleWallMM { return 0 }
+            return 1
+        }
+    }
+}
+
+/// Uniform proton density 1 everywhere (tests and calibration).
+public struct UniformAnatomy: Anatomy {
+    public init() {}
+    public func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
+        [Float](repeating: 1, count: n * n)
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import SPIOTensor
+import SPIOImageIO
+
+/// Slices of real images: NIfTI-1 volumes (a file or every .nii/.nii.gz in a folder, e.g. IXI PD)
+/// or an NPY stack (N x H x W, or one H x W image). Each call picks a file and a slice from the
+/// central `sliceFraction` of the third axis, resamples it bilinearly to the image matrix and
+/// scales it so its 99.5th percentile is 1. Files are read once and kept.
+public final class FileAnatomy: Anatomy, @unchecked Sendable {
+    public let paths: [String]
+    public let sliceFraction: Double
+    private var cache: [String: (nx: Int, ny: Int, nz: Int, values: [Float])] = [:]
+    private let lock = NSLock()
+
+    /// - Parameter path: a .nii, .nii.gz or .npy file, or a folder of NIfTI files.
+    public init(path: String, sliceFraction: Double = 0.5) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ImageIOError(path, "no such file or folder")
+        }
+        if isDirectory.boolValue {
+            let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+                .filter { $0.hasSuffix(".nii") || $0.hasSuffix(".nii.gz") || $0.hasSuffix(".npy") }
+            guard !names.isEmpty else { throw ImageIOError(path, "folder holds no .nii, .nii.gz or .npy files") }
+            paths = names.map { (path as NSString).appendingPathComponent($0) }
+        } else {
+            guard path.hasSuffix(".nii") || path.hasSuffix(".nii.gz") || path.hasSuffix(".npy") else {
+                throw ImageIOError(path, "expected a .nii, .nii.gz or .npy file")
+            }
+            paths = [path]
+        }
+        guard sliceFraction > 0 && sliceFraction <= 1 else { throw SimulationError.invalid("anatomy.sliceFraction must be in (0, 1]") }
+        self.sliceFraction = sliceFraction
+    }
+
+    private func volume(_ path: String) throws -> (nx: Int, ny: Int, nz: Int, values: [Float]) {
+        lock.lock(); defer { lock.unlock() }
+        if let v = cache[path] { return v }
+        let v: (nx: Int, ny: Int, nz: Int, values: [Float])
+        if path.hasSuffix(".npy") {
+            let a = try NPYArray.read(path)
+            switch a.shape.count {
+            case 2: v = (a.shape[1], a.shape[0], 1, a.values)
+            case 3: v = (a.shape[2], a.shape[1], a.shape[0], a.values)
+            default: throw ImageIOError(path, "expected an image (H x W) or a stack (N x H x W), got shape \(a.shape)")
+            }
+        } else {
+            let nii = try NIfTIVolume.read(path)
+            v = (nii.nx, nii.ny, nii.nz, nii.values)
+        }
+        guard v.nx >= 2 && v.ny >= 2 else { throw ImageIOError(path, "images of \(v.nx) x \(v.ny) are too small") }
+        cache[path] = v
+        return v
+    }
+
+    public func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
+        let path = paths[rng.int(in: 0...(paths.count - 1))]
+        let v = try volume(path)
+        let span = Swift.max(1, Int((Double(v.nz) * sliceFraction).rounded()))
+        let first = (v.nz - span) / 2
+        let k = first + rng.int(in: 0...(span - 1))
+        let plane = Array(v.values[(k * v.nx * v.ny)..<((k + 1) * v.nx * v.ny)])
+        var out = FileAnatomy.resample(plane, width: v.nx, height: v.ny, to: n)
+        let sorted = out.sorted()
+        let top = sorted[Swift.min(sorted.count - 1, Int(Double(sorted.count) * 0.995))]
+        let scale: Float = top > 0 ? 1 / top : 1
+        for i in out.indices { out[i] = Swift.min(1, Swift.max(0, out[i] * scale)) }
+        return out
+    }
+
+    /// Bilinear resampling of a width x height image (x fastest) to n x n, aligning pixel centres.
+    public static func resample(_ image: [Float], width: Int, height: Int, to n: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: n * n)
+        for r in 0..<n { for c in 0..<n {
+            let y = Swift.min(Swift.max((Double(r) + 0.5) * Double(height) / Double(n) - 0.5, 0), Double(height - 1))
+            let x = Swift.min(Swift.max((Double(c) + 0.5) * Double(width) / Double(n) - 0.5, 0), Double(width - 1))
+            let y0 = Swift.min(Int(y), height - 2), x0 = Swift.min(Int(x), width - 2)
+            let ty = y - Double(y0), tx = x - Double(x0)
+            let a = Double(image[y0 * width + x0]), b = Double(image[y0 * width + x0 + 1])
+            let c2 = Double(image[(y0 + 1) * width + x0]), d = Double(image[(y0 + 1) * width + x0 + 1])
+            out[r * n + c] = Float((a * (1 - tx) + b * tx) * (1 - ty) + (c2 * (1 - tx) + d * tx) * ty)
+        } }
+        return out
+    }
+}

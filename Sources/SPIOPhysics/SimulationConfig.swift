@@ -1,0 +1,121 @@
+import Foundation
+
+/// The `simulation` block of an experiment file: everything that determines a simulated dataset.
+/// Every field has a default (forward-model.md); unknown keys are errors.
+public struct SimulationConfig: Codable, Equatable, Sendable {
+    /// Image matrix (square), pixels per side.
+    public var imageSize = 64
+    public var fovMM = 50.0
+    /// Dataset seed: sample i uses the generator stream (seed, i).
+    public var seed: UInt64 = 1
+    public var anatomy = AnatomyConfig()
+    public var scene = SceneConfig()
+    public var sequence = ViewLineSequence()
+    public var field = FieldConfig()
+    public var noise = NoiseConfig()
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case imageSize, fovMM, seed, anatomy, scene, sequence, field, noise }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = SimulationConfig.defaults
+        imageSize = try c.value(.imageSize, or: d.imageSize); fovMM = try c.value(.fovMM, or: d.fovMM)
+        seed = try c.value(.seed, or: d.seed)
+        anatomy = try c.value(.anatomy, or: d.anatomy); scene = try c.value(.scene, or: d.scene)
+        sequence = try c.value(.sequence, or: d.sequence); field = try c.value(.field, or: d.field)
+        noise = try c.value(.noise, or: d.noise)
+    }
+
+    static let defaults = SimulationConfig()
+
+    /// Range and consistency checks beyond types.
+    public func validate() throws {
+        guard imageSize >= 8 && imageSize <= 1024 && imageSize % 2 == 0 else { throw SimulationError.invalid("imageSize must be even, 8 to 1024 (got \(imageSize))") }
+        guard fovMM > 0 else { throw SimulationError.invalid("fovMM must be positive") }
+        try sequence.validate(); try field.validate(); try scene.validate()
+    }
+}
+
+/// Sources and the field grid.
+public struct FieldConfig: Codable, Equatable, Sendable {
+    public var b0Tesla = 7.0
+    /// Saturation magnetisation of the particles per kg of iron (A m^2 / kg Fe).
+    public var saturationMagnetisationAm2PerKg = 100.0
+    /// Zero padding: padded size over grid size, every axis.
+    public var paddingFactor = 2
+    /// Field grid: the image matrix capped at this many voxels per axis.
+    public var maxMatrix = 128
+    /// Voxels on a shape's boundary are sub-sampled this many times per axis.
+    public var partialVolumeSubsamples = 4
+    /// Ignore all fields (imaging tests).
+    public var enabled = true
+
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable { case b0Tesla, saturationMagnetisationAm2PerKg, paddingFactor, maxMatrix, partialVolumeSubsamples, enabled }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self), d = FieldConfig()
+        b0Tesla = try c.value(.b0Tesla, or: d.b0Tesla)
+        saturationMagnetisationAm2PerKg = try c.value(.saturationMagnetisationAm2PerKg, or: d.saturationMagnetisationAm2PerKg)
+        paddingFactor = try c.value(.paddingFactor, or: d.paddingFactor); maxMatrix = try c.value(.maxMatrix, or: d.maxMatrix)
+        partialVolumeSubsamples = try c.value(.partialVolumeSubsamples, or: d.partialVolumeSubsamples)
+        enabled = try c.value(.enabled, or: d.enabled)
+    }
+    func validate() throws {
+        guard paddingFactor >= 1 && paddingFactor <= 4 else { throw SimulationError.invalid("field.paddingFactor must be 1 to 4") }
+        guard maxMatrix >= 16 && maxMatrix <= 512 else { throw SimulationError.invalid("field.maxMatrix must be 16 to 512") }
+        guard partialVolumeSubsamples >= 2 && partialVolumeSubsamples <= 16 else { throw SimulationError.invalid("field.partialVolumeSubsamples must be 2 to 16") }
+    }
+}
+
+/// Complex Gaussian noise at an SNR in dB; `snrDB: inf` (or `.inf`, `none`) means none.
+public struct NoiseConfig: Codable, Equatable, Sendable {
+    public var snrDB = Double.infinity
+    public init() {}
+    public init(snrDB: Double) { self.snrDB = snrDB }
+    enum CodingKeys: String, CodingKey, CaseIterable { case snrDB }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let v = try? c.decodeIfPresent(Double.self, forKey: .snrDB) { snrDB = v; return }
+        if let s = try c.decodeIfPresent(String.self, forKey: .snrDB) {
+            guard ["inf", "none", "off"].contains(s.lowercased()) else {
+                throw DecodingError.dataCorruptedError(forKey: .snrDB, in: c, debugDescription: "expected a number of dB or inf, got '\(s)'")
+            }
+        }
+        snrDB = .infinity
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        if snrDB.isFinite { try c.encode(snrDB, forKey: .snrDB) } else { try c.encode("inf", forKey: .snrDB) }
+    }
+}
+
+/// Which proton-density images the stripes are drawn on.
+public struct AnatomyConfig: Codable, Equatable, Sendable {
+    public static let kinds = ["procedural-brain", "procedural-breast", "agar", "uniform", "file"]
+    public var kind = "procedural-brain"
+    /// For `file`: a .nii, .nii.gz or .npy file, or a folder of them.
+    public var path: String?
+    public var sliceFraction = 0.5
+    public var agarRadiusMM = 20.0
+    public var bottleWallMM = 0.5
+    public init() {}
+    public init(kind: String) { self.kind = kind }
+    enum CodingKeys: String, CodingKey, CaseIterable { case kind, path, sliceFraction, agarRadiusMM, bottleWallMM }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self), d = AnatomyConfig()
+        kind = try c.word(.kind, among: AnatomyConfig.kinds, or: d.kind)
+        path = try c.decodeIfPresent(String.self, forKey: .path)
+        if kind == "file" && path == nil {
+            throw DecodingError.dataCorruptedError(forKey: .path, in: c, debugDescription: "anatomy kind 'file' needs a path")
+        }
+        sliceFraction = try c.value(.sliceFraction, or: d.sliceFraction)
+        agarRadiusMM = try c.value(.agarRadiusMM, or: d.agarRadiusMM); bottleWallMM = try c.value(.bottleWallMM, or: d.bottleWallMM)
+    }
+}
+

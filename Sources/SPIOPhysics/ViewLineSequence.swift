@@ -1,0 +1,83 @@
+import Foundation
+
+/// The View Line sequence parameters (forward-model.md section 4). Units are in the names.
+public struct ViewLineSequence: Codable, Equatable, Sendable {
+    public var lineCount = 25
+    public var stripeWidthMM = 1.0
+    /// Excitation bandwidth; with the stripe width it sets G_ex.
+    public var rfBandwidthHz = 2000.0
+    /// Readout bandwidth over the FOV; sets G_ro.
+    public var readoutBandwidthHz = 50000.0
+    /// +1: readout gradient with the polarity of the excitation gradient; -1 flips it.
+    public var readoutPolarity = 1.0
+    public var echoTimeMS = 8.7
+    /// Transverse relaxivity of the particles, per second per mM Fe.
+    public var r2PerSecondPerMM = 150.0
+    /// Width of the slice profile's raised-cosine edges as a fraction of the stripe width
+    /// (0 = sharp rectangle).
+    public var sliceEdgeFraction = 0.1
+    /// Fine samples per pixel along the readout (z).
+    public var samplesPerPixel = 4
+    public var throughPlaneDephasing = true
+
+    public init() {}
+
+    /// Excitation gradient in Hz/mm: an offset of b Hz moves the excited stripe by -b / G_ex.
+    public var excitationHzPerMM: Double { rfBandwidthHz / stripeWidthMM }
+
+    /// Readout gradient in Hz/mm (signed by `readoutPolarity`).
+    public func readoutHzPerMM(fovMM: Double) -> Double { readoutPolarity * readoutBandwidthHz / fovMM }
+
+    /// Stripe centres in mm: evenly spaced across the FOV with pitch fov / lineCount.
+    public func stripeCentresMM(fovMM: Double) -> [Double] {
+        let pitch = fovMM / Double(lineCount)
+        return (0..<lineCount).map { -fovMM / 2 + (Double($0) + 0.5) * pitch }
+    }
+
+    /// The unit-width slice profile: 1 in the flat middle, raised-cosine edges, integral 1.
+    public func profile(_ u: Double) -> Double {
+        let a = abs(u), e = sliceEdgeFraction
+        if e <= 0 { return a < 0.5 ? 1 : (a == 0.5 ? 0.5 : 0) }
+        if a <= 0.5 - e / 2 { return 1 }
+        if a >= 0.5 + e / 2 { return 0 }
+        return 0.5 * (1 + cos(Double.pi * (a - (0.5 - e / 2)) / e))
+    }
+
+    func validate() throws {
+        func check(_ ok: Bool, _ what: String) throws { if !ok { throw SimulationError.invalid("sequence.\(what)") } }
+        try check(lineCount >= 1, "lineCount must be at least 1")
+        try check(stripeWidthMM > 0, "stripeWidthMM must be positive")
+        try check(rfBandwidthHz > 0, "rfBandwidthHz must be positive")
+        try check(readoutBandwidthHz > 0, "readoutBandwidthHz must be positive")
+        try check(readoutPolarity == 1 || readoutPolarity == -1, "readoutPolarity must be 1 or -1")
+        try check(echoTimeMS >= 0 && r2PerSecondPerMM >= 0, "echoTimeMS and r2PerSecondPerMM must not be negative")
+        try check((0...1).contains(sliceEdgeFraction), "sliceEdgeFraction must be in [0, 1]")
+        try check(samplesPerPixel >= 1 && samplesPerPixel <= 64, "samplesPerPixel must be in 1...64")
+    }
+}
+
+/// A configuration value the simulator cannot use.
+public enum SimulationError: Error, CustomStringConvertible, Equatable {
+    case invalid(String)
+    public var description: String { switch self { case .invalid(let s): return "invalid simulation setting: \(s)" } }
+}
+
+extension ViewLineSequence {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case lineCount, stripeWidthMM, rfBandwidthHz, readoutBandwidthHz, readoutPolarity, echoTimeMS, r2PerSecondPerMM,
+             sliceEdgeFraction, samplesPerPixel, throughPlaneDephasing
+    }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self), d = ViewLineSequence()
+        self.init()
+        lineCount = try c.value(.lineCount, or: d.lineCount); stripeWidthMM = try c.value(.stripeWidthMM, or: d.stripeWidthMM)
+        rfBandwidthHz = try c.value(.rfBandwidthHz, or: d.rfBandwidthHz)
+        readoutBandwidthHz = try c.value(.readoutBandwidthHz, or: d.readoutBandwidthHz)
+        readoutPolarity = try c.value(.readoutPolarity, or: d.readoutPolarity); echoTimeMS = try c.value(.echoTimeMS, or: d.echoTimeMS)
+        r2PerSecondPerMM = try c.value(.r2PerSecondPerMM, or: d.r2PerSecondPerMM)
+        sliceEdgeFraction = try c.value(.sliceEdgeFraction, or: d.sliceEdgeFraction)
+        samplesPerPixel = try c.value(.samplesPerPixel, or: d.samplesPerPixel)
+        throughPlaneDephasing = try c.value(.throughPlaneDephasing, or: d.throughPlaneDephasing)
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import SPIOTensor
+
+/// One simulated training sample: the two-channel View Line image and its targets.
+public struct SimulatedSample: Sendable {
+    /// 2 x n x n: channel 0 the even stripes, channel 1 the odd ones.
+    public var image: [Float]
+    /// n x n: the concentration in the image plane (ug/mm^3), partial-volume averaged per pixel.
+    public var concentration: [Float]
+    /// n x n: the field offset in the image plane at the pixel centres (Hz).
+    public var fieldHz: [Float]
+    public var objects: [SceneObject]
+}
+
+/// The whole forward model for one configuration: anatomy, scene, dipole field, View Line imaging
+/// and noise. `sample(_:)` is a pure function of (configuration, index) and may run on many
+/// threads at once.
+public final class ViewLineSimulator: @unchecked Sendable {
+    public let config: SimulationConfig
+    public let anatomy: Anatomy
+    public let fieldGrid: VolumeGrid
+    private let solver: DipoleFieldSolver?
+    private let imager: ViewLineImager
+
+    public init(config: SimulationConfig) throws {
+        try config.validate()
+        self.config = config
+        switch config.anatomy.kind {
+        case "procedural-breast": anatomy = ProceduralBreast()
+        case "agar":
+            var agar = AgarPhantom()
+            agar.agarRadiusMM = config.anatomy.agarRadiusMM
+            agar.bottleWallMM = config.anatomy.bottleWallMM
+            if config.scene.kind == "bottle" {
+                agar.bottleRadiusMM = config.scene.bottleRadiusMM
+                agar.bottleCentreXMM = config.scene.bottleCentreMM[0]; agar.bottleCentreZMM = config.scene.bottleCentreMM[2]
+            } else { agar.bottleRadiusMM = 0; agar.bottleWallMM = 0 }
+            anatomy = agar
+        case "uniform": anatomy = UniformAnatomy()
+        case "file": anatomy = try FileAnatomy(path: config.anatomy.path ?? "", sliceFraction: config.anatomy.sliceFraction)
+        default: anatomy = ProceduralBrain()
+        }
+        let m = Swift.min(config.imageSize, config.field.maxMatrix)
+        fieldGrid = VolumeGrid(cube: m, fovMM: config.fovMM)
+        solver = config.field.enabled ? DipoleFieldSolver(grid: fieldGrid, padding: SIMD3(repeating: config.field.paddingFactor)) : nil
+        imager = ViewLineImager(sequence: config.sequence, pixels: config.imageSize, fovMM: config.fovMM)
+    }
+
+    /// The source of an object in tesla: mu0 Ms C for the saturated particles plus B0 Delta chi.
+    public func sourceTesla(_ o: SceneObject) -> Double {
+        PhysicalConstants.mu0TmPerA * config.field.saturationMagnetisationAm2PerKg * o.concentrationUgPerMM3
+            + config.field.b0Tesla * o.deltaChiPPM * 1e-6
+    }
+
+    public func sample(_ index: Int) throws -> SimulatedSample {
+        var rng = SeededGenerator(seed: config.seed, stream: UInt64(index))
+        let n = config.imageSize, s = config.sequence.samplesPerPixel, fov = config.fovMM
+        let objects = config.scene.objects(fovMM: fov, rng: &rng)
+        let rho = try anatomy.slice(pixels: n, fovMM: fov, rng: &rng)
+
+        // Concentration at the fine points (n*s per axis): per-column fine samples for the
+        // imaging, s x s block means for the target.
+        let fine = n * s
+        let points = Voxeliser(subsamples: 1).plane(objects, pixels: fine, fovMM: fov) { $0.concentrationUgPerMM3 }
+        var columnFine = [Float](repeating: 0, count: fine * n)
+        var target = [Float](repeating: 0, count: n * n)
+        for f in 0..<fine { for x in 0..<n {
+            var sum: Float = 0
+            for sx in 0..<s { sum += points[f * fine + x * s + sx] }
+            columnFine[f * n + x] = sum / Float(s)
+            target[(f / s) * n + x] += sum / Float(s * s)
+        } }
+
+        var fieldFine: [Float]? = nil, gradientFine: [Float]? = nil
+        var fieldPixels = [Float](repeating: 0, count: n * n)
+        if let solver, objects.contains(where: { sourceTesla($0) != 0 }) {
+            var source = [Float](repeating: 0, count: fieldGrid.count)
+            Voxeliser(subsamples: config.field.partialVolumeSubsamples).accumulate(objects, grid: fieldGrid, into: &source) { self.sourceTesla($0) }
+            let plane = solver.planeField(sourceTesla: source)
+            let g = fieldGrid
+            var f0 = [Float](repeating: 0, count: fine * n), g0 = f0
+            let d = fov / Double(n)
+            for f in 0..<fine {
+                let z = -fov / 2 + (Double(f) + 0.5) * d / Double(s)
+                for x in 0..<n {
+                    let xm = -fov / 2 + (Double(x) + 0.5) * d
+                    f0[f * n + x] = Float(ViewLineImager.bilinear(plane.fieldHz, nx: g.nx, nz: g.nz, voxelX: g.voxelMM.x, voxelZ: g.voxelMM.z, x: xm, z: z))
+                    g0[f * n + x] = Float(ViewLineImager.bilinear(plane.dFieldDyHzPerMM, nx: g.nx, nz: g.nz, voxelX: g.voxelMM.x, voxelZ: g.voxelMM.z, x: xm, z: z))
+                }
+            }
+            for r in 0..<n { for x in 0..<n {
+                fieldPixels[r * n + x] = Float(ViewLineImager.bilinear(plane.fieldHz, nx: g.nx, nz: g.nz, voxelX: g.voxelMM.x, voxelZ: g.voxelMM.z,
+                                                                       x: -fov / 2 + (Double(x) + 0.5) * d, z: -fov / 2 + (Double(r) + 0.5) * d))
+            } }
+            fieldFine = f0; gradientFine = g0
+        }
+        var image = imager.image(protonDensity: rho, fineConcentration: columnFine, fieldHz: fieldFine, dFieldDyHzPerMM: gradientFine)
+        NoiseModel.apply(to: &image, snrDB: config.noise.snrDB, rng: &rng)
+        return SimulatedSample(image: image, concentration: target, fieldHz: fieldPixels, objects: objects)
+    }
+}
+
+/// Complex Gaussian noise at a given SNR (forward-model.md section 6).
+public enum NoiseModel {
+    /// S: the mean noiseless magnitude over pixels above 10 % of the maximum.
+    public static func signalLevel(_ image: [Float]) -> Double {
+        let peak = image.max() ?? 0
+        let bright = image.filter { $0 > 0.1 * peak }
+        return bright.isEmpty ? 0 : bright.reduce(0.0) { $0 + Double($1) } / Double(bright.count)
+    }
+
+    /// Replaces each pixel m by |m + n_re + i n_im| with sigma = S / 10^(snrDB/20); infinite SNR: no change.
+    public static func apply(to image: inout [Float], snrDB: Double, rng: inout SeededGenerator) {
+        guard snrDB.isFinite else { return }
+        let sigma = signalLevel(image) / pow(10, snrDB / 20)
+        for i in image.indices {
+            let re = Double(image[i]) + sigma * rng.normal(), im = sigma * rng.normal()
+            image[i] = Float((re * re + im * im).squareRoot())
+        }
+    }
+}
