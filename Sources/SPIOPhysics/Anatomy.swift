@@ -47,8 +47,9 @@ func renderSupersampled(pixels n: Int, fovMM: Double, _ f: (Double, Double) -> D
     return out
 }
 
-/// A random head-like slice (proton-density contrast): scalp, skull, CSF, folded cortex (grey
-/// matter), white matter, ventricles, smooth texture and a gentle coil bias field.
+/// A random head-like slice (proton-density contrast): scalp, skull, CSF, a folded cortical
+/// ribbon (grey matter) with CSF-filled sulci, white matter, the interhemispheric fissure,
+/// ventricles, deep grey nuclei, smooth texture and a gentle coil bias field.
 public struct ProceduralBrain: Anatomy {
     public init() {}
 
@@ -57,12 +58,14 @@ public struct ProceduralBrain: Anatomy {
         let ax = rng.uniform(18, 21) * s, az = rng.uniform(20.5, 23.5) * s
         let tilt = rng.uniform(-0.15, 0.15)
         let outline = (1...4).map { _ in (rng.uniform(-0.025, 0.025), rng.uniform(0, 2 * Double.pi)) }
-        let gyri = (0..<3).map { _ in (Double(rng.int(in: 9...17)), rng.uniform(0, 2 * Double.pi), rng.uniform(0.02, 0.045)) }
-        let sulci = (0..<rng.int(in: 10...16)).map { _ in (rng.uniform(0, 2 * Double.pi), rng.uniform(0.1, 0.22)) }
-        let ventricleSize = rng.uniform(0.07, 0.16), ventricleGap = rng.uniform(0.04, 0.08)
+        // Gyri: the white-matter boundary undulates; sulci cut in where it is deepest.
+        let gyri = (0..<3).map { _ in (Double(rng.int(in: 14...26)), rng.uniform(0, 2 * Double.pi), rng.uniform(0.03, 0.05)) }
+        let ventricleSize = rng.uniform(0.07, 0.15), ventricleGap = rng.uniform(0.03, 0.06)
+        let nucleiSize = rng.uniform(0.12, 0.18)
         let texture = SmoothNoise(rng: &rng, count: 24, minimumWavelengthMM: 2 * s, maximumWavelengthMM: 14 * s)
         let bias = SmoothNoise(rng: &rng, count: 3, minimumWavelengthMM: 60 * s, maximumWavelengthMM: 120 * s)
-        let (csf, grey, white, scalp, bone) = (1.0, rng.uniform(0.78, 0.86), rng.uniform(0.62, 0.7), rng.uniform(0.55, 0.7), 0.06)
+        let (csf, grey, white, scalp, bone) = (1.0, rng.uniform(0.8, 0.88), rng.uniform(0.55, 0.63), rng.uniform(0.55, 0.7), 0.06)
+        let deepGrey = (grey + white) / 2
         return renderSupersampled(pixels: n, fovMM: fovMM) { x0, z0 in
             let x = x0 * cos(tilt) - z0 * sin(tilt), z = x0 * sin(tilt) + z0 * cos(tilt)
             let theta = atan2(z / az, x / ax)
@@ -72,26 +75,32 @@ public struct ProceduralBrain: Anatomy {
             if radius > 1 { return 0 }
             if radius > 0.95 { v = scalp }
             else if radius > 0.89 { v = bone }
-            else if radius > 0.865 { v = csf }
+            else if radius > 0.87 { v = csf }
             else {
                 var fold = 0.0
                 for (k, p, a) in gyri { fold += a * sin(k * theta + p) }
-                let cortexInner = 0.7 + fold
-                v = radius > cortexInner ? grey : white
-                // Sulci: CSF-filled clefts reaching in from the surface.
-                for (angle, depth) in sulci {
-                    var dt = abs(theta - angle); dt = Swift.min(dt, 2 * .pi - dt)
-                    if dt * radius < 0.012 && radius > 0.865 - depth { v = csf }
+                let whiteEdge = 0.7 + fold
+                v = radius > whiteEdge ? grey : white
+                // A sulcus: a thin CSF cleft from the surface down where the fold is deepest.
+                if fold > 0.045 && radius > whiteEdge - 0.02 && radius < 0.87 {
+                    var slope = 0.0
+                    for (k, p, a) in gyri { slope += a * k * cos(k * theta + p) }
+                    if abs(slope) * radius < 0.35 { v = csf }
                 }
-                // Ventricles: two mirrored crescents near the centre.
+                // Interhemispheric fissure along the long axis (the top half of the slice).
+                if abs(x / ax) < 0.012 && z / az > 0.3 { v = csf }
+                // Deep grey nuclei, then the ventricles: two mirrored crescents near the centre.
                 for side in [-1.0, 1.0] {
-                    let vx = (x / ax - side * (ventricleGap + ventricleSize * 0.6)) / (ventricleSize * 0.55)
-                    let vz = (z / az + 0.05) / (ventricleSize * 1.6)
+                    let gx = (x / ax - side * (ventricleGap + ventricleSize * 1.4)) / nucleiSize
+                    let gz = (z / az + 0.1) / (nucleiSize * 1.3)
+                    if gx * gx + gz * gz < 1 { v = deepGrey }
+                    let vx = (x / ax - side * (ventricleGap + ventricleSize * 0.5)) / (ventricleSize * 0.5)
+                    let vz = (z / az - 0.02) / (ventricleSize * 2.2)
                     if vx * vx + vz * vz < 1 { v = csf }
                 }
-                v *= 1 + 0.035 * texture(x0, z0)
+                v *= 1 + 0.03 * texture(x0, z0)
             }
-            return v * (1 + 0.08 * bias(x0, z0))
+            return v * (1 + 0.06 * bias(x0, z0))
         }
     }
 }

@@ -10,6 +10,8 @@ public struct SimulatedSample: Sendable {
     /// n x n: the field offset in the image plane at the pixel centres (Hz).
     public var fieldHz: [Float]
     public var objects: [SceneObject]
+    /// n x n: the anatomy the stripes were drawn on (for previews).
+    public var protonDensity: [Float]
 }
 
 /// The whole forward model for one configuration: anatomy, scene, dipole field, View Line imaging
@@ -96,7 +98,7 @@ public final class ViewLineSimulator: @unchecked Sendable {
         }
         var image = imager.image(protonDensity: rho, fineConcentration: columnFine, fieldHz: fieldFine, dFieldDyHzPerMM: gradientFine)
         NoiseModel.apply(to: &image, snrDB: config.noise.snrDB, rng: &rng)
-        return SimulatedSample(image: image, concentration: target, fieldHz: fieldPixels, objects: objects)
+        return SimulatedSample(image: image, concentration: target, fieldHz: fieldPixels, objects: objects, protonDensity: rho)
     }
 }
 

@@ -3,13 +3,14 @@ import Foundation
 import SPIOBench
 import SPIONetworks
 import SPIOTensor
+import SPIOPhysics
 
 /// The `spio` command line.
 struct Spio: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spio",
         abstract: "DeepSPIO-Lab: simulate View Line MRI, train DeepSPIO, measure the engine.",
-        subcommands: [Bench.self, Demo.self])
+        subcommands: [Simulate.self, Bench.self, Demo.self])
 }
 
 /// Writes a line to standard error (progress), keeping standard output for results.
@@ -18,7 +19,7 @@ func progress(_ line: String) {
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks (use a release build).", subcommands: [EngineCommand.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks (use a release build).", subcommands: [EngineCommand.self, SimulateCommand.self])
 
     struct EngineCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -45,6 +46,71 @@ struct Bench: ParsableCommand {
             print(result.markdown)
             if let out { try result.markdown.write(toFile: out, atomically: true, encoding: .utf8) }
         }
+    }
+}
+
+extension Bench {
+    struct SimulateCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "simulate", abstract: "Simulated samples per second at 64 x 64 and 256 x 256.")
+        @Option(help: "Image sizes, comma separated.") var sizes = "64,256"
+        @Option(help: "Samples per timed run at 64 x 64 (an eighth of that at 256).") var samples = 128
+        @Option(help: "Threads.") var threads = 2
+        @Option(help: "Timed repetitions (the median is reported).") var repeats = 3
+        @Option(help: "Also write the Markdown table to this file.") var out: String?
+
+        func run() throws {
+            #if DEBUG
+            progress("warning: this is a debug build; benchmark with `swift build -c release`.")
+            #endif
+            let list = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !list.isEmpty, threads > 0, repeats > 0, samples > 0 else { throw ValidationError("bad --sizes, --threads, --repeats or --samples") }
+            let rows = try SimulateBench(sizes: list, samples: samples, threads: threads, repeats: repeats, log: progress).run()
+            let md = SimulateBench.markdown(rows, threads: threads)
+            print(md)
+            if let out { try md.write(toFile: out, atomically: true, encoding: .utf8) }
+        }
+    }
+}
+
+/// `spio simulate`: a dataset from the `simulation` block of a YAML file, as NPY + PNG previews.
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Simulate View Line images from the `simulation` block of a YAML file.",
+        discussion: """
+        Writes images.npy (N x 2 x H x W; channel 0 the even stripes, 1 the odd ones), concentration.npy \
+        (N x H x W, ug Fe/mm^3 in the image plane), field.npy (N x H x W, Hz, with --save-field), manifest.json \
+        (configuration, content hash, counts) and PNG previews of the first samples. Sample i depends only on \
+        the configuration and i, so any thread count gives the same arrays. See docs/simulation.md for every key.
+        """)
+    @Argument(help: "YAML file with a `simulation:` block.") var config: String
+    @Option(help: "Number of samples.") var count = 16
+    @Option(help: "Output folder.") var out: String
+    @Flag(help: "Also write the in-plane field map (field.npy).") var saveField = false
+    @Option(help: "PNG previews of the first samples.") var previews = 4
+    @Option(help: "Threads.") var threads = 2
+    @Option(help: "Override the seed of the configuration.") var seed: UInt64?
+
+    func validate() throws {
+        guard count > 0 else { throw ValidationError("--count must be positive") }
+        guard threads > 0 else { throw ValidationError("--threads must be positive") }
+    }
+
+    func run() throws {
+        var sim = try ConfigFile.load(SimulationConfig.self, from: config, key: "simulation")
+        if let seed { sim.seed = seed }
+        do { try sim.validate() } catch { throw ValidationError("\(config): \(error)") }
+        Engine.setThreadCount(threads)
+        let start = Date()
+        var last = Date()
+        let dataset = try SimulatedDataset.generate(config: sim, count: count, keepField: saveField) { done in
+            if Date().timeIntervalSince(last) > 2 || done == count {
+                last = Date()
+                let rate = Double(done) / max(1e-9, Date().timeIntervalSince(start))
+                progress("simulated \(done)/\(count) (\(String(format: "%.1f", rate)) samples/s)")
+            }
+        }
+        try dataset.write(to: out, previews: previews)
+        print("wrote \(count) samples (\(sim.imageSize) x \(sim.imageSize)) to \(out); content hash \(SimulatedDataset.contentHash(config: sim, count: count).prefix(16))")
     }
 }
 

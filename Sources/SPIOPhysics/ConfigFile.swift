@@ -1,0 +1,130 @@
+import Foundation
+import Yams
+
+/// A configuration error pinned to its place: file, line, column, key path and what was expected.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let file: String
+    public let line: Int?, column: Int?
+    public let keyPath: String
+    public let message: String
+
+    public var description: String {
+        let place = line.map { "\(file):\($0):\(column ?? 1)" } ?? file
+        return keyPath.isEmpty ? "\(place): \(message)" : "\(place): \(keyPath): \(message)"
+    }
+}
+
+/// Reads YAML into Codable configuration types, turning Yams' errors into `ConfigError`s that
+/// point at the line and column of the offending key or value.
+public enum ConfigFile {
+    /// Decodes `T` from the block under `key` (or the whole document when nil) of a YAML file.
+    public static func load<T: Decodable>(_ type: T.Type, from path: String, key: String? = nil) throws -> T {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, line: nil, column: nil, keyPath: "", message: "cannot read the file")
+        }
+        return try decode(type, yaml: String(decoding: data, as: UTF8.self), file: path, key: key)
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, yaml: String, file: String, key: String? = nil) throws -> T {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: yaml) else {
+                throw ConfigError(file: file, line: nil, column: nil, keyPath: "", message: "the file is empty")
+            }
+            root = node
+        } catch let error as YamlError {
+            throw ConfigError(file: file, line: yamlMark(error)?.line, column: yamlMark(error)?.column, keyPath: "", message: "not valid YAML: \(yamlProblem(error))")
+        }
+        if let key {
+            guard let mapping = root.mapping else {
+                throw ConfigError(file: file, line: root.mark?.line, column: root.mark?.column, keyPath: "", message: "expected a mapping at the top level")
+            }
+            guard mapping[key] != nil else {
+                throw ConfigError(file: file, line: nil, column: nil, keyPath: "", message: "no '\(key)' block")
+            }
+        }
+        do {
+            if let key {
+                return try YAMLDecoder().decode(Block<T>.self, from: yaml, userInfo: [Block<T>.keyInfo: key]).value
+            }
+            return try YAMLDecoder().decode(type, from: yaml)
+        } catch let error as DecodingError {
+            let (path, message) = describe(error)
+            let (mark, keyPath) = locate(path, in: root)
+            throw ConfigError(file: file, line: mark?.line, column: mark?.column, keyPath: keyPath.joined(separator: "."), message: message)
+        }
+    }
+
+    /// The value under one top-level key (named through userInfo); other top-level keys belong to
+    /// other parts of the experiment schema.
+    private struct Block<Value: Decodable>: Decodable {
+        static var keyInfo: CodingUserInfoKey { CodingUserInfoKey(rawValue: "spio.block")! }
+        let value: Value
+        init(from decoder: Decoder) throws {
+            let key = AnyCodingKey(stringValue: decoder.userInfo[Block.keyInfo] as? String ?? "")
+            value = try decoder.container(keyedBy: AnyCodingKey.self).decode(Value.self, forKey: key)
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> ([CodingKey], String) {
+        switch error {
+        case let .typeMismatch(type, c): return (c.codingPath, "expected \(typeName(type)): \(c.debugDescription)")
+        case let .valueNotFound(type, c): return (c.codingPath, "expected \(typeName(type)), found nothing")
+        case let .keyNotFound(key, c): return (c.codingPath + [key], "missing required key '\(key.stringValue)'")
+        case let .dataCorrupted(c): return (c.codingPath, c.debugDescription)
+        @unknown default: return ([], "\(error)")
+        }
+    }
+
+    private static func typeName(_ t: Any.Type) -> String {
+        switch t {
+        case is Int.Type, is UInt64.Type: return "an integer"
+        case is Double.Type, is Float.Type: return "a number"
+        case is String.Type: return "a string"
+        case is Bool.Type: return "true or false"
+        default:
+            let name = "\(t)"
+            return name.hasPrefix("Array") ? "a list" : name.hasPrefix("Dictionary") ? "a mapping" : "a mapping (\(name))"
+        }
+    }
+
+    /// Follows the coding path through the YAML tree; the mark of the deepest node found
+    /// (the key itself for a mapping entry).
+    private static func locate(_ path: [CodingKey], in root: Node) -> (Mark?, [String]) {
+        var node: Node? = root, mark = root.mark, names: [String] = []
+        for key in path {
+            if let index = key.intValue, let seq = node?.sequence {
+                names.append("[\(index)]")
+                node = index < seq.count ? seq[index] : nil
+            } else if let mapping = node?.mapping {
+                names.append(key.stringValue)
+                let pair = mapping.first { $0.key.string == key.stringValue }
+                if let pair { mark = pair.key.mark ?? mark; node = pair.value; continue }
+                node = nil
+            } else {
+                names.append(key.intValue.map { "[\($0)]" } ?? key.stringValue)
+                node = nil
+            }
+            if let m = node?.mark { mark = m }
+        }
+        // For a wrong value point at the value rather than its key.
+        if let m = node?.mark, node?.scalar != nil { mark = m }
+        return (mark, names.map { $0.hasPrefix("[") ? $0 : $0 }.reduce(into: [String]()) { acc, s in
+            if s.hasPrefix("["), let last = acc.popLast() { acc.append(last + s) } else { acc.append(s) }
+        })
+    }
+
+    private static func yamlMark(_ e: YamlError) -> Mark? {
+        switch e {
+        case let .scanner(_, _, mark, _), let .parser(_, _, mark, _): return mark
+        default: return nil
+        }
+    }
+
+    private static func yamlProblem(_ e: YamlError) -> String {
+        switch e {
+        case let .scanner(_, problem, _, _), let .parser(_, problem, _, _): return problem
+        default: return "\(e)"
+        }
+    }
+}

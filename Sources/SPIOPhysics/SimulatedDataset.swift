@@ -1,0 +1,139 @@
+import Foundation
+import SPIOTensor
+import SPIOImageIO
+import SPIODigest
+
+/// A simulated dataset held in memory: images N x 2 x n x n, concentration N x n x n and,
+/// when asked for, field N x n x n (Hz). Sample i depends only on (configuration, i), so the
+/// arrays are the same on any thread count.
+public struct SimulatedDataset {
+    /// Bumped whenever the simulator's output changes for the same configuration (part of the hash).
+    public static let generatorVersion = "view-line-simulator 1"
+
+    public let config: SimulationConfig
+    public let count: Int
+    public var images: [Float]
+    public var concentration: [Float]
+    public var fieldHz: [Float]?
+    /// The anatomy of the first samples (those previewed), n x n each.
+    public var protonDensity: [[Float]] = []
+    public static let keptAnatomies = 8
+
+    public var imageSize: Int { config.imageSize }
+
+    /// Content hash of (generator version, configuration, count): the dataset's cache key.
+    public static func contentHash(config: SimulationConfig, count: Int) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = (try? encoder.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return SHA256.hex("\(generatorVersion)\n\(json)\ncount=\(count)")
+    }
+
+    /// Simulates `count` samples on the engine's threads. `progress(done)` is called from the
+    /// simulating threads, serialised.
+    public static func generate(config: SimulationConfig, count: Int, keepField: Bool = false,
+                                progress: ((Int) -> Void)? = nil) throws -> SimulatedDataset {
+        precondition(count >= 0)
+        let simulator = try ViewLineSimulator(config: config)
+        let n = config.imageSize, plane = n * n
+        var images = [Float](repeating: 0, count: count * 2 * plane)
+        var concentration = [Float](repeating: 0, count: count * plane)
+        var field = keepField ? [Float](repeating: 0, count: count * plane) : []
+        let lock = NSLock()
+        var failure: Error?
+        var done = 0
+        var anatomies = [[Float]](repeating: [], count: Swift.min(count, keptAnatomies))
+        images.withUnsafeMutableBufferPointer { img in concentration.withUnsafeMutableBufferPointer { con in field.withUnsafeMutableBufferPointer { fld in
+            let (img, con, fld) = (img, con, fld)
+            Engine.parallelFor(count) { range in
+                for i in range {
+                    if lock.withLock({ failure != nil }) { return }
+                    do {
+                        let s = try simulator.sample(i)
+                        for j in 0..<(2 * plane) { img[i * 2 * plane + j] = s.image[j] }
+                        for j in 0..<plane { con[i * plane + j] = s.concentration[j] }
+                        if keepField { for j in 0..<plane { fld[i * plane + j] = s.fieldHz[j] } }
+                        lock.withLock { done += 1; if i < anatomies.count { anatomies[i] = s.protonDensity }; progress?(done) }
+                    } catch {
+                        lock.withLock { if failure == nil { failure = error } }
+                        return
+                    }
+                }
+            }
+        } } }
+        if let failure { throw failure }
+        return SimulatedDataset(config: config, count: count, images: images, concentration: concentration, fieldHz: keepField ? field : nil,
+                                protonDensity: anatomies)
+    }
+
+    /// Writes images.npy, concentration.npy, field.npy (when kept), manifest.json and PNG previews
+    /// of the first `previews` samples into `directory`. The manifest is written last, so a
+    /// folder with a manifest is complete.
+    public func write(to directory: String, previews: Int = 4) throws {
+        let n = imageSize
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let manifestPath = (directory as NSString).appendingPathComponent("manifest.json")
+        try? fm.removeItem(atPath: manifestPath)
+        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        try NPYArray(shape: [count, 2, n, n], values: images).write(to: path("images.npy"))
+        try NPYArray(shape: [count, n, n], values: concentration).write(to: path("concentration.npy"))
+        if let fieldHz { try NPYArray(shape: [count, n, n], values: fieldHz).write(to: path("field.npy")) }
+        var previewFiles: [String] = []
+        for i in 0..<Swift.min(previews, count) {
+            let name = String(format: "preview-%03d.png", i)
+            try previewImage(i).writePNG(to: path(name))
+            previewFiles.append(name)
+        }
+        var arrays: [String: [Int]] = ["images": [count, 2, n, n], "concentration": [count, n, n]]
+        if fieldHz != nil { arrays["field"] = [count, n, n] }
+        let manifest = DatasetManifest(generator: SimulatedDataset.generatorVersion, contentHash: SimulatedDataset.contentHash(config: config, count: count),
+                                       count: count, imageSize: n, arrays: arrays, units: ["images": "a.u. (proton density 1 = full stripe)",
+                                       "concentration": "ug Fe / mm^3", "field": "Hz"], previews: previewFiles, config: config)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try FileBytes.writeAtomically(Array(try encoder.encode(manifest)), to: manifestPath)
+    }
+
+    /// Stripes (even red, odd green, as the paper's Fig. 2d), both channels, the concentration and
+    /// the field (when kept), side by side with colour bars.
+    public func previewImage(_ i: Int) -> RGBImage {
+        let n = imageSize, plane = n * n
+        let ch0 = Array(images[(i * 2 * plane)..<(i * 2 * plane + plane)]), ch1 = Array(images[(i * 2 * plane + plane)..<((i + 1) * 2 * plane)])
+        let top = Swift.max(ch0.max() ?? 1, ch1.max() ?? 1, 1e-6)
+        let zoom = Swift.max(1, 192 / n)
+        var composite = RGBImage(width: n * zoom + 8, height: n * zoom + 22)
+        BitmapFont.draw("STRIPES", into: &composite, x: 4, y: 4)
+        for y in 0..<n { for x in 0..<n {
+            let c = (UInt8(255 * Swift.min(1, ch0[y * n + x] / top)), UInt8(255 * Swift.min(1, ch1[y * n + x] / top)), UInt8(0))
+            for dy in 0..<zoom { for dx in 0..<zoom { composite[4 + x * zoom + dx, 18 + y * zoom + dy] = c } }
+        } }
+        func panel(_ v: [Float], _ title: String, _ map: ColourMap, _ range: (Float, Float)? = nil) -> RGBImage {
+            var p = ImagePanel(values: v, width: n, height: n)
+            p.title = title; p.colourMap = map; p.range = range; p.zoom = zoom
+            return p.render()
+        }
+        var panels = [composite]
+        if i < protonDensity.count { panels.append(panel(protonDensity[i], "ANATOMY", .grey, (0, 1))) }
+        panels += [panel(ch0, "CHANNEL 0 (EVEN)", .grey, (0, top)), panel(ch1, "CHANNEL 1 (ODD)", .grey, (0, top)),
+                      panel(Array(concentration[(i * plane)..<((i + 1) * plane)]), "C (UG/MM3)", .viridis)]
+        if let fieldHz {
+            let f = Array(fieldHz[(i * plane)..<((i + 1) * plane)])
+            let m = Swift.max(f.map(abs).max() ?? 1, 1)
+            panels.append(panel(f, "FIELD (HZ)", .diverging, (-m, m)))
+        }
+        return ImagePanel.row(panels)
+    }
+}
+
+/// manifest.json of a simulated dataset.
+public struct DatasetManifest: Codable {
+    public var generator: String
+    public var contentHash: String
+    public var count: Int
+    public var imageSize: Int
+    public var arrays: [String: [Int]]
+    public var units: [String: String]
+    public var previews: [String]
+    public var config: SimulationConfig
+}
