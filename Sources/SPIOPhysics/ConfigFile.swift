@@ -50,7 +50,7 @@ public enum ConfigFile {
             return try YAMLDecoder().decode(type, from: yaml)
         } catch let error as DecodingError {
             let (path, message) = describe(error)
-            let (mark, keyPath) = locate(path, in: root)
+            let (mark, keyPath) = locate(path, in: root, pointAtKey: message.hasPrefix("unknown key"))
             throw ConfigError(file: file, line: mark?.line, column: mark?.column, keyPath: keyPath.joined(separator: "."), message: message)
         }
     }
@@ -90,7 +90,7 @@ public enum ConfigFile {
 
     /// Follows the coding path through the YAML tree; the mark of the deepest node found
     /// (the key itself for a mapping entry).
-    private static func locate(_ path: [CodingKey], in root: Node) -> (Mark?, [String]) {
+    private static func locate(_ path: [CodingKey], in root: Node, pointAtKey: Bool) -> (Mark?, [String]) {
         var node: Node? = root, mark = root.mark, names: [String] = []
         for key in path {
             if let index = key.intValue, let seq = node?.sequence {
@@ -99,7 +99,11 @@ public enum ConfigFile {
             } else if let mapping = node?.mapping {
                 names.append(key.stringValue)
                 let pair = mapping.first { $0.key.string == key.stringValue }
-                if let pair { mark = pair.key.mark ?? mark; node = pair.value; continue }
+                if let pair {
+                    mark = pair.key.mark ?? mark; node = pair.value
+                    if !pointAtKey || key.stringValue != path.last?.stringValue, let m = node?.mark, node?.scalar == nil { mark = m }
+                    continue
+                }
                 node = nil
             } else {
                 names.append(key.intValue.map { "[\($0)]" } ?? key.stringValue)
@@ -108,7 +112,7 @@ public enum ConfigFile {
             if let m = node?.mark { mark = m }
         }
         // For a wrong value point at the value rather than its key.
-        if let m = node?.mark, node?.scalar != nil { mark = m }
+        if !pointAtKey, let m = node?.mark, node?.scalar != nil { mark = m }
         return (mark, names.map { $0.hasPrefix("[") ? $0 : $0 }.reduce(into: [String]()) { acc, s in
             if s.hasPrefix("["), let last = acc.popLast() { acc.append(last + s) } else { acc.append(s) }
         })

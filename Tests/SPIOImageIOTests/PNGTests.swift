@@ -1,0 +1,32 @@
+import XCTest
+import Foundation
+@testable import SPIOImageIO
+
+final class PNGTests: XCTestCase {
+    func testWritesAValidPNGWithTheRightSize() throws {
+        var panel = ImagePanel(values: (0..<(20 * 10)).map { Float($0) }, width: 20, height: 10)
+        panel.colourMap = .viridis; panel.title = "TEST 1.5"; panel.zoom = 3
+        let image = panel.render()
+        let path = NSTemporaryDirectory() + "spio-png-\(getpid()).png"
+        try image.writePNG(to: path)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        XCTAssertEqual(Array(bytes[0..<8]), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        func be32(_ o: Int) -> Int { (0..<4).reduce(0) { $0 << 8 | Int(bytes[o + $1]) } }
+        XCTAssertEqual(String(decoding: bytes[12..<16], as: UTF8.self), "IHDR")
+        XCTAssertEqual(be32(16), image.width); XCTAssertEqual(be32(20), image.height)
+        // The image pixels carry the colour map: top-left is the minimum, bottom-right the maximum.
+        let top = 14 + 4
+        XCTAssertEqual(image[4, top].0, ColourMap.viridis.rgb(0).0)
+        XCTAssertEqual(image[4 + 19 * 3, top + 9 * 3].1, ColourMap.viridis.rgb(1).1)
+    }
+
+    func testUnwritablePathIsAnError() {
+        XCTAssertThrowsError(try RGBImage(width: 2, height: 2).writePNG(to: "/proc/forbidden/x.png"))
+    }
+
+    func testColourBarLabels() {
+        XCTAssertEqual(ImagePanel.label(2.2), "2.20")
+        XCTAssertEqual(ImagePanel.label(37.1), "37.1")
+        XCTAssertEqual(ImagePanel.label(45500), "4.55e+04")
+    }
+}

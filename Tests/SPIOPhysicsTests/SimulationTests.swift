@@ -1,0 +1,163 @@
+import XCTest
+import Foundation
+@testable import SPIOPhysics
+import SPIOImageIO
+import SPIOTensor
+
+final class SimulationTests: XCTestCase {
+    private func tinyConfig(_ anatomy: String = "procedural-brain") -> SimulationConfig {
+        var c = SimulationConfig()
+        c.imageSize = 32; c.anatomy = AnatomyConfig(kind: anatomy); c.noise = NoiseConfig(snrDB: 11)
+        return c
+    }
+
+    func testSameSeedSameArraysOnOneAndTwoThreads() throws {
+        let config = tinyConfig()
+        Engine.setThreadCount(1)
+        let a = try SimulatedDataset.generate(config: config, count: 6, keepField: true)
+        Engine.setThreadCount(2)
+        let b = try SimulatedDataset.generate(config: config, count: 6, keepField: true)
+        XCTAssertEqual(a.images, b.images); XCTAssertEqual(a.concentration, b.concentration); XCTAssertEqual(a.fieldHz, b.fieldHz)
+        // Sample i does not depend on how many samples are made.
+        let c = try SimulatedDataset.generate(config: config, count: 3)
+        XCTAssertEqual(Array(a.images[0..<(3 * 2 * 32 * 32)]), c.images)
+        // Different samples and different seeds differ.
+        XCTAssertNotEqual(Array(a.images[0..<2048]), Array(a.images[2048..<4096]))
+        var other = config; other.seed = 2
+        XCTAssertNotEqual(try SimulatedDataset.generate(config: other, count: 1).images, Array(a.images[0..<2048]))
+    }
+
+    func testRandomScenesFollowThePaper() {
+        let scene = SceneConfig()
+        for i in 0..<200 {
+            var rng = SeededGenerator(seed: 9, stream: UInt64(i))
+            let objects = scene.objects(fovMM: 50, rng: &rng)
+            XCTAssertTrue((1...5).contains(objects.count))
+            let c = objects[0].concentrationUgPerMM3
+            XCTAssertTrue((0.22...17.5).contains(c))
+            for o in objects {
+                XCTAssertEqual(o.concentrationUgPerMM3, c, "one concentration per sample")
+                switch o.shape {
+                case let .torus(centre, big, small):
+                    XCTAssertTrue((5...10).contains(big) && (2...4).contains(small)); XCTAssertLessThanOrEqual(abs(centre.y), 3)
+                case let .metaball(centres, l):
+                    XCTAssertTrue((0.01...0.05).contains(l)); XCTAssertTrue((1...4).contains(centres.count))
+                    for p in centres { for q in centres { XCTAssertLessThanOrEqual(((p - q) * (p - q)).sum().squareRoot(), 8) } }
+                default: XCTFail("unexpected shape \(o.shape)")
+                }
+            }
+        }
+    }
+
+    func testNoiseHitsTheRequestedSNR() {
+        var rng = SeededGenerator(seed: 3)
+        let clean = (0..<20000).map { $0 % 2 == 0 ? Float(2) : 0 }
+        var noisy = clean
+        NoiseModel.apply(to: &noisy, snrDB: 20, rng: &rng)   // sigma = 2 / 10 = 0.2
+        var sq = 0.0
+        for i in stride(from: 0, to: clean.count, by: 2) { sq += pow(Double(noisy[i] - clean[i]), 2) }
+        let rms = (sq / Double(clean.count / 2)).squareRoot()
+        XCTAssertEqual(rms, 0.2, accuracy: 0.01)   // magnitude of (2 + n) + i n: ~sigma for large signal
+        var same = clean
+        NoiseModel.apply(to: &same, snrDB: .infinity, rng: &rng)
+        XCTAssertEqual(same, clean)
+    }
+
+    func testVoidsAndBendingNearTheParticles() throws {
+        var config = tinyConfig("uniform")
+        config.imageSize = 64; config.noise = NoiseConfig()
+        config.scene = SceneConfig(kind: "objects")
+        var o = ObjectConfig(); o.radiusMM = 3; o.concentrationUgPerMM3 = 5
+        config.scene.objects = [o]
+        let s = try ViewLineSimulator(config: config).sample(0)
+        var none = config; none.scene = SceneConfig(kind: "none")
+        let flat = try ViewLineSimulator(config: none).sample(0)
+        var relaxOnly = config; relaxOnly.field.enabled = false
+        let void = try ViewLineSimulator(config: relaxOnly).sample(0)
+        // Without the field the sphere is a pure signal void (r2 relaxation); with it, the stripes
+        // bend and pile up (signal displaced by up to ~18 mm lands even inside the sphere).
+        let n = 64, centre = 32
+        XCTAssertGreaterThan(s.concentration[centre * n + centre], 4.9)
+        XCTAssertGreaterThan(flat.image[centre * n + centre] + flat.image[n * n + centre * n + centre], 0.5)
+        XCTAssertLessThan(void.image[centre * n + centre] + void.image[n * n + centre * n + centre], 1e-6)
+        var moved = 0
+        for i in 0..<(2 * n * n) where abs(s.image[i] - flat.image[i]) > 0.05 { moved += 1 }
+        XCTAssertGreaterThan(moved, 200, "pixels changed by the field")
+        XCTAssertEqual(s.image[2 * n + 2], flat.image[2 * n + 2], accuracy: 0.01, "far corner barely moves")
+    }
+
+    func testFileAnatomyReadsAnNPYStack() throws {
+        let path = NSTemporaryDirectory() + "spio-stack-\(getpid()).npy"
+        let stack = (0..<(3 * 16 * 16)).map { Float($0 % 16) }
+        try NPYArray(shape: [3, 16, 16], values: stack).write(to: path)
+        var config = tinyConfig("file")
+        config.anatomy.path = path; config.anatomy.sliceFraction = 1
+        let s = try ViewLineSimulator(config: config).sample(0)
+        XCTAssertEqual(s.protonDensity.count, 32 * 32)
+        XCTAssertEqual(s.protonDensity.max()!, 1, accuracy: 1e-6)
+        XCTAssertLessThan(s.protonDensity[0], s.protonDensity[31])   // x ramp survives the resampling
+        config.anatomy.path = path + ".missing"
+        XCTAssertThrowsError(try ViewLineSimulator(config: config)) { XCTAssertTrue("\($0)".contains(".missing")) }
+    }
+
+    func testWriteProducesArraysManifestAndPreviews() throws {
+        let dir = NSTemporaryDirectory() + "spio-sim-\(getpid())"
+        let data = try SimulatedDataset.generate(config: tinyConfig(), count: 3, keepField: true)
+        try data.write(to: dir, previews: 2)
+        XCTAssertEqual(try NPYArray.read(dir + "/images.npy").shape, [3, 2, 32, 32])
+        XCTAssertEqual(try NPYArray.read(dir + "/concentration.npy").shape, [3, 32, 32])
+        XCTAssertEqual(try NPYArray.read(dir + "/field.npy").values, data.fieldHz)
+        let manifest = try JSONDecoder().decode(DatasetManifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/manifest.json")))
+        XCTAssertEqual(manifest.count, 3); XCTAssertEqual(manifest.config, tinyConfig())
+        XCTAssertEqual(manifest.contentHash, SimulatedDataset.contentHash(config: tinyConfig(), count: 3))
+        XCTAssertEqual(manifest.previews, ["preview-000.png", "preview-001.png"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/preview-001.png"))
+    }
+
+    func testContentHashIgnoresKeyOrderButNotValues() throws {
+        let a = try ConfigFile.decode(SimulationConfig.self, yaml: "imageSize: 32\nfovMM: 40\n", file: "a.yaml")
+        let b = try ConfigFile.decode(SimulationConfig.self, yaml: "fovMM: 40\nimageSize: 32\n", file: "b.yaml")
+        XCTAssertEqual(SimulatedDataset.contentHash(config: a, count: 5), SimulatedDataset.contentHash(config: b, count: 5))
+        XCTAssertNotEqual(SimulatedDataset.contentHash(config: a, count: 5), SimulatedDataset.contentHash(config: a, count: 6))
+    }
+}
+
+/// Configuration errors name the file, the line and column, the key path and what was expected.
+final class SimulationConfigTests: XCTestCase {
+    private func error(_ yaml: String) -> String {
+        do { _ = try ConfigFile.decode(SimulationConfig.self, yaml: yaml, file: "exp.yaml", key: "simulation"); return "no error" }
+        catch { return "\(error)" }
+    }
+
+    func testDefaultsAndOverrides() throws {
+        let c = try ConfigFile.decode(SimulationConfig.self, yaml: "simulation:\n  imageSize: 128\n  noise: {snrDB: inf}\n  sequence: {lineCount: 21}\nmodel: {}\n",
+                                      file: "x.yaml", key: "simulation")
+        XCTAssertEqual(c.imageSize, 128); XCTAssertEqual(c.sequence.lineCount, 21)
+        XCTAssertEqual(c.sequence.stripeWidthMM, 1); XCTAssertEqual(c.fovMM, 50); XCTAssertEqual(c.noise.snrDB, .infinity)
+        XCTAssertEqual(try ConfigFile.decode(SimulationConfig.self, yaml: "simulation:\n  noise: {snrDB: 11}\n", file: "x", key: "simulation").noise.snrDB, 11)
+    }
+
+    func testMalformedConfigs() {
+        XCTAssertEqual(error("simulation:\n  imageSize: 64\n  fovMMM: 50\n"),
+                       "exp.yaml:3:3: simulation.fovMMM: unknown key 'fovMMM'; expected one of: imageSize, fovMM, seed, anatomy, scene, sequence, field, noise")
+        XCTAssertTrue(error("simulation:\n  imageSize: big\n").hasPrefix("exp.yaml:2:14: simulation.imageSize: expected an integer"), error("simulation:\n  imageSize: big\n"))
+        XCTAssertEqual(error("simulation:\n  anatomy: {kind: liver}\n"),
+                       "exp.yaml:2:19: simulation.anatomy.kind: 'liver' is not one of: procedural-brain, procedural-breast, agar, uniform, file")
+        XCTAssertTrue(error("simulation:\n  scene:\n    objects:\n      - {shape: sphere, radiusMM: 2}\n      - {shape: cube}\n")
+            .hasPrefix("exp.yaml:5:17: simulation.scene.objects[1].shape: 'cube' is not one of"))
+        XCTAssertTrue(error("simulation:\n  scene: {concentrationRangeUgPerMM3: [1, 2, 3]}\n").contains("expected a list of 2 numbers, got 3"))
+        XCTAssertTrue(error("simulation:\n  noise: {snrDB: loud}\n").contains("expected a number of dB or inf"))
+        XCTAssertTrue(error("simulation: [1, 2\n").hasPrefix("exp.yaml:"))
+        XCTAssertTrue(error("simulation:\n  anatomy: {kind: file}\n").contains("needs a path"))
+        XCTAssertEqual(error("model: {}\n"), "exp.yaml: no 'simulation' block")
+    }
+
+    func testValidationRejectsOutOfRangeValues() throws {
+        var c = SimulationConfig(); c.imageSize = 63
+        XCTAssertThrowsError(try c.validate())
+        c = SimulationConfig(); c.sequence.readoutPolarity = 2
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("readoutPolarity")) }
+        c = SimulationConfig(); c.scene.shapeCount = [3, 1]
+        XCTAssertThrowsError(try c.validate())
+    }
+}
