@@ -31,16 +31,35 @@ struct SmoothNoise {
         for w in waves { s += w.amplitude * cos(w.kx * x + w.kz * z + w.phase) }
         return s
     }
+
+    /// The field at the supersampling positions of `renderSupersampled` ((2n)^2 values, the
+    /// same as calling it point by point): cos(a + b) = cos a cos b - sin a sin b makes each wave
+    /// separable, so only 4n cosines per wave are needed.
+    func supersampledGrid(pixels n: Int, fovMM: Double) -> [Double] {
+        let m = 2 * n, coords = (0..<m).map { -fovMM / 2 + (Double($0) + 0.5) * fovMM / Double(m) }
+        var out = [Double](repeating: 0, count: m * m)
+        for w in waves {
+            let cx = coords.map { cos(w.kx * $0) }, sx = coords.map { sin(w.kx * $0) }
+            let cz = coords.map { cos(w.kz * $0 + w.phase) }, sz = coords.map { sin(w.kz * $0 + w.phase) }
+            for j in 0..<m {
+                let (a, b) = (w.amplitude * cz[j], w.amplitude * sz[j])
+                for i in 0..<m { out[j * m + i] += a * cx[i] - b * sx[i] }
+            }
+        }
+        return out
+    }
 }
 
-/// Renders f(x, z) at 2 x 2 samples per pixel and averages (anti-aliased edges).
-func renderSupersampled(pixels n: Int, fovMM: Double, _ f: (Double, Double) -> Double) -> [Float] {
+/// Renders f(x, z, t) at 2 x 2 samples per pixel and averages (anti-aliased edges); t indexes
+/// the (2n)^2 sample grid (row-major), for fields precomputed with `supersampledGrid`.
+func renderSupersampled(pixels n: Int, fovMM: Double, _ f: (Double, Double, Int) -> Double) -> [Float] {
     let d = fovMM / Double(n)
     var out = [Float](repeating: 0, count: n * n)
     for r in 0..<n { for c in 0..<n {
         var s = 0.0
         for sz in 0..<2 { for sx in 0..<2 {
-            s += f(-fovMM / 2 + (Double(c) + 0.25 + 0.5 * Double(sx)) * d, -fovMM / 2 + (Double(r) + 0.25 + 0.5 * Double(sz)) * d)
+            s += f(-fovMM / 2 + (Double(c) + 0.25 + 0.5 * Double(sx)) * d, -fovMM / 2 + (Double(r) + 0.25 + 0.5 * Double(sz)) * d,
+                   (2 * r + sz) * 2 * n + 2 * c + sx)
         } }
         out[r * n + c] = Float(Swift.min(1, Swift.max(0, s / 4)))
     } }
@@ -66,7 +85,8 @@ public struct ProceduralBrain: Anatomy {
         let bias = SmoothNoise(rng: &rng, count: 3, minimumWavelengthMM: 60 * s, maximumWavelengthMM: 120 * s)
         let (csf, grey, white, scalp, bone) = (1.0, rng.uniform(0.8, 0.88), rng.uniform(0.55, 0.63), rng.uniform(0.55, 0.7), 0.06)
         let deepGrey = (grey + white) / 2
-        return renderSupersampled(pixels: n, fovMM: fovMM) { x0, z0 in
+        let textureGrid = texture.supersampledGrid(pixels: n, fovMM: fovMM), biasGrid = bias.supersampledGrid(pixels: n, fovMM: fovMM)
+        return renderSupersampled(pixels: n, fovMM: fovMM) { x0, z0, t in
             let x = x0 * cos(tilt) - z0 * sin(tilt), z = x0 * sin(tilt) + z0 * cos(tilt)
             let theta = atan2(z / az, x / ax)
             var radius = (x * x / (ax * ax) + z * z / (az * az)).squareRoot()
@@ -98,9 +118,9 @@ public struct ProceduralBrain: Anatomy {
                     let vz = (z / az - 0.02) / (ventricleSize * 2.2)
                     if vx * vx + vz * vz < 1 { v = csf }
                 }
-                v *= 1 + 0.03 * texture(x0, z0)
+                v *= 1 + 0.03 * textureGrid[t]
             }
-            return v * (1 + 0.06 * bias(x0, z0))
+            return v * (1 + 0.06 * biasGrid[t])
         }
     }
 }
@@ -119,7 +139,8 @@ public struct ProceduralBreast: Anatomy {
         let texture = SmoothNoise(rng: &rng, count: 16, minimumWavelengthMM: 1.5 * s, maximumWavelengthMM: 6 * s)
         let ribs = (0..<5).map { i in (-20 * s + Double(i) * 10 * s + rng.uniform(-1.5, 1.5) * s, rng.uniform(2, 2.8) * s) }
         let (fat, fibro, pectoral) = (rng.uniform(0.85, 0.95), rng.uniform(0.38, 0.5), rng.uniform(0.3, 0.38))
-        return renderSupersampled(pixels: n, fovMM: fovMM) { x, z in
+        let glandularGrid = glandular.supersampledGrid(pixels: n, fovMM: fovMM), textureGrid = texture.supersampledGrid(pixels: n, fovMM: fovMM)
+        return renderSupersampled(pixels: n, fovMM: fovMM) { x, z, t in
             if x < wall - muscle {
                 // Thorax: dark lung with ribs.
                 for (rz, rr) in ribs {
@@ -128,7 +149,7 @@ public struct ProceduralBreast: Anatomy {
                 }
                 return 0.08
             }
-            if x < wall { return pectoral * (1 + 0.05 * texture(x, z)) }
+            if x < wall { return pectoral * (1 + 0.05 * textureGrid[t]) }
             // Breast: a half ellipse from the chest wall, tip slightly drooped.
             let u = (x - wall) / depth
             let centreZ = droop * u * u
@@ -139,9 +160,9 @@ public struct ProceduralBreast: Anatomy {
             if edge < skin { return 0.65 }
             // Fibroglandular tissue: denser near the axis behind the nipple, thinning out to the fat.
             let axial = 1 - abs(z - centreZ) / halfHeight
-            let g = glandular(x, z) + 1.6 * axial - 0.9 + density - 0.8 * u
+            let g = glandularGrid[t] + 1.6 * axial - 0.9 + density - 0.8 * u
             let mix = 1 / (1 + exp(-6 * g))
-            return (fat * (1 - mix) + fibro * mix) * (1 + 0.04 * texture(x, z))
+            return (fat * (1 - mix) + fibro * mix) * (1 + 0.04 * textureGrid[t])
         }
     }
 }
@@ -158,7 +179,7 @@ public struct AgarPhantom: Anatomy, Equatable {
     public init() {}
 
     public func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
-        renderSupersampled(pixels: n, fovMM: fovMM) { x, z in
+        renderSupersampled(pixels: n, fovMM: fovMM) { x, z, _ in
             let r = (x * x + z * z).squareRoot()
             if r > agarRadiusMM { return 0 }
             let dx = x - bottleCentreXMM, dz = z - bottleCentreZMM, rb = (dx * dx + dz * dz).squareRoot()

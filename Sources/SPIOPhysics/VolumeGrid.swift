@@ -48,25 +48,26 @@ public struct Voxeliser: Sendable {
             let (lo, hi) = object.shape.boundsMM
             let (first, last) = grid.voxelRange(lo, hi)
             if any(first .> last) { continue }
+            let inside = object.shape.insideTest()
             let span = last &- first &+ 1, cs = span &+ 1
             // Corner (a, b, c) of the sub-grid sits at the low corner of voxel first + (a, b, c).
             var corner = [Bool](repeating: false, count: cs.x * cs.y * cs.z)
             for c in 0...span.z { for b in 0...span.y { for a in 0...span.x {
                 let p = grid.centreMM(first.x + a, first.y + b, first.z + c) - grid.voxelMM / 2
-                corner[(c * cs.y + b) * cs.x + a] = object.shape.contains(p)
+                corner[(c * cs.y + b) * cs.x + a] = inside(p)
             } } }
             let s = subsamples, inv = 1 / Double(s)
             for c in 0..<span.z { for b in 0..<span.y { for a in 0..<span.x {
-                var inside = 0
-                for dz in 0...1 { for dy in 0...1 { for dx in 0...1 where corner[((c + dz) * cs.y + b + dy) * cs.x + a + dx] { inside += 1 } } }
+                var insideCorners = 0
+                for dz in 0...1 { for dy in 0...1 { for dx in 0...1 where corner[((c + dz) * cs.y + b + dy) * cs.x + a + dx] { insideCorners += 1 } } }
                 let (i, j, k) = (first.x + a, first.y + b, first.z + c)
                 var fraction: Double
-                if inside == 8 { fraction = 1 } else if inside == 0 { fraction = 0 } else {
+                if insideCorners == 8 { fraction = 1 } else if insideCorners == 0 { fraction = 0 } else {
                     let base = grid.centreMM(i, j, k) - grid.voxelMM / 2
                     var hits = 0
                     for sz in 0..<s { for sy in 0..<s { for sx in 0..<s {
                         let off = PointMM((Double(sx) + 0.5) * inv, (Double(sy) + 0.5) * inv, (Double(sz) + 0.5) * inv)
-                        if object.shape.contains(base + off * grid.voxelMM) { hits += 1 }
+                        if inside(base + off * grid.voxelMM) { hits += 1 }
                     } } }
                     fraction = Double(hits) / Double(s * s * s)
                 }
@@ -92,9 +93,10 @@ public struct Voxeliser: Sendable {
                 return i0..<Swift.max(i0, i1)
             }
             let weight = v / Double(s * s)
+            let inside = object.shape.insideTest()
             for fz in fineRange(lo.z, hi.z) { for fx in fineRange(lo.x, hi.x) {
                 let p = PointMM(-fovMM / 2 + (Double(fx) + 0.5) * d / Double(s), yMM, -fovMM / 2 + (Double(fz) + 0.5) * d / Double(s))
-                if object.shape.contains(p) { out[(fz / s) * n + fx / s] += Float(weight) }
+                if inside(p) { out[(fz / s) * n + fx / s] += Float(weight) }
             } }
         }
         return out

@@ -161,3 +161,26 @@ final class SimulationConfigTests: XCTestCase {
         XCTAssertThrowsError(try c.validate())
     }
 }
+
+final class AnatomyTests: XCTestCase {
+    func testSeparableNoiseGridEqualsPointEvaluation() {
+        var rng = SeededGenerator(seed: 5)
+        let noise = SmoothNoise(rng: &rng, count: 7, minimumWavelengthMM: 2, maximumWavelengthMM: 9)
+        let n = 12, fov = 50.0, grid = noise.supersampledGrid(pixels: n, fovMM: fov)
+        _ = renderSupersampled(pixels: n, fovMM: fov) { x, z, t in
+            XCTAssertEqual(grid[t], noise(x, z), accuracy: 1e-9)
+            return 0
+        }
+    }
+
+    func testProceduralSlicesDifferPerSeedAndStayInRange() throws {
+        for anatomy in [ProceduralBrain() as Anatomy, ProceduralBreast(), AgarPhantom()] {
+            var a = SeededGenerator(seed: 1), b = SeededGenerator(seed: 2)
+            let x = try anatomy.slice(pixels: 48, fovMM: 50, rng: &a), y = try anatomy.slice(pixels: 48, fovMM: 50, rng: &b)
+            XCTAssertTrue(x.allSatisfy { $0 >= 0 && $0 <= 1 })
+            XCTAssertGreaterThan(x.filter { $0 > 0.3 }.count, 48 * 48 / 3, "\(anatomy): mostly tissue")
+            XCTAssertGreaterThan(x.filter { $0 == 0 }.count, 48, "\(anatomy): air around it")
+            if !(anatomy is AgarPhantom) { XCTAssertNotEqual(x, y, "\(anatomy) changes with the seed") }
+        }
+    }
+}
