@@ -32,9 +32,10 @@ test: deps
 quickstart: release
 	.build/release/spio demo
 
-## bench: the engine benchmark (release build); writes bench/engine.md
+## bench: engine and simulator benchmarks (release build); writes bench/engine.md, bench/simulate.md
 bench: release
 	.build/release/spio bench engine --out bench/engine.md
+	.build/release/spio bench simulate --out bench/simulate.md
 
 clean:
 	rm -rf .build spio-runs
