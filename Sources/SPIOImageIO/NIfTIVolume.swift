@@ -38,7 +38,6 @@ public struct NIfTIVolume {
         guard (1...7).contains(rank) else { throw ImageIOError(path, "absurd dim[0] = \(rank) (expected 1 to 7)") }
         let dims = (1...7).map { $0 <= rank ? int16(40 + 2 * $0) : 1 }
         guard dims.allSatisfy({ $0 >= 1 }) else { throw ImageIOError(path, "absurd dimensions \(Array(dims[0..<rank]))") }
-        let extra = dims[3...].reduce(1, *)
         let (nx, ny, nz) = (dims[0], dims[1], dims[2])
         guard nx.multipliedReportingOverflow(by: ny).partialValue <= Int(Int32.max),
               nx * ny <= Int(Int32.max) / nz else { throw ImageIOError(path, "absurd dimensions \(Array(dims[0..<rank])): too many voxels") }
@@ -61,7 +60,6 @@ public struct NIfTIVolume {
         guard bytes.count >= offset + count * type.size else {
             throw ImageIOError(path, "truncated: \(nx)x\(ny)x\(nz) voxels of \(type.size) bytes need \(offset + count * type.size) bytes, file has \(bytes.count)")
         }
-        _ = extra
         let slope = float32(112), inter = float32(116)
         let scaled = slope != 0 && slope.isFinite
         let values: [Float] = bytes.withUnsafeBytes { raw in

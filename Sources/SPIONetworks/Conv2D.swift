@@ -180,14 +180,7 @@ public final class Conv2D: Layer {
 
     private func backwardTapPlanes(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
         let n = x.shape[0], plane = g.outPlane, kk = kernelSize * kernelSize, taps = outChannels * kk
-        if let bias {
-            let (d, b) = (dy.data, bias.grad.data)
-            for o in 0..<outChannels {
-                var sum = 0.0
-                for s in 0..<n { let p = d + (s * outChannels + o) * plane; for i in 0..<plane { sum += Double(p[i]) } }
-                b[o] += Float(sum)
-            }
-        }
+        if let bias { addChannelSums(dy, into: bias.grad.data) }
         // dcol[o*kk + t'][p] = dy[o] at p shifted by the flipped tap t' (an im2col of dy).
         let dyGeometry = ConvGeometry(channels: outChannels, inH: g.outH, inW: g.outW, kernelH: kernelSize, kernelW: kernelSize,
                                       stride: 1, padding: kernelSize - 1 - padding)

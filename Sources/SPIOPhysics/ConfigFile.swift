@@ -113,7 +113,8 @@ public enum ConfigFile {
         }
         // For a wrong value point at the value rather than its key.
         if !pointAtKey, let m = node?.mark, node?.scalar != nil { mark = m }
-        return (mark, names.map { $0.hasPrefix("[") ? $0 : $0 }.reduce(into: [String]()) { acc, s in
+        // "objects", "[1]" -> "objects[1]"
+        return (mark, names.reduce(into: [String]()) { acc, s in
             if s.hasPrefix("["), let last = acc.popLast() { acc.append(last + s) } else { acc.append(s) }
         })
     }

@@ -34,22 +34,29 @@ public final class DipoleFieldSolver: @unchecked Sendable {
     /// The field in the plane y = 0 on the field grid [z][x] (Hz) and its derivative along y (Hz/mm).
     public struct PlaneField {
         public let nx: Int, nz: Int
+        public let voxelXMM: Double, voxelZMM: Double
         public var fieldHz: [Float]
         public var dFieldDyHzPerMM: [Float]
+
+        /// `map` (one of the two fields) interpolated at (x, z) mm; grid centres are (i - n/2) d.
+        public func sample(_ map: [Float], xMM: Double, zMM: Double) -> Double {
+            bilinearSample(map, width: nx, height: nz, x: xMM / voxelXMM + Double(nx / 2), y: zMM / voxelZMM + Double(nz / 2))
+        }
     }
 
     private final class Buffers {
         let real: UnsafeMutablePointer<Float>
         let spectrum: UnsafeMutablePointer<fftwf_complex>
-        let plane: UnsafeMutablePointer<fftwf_complex>
+        /// The half spectra of the three planes y = -dy, 0, +dy.
+        let planes: [UnsafeMutablePointer<fftwf_complex>]
         let planeReal: UnsafeMutablePointer<Float>
         init(realCount: Int, spectrumCount: Int, planeCount: Int, planeRealCount: Int) {
             real = fftwf_alloc_real(realCount)!
             spectrum = fftwf_alloc_complex(spectrumCount)!
-            plane = fftwf_alloc_complex(planeCount)!
+            planes = (0..<3).map { _ in fftwf_alloc_complex(planeCount)! }
             planeReal = fftwf_alloc_real(planeRealCount)!
         }
-        deinit { fftwf_free(real); fftwf_free(spectrum); fftwf_free(plane); fftwf_free(planeReal) }
+        deinit { fftwf_free(real); fftwf_free(spectrum); planes.forEach { fftwf_free($0) }; fftwf_free(planeReal) }
     }
 
     /// FFTW's planner is not thread-safe; every plan is made under this lock.
@@ -81,7 +88,7 @@ public final class DipoleFieldSolver: @unchecked Sendable {
                             planeCount: paddedZ * hx, planeRealCount: paddedZ * paddedX)
         DipoleFieldSolver.plannerLock.lock()
         forwardPlan = fftwf_plan_dft_r2c_3d(Int32(paddedZ), Int32(paddedY), Int32(paddedX), probe.real, probe.spectrum, UInt32(FFTW_ESTIMATE))
-        inversePlan = fftwf_plan_dft_c2r_2d(Int32(paddedZ), Int32(paddedX), probe.plane, probe.planeReal, UInt32(FFTW_ESTIMATE))
+        inversePlan = fftwf_plan_dft_c2r_2d(Int32(paddedZ), Int32(paddedX), probe.planes[0], probe.planeReal, UInt32(FFTW_ESTIMATE))
         DipoleFieldSolver.plannerLock.unlock()
         freeBuffers = [probe]
     }
@@ -115,37 +122,43 @@ public final class DipoleFieldSolver: @unchecked Sendable {
         }
         fftwf_execute_dft_r2c(forwardPlan, b.real, b.spectrum)
         let scale = PhysicalConstants.gammaBarHzPerT / Double(px * py * pz)
-        var planes: [[Float]] = []
+        // G_j[kz][kx] = sum_ky D F e^{2 pi i ky j / py} for the planes j = ny/2 - 1, ny/2, ny/2 + 1,
+        // all three in one pass over the spectrum.
         let j0 = ny / 2
-        for j in [j0 - 1, j0, j0 + 1] {
-            // G[kz][kx] = sum_ky D F e^{2 pi i ky j / py}
-            var phase = [(Double, Double)](repeating: (0, 0), count: py)
-            for m in 0..<py { let t = 2 * Double.pi * Double((m * j) % py) / Double(py); phase[m] = (cos(t), sin(t)) }
-            phase.withUnsafeBufferPointer { ph in
-                let spectrum = UnsafeMutableRawPointer(b.spectrum).assumingMemoryBound(to: Float.self)
-                let plane = UnsafeMutableRawPointer(b.plane).assumingMemoryBound(to: Float.self)
-                for c in 0..<pz {
-                    for a in 0..<hx { plane[2 * (c * hx + a)] = 0; plane[2 * (c * hx + a) + 1] = 0 }
-                    for m in 0..<py {
-                        let (cr, ci) = (Float(ph[m].0), Float(ph[m].1))
-                        let row = (c * py + m) * hx
-                        let out = plane + 2 * c * hx
+        var phases = [Float](repeating: 0, count: py * 6)   // (cos, sin) for each ky and plane
+        for m in 0..<py { for (p, j) in [j0 - 1, j0, j0 + 1].enumerated() {
+            let t = 2 * Double.pi * Double((m * j) % py) / Double(py)
+            phases[m * 6 + 2 * p] = Float(cos(t)); phases[m * 6 + 2 * p + 1] = Float(sin(t))
+        } }
+        let spectrum = UnsafeMutableRawPointer(b.spectrum).assumingMemoryBound(to: Float.self)
+        let outs = b.planes.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: Float.self) }
+        for o in outs { o.update(repeating: 0, count: 2 * pz * hx) }
+        phases.withUnsafeBufferPointer { ph in
+            for c in 0..<pz {
+                for m in 0..<py {
+                    let row = (c * py + m) * hx
+                    for (p, out) in outs.enumerated() {
+                        let (cr, ci) = (ph[m * 6 + 2 * p], ph[m * 6 + 2 * p + 1])
+                        let o = out + 2 * c * hx
                         for a in 0..<hx {
                             let d = kernel[row + a]
                             let re = spectrum[2 * (row + a)] * d, im = spectrum[2 * (row + a) + 1] * d
-                            out[2 * a] += re * cr - im * ci
-                            out[2 * a + 1] += re * ci + im * cr
+                            o[2 * a] += re * cr - im * ci
+                            o[2 * a + 1] += re * ci + im * cr
                         }
                     }
                 }
             }
-            fftwf_execute_dft_c2r(inversePlan, b.plane, b.planeReal)
+        }
+        var planes: [[Float]] = []
+        for plane in b.planes {
+            fftwf_execute_dft_c2r(inversePlan, plane, b.planeReal)
             var out = [Float](repeating: 0, count: nz * nx)
             for k in 0..<nz { for i in 0..<nx { out[k * nx + i] = Float(Double(b.planeReal[k * px + i]) * scale) } }
             planes.append(out)
         }
         let inv2dy = Float(1 / (2 * grid.voxelMM.y))
         let gradient = zip(planes[2], planes[0]).map { ($0 - $1) * inv2dy }
-        return PlaneField(nx: nx, nz: nz, fieldHz: planes[1], dFieldDyHzPerMM: gradient)
+        return PlaneField(nx: nx, nz: nz, voxelXMM: grid.voxelMM.x, voxelZMM: grid.voxelMM.z, fieldHz: planes[1], dFieldDyHzPerMM: gradient)
     }
 }

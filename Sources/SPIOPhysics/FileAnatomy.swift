@@ -72,13 +72,8 @@ public final class FileAnatomy: Anatomy, @unchecked Sendable {
     public static func resample(_ image: [Float], width: Int, height: Int, to n: Int) -> [Float] {
         var out = [Float](repeating: 0, count: n * n)
         for r in 0..<n { for c in 0..<n {
-            let y = Swift.min(Swift.max((Double(r) + 0.5) * Double(height) / Double(n) - 0.5, 0), Double(height - 1))
-            let x = Swift.min(Swift.max((Double(c) + 0.5) * Double(width) / Double(n) - 0.5, 0), Double(width - 1))
-            let y0 = Swift.min(Int(y), height - 2), x0 = Swift.min(Int(x), width - 2)
-            let ty = y - Double(y0), tx = x - Double(x0)
-            let a = Double(image[y0 * width + x0]), b = Double(image[y0 * width + x0 + 1])
-            let c2 = Double(image[(y0 + 1) * width + x0]), d = Double(image[(y0 + 1) * width + x0 + 1])
-            out[r * n + c] = Float((a * (1 - tx) + b * tx) * (1 - ty) + (c2 * (1 - tx) + d * tx) * ty)
+            let y = (Double(r) + 0.5) * Double(height) / Double(n) - 0.5, x = (Double(c) + 0.5) * Double(width) / Double(n) - 0.5
+            out[r * n + c] = Float(bilinearSample(image, width: width, height: height, x: x, y: y))
         } }
         return out
     }

@@ -41,26 +41,26 @@ public struct SceneConfig: Codable, Equatable, Sendable {
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self), d = SceneConfig()
-        kind = try c.word(.kind, among: SceneConfig.kinds, or: d.kind)
-        shapeCount = try c.list(.shapeCount, count: 2, or: d.shapeCount)
-        concentrationRangeUgPerMM3 = try c.list(.concentrationRangeUgPerMM3, count: 2, or: d.concentrationRangeUgPerMM3)
-        shapeKinds = try c.value(.shapeKinds, or: d.shapeKinds)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try c.update(&kind, .kind, among: SceneConfig.kinds)
+        try c.update(&shapeCount, .shapeCount, count: 2)
+        try c.update(&concentrationRangeUgPerMM3, .concentrationRangeUgPerMM3, count: 2)
+        try c.update(&shapeKinds, .shapeKinds)
         for k in shapeKinds where !["metaball", "torus", "sphere"].contains(k) {
             throw DecodingError.dataCorruptedError(forKey: .shapeKinds, in: c, debugDescription: "'\(k)' is not one of: metaball, torus, sphere")
         }
-        centreFraction = try c.value(.centreFraction, or: d.centreFraction)
-        planeDistanceMM = try c.value(.planeDistanceMM, or: d.planeDistanceMM)
-        metaballThresholdRangePerMM2 = try c.list(.metaballThresholdRangePerMM2, count: 2, or: d.metaballThresholdRangePerMM2)
-        metaballCentreCount = try c.list(.metaballCentreCount, count: 2, or: d.metaballCentreCount)
-        metaballSpreadMM = try c.value(.metaballSpreadMM, or: d.metaballSpreadMM)
-        torusMinorRadiusRangeMM = try c.list(.torusMinorRadiusRangeMM, count: 2, or: d.torusMinorRadiusRangeMM)
-        torusMajorRadiusRangeMM = try c.list(.torusMajorRadiusRangeMM, count: 2, or: d.torusMajorRadiusRangeMM)
-        objects = try c.value(.objects, or: d.objects)
-        concentrationUgPerMM3 = try c.value(.concentrationUgPerMM3, or: d.concentrationUgPerMM3)
-        bottleRadiusMM = try c.value(.bottleRadiusMM, or: d.bottleRadiusMM)
-        bottleLengthMM = try c.value(.bottleLengthMM, or: d.bottleLengthMM)
-        bottleCentreMM = try c.list(.bottleCentreMM, count: 3, or: d.bottleCentreMM)
+        try c.update(&centreFraction, .centreFraction)
+        try c.update(&planeDistanceMM, .planeDistanceMM)
+        try c.update(&metaballThresholdRangePerMM2, .metaballThresholdRangePerMM2, count: 2)
+        try c.update(&metaballCentreCount, .metaballCentreCount, count: 2)
+        try c.update(&metaballSpreadMM, .metaballSpreadMM)
+        try c.update(&torusMinorRadiusRangeMM, .torusMinorRadiusRangeMM, count: 2)
+        try c.update(&torusMajorRadiusRangeMM, .torusMajorRadiusRangeMM, count: 2)
+        try c.update(&objects, .objects)
+        try c.update(&concentrationUgPerMM3, .concentrationUgPerMM3)
+        try c.update(&bottleRadiusMM, .bottleRadiusMM)
+        try c.update(&bottleLengthMM, .bottleLengthMM)
+        try c.update(&bottleCentreMM, .bottleCentreMM, count: 3)
     }
 
     func validate() throws {
@@ -139,19 +139,19 @@ public struct ObjectConfig: Codable, Equatable, Sendable {
     }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self), d = ObjectConfig()
-        shape = try c.word(.shape, among: ObjectConfig.shapes, or: d.shape)
-        centerMM = try c.list(.centerMM, count: 3, or: d.centerMM); radiusMM = try c.value(.radiusMM, or: d.radiusMM)
-        lengthMM = try c.value(.lengthMM, or: d.lengthMM); axis = try c.list(.axis, count: 3, or: d.axis)
-        sizeMM = try c.list(.sizeMM, count: 3, or: d.sizeMM)
-        majorRadiusMM = try c.value(.majorRadiusMM, or: d.majorRadiusMM); minorRadiusMM = try c.value(.minorRadiusMM, or: d.minorRadiusMM)
-        centersMM = try c.value(.centersMM, or: d.centersMM)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try c.update(&shape, .shape, among: ObjectConfig.shapes)
+        try c.update(&centerMM, .centerMM, count: 3); try c.update(&radiusMM, .radiusMM)
+        try c.update(&lengthMM, .lengthMM); try c.update(&axis, .axis, count: 3)
+        try c.update(&sizeMM, .sizeMM, count: 3)
+        try c.update(&majorRadiusMM, .majorRadiusMM); try c.update(&minorRadiusMM, .minorRadiusMM)
+        try c.update(&centersMM, .centersMM)
         if shape == "metaball" && (centersMM.isEmpty || centersMM.contains { $0.count != 3 }) {
             throw DecodingError.dataCorruptedError(forKey: .centersMM, in: c, debugDescription: "a metaball needs centersMM, a list of [x, y, z] points")
         }
-        thresholdPerMM2 = try c.value(.thresholdPerMM2, or: d.thresholdPerMM2)
-        concentrationUgPerMM3 = try c.value(.concentrationUgPerMM3, or: d.concentrationUgPerMM3)
-        deltaChiPPM = try c.value(.deltaChiPPM, or: d.deltaChiPPM)
+        try c.update(&thresholdPerMM2, .thresholdPerMM2)
+        try c.update(&concentrationUgPerMM3, .concentrationUgPerMM3)
+        try c.update(&deltaChiPPM, .deltaChiPPM)
         if axis.allSatisfy({ $0 == 0 }) { throw DecodingError.dataCorruptedError(forKey: .axis, in: c, debugDescription: "the axis must not be zero") }
         if [radiusMM, lengthMM, majorRadiusMM, minorRadiusMM, thresholdPerMM2].contains(where: { $0 <= 0 }) || sizeMM.contains(where: { $0 <= 0 }) {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "object sizes must be positive"))

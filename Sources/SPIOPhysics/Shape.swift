@@ -13,33 +13,8 @@ public enum Shape: Equatable, Sendable {
     /// sum_i 1/|x - x_i|^2 >= l with l in mm^-2.
     case metaball(centersMM: [PointMM], thresholdPerMM2: Double)
 
-    public func contains(_ p: PointMM) -> Bool {
-        switch self {
-        case let .sphere(c, r):
-            let d = p - c
-            return (d * d).sum() <= r * r
-        case let .cylinder(c, r, length, axis):
-            let a = axis / (axis * axis).sum().squareRoot(), d = p - c
-            let along = (d * a).sum(), radial = d - along * a
-            return abs(along) <= length / 2 && (radial * radial).sum() <= r * r
-        case let .box(c, size):
-            let d = p - c
-            return abs(d.x) <= size.x / 2 && abs(d.y) <= size.y / 2 && abs(d.z) <= size.z / 2
-        case let .torus(c, bigR, r):
-            let d = p - c
-            let ring = (d.x * d.x + d.y * d.y).squareRoot() - bigR
-            return ring * ring + d.z * d.z <= r * r
-        case let .metaball(centers, l):
-            var s = 0.0
-            for c in centers {
-                let d = p - c
-                let r2 = (d * d).sum()
-                if r2 == 0 { return true }
-                s += 1 / r2
-            }
-            return s >= l
-        }
-    }
+    /// Whether `p` is inside; for many points, take `insideTest()` once instead.
+    public func contains(_ p: PointMM) -> Bool { insideTest()(p) }
 
     /// The inside test with the shape's parameters unpacked once: for the voxeliser's hot loops,
     /// where matching the enum on every point costs more than the test itself.
@@ -48,6 +23,16 @@ public enum Shape: Equatable, Sendable {
         case let .sphere(c, r):
             let r2 = r * r
             return { p in let d = p - c; return (d * d).sum() <= r2 }
+        case let .cylinder(c, r, length, axis):
+            let a = axis / (axis * axis).sum().squareRoot(), r2 = r * r, half = length / 2
+            return { p in
+                let d = p - c
+                let along = (d * a).sum(), radial = d - along * a
+                return abs(along) <= half && (radial * radial).sum() <= r2
+            }
+        case let .box(c, size):
+            let half = size / 2
+            return { p in let d = p - c; return abs(d.x) <= half.x && abs(d.y) <= half.y && abs(d.z) <= half.z }
         case let .torus(c, bigR, r):
             let r2 = r * r
             return { p in
@@ -56,23 +41,17 @@ public enum Shape: Equatable, Sendable {
                 return ring * ring + d.z * d.z <= r2
             }
         case let .metaball(centers, l):
-            let count = centers.count
-            let storage = UnsafeMutablePointer<PointMM>.allocate(capacity: count)
-            storage.initialize(from: centers, count: count)
-            let box = MetaballStorage(storage)
+            let storage = MetaballCentres(centers)
             return { p in
-                _ = box
                 var s = 0.0
-                for i in 0..<count {
-                    let d = p - storage[i]
+                for i in 0..<storage.count {
+                    let d = p - storage.pointer[i]
                     let r2 = (d * d).sum()
                     if r2 == 0 { return true }
                     s += 1 / r2
                 }
                 return s >= l
             }
-        default:
-            return { p in self.contains(p) }
         }
     }
 
@@ -116,9 +95,15 @@ public struct SceneObject: Equatable, Sendable {
     }
 }
 
-/// Owns the unpacked metaball centres of an `insideTest` closure.
-private final class MetaballStorage {
+/// The metaball centres of an `insideTest` closure in plain memory, so the hot loop reads them
+/// without retaining an array per point.
+private final class MetaballCentres {
     let pointer: UnsafeMutablePointer<PointMM>
-    init(_ pointer: UnsafeMutablePointer<PointMM>) { self.pointer = pointer }
+    let count: Int
+    init(_ centres: [PointMM]) {
+        count = centres.count
+        pointer = .allocate(capacity: count)
+        pointer.initialize(from: centres, count: count)
+    }
     deinit { pointer.deallocate() }
 }

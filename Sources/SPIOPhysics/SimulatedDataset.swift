@@ -50,9 +50,9 @@ public struct SimulatedDataset {
                     if lock.withLock({ failure != nil }) { return }
                     do {
                         let s = try simulator.sample(i)
-                        for j in 0..<(2 * plane) { img[i * 2 * plane + j] = s.image[j] }
-                        for j in 0..<plane { con[i * plane + j] = s.concentration[j] }
-                        if keepField { for j in 0..<plane { fld[i * plane + j] = s.fieldHz[j] } }
+                        (img.baseAddress! + i * 2 * plane).update(from: s.image, count: 2 * plane)
+                        (con.baseAddress! + i * plane).update(from: s.concentration, count: plane)
+                        if keepField { (fld.baseAddress! + i * plane).update(from: s.fieldHz, count: plane) }
                         lock.withLock { done += 1; if i < anatomies.count { anatomies[i] = s.protonDensity }; progress?(done) }
                     } catch {
                         lock.withLock { if failure == nil { failure = error } }

@@ -21,15 +21,12 @@ public struct SimulationConfig: Codable, Equatable, Sendable {
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = SimulationConfig.defaults
-        imageSize = try c.value(.imageSize, or: d.imageSize); fovMM = try c.value(.fovMM, or: d.fovMM)
-        seed = try c.value(.seed, or: d.seed)
-        anatomy = try c.value(.anatomy, or: d.anatomy); scene = try c.value(.scene, or: d.scene)
-        sequence = try c.value(.sequence, or: d.sequence); field = try c.value(.field, or: d.field)
-        noise = try c.value(.noise, or: d.noise)
+        try c.update(&imageSize, .imageSize); try c.update(&fovMM, .fovMM)
+        try c.update(&seed, .seed)
+        try c.update(&anatomy, .anatomy); try c.update(&scene, .scene)
+        try c.update(&sequence, .sequence); try c.update(&field, .field)
+        try c.update(&noise, .noise)
     }
-
-    static let defaults = SimulationConfig()
 
     /// Range and consistency checks beyond types.
     public func validate() throws {
@@ -57,12 +54,12 @@ public struct FieldConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable { case b0Tesla, saturationMagnetisationAm2PerKg, paddingFactor, maxMatrix, partialVolumeSubsamples, enabled }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self), d = FieldConfig()
-        b0Tesla = try c.value(.b0Tesla, or: d.b0Tesla)
-        saturationMagnetisationAm2PerKg = try c.value(.saturationMagnetisationAm2PerKg, or: d.saturationMagnetisationAm2PerKg)
-        paddingFactor = try c.value(.paddingFactor, or: d.paddingFactor); maxMatrix = try c.value(.maxMatrix, or: d.maxMatrix)
-        partialVolumeSubsamples = try c.value(.partialVolumeSubsamples, or: d.partialVolumeSubsamples)
-        enabled = try c.value(.enabled, or: d.enabled)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try c.update(&b0Tesla, .b0Tesla)
+        try c.update(&saturationMagnetisationAm2PerKg, .saturationMagnetisationAm2PerKg)
+        try c.update(&paddingFactor, .paddingFactor); try c.update(&maxMatrix, .maxMatrix)
+        try c.update(&partialVolumeSubsamples, .partialVolumeSubsamples)
+        try c.update(&enabled, .enabled)
     }
     func validate() throws {
         guard paddingFactor >= 1 && paddingFactor <= 4 else { throw SimulationError.invalid("field.paddingFactor must be 1 to 4") }
@@ -108,14 +105,14 @@ public struct AnatomyConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable { case kind, path, sliceFraction, agarRadiusMM, bottleWallMM }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self), d = AnatomyConfig()
-        kind = try c.word(.kind, among: AnatomyConfig.kinds, or: d.kind)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try c.update(&kind, .kind, among: AnatomyConfig.kinds)
         path = try c.decodeIfPresent(String.self, forKey: .path)
         if kind == "file" && path == nil {
             throw DecodingError.dataCorruptedError(forKey: .path, in: c, debugDescription: "anatomy kind 'file' needs a path")
         }
-        sliceFraction = try c.value(.sliceFraction, or: d.sliceFraction)
-        agarRadiusMM = try c.value(.agarRadiusMM, or: d.agarRadiusMM); bottleWallMM = try c.value(.bottleWallMM, or: d.bottleWallMM)
+        try c.update(&sliceFraction, .sliceFraction)
+        try c.update(&agarRadiusMM, .agarRadiusMM); try c.update(&bottleWallMM, .bottleWallMM)
     }
 }
 

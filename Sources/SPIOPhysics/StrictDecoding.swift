@@ -19,27 +19,27 @@ extension Decoder {
     }
 }
 
+/// Decoding into a value that already holds its default: an absent key leaves it unchanged.
 extension KeyedDecodingContainer {
-    /// The value for `key`, or `fallback` when the key is absent.
-    func value<T: Decodable>(_ key: Key, or fallback: T) throws -> T {
-        try decodeIfPresent(T.self, forKey: key) ?? fallback
+    func update<T: Decodable>(_ value: inout T, _ key: Key) throws {
+        if let v = try decodeIfPresent(T.self, forKey: key) { value = v }
     }
 
     /// A fixed-length list of numbers (a point, a range), with a message naming the length.
-    func list<T: Decodable>(_ key: Key, count: Int, or fallback: [T]) throws -> [T] {
-        guard let v = try decodeIfPresent([T].self, forKey: key) else { return fallback }
+    func update<T: Decodable>(_ value: inout [T], _ key: Key, count: Int) throws {
+        guard let v = try decodeIfPresent([T].self, forKey: key) else { return }
         guard v.count == count else {
             throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "expected a list of \(count) numbers, got \(v.count)")
         }
-        return v
+        value = v
     }
 
     /// A choice among fixed words.
-    func word(_ key: Key, among options: [String], or fallback: String) throws -> String {
-        let v = try value(key, or: fallback)
+    func update(_ value: inout String, _ key: Key, among options: [String]) throws {
+        guard let v = try decodeIfPresent(String.self, forKey: key) else { return }
         guard options.contains(v) else {
             throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "'\(v)' is not one of: \(options.joined(separator: ", "))")
         }
-        return v
+        value = v
     }
 }

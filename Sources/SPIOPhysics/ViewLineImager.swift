@@ -13,17 +13,6 @@ public struct ViewLineImager: Sendable {
         self.sequence = sequence; self.pixels = pixels; self.fovMM = fovMM
     }
 
-    /// Samples a field map given on a `VolumeGrid`'s in-plane grid (centres (i - n/2) d) at (x, z) mm.
-    public static func bilinear(_ map: [Float], nx: Int, nz: Int, voxelX: Double, voxelZ: Double, x: Double, z: Double) -> Double {
-        let fx = x / voxelX + Double(nx / 2), fz = z / voxelZ + Double(nz / 2)
-        let cx = Swift.min(Swift.max(fx, 0), Double(nx - 1)), cz = Swift.min(Swift.max(fz, 0), Double(nz - 1))
-        let i0 = Swift.min(Int(cx), nx - 2 < 0 ? 0 : nx - 2), k0 = Swift.min(Int(cz), nz - 2 < 0 ? 0 : nz - 2)
-        let i1 = Swift.min(i0 + 1, nx - 1), k1 = Swift.min(k0 + 1, nz - 1)
-        let tx = cx - Double(i0), tz = cz - Double(k0)
-        let a = Double(map[k0 * nx + i0]), b = Double(map[k0 * nx + i1]), c = Double(map[k1 * nx + i0]), d = Double(map[k1 * nx + i1])
-        return (a * (1 - tx) + b * tx) * (1 - tz) + (c * (1 - tx) + d * tx) * tz
-    }
-
     /// - Parameters:
     ///   - protonDensity: the anatomy, pixels x pixels, [z][x].
     ///   - fineConcentration: concentration in ug/mm^3 at the fine samples, (pixels * s) x pixels,

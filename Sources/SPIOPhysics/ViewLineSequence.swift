@@ -69,15 +69,15 @@ extension ViewLineSequence {
     }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self), d = ViewLineSequence()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init()
-        lineCount = try c.value(.lineCount, or: d.lineCount); stripeWidthMM = try c.value(.stripeWidthMM, or: d.stripeWidthMM)
-        rfBandwidthHz = try c.value(.rfBandwidthHz, or: d.rfBandwidthHz)
-        readoutBandwidthHz = try c.value(.readoutBandwidthHz, or: d.readoutBandwidthHz)
-        readoutPolarity = try c.value(.readoutPolarity, or: d.readoutPolarity); echoTimeMS = try c.value(.echoTimeMS, or: d.echoTimeMS)
-        r2PerSecondPerMM = try c.value(.r2PerSecondPerMM, or: d.r2PerSecondPerMM)
-        sliceEdgeFraction = try c.value(.sliceEdgeFraction, or: d.sliceEdgeFraction)
-        samplesPerPixel = try c.value(.samplesPerPixel, or: d.samplesPerPixel)
-        throughPlaneDephasing = try c.value(.throughPlaneDephasing, or: d.throughPlaneDephasing)
+        try c.update(&lineCount, .lineCount); try c.update(&stripeWidthMM, .stripeWidthMM)
+        try c.update(&rfBandwidthHz, .rfBandwidthHz)
+        try c.update(&readoutBandwidthHz, .readoutBandwidthHz)
+        try c.update(&readoutPolarity, .readoutPolarity); try c.update(&echoTimeMS, .echoTimeMS)
+        try c.update(&r2PerSecondPerMM, .r2PerSecondPerMM)
+        try c.update(&sliceEdgeFraction, .sliceEdgeFraction)
+        try c.update(&samplesPerPixel, .samplesPerPixel)
+        try c.update(&throughPlaneDephasing, .throughPlaneDephasing)
     }
 }

@@ -79,20 +79,18 @@ public final class ViewLineSimulator: @unchecked Sendable {
             var source = [Float](repeating: 0, count: fieldGrid.count)
             Voxeliser(subsamples: config.field.partialVolumeSubsamples).accumulate(objects, grid: fieldGrid, into: &source) { self.sourceTesla($0) }
             let plane = solver.planeField(sourceTesla: source)
-            let g = fieldGrid
             var f0 = [Float](repeating: 0, count: fine * n), g0 = f0
             let d = fov / Double(n)
             for f in 0..<fine {
                 let z = -fov / 2 + (Double(f) + 0.5) * d / Double(s)
                 for x in 0..<n {
                     let xm = -fov / 2 + (Double(x) + 0.5) * d
-                    f0[f * n + x] = Float(ViewLineImager.bilinear(plane.fieldHz, nx: g.nx, nz: g.nz, voxelX: g.voxelMM.x, voxelZ: g.voxelMM.z, x: xm, z: z))
-                    g0[f * n + x] = Float(ViewLineImager.bilinear(plane.dFieldDyHzPerMM, nx: g.nx, nz: g.nz, voxelX: g.voxelMM.x, voxelZ: g.voxelMM.z, x: xm, z: z))
+                    f0[f * n + x] = Float(plane.sample(plane.fieldHz, xMM: xm, zMM: z))
+                    g0[f * n + x] = Float(plane.sample(plane.dFieldDyHzPerMM, xMM: xm, zMM: z))
                 }
             }
             for r in 0..<n { for x in 0..<n {
-                fieldPixels[r * n + x] = Float(ViewLineImager.bilinear(plane.fieldHz, nx: g.nx, nz: g.nz, voxelX: g.voxelMM.x, voxelZ: g.voxelMM.z,
-                                                                       x: -fov / 2 + (Double(x) + 0.5) * d, z: -fov / 2 + (Double(r) + 0.5) * d))
+                fieldPixels[r * n + x] = Float(plane.sample(plane.fieldHz, xMM: -fov / 2 + (Double(x) + 0.5) * d, zMM: -fov / 2 + (Double(r) + 0.5) * d))
             } }
             fieldFine = f0; gradientFine = g0
         }
