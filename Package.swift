@@ -39,7 +39,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW"]),
-        .testTarget(name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"]),
+        .testTarget(name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SPIOImageIOTests", dependencies: ["SPIOImageIO", "SPIODigest"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SPIOPhysicsTests", dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor"]),
     ],
