@@ -24,24 +24,26 @@ let package = Package(
         // Tensor, sgemm, im2col/col2im, deterministic parallel loops, the seeded generator.
         .target(name: "SPIOTensor", dependencies: ["CBLAS"], swiftSettings: optimise),
         // Layers with explicit forward/backward, Adam, initialisers, safetensors checkpoints, models.
-        .target(name: "SPIONetworks", dependencies: ["SPIOTensor"], swiftSettings: optimise),
+        .target(name: "SPIONetworks", dependencies: ["SPIOTensor", "SPIOConfig"], swiftSettings: optimise),
         // SHA-256 content hashes.
         .target(name: "SPIODigest", swiftSettings: optimise),
         // NPY read/write, NIfTI-1 reader (.nii, .nii.gz), PNG writer with colour maps, SHA-256.
         .target(name: "SPIOImageIO", dependencies: ["CZlib", "CPNG"], swiftSettings: optimise),
+        // YAML configuration files: strict Codable decoding, errors as file:line:column: key.path: message.
+        .target(name: "SPIOConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: optimise),
         // The View Line forward model: shapes, dipole field (FFTW), imaging, noise, anatomy, datasets.
-        .target(name: "SPIOPhysics", dependencies: ["SPIOTensor", "SPIOImageIO", "SPIODigest", "CFFTW",
-                                                    .product(name: "Yams", package: "Yams")], swiftSettings: optimise),
+        .target(name: "SPIOPhysics", dependencies: ["SPIOTensor", "SPIOImageIO", "SPIODigest", "SPIOConfig", "CFFTW"],
+                swiftSettings: optimise),
         // `spio bench` measurements, kept out of the executable so tests can drive them.
         .target(name: "SPIOBench", dependencies: ["SPIOTensor", "SPIONetworks", "SPIOPhysics", "CBLAS"], swiftSettings: optimise),
         .executableTarget(name: "spio", dependencies: [
-            "SPIOTensor", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO",
+            "SPIOTensor", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOConfig",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW"]),
         .testTarget(name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SPIOImageIOTests", dependencies: ["SPIOImageIO", "SPIODigest"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SPIOPhysicsTests", dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor"]),
+        .testTarget(name: "SPIOPhysicsTests", dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor", "SPIOConfig"]),
     ],
     swiftLanguageModes: [.v5]
 )

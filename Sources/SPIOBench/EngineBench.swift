@@ -89,14 +89,14 @@ public struct EngineBench {
     }
 
     public func run() -> Result {
-        guard let config = DeepSPIOConfig.preset(preset) else { preconditionFailure("unknown preset \(preset)") }
+        guard let config = ModelConfig.preset(preset) else { preconditionFailure("unknown preset \(preset)") }
         Engine.setThreadCount(threads)
         let size = 1024
         log("sgemm \(size)^3 ...")
         let (ours, native) = measureSgemm(n: size)
         log(String(format: "sgemm: %.1f GFLOP/s (deterministic blocks), %.1f GFLOP/s (OpenBLAS threads)", ours, native))
 
-        let net = DeepSPIO(config, seed: 1)
+        let net = EncoderDecoderNet(config, seed: 1)
         let x = Tensor(shape: [batch, config.inputChannels, config.inputSize, config.inputSize])
         var rng = SeededGenerator(seed: 2)
         for i in 0..<x.count { x.data[i] = Float(rng.normal()) }

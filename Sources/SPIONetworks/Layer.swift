@@ -94,8 +94,8 @@ public extension Layer {
 }
 
 /// Layers applied in order; parameters are named by position like `torch.nn.Sequential`.
-public final class Sequential: Layer {
-    public let layers: [Layer]
+public final class Sequential: Layer, LayerContainer {
+    public private(set) var layers: [Layer]
 
     public init(_ layers: [Layer]) { self.layers = layers }
 
@@ -103,4 +103,5 @@ public final class Sequential: Layer {
     public func backward(_ dy: Tensor) -> Tensor { layers.reversed().reduce(dy) { $1.backward($0) } }
 
     public var children: [(String, Module)] { layers.enumerated().map { (String($0), $1 as Module) } }
+    public func replaceLayer(at index: Int, with layer: Layer) { layers[index] = layer }
 }

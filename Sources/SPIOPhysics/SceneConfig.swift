@@ -1,3 +1,4 @@
+import SPIOConfig
 import Foundation
 import SPIOTensor
 

@@ -1,3 +1,4 @@
+import SPIOConfig
 import ArgumentParser
 import Foundation
 import SPIOBench
@@ -25,15 +26,15 @@ struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "engine",
             abstract: "Forward+backward time and GFLOP/s per DeepSPIO convolution shape and for the whole network, against sgemm.")
-        @Option(help: "Network preset: \(DeepSPIOConfig.presetNames.joined(separator: ", ")).") var preset = "small"
+        @Option(help: "Network preset: \(ModelConfig.presetNames.joined(separator: ", ")).") var preset = "small"
         @Option(help: "Batch size.") var batch = 32
         @Option(help: "Threads (engine loops and sgemm blocks).") var threads = 2
         @Option(help: "Timed repetitions per measurement (the median is reported).") var repeats = 5
         @Option(help: "Also write the Markdown table to this file.") var out: String?
 
         func validate() throws {
-            guard DeepSPIOConfig.preset(preset) != nil else {
-                throw ValidationError("unknown preset '\(preset)'; expected one of \(DeepSPIOConfig.presetNames.joined(separator: ", "))")
+            guard ModelConfig.preset(preset) != nil else {
+                throw ValidationError("unknown preset '\(preset)'; expected one of \(ModelConfig.presetNames.joined(separator: ", "))")
             }
             guard batch > 0, threads > 0, repeats > 0 else { throw ValidationError("--batch, --threads and --repeats must be positive") }
         }
@@ -135,8 +136,8 @@ struct Demo: ParsableCommand {
         let root = URL(fileURLWithPath: workspace ?? ProcessInfo.processInfo.environment["SPIO_WORKSPACE"] ?? "spio-runs")
         let dir = root.appendingPathComponent("demo")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let config = DeepSPIOConfig.preset("tiny")!
-        let net = DeepSPIO(config, seed: seed)
+        let config = ModelConfig.preset("tiny")!
+        let net = EncoderDecoderNet(config, seed: seed)
         let n = 32, s = config.inputSize
         // Inputs: smooth random images; targets: 2x2 block means of fixed channel mixes (a learnable
         // stand-in for wavelet bands until the View Line simulator exists).

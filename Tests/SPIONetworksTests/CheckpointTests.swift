@@ -13,8 +13,8 @@ final class CheckpointTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
     /// A tiny DeepSPIO after two Adam steps, so BatchNorm statistics and moments are non-trivial.
-    private func trainedTiny(seed: UInt64) -> (DeepSPIO, Adam) {
-        let net = DeepSPIO(.preset("tiny")!, seed: seed)
+    private func trainedTiny(seed: UInt64) -> (EncoderDecoderNet, Adam) {
+        let net = EncoderDecoderNet(.preset("tiny")!, seed: seed)
         let adam = Adam(parameters: net.parameters, learningRate: 1e-3)
         let x = randomTensor([4, 2, 32, 32], seed: 50), t = randomTensor([4, 4, 16, 16], seed: 51)
         let mse = MeanSquaredError()
@@ -26,7 +26,7 @@ final class CheckpointTests: XCTestCase {
         let (net, adam) = trainedTiny(seed: 1)
         let url = dir.appendingPathComponent("model.safetensors")
         try Checkpoint.save(net, config: net.config.json, optimizer: adam, to: url)
-        let other = DeepSPIO(.preset("tiny")!, seed: 2)
+        let other = EncoderDecoderNet(.preset("tiny")!, seed: 2)
         let otherAdam = Adam(parameters: other.parameters, learningRate: 1e-3)
         let meta = try Checkpoint.load(other, from: url, optimizer: otherAdam)
         XCTAssertEqual(meta["config"], net.config.json)
@@ -41,9 +41,9 @@ final class CheckpointTests: XCTestCase {
         let url = dir.appendingPathComponent("tiny.safetensors")
         let (net, _) = trainedTiny(seed: 1)
         try Checkpoint.save(net, config: net.config.json, to: url)
-        var cfg = DeepSPIOConfig.preset("tiny")!
+        var cfg = ModelConfig.preset("tiny")!
         cfg.baseFilters = 8
-        let wider = DeepSPIO(cfg, seed: 0)
+        let wider = EncoderDecoderNet(cfg, seed: 0)
         let before = wider.parameters[0].value.array
         XCTAssertThrowsError(try Checkpoint.load(wider, from: url)) { error in
             let text = "\(error)"
@@ -74,12 +74,12 @@ final class CheckpointTests: XCTestCase {
     func testResumeFromCheckpointContinuesExactly() throws {
         let x = randomTensor([4, 2, 32, 32], seed: 60), t = randomTensor([4, 4, 16, 16], seed: 61)
         let mse = MeanSquaredError()
-        func step(_ net: DeepSPIO, _ adam: Adam) { net.zeroGrad(); _ = net.backward(mse(net(x), t).gradient); adam.update() }
+        func step(_ net: EncoderDecoderNet, _ adam: Adam) { net.zeroGrad(); _ = net.backward(mse(net(x), t).gradient); adam.update() }
         let (a, adamA) = trainedTiny(seed: 3)
         let url = dir.appendingPathComponent("resume.safetensors")
         try Checkpoint.save(a, config: a.config.json, optimizer: adamA, to: url)
         step(a, adamA); step(a, adamA)
-        let b = DeepSPIO(.preset("tiny")!, seed: 9)
+        let b = EncoderDecoderNet(.preset("tiny")!, seed: 9)
         let adamB = Adam(parameters: b.parameters, learningRate: 1e-3)
         try Checkpoint.load(b, from: url, optimizer: adamB)
         step(b, adamB); step(b, adamB)

@@ -80,7 +80,7 @@ final class ForwardReferenceTests: XCTestCase {
     }
 
     func testDeepSPIOShapesAndParameterNames() {
-        let net = DeepSPIO(DeepSPIOConfig.preset("tiny")!, seed: 0)
+        let net = EncoderDecoderNet(ModelConfig.preset("tiny")!, seed: 0)
         let y = net(randomTensor([2, 2, 32, 32], seed: 8))
         XCTAssertEqual(y.shape, [2, 4, 16, 16])
         let names = net.namedParameters().map(\.0)

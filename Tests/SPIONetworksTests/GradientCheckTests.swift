@@ -116,13 +116,13 @@ final class GradientCheckTests: XCTestCase {
     }
 
     func testResidualBlockWithProjection() {
-        let block = initialised(ResidualBlock(3, 4, projection: true, workspace: ws))
+        let block = initialised(ResidualBlock(3, 4, shortcut: .projection, workspace: ws))
         checkLayer(block, input: randomTensor([3, 3, 4, 4], seed: 13), step: 1e-2,
                    activationPattern: { block.relu.lastOutput!.array.map { $0 > 0 } })
     }
 
     func testResidualBlockIdentityShortcut() {
-        let block = initialised(ResidualBlock(3, 3, projection: false, workspace: ws))
+        let block = initialised(ResidualBlock(3, 3, shortcut: .identity, workspace: ws))
         checkLayer(block, input: randomTensor([3, 3, 4, 4], seed: 14), step: 1e-2,
                    activationPattern: { block.relu.lastOutput!.array.map { $0 > 0 } })
     }
@@ -130,7 +130,7 @@ final class GradientCheckTests: XCTestCase {
     /// DeepSPIO's backward routes each band's gradient to its own decoder only, and sums the four
     /// decoders' gradients into the bottleneck (the layers themselves are checked above).
     func testDeepSPIOBandGradientsReachOnlyTheirDecoder() {
-        let net = DeepSPIO(.preset("tiny")!, seed: 1)
+        let net = EncoderDecoderNet(.preset("tiny")!, seed: 1)
         let x = randomTensor([4, 2, 32, 32], seed: 15)
         let y = net(x)
         var perBand: [[Float]] = []
@@ -144,16 +144,68 @@ final class GradientCheckTests: XCTestCase {
                 let g = d.parameters.reduce(0.0) { $0 + $1.grad.array.reduce(0.0) { $0 + Double(abs($1)) } }
                 if k == band { XCTAssertGreaterThan(g, 0) } else { XCTAssertEqual(g, 0, "band \(band) reached decoder \(k)") }
             }
-            perBand.append(net.encoder.parameters[0].grad.array)
+            perBand.append(net.firstConv.weight.grad.array)
         }
         // All four bands at once: the encoder gradient is the sum of the per-band ones.
         let dy = Tensor(shape: y.shape)
         for s in 0..<4 { for b in 0..<4 { for i in 0..<256 { dy.data[(s * 4 + b) * 256 + i] = Float(i % 7) - 3 } } }
         net.zeroGrad(); _ = net(x); _ = net.backward(dy)
-        let all = net.encoder.parameters[0].grad.array
+        let all = net.firstConv.weight.grad.array
         for i in 0..<all.count {
             let sum = perBand.reduce(0) { $0 + $1[i] }
             XCTAssertEqual(all[i], sum, accuracy: 1e-3 * max(1, abs(sum)))
+        }
+    }
+
+    func testResidualBlockWideningIdentityAndPlain() {
+        let widening = initialised(ResidualBlock(3, 5, shortcut: .identity, workspace: ws))
+        checkLayer(widening, input: randomTensor([3, 3, 4, 4], seed: 16), step: 1e-2,
+                   activationPattern: { widening.relu.lastOutput!.array.map { $0 > 0 } })
+        let plain = initialised(ResidualBlock(3, 4, shortcut: .none, workspace: ws))
+        checkLayer(plain, input: randomTensor([3, 3, 4, 4], seed: 17), step: 1e-2,
+                   activationPattern: { plain.relu.lastOutput!.array.map { $0 > 0 } })
+    }
+
+    /// Whole networks with skip connections (every encoder stage feeds a decoder stage), through
+    /// Euler's identity. With zero biases and BatchNorm on running statistics with zero mean and
+    /// zero shift, every layer (conv, ReLU, LeakyReLU, max-pool, BN, concat, add) is positively
+    /// homogeneous, so L(x) = <r, f(x)> satisfies <dL/dx, x> = L exactly, whatever the kinks.
+    /// The input gradient sums over every path from input to output, so a lost or misrouted skip,
+    /// band or shortcut gradient breaks the identity by that path's share of L.
+    func testNetworksWithSkipsEndToEnd() {
+        var deep = ModelConfig.preset("tiny")!
+        (deep.inputSize, deep.baseFilters, deep.bottleneckFilters, deep.residualBlocks) = (32, 2, 16, 2)
+        (deep.skips, deep.head) = (true, .image)
+        var wavelet = deep
+        wavelet.head = .wavelet
+        var shared = deep
+        (shared.head, shared.skips, shared.shortcut, shared.downsampling) = (.shared, false, .identity, .maxpool)
+        var unet = deep
+        unet.architecture = .unet
+        for config in [deep, wavelet, shared, unet] {
+            let net = EncoderDecoderNet(config, seed: 4)
+            var rng = SeededGenerator(seed: 5)
+            net.forEachModule { m in
+                guard let bn = m as? BatchNorm2D else { return }
+                bn.setTraining(false)
+                for c in 0..<bn.channels {
+                    bn.weight.value.data[c] = Float(rng.uniform(0.5, 1.5))
+                    bn.runningVar.data[c] = Float(rng.uniform(0.5, 1.5))
+                }
+            }
+            for (name, p) in net.namedParameters() where name.hasSuffix("bias") && !(p.value.array.allSatisfy { $0 == 0 }) {
+                XCTFail("\(name) is not zero after initialisation")
+            }
+            net.firstConv.computesInputGradient = true
+            let x = randomTensor([2, 2, 32, 32], seed: 18)
+            let y = net(x)
+            let r = randomTensor(y.shape, seed: 19)
+            let loss = (0..<y.count).reduce(0.0) { $0 + Double(y.data[$1]) * Double(r.data[$1]) }
+            let dx = net.backward(r)
+            let euler = (0..<x.count).reduce(0.0) { $0 + Double(dx.data[$1]) * Double(x.data[$1]) }
+            let rel = abs(euler - loss) / abs(loss)
+            print("Euler identity \(config.architecture) head \(config.head) skips \(config.skips): L = \(loss), <dL/dx, x> = \(euler), relative error \(String(format: "%.1e", rel))")
+            XCTAssertLessThan(rel, 1e-4, "\(config.architecture) \(config.head)")
         }
     }
 }

@@ -1,3 +1,4 @@
+import SPIOConfig
 import XCTest
 import Foundation
 @testable import SPIOPhysics

@@ -1,0 +1,122 @@
+import Foundation
+import SPIOConfig
+
+/// The `model` block of an experiment: which network, its sizes, and the ablation switches of
+/// networks.md. `preset: tiny | small | paper` sets the sizes first; any other key overrides.
+public struct ModelConfig: Codable, Equatable, Sendable {
+    /// DeepSPIO (paper section 4) or the U-Net baseline.
+    public enum Architecture: String, Codable, CaseIterable, Sendable { case deepspio, unet }
+    /// How encoder stages halve the resolution.
+    public enum Downsampling: String, Codable, CaseIterable, Sendable { case strided, maxpool }
+    /// The bottleneck: residual blocks, the same blocks without shortcut, or nothing.
+    public enum Bottleneck: String, Codable, CaseIterable, Sendable { case residual, plain, none }
+    /// The residual shortcut: a linear 1x1 convolution, or the identity (zero-padded channels).
+    public enum Shortcut: String, Codable, CaseIterable, Sendable { case projection, identity }
+    /// Four wavelet decoders, one decoder with four band outputs, or one decoder straight to the image.
+    public enum Head: String, Codable, CaseIterable, Sendable { case wavelet, shared, image }
+
+    public var architecture = Architecture.deepspio
+    /// Input height = width in pixels (a multiple of 16).
+    public var inputSize = 64
+    /// View Line channels (even and odd stripes).
+    public var inputChannels = 2
+    /// F: encoder stage s has F * 2^s filters (U-Net: the same, and 16F at the bottom).
+    public var baseFilters = 16
+    /// B: filters of the DeepSPIO bottleneck.
+    public var bottleneckFilters = 256
+    /// Blocks in the DeepSPIO bottleneck.
+    public var residualBlocks = 4
+    /// DeepSPIO decoder stage widths; nil means [8F, 4F, 2F] ([8F, 4F, 2F, F] for the image head).
+    public var decoderWidths: [Int]? = nil
+    public var downsampling = Downsampling.strided
+    public var bottleneck = Bottleneck.residual
+    public var shortcut = Shortcut.projection
+    public var head = Head.wavelet
+    /// U-Net style concatenation of encoder features into the decoders (DeepSPIO ablation).
+    public var skips = false
+
+    public init() {}
+
+    /// The named presets of networks.md (DeepSPIO sizes; the U-Net reads inputSize and baseFilters).
+    public static func preset(_ name: String) -> ModelConfig? {
+        var c = ModelConfig()
+        switch name {
+        case "tiny": (c.inputSize, c.baseFilters, c.bottleneckFilters) = (32, 4, 64)
+        case "small": (c.inputSize, c.baseFilters, c.bottleneckFilters) = (64, 16, 256)
+        case "paper": (c.inputSize, c.baseFilters, c.bottleneckFilters) = (256, 32, 512)
+        default: return nil
+        }
+        return c
+    }
+    public static let presetNames = ["tiny", "small", "paper"]
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case preset, architecture, inputSize, inputChannels, baseFilters, bottleneckFilters, residualBlocks,
+             decoderWidths, downsampling, bottleneck, shortcut, head, skips
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var presetName = "small"
+        try c.update(&presetName, .preset, among: Self.presetNames)
+        self = Self.preset(presetName)!
+        try c.update(&architecture, .architecture)
+        try c.update(&inputSize, .inputSize); try c.update(&inputChannels, .inputChannels)
+        try c.update(&baseFilters, .baseFilters); try c.update(&bottleneckFilters, .bottleneckFilters)
+        try c.update(&residualBlocks, .residualBlocks)
+        if let w = try c.decodeIfPresent([Int].self, forKey: .decoderWidths) { decoderWidths = w }
+        try c.update(&downsampling, .downsampling); try c.update(&bottleneck, .bottleneck)
+        try c.update(&shortcut, .shortcut); try c.update(&head, .head); try c.update(&skips, .skips)
+        if let problem = problem {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: problem))
+        }
+    }
+
+    /// Every field, never the preset name, so equal networks hash equally.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(architecture, forKey: .architecture)
+        try c.encode(inputSize, forKey: .inputSize); try c.encode(inputChannels, forKey: .inputChannels)
+        try c.encode(baseFilters, forKey: .baseFilters); try c.encode(bottleneckFilters, forKey: .bottleneckFilters)
+        try c.encode(residualBlocks, forKey: .residualBlocks)
+        try c.encodeIfPresent(decoderWidths, forKey: .decoderWidths)
+        try c.encode(downsampling, forKey: .downsampling); try c.encode(bottleneck, forKey: .bottleneck)
+        try c.encode(shortcut, forKey: .shortcut); try c.encode(head, forKey: .head); try c.encode(skips, forKey: .skips)
+    }
+
+    /// Decoder stage widths with the default filled in.
+    public var resolvedDecoderWidths: [Int] {
+        decoderWidths ?? (head == .image ? [8, 4, 2, 1] : [8, 4, 2]).map { $0 * baseFilters }
+    }
+
+    /// What the network outputs: the four db4 bands at half size, or the concentration map itself.
+    public var predictsWaveletBands: Bool { architecture == .deepspio && head != .image }
+
+    /// The first inconsistency, in words, or nil.
+    public var problem: String? {
+        if inputSize <= 0 || inputSize % 16 != 0 { return "inputSize must be a positive multiple of 16, got \(inputSize)" }
+        if inputChannels <= 0 || baseFilters <= 0 || bottleneckFilters <= 0 { return "inputChannels, baseFilters and bottleneckFilters must be positive" }
+        if residualBlocks < 0 { return "residualBlocks must not be negative, got \(residualBlocks)" }
+        let stages = head == .image ? 4 : 3
+        if architecture == .deepspio && resolvedDecoderWidths.count != stages {
+            return "decoderWidths needs \(stages) entries for the \(head.rawValue) head, got \(resolvedDecoderWidths.count)"
+        }
+        if resolvedDecoderWidths.contains(where: { $0 <= 0 }) { return "decoderWidths must be positive, got \(resolvedDecoderWidths)" }
+        if architecture == .deepspio && bottleneck == .residual && shortcut == .identity && bottleneckFilters < 8 * baseFilters {
+            return "an identity shortcut zero-pads channels, so bottleneckFilters (\(bottleneckFilters)) must be at least 8 x baseFilters (\(8 * baseFilters))"
+        }
+        return nil
+    }
+
+    /// Canonical JSON (sorted keys), as stored in checkpoints and hashed by the run store.
+    public var json: String {
+        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+        return String(data: try! enc.encode(self), encoding: .utf8)!
+    }
+
+    /// Decodes the JSON a checkpoint stores.
+    public static func fromJSON(_ text: String) throws -> ModelConfig {
+        try JSONDecoder().decode(ModelConfig.self, from: Data(text.utf8))
+    }
+}
