@@ -86,7 +86,8 @@ final class ForwardReferenceTests: XCTestCase {
         let names = net.namedParameters().map(\.0)
         XCTAssertEqual(names.first, "encoder.0.0.weight")
         XCTAssertTrue(names.contains("bottleneck.0.shortcut.weight"))
-        XCTAssertTrue(names.contains("decoders.3.18.weight"))
+        XCTAssertTrue(names.contains("decoders.3.3.weight"), "the head of the fourth decoder")
+        XCTAssertTrue(names.contains("decoders.3.2.3.weight"), "the conv of its third stage")
         XCTAssertTrue(net.namedBuffers().map(\.0).contains("encoder.0.1.running_var"))
     }
 }

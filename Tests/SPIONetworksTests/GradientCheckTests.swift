@@ -157,13 +157,15 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    /// Output channels without a shortcut term are a bare ReLU, so more entries sit at kinks
+    /// (skipped, as in Caffe's checker); at least 65 % are still checked.
     func testResidualBlockWideningIdentityAndPlain() {
         let widening = initialised(ResidualBlock(3, 5, shortcut: .identity, workspace: ws))
         checkLayer(widening, input: randomTensor([3, 3, 4, 4], seed: 16), step: 1e-2,
-                   activationPattern: { widening.relu.lastOutput!.array.map { $0 > 0 } })
+                   activationPattern: { widening.relu.lastOutput!.array.map { $0 > 0 } }, maxSkipped: 0.35)
         let plain = initialised(ResidualBlock(3, 4, shortcut: .none, workspace: ws))
         checkLayer(plain, input: randomTensor([3, 3, 4, 4], seed: 17), step: 1e-2,
-                   activationPattern: { plain.relu.lastOutput!.array.map { $0 > 0 } })
+                   activationPattern: { plain.relu.lastOutput!.array.map { $0 > 0 } }, maxSkipped: 0.35)
     }
 
     /// Whole networks with skip connections (every encoder stage feeds a decoder stage), through
