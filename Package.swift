@@ -34,15 +34,18 @@ let package = Package(
         // The View Line forward model: shapes, dipole field (FFTW), imaging, noise, anatomy, datasets.
         .target(name: "SPIOPhysics", dependencies: ["SPIOTensor", "SPIOImageIO", "SPIODigest", "SPIOConfig", "CFFTW"],
                 swiftSettings: optimise),
+        // Training (the paper's loss, Adam, checkpointed epochs with exact resume), evaluation, prediction.
+        .target(name: "SPIOTraining", dependencies: ["SPIONetworks", "SPIOTensor", "SPIOImageIO", "SPIOConfig"], swiftSettings: optimise),
         // `spio bench` measurements, kept out of the executable so tests can drive them.
-        .target(name: "SPIOBench", dependencies: ["SPIOTensor", "SPIONetworks", "SPIOPhysics", "CBLAS"], swiftSettings: optimise),
+        .target(name: "SPIOBench", dependencies: ["SPIOTensor", "SPIONetworks", "SPIOPhysics", "SPIOTraining", "CBLAS"], swiftSettings: optimise),
         .executableTarget(name: "spio", dependencies: [
-            "SPIOTensor", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOConfig",
+            "SPIOTensor", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOConfig", "SPIOTraining",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW"]),
         .testTarget(name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SPIOImageIOTests", dependencies: ["SPIOImageIO", "SPIODigest"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SPIOTrainingTests", dependencies: ["SPIOTraining", "SPIONetworks", "SPIOTensor", "SPIOPhysics"]),
         .testTarget(name: "SPIOPhysicsTests", dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor", "SPIOConfig"]),
     ],
     swiftLanguageModes: [.v5]

@@ -27,6 +27,26 @@ public struct RGBImage {
         for j in 0..<other.height { for i in 0..<other.width { plot(x + i, y + j, other[i, j]) } }
     }
 
+    /// Reads any PNG (grey, palette, 16-bit, alpha) converted to 8-bit RGB by libpng.
+    public static func readPNG(_ path: String) throws -> RGBImage {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        func message() -> String { withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } }
+        guard FileManager.default.fileExists(atPath: path) else { throw ImageIOError(path, "no such file") }
+        guard png_image_begin_read_from_file(&image, path) != 0 else {
+            let m = message(); png_image_free(&image)
+            throw ImageIOError(path, "not a readable PNG: \(m)")
+        }
+        image.format = UInt32(PNG_FORMAT_RGB)
+        var out = RGBImage(width: Int(image.width), height: Int(image.height))
+        let ok = out.pixels.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(out.width * 3), nil) }
+        guard ok != 0 else {
+            let m = message(); png_image_free(&image)
+            throw ImageIOError(path, "PNG read failed: \(m)")
+        }
+        return out
+    }
+
     /// Writes the image as a PNG, atomically (a temporary file renamed into place).
     public func writePNG(to path: String) throws {
         let url = URL(fileURLWithPath: path)

@@ -34,8 +34,10 @@ public final class ReLU: Layer {
 }
 
 /// x for x > 0, slope * x otherwise (slope > 0), as in the DeepSPIO decoders (slope 0.01).
+/// With `guided` set, backward also stops negative gradients (guided back-propagation).
 public final class LeakyReLU: Layer {
     public let slope: Float
+    public var guided = false
     private var output: Tensor?
     private let out = Tensor(shape: [0])
     private let inputGrad = Tensor(shape: [0])
@@ -57,8 +59,10 @@ public final class LeakyReLU: Layer {
         guard let y = output else { preconditionFailure("LeakyReLU.backward needs a forward first") }
         dy.expectShape(y.shape, "LeakyReLU.backward output gradient")
         inputGrad.reshape(to: y.shape)
-        let (yv, g, dx, a) = (y.data, dy.data, inputGrad.data, slope)
-        Engine.parallelFor(y.count, minimumPerThread: 1 << 14) { r in for i in r { dx[i] = yv[i] > 0 ? g[i] : a * g[i] } }
+        let (yv, g, dx, a, guided) = (y.data, dy.data, inputGrad.data, slope, guided)
+        Engine.parallelFor(y.count, minimumPerThread: 1 << 14) { r in
+            for i in r { dx[i] = guided && g[i] <= 0 ? 0 : (yv[i] > 0 ? g[i] : a * g[i]) }
+        }
         return inputGrad
     }
 }

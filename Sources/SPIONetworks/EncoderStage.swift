@@ -4,7 +4,7 @@ import SPIOTensor
 /// stride-2 convolution or a 2x2 max-pool). The body's output, `features`, is what a U-Net style
 /// skip connection reads; its gradient from the skip joins the one coming back through the
 /// down-sampling layer. Children are numbered like `nn.Sequential` (body, then the down-sampling).
-public final class EncoderStage: Layer, LayerContainer {
+public final class EncoderStage: Layer, IndexedLayerContainer {
     public private(set) var layers: [Layer]
     /// The body's output of the last forward pass.
     public private(set) var features: Tensor?
@@ -42,7 +42,7 @@ public final class EncoderStage: Layer, LayerContainer {
 
 /// One decoder stage: up-sampling layers, an optional channel concatenation with encoder features
 /// (skip connection), then a body. Children are numbered through both lists.
-public final class DecoderStage: Module, LayerContainer {
+public final class DecoderStage: Module, IndexedLayerContainer {
     public private(set) var layers: [Layer]
     private let upCount: Int
     private let concat = Concat()
@@ -73,11 +73,16 @@ public final class DecoderStage: Module, LayerContainer {
 }
 
 /// A decoder: stages, then a final convolution to the output channels.
-public final class UpsamplingDecoder: Module {
+public final class UpsamplingDecoder: Module, LayerContainer {
     public let stages: [DecoderStage]
-    public let head: Conv2D
+    /// The final convolution (a `Layer` so a probe can stand in front of it).
+    public private(set) var head: Layer
 
     public init(stages: [DecoderStage], head: Conv2D) { self.stages = stages; self.head = head }
+
+    public var layerNames: [String] { [String(stages.count)] }
+    public func layer(named name: String) -> Layer? { name == String(stages.count) ? head : nil }
+    public func replaceLayer(named name: String, with layer: Layer) { precondition(name == String(stages.count)); head = layer }
 
     public var children: [(String, Module)] {
         stages.enumerated().map { (String($0), $1 as Module) } + [(String(stages.count), head)]

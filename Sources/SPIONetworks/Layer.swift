@@ -94,7 +94,7 @@ public extension Layer {
 }
 
 /// Layers applied in order; parameters are named by position like `torch.nn.Sequential`.
-public final class Sequential: Layer, LayerContainer {
+public final class Sequential: Layer, IndexedLayerContainer {
     public private(set) var layers: [Layer]
 
     public init(_ layers: [Layer]) { self.layers = layers }

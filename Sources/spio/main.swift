@@ -11,7 +11,7 @@ struct Spio: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spio",
         abstract: "DeepSPIO-Lab: simulate View Line MRI, train DeepSPIO, measure the engine.",
-        subcommands: [Simulate.self, Bench.self, Demo.self])
+        subcommands: [Simulate.self, Train.self, Predict.self, ModelCommand.self, Bench.self, Demo.self])
 }
 
 /// Writes a line to standard error (progress), keeping standard output for results.
@@ -20,7 +20,7 @@ func progress(_ line: String) {
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks (use a release build).", subcommands: [EngineCommand.self, SimulateCommand.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks (use a release build).", subcommands: [EngineCommand.self, SimulateCommand.self, TrainCommand.self])
 
     struct EngineCommand: ParsableCommand {
         static let configuration = CommandConfiguration(

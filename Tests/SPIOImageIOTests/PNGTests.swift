@@ -29,4 +29,19 @@ final class PNGTests: XCTestCase {
         XCTAssertEqual(ImagePanel.label(37.1), "37.1")
         XCTAssertEqual(ImagePanel.label(45500), "4.55e+04")
     }
+
+    /// Written and read back exactly; a non-PNG and a missing file are errors naming the path.
+    func testReadBackAndErrors() throws {
+        var image = RGBImage(width: 3, height: 2)
+        image[0, 0] = (1, 2, 3); image[2, 1] = (250, 128, 7)
+        let path = NSTemporaryDirectory() + "spio-png-\(getpid()).png"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try image.writePNG(to: path)
+        let back = try RGBImage.readPNG(path)
+        XCTAssertEqual(back.width, 3); XCTAssertEqual(back.height, 2)
+        XCTAssertEqual(back.pixels, image.pixels)
+        try "not a png".write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try RGBImage.readPNG(path)) { XCTAssertTrue("\($0)".contains(path) && "\($0)".contains("not a readable PNG"), "\($0)") }
+        XCTAssertThrowsError(try RGBImage.readPNG(path + ".missing")) { XCTAssertTrue("\($0)".contains("no such file"), "\($0)") }
+    }
 }

@@ -1,0 +1,67 @@
+import Foundation
+import SPIONetworks
+import SPIOTensor
+
+/// `spio bench train`: training throughput (forward, the paper's loss, backward, Adam) on random
+/// data, single-image inference latency, and the process's peak resident memory. The same
+/// figures as bench/peers/bench_peer.py measures for PyTorch and Keras.
+public struct TrainBench {
+    public let config: ModelConfig
+    public let batch: Int, threads: Int, steps: Int, repeats: Int
+    public let log: (String) -> Void
+
+    public init(config: ModelConfig, batch: Int = 32, threads: Int = 2, steps: Int = 5, repeats: Int = 5, log: @escaping (String) -> Void = { _ in }) {
+        self.config = config; self.batch = batch; self.threads = threads; self.steps = steps; self.repeats = repeats; self.log = log
+    }
+
+    public struct Result: Codable {
+        public var framework = "DeepSPIO-Lab (Swift, OpenBLAS)"
+        public var architecture: String
+        public var parameters: Int
+        public var batch: Int, threads: Int
+        /// Median over repeats of (steps x batch) / seconds.
+        public var trainSamplesPerSecond: Double
+        public var trainSamplesPerSecondRuns: [Double]
+        /// Median single-image forward time in evaluation mode.
+        public var inferenceMilliseconds: Double
+        public var peakResidentMiB: Double
+    }
+
+    public func run() -> Result {
+        Engine.setThreadCount(threads)
+        let net = EncoderDecoderNet(config, seed: 1)
+        let adam = Adam(parameters: net.parameters, learningRate: 1e-4)
+        let loss = NormalisedL1Loss()
+        var rng = SeededGenerator(seed: 3)
+        let s = config.inputSize
+        let x = Tensor(shape: [batch, config.inputChannels, s, s], values: (0..<(batch * config.inputChannels * s * s)).map { _ in Float(rng.normal()) })
+        let outShape = net.outputShape(batch: batch)
+        let y = Tensor(shape: outShape, values: (0..<outShape.reduce(1, *)).map { _ in Float(rng.normal()) })
+        func step() { net.zeroGrad(); _ = net.backward(loss(net(x), y).gradient); adam.update() }
+        step(); step()  // warm-up: workspaces, BLAS buffers
+        var rates: [Double] = []
+        for r in 0..<repeats {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<steps { step() }
+            let sec = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            rates.append(Double(steps * batch) / sec)
+            log("\(config.architecture.rawValue) train run \(r + 1)/\(repeats): \(String(format: "%.1f", rates.last!)) samples/s")
+        }
+        net.setTraining(false)
+        let one = Tensor(shape: [1, config.inputChannels, s, s], values: Array(x.array.prefix(config.inputChannels * s * s)))
+        for _ in 0..<3 { _ = net(one) }
+        var times: [Double] = []
+        for _ in 0..<21 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = net(one)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Result(architecture: config.architecture.rawValue, parameters: net.parameterCount, batch: batch, threads: threads,
+                      trainSamplesPerSecond: median(rates), trainSamplesPerSecondRuns: rates, inferenceMilliseconds: median(times),
+                      peakResidentMiB: Double(usage.ru_maxrss) / 1024)
+    }
+
+    private func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
+}

@@ -1,0 +1,45 @@
+import SPIOTensor
+
+/// The paper's loss (section 4.4) without its weight term: for each sample i and band j,
+/// ||a_ij - a^_ij||_1 / (||a_ij||_1 + eps), summed over bands and averaged over samples.
+/// With one band (a model that predicts the image) this is the per-image NMAE, averaged.
+/// The L2 term lambda ||theta||^2 is added by `Adam(l2:)` to the gradients and by
+/// `weightPenalty` to the reported loss.
+public final class NormalisedL1Loss {
+    /// Guards all-zero bands (our choice, networks.md).
+    public let epsilon: Double
+    private let grad = Tensor(shape: [0])
+
+    public init(epsilon: Double = 1e-6) { self.epsilon = epsilon }
+
+    /// Loss and d(loss)/d(prediction) for N x B x h x w tensors (the gradient is owned by this
+    /// object). At a zero difference the gradient of |.| is taken as 0.
+    public func callAsFunction(_ prediction: Tensor, _ target: Tensor) -> (loss: Double, gradient: Tensor) {
+        precondition(prediction.shape == target.shape && prediction.shape.count == 4,
+                     "NormalisedL1Loss needs equal N x B x h x w shapes, got \(prediction.shape) and \(target.shape)")
+        let (n, bands, plane) = (prediction.shape[0], prediction.shape[1], prediction.shape[2] * prediction.shape[3])
+        grad.reshape(to: prediction.shape)
+        var perBand = [Double](repeating: 0, count: n * bands)
+        let (p, t, g, eps) = (prediction.data, target.data, grad.data, epsilon)
+        perBand.withUnsafeMutableBufferPointer { out in
+            Engine.parallelFor(n * bands) { r in
+                for job in r {
+                    let (a, b) = (t + job * plane, p + job * plane)
+                    var norm = 0.0, diff = 0.0
+                    for i in 0..<plane { norm += Double(abs(a[i])); diff += Double(abs(b[i] - a[i])) }
+                    let scale = Float(1 / ((norm + eps) * Double(n)))
+                    let d = g + job * plane
+                    for i in 0..<plane { let e = b[i] - a[i]; d[i] = e > 0 ? scale : (e < 0 ? -scale : 0) }
+                    out[job] = diff / (norm + eps)
+                }
+            }
+        }
+        return (perBand.reduce(0, +) / Double(n), grad)
+    }
+
+    /// lambda * sum of squared parameters (the loss's weight term, for reporting).
+    public static func weightPenalty(_ parameters: [Parameter], lambda: Double) -> Double {
+        guard lambda != 0 else { return 0 }
+        return lambda * parameters.reduce(0.0) { s, p in (0..<p.value.count).reduce(s) { $0 + Double(p.value.data[$1] * p.value.data[$1]) } }
+    }
+}

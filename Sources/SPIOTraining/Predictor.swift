@@ -1,0 +1,89 @@
+import Foundation
+import SPIOImageIO
+import SPIONetworks
+import SPIOTensor
+
+/// A trained model loaded from a checkpoint, turning View Line images into concentration maps.
+///
+/// Inputs (2 channels, H = W = the model's input size; no resampling):
+/// - NPY: 2 x H x W or N x 2 x H x W (float or integer types);
+/// - NIfTI (.nii, .nii.gz): nx = W, ny = H, nz = 2 (channel 0 = even stripes, as `spio simulate` writes);
+/// - PNG: red = channel 0, green = channel 1 (blue is ignored).
+public final class Predictor {
+    public let model: EncoderDecoderNet
+
+    public init(checkpoint: String) throws {
+        let url = URL(fileURLWithPath: checkpoint)
+        guard let json = try Checkpoint.config(at: url) else {
+            throw ImageIOError(checkpoint, "holds no model configuration in its metadata (not a DeepSPIO-Lab checkpoint?)")
+        }
+        model = EncoderDecoderNet(try ModelConfig.fromJSON(json))
+        try Checkpoint.load(model, from: url)
+        model.setTraining(false)
+    }
+
+    /// Reads one input file as N x 2 x H x W, unscaled.
+    public func readInput(_ path: String) throws -> Tensor {
+        let c = model.config
+        let (channels, size) = (c.inputChannels, c.inputSize)
+        let lower = path.lowercased()
+        let t: Tensor
+        if lower.hasSuffix(".npy") {
+            let a = try NPYArray.read(path)
+            let shape = a.shape.count == 3 ? [1] + a.shape : a.shape
+            t = Tensor(shape: shape, values: a.values)
+        } else if lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz") {
+            let v = try NIfTIVolume.read(path)
+            t = Tensor(shape: [1, v.nz, v.ny, v.nx], values: v.values)
+        } else if lower.hasSuffix(".png") {
+            let img = try RGBImage.readPNG(path)
+            t = Tensor(shape: [1, 2, img.height, img.width])
+            for p in 0..<(img.width * img.height) {
+                t.data[p] = Float(img.pixels[3 * p]) / 255
+                t.data[img.width * img.height + p] = Float(img.pixels[3 * p + 1]) / 255
+            }
+        } else {
+            throw ImageIOError(path, "unsupported input; expected .npy, .nii, .nii.gz or .png")
+        }
+        guard t.shape.count == 4, t.shape[1] == channels, t.shape[2] == size, t.shape[3] == size else {
+            throw ImageIOError(path, "has shape \(t.shape.dropFirst().map(String.init).joined(separator: " x ")) per image; the model expects \(channels) x \(size) x \(size)")
+        }
+        return t
+    }
+
+    /// Concentration maps (N x H x W, ug/mm^3) of unscaled N x 2 x H x W images.
+    public func predict(_ images: Tensor) -> Tensor {
+        let x = images.copy()
+        InputScaling.apply(x)
+        return Evaluation.predict(model, inputs: x)
+    }
+
+    /// Predicts every input and writes `<stem>.npy` (H x W, or N x H x W) and `<stem>.png` (viridis
+    /// with a colour bar) into `directory`. Returns the written paths.
+    public func run(inputs: [String], directory: String) throws -> [String] {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var written: [String] = []
+        var stems = Set<String>()
+        for path in inputs {
+            let images = try readInput(path)
+            let maps = predict(images)
+            var stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            if stem.hasSuffix(".nii") { stem = (stem as NSString).deletingPathExtension }
+            while stems.contains(stem) { stem += "_" }
+            stems.insert(stem)
+            let (n, size) = (maps.shape[0], maps.shape[1])
+            let npy = (directory as NSString).appendingPathComponent(stem + ".npy")
+            try NPYArray(shape: n == 1 ? [size, size] : maps.shape, values: maps.array).write(to: npy)
+            var panels: [RGBImage] = []
+            for s in 0..<n {
+                var p = ImagePanel(values: Array(maps.array[(s * size * size)..<((s + 1) * size * size)]), width: size, height: size)
+                p.colourMap = .viridis; p.title = n == 1 ? "C (UG/MM3)" : "C \(s) (UG/MM3)"; p.zoom = max(1, 192 / size)
+                panels.append(p.render())
+            }
+            let png = (directory as NSString).appendingPathComponent(stem + ".png")
+            try ImagePanel.row(Array(panels.prefix(8))).writePNG(to: png)
+            written += [npy, png]
+        }
+        return written
+    }
+}

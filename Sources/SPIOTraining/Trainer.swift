@@ -1,0 +1,200 @@
+import Foundation
+import SPIONetworks
+import SPIOTensor
+
+/// One finished epoch.
+public struct EpochRecord: Codable, Equatable, Sendable {
+    public var epoch: Int
+    /// Adam steps taken so far (all epochs).
+    public var step: Int
+    /// Mean training loss over the epoch's batches (data term + L2 term).
+    public var trainLoss: Double
+    /// Validation NMAE in image space, mean and standard deviation over images (NaN without a validation set).
+    public var validationNMAE: Double
+    public var validationNMAESD: Double
+    public var seconds: Double
+    /// Loss of every batch, in order (the loss-vs-step curves).
+    public var batchLosses: [Double]
+}
+
+/// Why training stopped early.
+public enum TrainingError: Error, CustomStringConvertible {
+    case nonFinite(epoch: Int, step: Int, what: String, lastGoodCheckpoint: String?)
+    case interrupted(epoch: Int, step: Int, lastGoodCheckpoint: String?)
+    case checkpointMismatch(directory: String, reason: String)
+
+    public var description: String {
+        func keep(_ p: String?) -> String { p.map { "; the last good checkpoint is \($0)" } ?? "; no checkpoint was written yet" }
+        switch self {
+        case let .nonFinite(e, s, what, last):
+            return "training stopped at epoch \(e), step \(s): \(what) is not finite (NaN or Inf)\(keep(last)). Lower the learning rate or check the data."
+        case let .interrupted(e, s, last): return "training interrupted at epoch \(e), step \(s)\(keep(last)); run again to resume"
+        case let .checkpointMismatch(d, reason): return "\(d): \(reason)"
+        }
+    }
+}
+
+/// What the trainer reports while it runs.
+public struct TrainingProgress: Sendable {
+    public var epoch: Int, epochs: Int, batch: Int, batches: Int, step: Int
+    public var loss: Double
+    public var samplesPerSecond: Double
+}
+
+/// Trains a model with the paper's loss and Adam (networks.md): each epoch visits every training
+/// image once in an order drawn from the stream (seed, epoch), batches of `batchSize`, then
+/// measures the validation NMAE and writes a checkpoint. A run pointed at a checkpoint directory
+/// that already holds epochs of the same configuration resumes after the last complete one and
+/// ends with the same weights, bit for bit, as a run that was never interrupted.
+public final class Trainer {
+    public let model: EncoderDecoderNet
+    public let optimizer: Adam
+    public let config: TrainingConfig
+    public let training: TrainingSet
+    public let validation: TrainingSet?
+    /// Where epochs are checkpointed (`epoch-NNNN/`); nil keeps everything in memory.
+    public let checkpointDirectory: URL?
+    public private(set) var history: [EpochRecord] = []
+    /// Called after every batch.
+    public var progress: ((TrainingProgress) -> Void)?
+    /// Polled between batches; returning true stops with `TrainingError.interrupted`.
+    public var shouldStop: () -> Bool = { false }
+    /// Sees (epoch, batch, inputs) before each step; tests use it to inject faults.
+    public var batchHook: ((Int, Int, Tensor) -> Void)?
+
+    private let loss = NormalisedL1Loss()
+    private let targets: Tensor
+    private let batchInputs = Tensor(shape: [0]), batchTargets = Tensor(shape: [0])
+    private let identity: String
+
+    public init(model modelConfig: ModelConfig, training config: TrainingConfig, data: TrainingSet,
+                validation: TrainingSet?, checkpointDirectory: URL?) {
+        if let p = config.problem { preconditionFailure("invalid training configuration: \(p)") }
+        precondition(data.imageSize == modelConfig.inputSize && data.inputs.shape[1] == modelConfig.inputChannels,
+                     "the data (\(data.inputs.shape)) does not fit the model (input \(modelConfig.inputChannels) x \(modelConfig.inputSize)^2)")
+        self.config = config
+        self.training = data
+        self.validation = validation
+        self.checkpointDirectory = checkpointDirectory
+        model = EncoderDecoderNet(modelConfig, seed: config.seed)
+        optimizer = Adam(parameters: model.parameters, learningRate: Float(config.learningRate), beta1: Float(config.beta1),
+                         beta2: Float(config.beta2), l2: Float(config.l2))
+        let t = Tensor(shape: [0])
+        let c = data.concentration
+        let images = Tensor(shape: [c.shape[0], 1, c.shape[1], c.shape[2]])
+        images.data.update(from: c.data, count: c.count)
+        if modelConfig.predictsWaveletBands { DB4Wavelet.forward(images, into: t) } else { t.assign(images) }
+        targets = t
+        identity = "model \(modelConfig.json) training \(config.json) data \(data.count)x\(data.imageSize) validation \(validation?.count ?? 0)"
+    }
+
+    /// Training then validation split of one set: the last `fraction` (at least one image when
+    /// the fraction is positive) is held out.
+    public static func split(_ set: TrainingSet, validationFraction: Double) -> (TrainingSet, TrainingSet?) {
+        let held = validationFraction > 0 ? max(1, Int((Double(set.count) * validationFraction).rounded())) : 0
+        precondition(set.count - held >= 2, "\(set.count) images leave fewer than 2 for training")
+        return (set.subset(0..<(set.count - held)), held > 0 ? set.subset((set.count - held)..<set.count) : nil)
+    }
+
+    /// Batches of one epoch: the shuffled order cut into `batchSize` pieces; a last piece of one
+    /// image joins the one before (BatchNorm needs two).
+    func batches(epoch: Int) -> [[Int]] {
+        var order = Array(0..<training.count)
+        var rng = SeededGenerator(seed: config.seed, stream: UInt64(epoch))
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(in: 0...i)) }
+        var out = stride(from: 0, to: order.count, by: config.batchSize).map { Array(order[$0..<min(order.count, $0 + config.batchSize)]) }
+        if out.count > 1 && out.last!.count == 1 { out[out.count - 2] += out.removeLast() }
+        return out
+    }
+
+    /// Trains until `config.epochs` epochs are complete, resuming from the checkpoint directory.
+    @discardableResult
+    public func run() throws -> [EpochRecord] {
+        var lastGood = try resume()
+        while history.count < config.epochs {
+            let epoch = history.count + 1
+            let start = Date()
+            let plan = batches(epoch: epoch)
+            var losses: [Double] = []
+            var seen = 0
+            for (b, idx) in plan.enumerated() {
+                if shouldStop() { throw TrainingError.interrupted(epoch: epoch, step: optimizer.step, lastGoodCheckpoint: lastGood) }
+                gather(training.inputs, idx, into: batchInputs)
+                gather(targets, idx, into: batchTargets)
+                batchHook?(epoch, b, batchInputs)
+                model.zeroGrad()
+                let (value, grad) = loss(model(batchInputs), batchTargets)
+                guard value.isFinite else {
+                    throw TrainingError.nonFinite(epoch: epoch, step: optimizer.step + 1, what: "the loss", lastGoodCheckpoint: lastGood)
+                }
+                _ = model.backward(grad)
+                optimizer.update()
+                let total = value + NormalisedL1Loss.weightPenalty(optimizer.parameters, lambda: config.l2)
+                guard total.isFinite else {
+                    throw TrainingError.nonFinite(epoch: epoch, step: optimizer.step, what: "a weight after the update", lastGoodCheckpoint: lastGood)
+                }
+                losses.append(total)
+                seen += idx.count
+                progress?(TrainingProgress(epoch: epoch, epochs: config.epochs, batch: b + 1, batches: plan.count, step: optimizer.step,
+                                           loss: total, samplesPerSecond: Double(seen) / max(Date().timeIntervalSince(start), 1e-9)))
+            }
+            var (mean, sd) = (Double.nan, Double.nan)
+            if let validation {
+                let maps = Evaluation.predict(model, inputs: validation.inputs, batchSize: config.batchSize)
+                (mean, sd) = Evaluation.meanAndSD(Evaluation.nmae(prediction: maps, truth: validation.concentration).compactMap { $0 })
+                guard mean.isFinite || validation.concentration.array.allSatisfy({ $0 == 0 }) else {
+                    throw TrainingError.nonFinite(epoch: epoch, step: optimizer.step, what: "the validation NMAE", lastGoodCheckpoint: lastGood)
+                }
+            }
+            history.append(EpochRecord(epoch: epoch, step: optimizer.step, trainLoss: losses.reduce(0, +) / Double(losses.count),
+                                       validationNMAE: mean, validationNMAESD: sd, seconds: Date().timeIntervalSince(start), batchLosses: losses))
+            lastGood = try saveCheckpoint() ?? lastGood
+        }
+        return history
+    }
+
+    // MARK: checkpoints
+
+    /// What `state.json` in an epoch folder holds.
+    struct State: Codable { var identity: String; var history: [EpochRecord] }
+
+    /// The newest complete epoch folder under `directory`, if any.
+    public static func latestCheckpoint(in directory: URL) -> URL? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { $0.hasPrefix("epoch-") && FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).appendingPathComponent("state.json").path) }
+            .sorted().last.map { directory.appendingPathComponent($0) }
+    }
+
+    /// Loads the newest complete epoch, if there is one, and returns its folder.
+    private func resume() throws -> String? {
+        guard let dir = checkpointDirectory, let latest = Self.latestCheckpoint(in: dir) else { return nil }
+        let state = try JSONDecoder().decode(State.self, from: Data(contentsOf: latest.appendingPathComponent("state.json")))
+        guard state.identity == identity else {
+            throw TrainingError.checkpointMismatch(directory: dir.path, reason: "holds checkpoints of another configuration (\(state.identity)); expected \(identity). Use another directory or delete it.")
+        }
+        try Checkpoint.load(model, from: latest.appendingPathComponent("model.safetensors"), optimizer: optimizer)
+        history = state.history
+        return latest.path
+    }
+
+    /// Writes `epoch-NNNN/` through a temporary folder renamed into place (a crash leaves either
+    /// the old set of epochs or the new one), then keeps only the two newest epochs.
+    private func saveCheckpoint() throws -> String? {
+        guard let dir = checkpointDirectory else { return nil }
+        let fm = FileManager.default
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        let name = String(format: "epoch-%04d", history.count)
+        let partial = dir.appendingPathComponent(".\(name).partial"), final = dir.appendingPathComponent(name)
+        try? fm.removeItem(at: partial)
+        try fm.createDirectory(at: partial, withIntermediateDirectories: true)
+        try Checkpoint.save(model, config: model.config.json, optimizer: optimizer, to: partial.appendingPathComponent("model.safetensors"),
+                            extraMetadata: ["epoch": String(history.count), "training": config.json])
+        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+        try enc.encode(State(identity: identity, history: history)).write(to: partial.appendingPathComponent("state.json"))
+        try? fm.removeItem(at: final)
+        try fm.moveItem(at: partial, to: final)
+        let epochs = ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasPrefix("epoch-") }.sorted()
+        for old in epochs.dropLast(2) { try? fm.removeItem(at: dir.appendingPathComponent(old)) }
+        return final.path
+    }
+}

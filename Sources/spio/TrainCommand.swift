@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import SPIOConfig
+import SPIONetworks
+import SPIOTensor
+import SPIOTraining
+
+/// `--set block.key=value` overrides applied to a preset: the pairs become a YAML document decoded
+/// with the same strict rules (and messages) as a config file.
+struct BlockOverrides {
+    var model: [String] = []
+    var training: [String] = []
+
+    init(_ pairs: [String], allowed: Set<String> = ["model", "training"]) throws {
+        for pair in pairs {
+            guard let eq = pair.firstIndex(of: "="), let dot = pair[..<eq].firstIndex(of: ".") else {
+                throw ValidationError("--set \(pair): expected block.key=value, e.g. model.head=image or training.epochs=5")
+            }
+            let block = String(pair[..<dot]), key = String(pair[pair.index(after: dot)..<eq]), value = String(pair[pair.index(after: eq)...])
+            guard allowed.contains(block) else { throw ValidationError("--set \(pair): unknown block '\(block)'; expected one of \(allowed.sorted().joined(separator: ", "))") }
+            let line = "  \(key): \(value)"
+            if block == "model" { model.append(line) } else { training.append(line) }
+        }
+    }
+
+    func modelConfig(preset: String) throws -> ModelConfig {
+        guard ModelConfig.preset(preset) != nil else {
+            throw ValidationError("unknown preset '\(preset)'; expected one of \(ModelConfig.presetNames.joined(separator: ", "))")
+        }
+        return try ConfigFile.decode(ModelConfig.self, yaml: (["model:", "  preset: \(preset)"] + model).joined(separator: "\n"),
+                                     file: "--set", key: "model")
+    }
+
+    func trainingConfig(_ base: [String] = []) throws -> TrainingConfig {
+        try ConfigFile.decode(TrainingConfig.self, yaml: (["training:"] + base + training).joined(separator: "\n") + (base.isEmpty && training.isEmpty ? " {}" : ""),
+                              file: "--set", key: "training")
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model on a simulated dataset folder (from `spio simulate`), checkpointing every epoch.",
+        discussion: """
+        The last validationFraction of the images is held out unless --validation names another folder.
+        Running again with the same --out resumes after the last complete epoch.
+        Example: spio train --data data/brain --model small --set training.epochs=20 --set training.learningRate=1e-3 --out runs/small
+        """)
+    @Option(help: "Dataset folder with images.npy and concentration.npy.") var data: String
+    @Option(help: "Validation dataset folder (default: hold out part of --data).") var validation: String?
+    @Option(help: "Model preset: \(ModelConfig.presetNames.joined(separator: ", ")).") var model = "small"
+    @Option(name: .customLong("set"), help: "Override a model or training key: model.KEY=VALUE or training.KEY=VALUE (repeatable).")
+    var overrides: [String] = []
+    @Option(help: "Output folder: checkpoints/, history.json, model.safetensors.") var out: String
+    @Option(help: "Threads.") var threads = 2
+
+    func run() throws {
+        Engine.setThreadCount(threads)
+        let sets = try BlockOverrides(overrides)
+        let modelConfig = try sets.modelConfig(preset: model)
+        let trainingConfig = try sets.trainingConfig()
+        let all = try loadTrainingSet(data)
+        let (train, val): (TrainingSet, TrainingSet?) = try validation.map { (all, try loadTrainingSet($0)) }
+            ?? Trainer.split(all, validationFraction: trainingConfig.validationFraction)
+        let outURL = URL(fileURLWithPath: out)
+        let trainer = Trainer(model: modelConfig, training: trainingConfig, data: train, validation: val,
+                              checkpointDirectory: outURL.appendingPathComponent("checkpoints"))
+        progress("\(modelConfig.architecture.rawValue) (\(trainer.model.parameterCount) parameters), \(train.count) training and \(val?.count ?? 0) validation images, \(trainingConfig.epochs) epochs")
+        let meter = ProgressLine()
+        trainer.progress = { p in
+            meter.update(String(format: "epoch %d/%d  batch %d/%d  loss %.4f  %.1f samples/s", p.epoch, p.epochs, p.batch, p.batches, p.loss, p.samplesPerSecond),
+                         fraction: (Double(p.epoch - 1) + Double(p.batch) / Double(p.batches)) / Double(p.epochs))
+        }
+        let history = try trainer.run()
+        meter.finish()
+        for r in history {
+            print(String(format: "epoch %3d  step %6d  train loss %.4f  validation NMAE %.4f +- %.4f  (%.1f s)",
+                         r.epoch, r.step, r.trainLoss, r.validationNMAE, r.validationNMAESD, r.seconds))
+        }
+        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try enc.encode(history).write(to: outURL.appendingPathComponent("history.json"))
+        try Checkpoint.save(trainer.model, config: modelConfig.json, to: outURL.appendingPathComponent("model.safetensors"),
+                            extraMetadata: ["training": trainingConfig.json])
+        print("model: \(outURL.appendingPathComponent("model.safetensors").path)")
+    }
+}
+
+/// A dataset folder without its empty samples (said on standard error).
+func loadTrainingSet(_ directory: String) throws -> TrainingSet {
+    let (set, dropped) = try TrainingSet(directory: directory).droppingEmptyTargets()
+    if dropped > 0 { progress("\(directory): left out \(dropped) of \(set.count + dropped) samples with no SPIO in view (the normalised loss is undefined for them)") }
+    return set
+}
+
+/// One progress line: redrawn in place on a terminal, a plain line every few seconds otherwise.
+final class ProgressLine {
+    private let isTerminal = isatty(fileno(stderr)) != 0
+    private var last = Date.distantPast
+    private let start = Date()
+
+    func update(_ text: String, fraction: Double) {
+        let now = Date()
+        guard now.timeIntervalSince(last) >= (isTerminal ? 0.2 : 10) else { return }
+        last = now
+        let elapsed = now.timeIntervalSince(start)
+        let eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0
+        let line = String(format: "%@  %3.0f%%  eta %@", text, fraction * 100, Self.duration(eta))
+        if isTerminal {
+            FileHandle.standardError.write(("\r\u{1B}[K" + line).data(using: .utf8)!)
+        } else {
+            progress(line)
+        }
+    }
+
+    func finish() { if isTerminal { FileHandle.standardError.write("\n".data(using: .utf8)!) } }
+
+    static func duration(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+    }
+}
