@@ -115,6 +115,7 @@ struct Simulate: ParsableCommand {
     }
 }
 
+BLASKernels.reexecWithPreferredKernels()
 Spio.main()
 
 /// Until the simulator and studies land, `make quickstart` runs this: tiny DeepSPIO learns a toy

@@ -40,10 +40,15 @@ def build(c):
             x = _cbr(_cbr(x, w), w)
         return keras.Model(inp, layers.Conv2D(1, 1)(x))
     if c["bottleneck"] != "none":
+        B = c["bottleneckFilters"]
         for _ in range(c["residualBlocks"]):
-            y = layers.ReLU()(_bn(_conv(x, c["bottleneckFilters"])))
+            y = layers.ReLU()(_bn(_conv(x, B)))
             if c["bottleneck"] == "residual":
-                short = _conv(x, c["bottleneckFilters"], 1) if c["shortcut"] == "projection" else x
+                if c["shortcut"] == "projection":
+                    short = _conv(x, B, 1)
+                else:  # identity, channels zero-padded (ResNet option A)
+                    extra = B - x.shape[-1]
+                    short = layers.Lambda(lambda t, e=extra: keras.ops.pad(t, [[0, 0], [0, 0], [0, 0], [0, e]]))(x) if extra else x
                 y = layers.Add()([y, short])
             x = y
     z = x
