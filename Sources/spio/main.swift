@@ -115,7 +115,6 @@ struct Simulate: ParsableCommand {
     }
 }
 
-BLASKernels.reexecWithPreferredKernels()
 Spio.main()
 
 /// Until the simulator and studies land, `make quickstart` runs this: tiny DeepSPIO learns a toy
