@@ -3,6 +3,12 @@ import SPIOTensor
 /// Largest column matrix (floats) built at once; bigger batches are lowered in groups of samples.
 /// A shape-only rule, so results do not depend on the thread count. Tests lower it to force groups.
 nonisolated(unsafe) var maxColumnFloats = 1 << 25
+/// Output planes at least this large are lowered one sample at a time per thread (see
+/// `forwardPerSample`). Chosen by `spio bench engine`; tests change it to cover both paths.
+nonisolated(unsafe) var perSampleMinimumPlane = 256
+/// Samples per weight-gradient partial sum in the per-sample path: a shape-only constant, so the
+/// summation order, and the result, do not depend on the thread count.
+let weightGradientChunk = 4
 
 /// 2D convolution (cross-correlation, as in PyTorch) through im2col and one sgemm per sample group.
 /// Weight layout O x C x kH x kW, optional bias O.
@@ -81,6 +87,7 @@ public final class Conv2D: Layer {
         let n = x.shape[0], plane = g.outPlane
         output.reshape(to: [n, outChannels, g.outH, g.outW])
         if usesTapPlanes { return forwardTapPlanes(x, g) }
+        if usesPerSample(g) { return forwardPerSample(x, g) }
         let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
         updateRetention(training && group == n ? g.rows * n * plane : 0)
         colIsRetained = retainedFloats > 0
@@ -104,6 +111,7 @@ public final class Conv2D: Layer {
         let n = x.shape[0], plane = g.outPlane
         dy.expectShape([n, outChannels, g.outH, g.outW], "Conv2D.backward output gradient")
         if usesTapPlanes { return backwardTapPlanes(dy, x, g) }
+        if usesPerSample(g) { return backwardPerSample(dy, x, g) }
         // Stride 1: dx is the convolution of dy with the flipped, transposed kernel. That is a GEMM
         // with K = O * k * k (the efficient shape of the forward pass) and an im2col instead of the
         // scattering col2im; strided layers use col2im of W^T * dy.
@@ -139,6 +147,76 @@ public final class Conv2D: Layer {
                 g.col2im(dcol, samples: gn, into: inputGrad.data + n0 * g.inPlaneVolume)
             }
             n0 += gn
+        }
+        return inputGrad
+    }
+
+    private func usesPerSample(_ g: ConvGeometry) -> Bool { g.outPlane >= perSampleMinimumPlane }
+
+    /// Large planes with few channels: the batched column matrix (9x the input) does not fit in
+    /// cache and the GEMM's M (output channels) is small anyway. Each thread instead lowers one
+    /// sample at a time into its own cache-sized column matrix, and W x col is that sample's
+    /// output already in NCHW order, so no layout transposes are needed either.
+    private func forwardPerSample(_ x: Tensor, _ g: ConvGeometry) -> Tensor {
+        updateRetention(0); colIsRetained = false
+        let plane = g.outPlane, outVolume = outChannels * plane
+        let cols = (0..<Engine.threadCount).map { workspace.buffer(8 + $0, count: g.rows * plane) }
+        let (w, out, b) = (weight.value.data, output.data, bias?.value.data)
+        Engine.parallelParts(x.shape[0]) { part, samples in
+            for s in samples {
+                g.im2col(x.data + s * g.inPlaneVolume, samples: 1, into: cols[part])
+                let o = out + s * outVolume
+                Gemm.sgemm(m: outChannels, n: plane, k: g.rows, a: w, b: cols[part], c: o)
+                if let b { for c in 0..<outChannels { let p = o + c * plane, bc = b[c]; for i in 0..<plane { p[i] += bc } } }
+            }
+        }
+        input = training ? x : nil
+        return output
+    }
+
+    /// Backward of `forwardPerSample`. dW sums dy_s col_s^T over fixed chunks of samples into
+    /// separate partials, added in chunk order.
+    private func backwardPerSample(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
+        let n = x.shape[0], plane = g.outPlane, outVolume = outChannels * plane, kSize = outChannels * g.rows
+        if let bias { addChannelSums(dy, into: bias.grad.data) }
+        let viaFlippedConv = stride == 1 && 2 * padding == kernelSize - 1
+        let dyGeometry = ConvGeometry(channels: outChannels, inH: g.outH, inW: g.outW, kernelH: kernelSize, kernelW: kernelSize,
+                                      stride: 1, padding: kernelSize - 1 - padding)
+        if computesInputGradient {
+            inputGrad.reshape(to: x.shape)
+            if !viaFlippedConv { inputGrad.fill(0) }
+            if viaFlippedConv { flipWeights() }
+        } else {
+            inputGrad.reshape(to: [0])
+        }
+        let chunks = (n + weightGradientChunk - 1) / weightGradientChunk
+        let partials = workspace.buffer(6, count: chunks * kSize)
+        let cols = (0..<Engine.threadCount).map { workspace.buffer(8 + 2 * $0, count: g.rows * plane) }
+        let dcols = (0..<Engine.threadCount).map { workspace.buffer(9 + 2 * $0, count: Swift.max(g.rows, dyGeometry.rows) * plane) }
+        let (w, dxData, flipped, dxNeeded) = (weight.value.data, inputGrad.data, flippedWeight.data, computesInputGradient)
+        Engine.parallelParts(chunks) { part, chunkRange in
+            let (col, dcol) = (cols[part], dcols[part])
+            for chunk in chunkRange {
+                for s in (chunk * weightGradientChunk)..<Swift.min(n, (chunk + 1) * weightGradientChunk) {
+                    let dys = dy.data + s * outVolume
+                    g.im2col(x.data + s * g.inPlaneVolume, samples: 1, into: col)
+                    Gemm.sgemm(transB: true, m: outChannels, n: g.rows, k: plane, a: dys, b: col,
+                               beta: s == chunk * weightGradientChunk ? 0 : 1, c: partials + chunk * kSize)
+                    guard dxNeeded else { continue }
+                    let dx = dxData + s * g.inPlaneVolume
+                    if viaFlippedConv {
+                        dyGeometry.im2col(dys, samples: 1, into: dcol)
+                        Gemm.sgemm(m: inChannels, n: plane, k: dyGeometry.rows, a: flipped, b: dcol, c: dx)
+                    } else {
+                        Gemm.sgemm(transA: true, m: g.rows, n: plane, k: outChannels, a: w, b: dys, c: dcol)
+                        g.col2im(dcol, samples: 1, into: dx)
+                    }
+                }
+            }
+        }
+        let dw = weight.grad.data
+        Engine.parallelFor(kSize, minimumPerThread: 1 << 12) { r in
+            for i in r { var sum = dw[i]; for c in 0..<chunks { sum += partials[c * kSize + i] }; dw[i] = sum }
         }
         return inputGrad
     }

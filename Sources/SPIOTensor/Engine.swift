@@ -1,5 +1,10 @@
 import CBLAS
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 
 /// Thread settings shared by OpenBLAS and the engine's own parallel loops.
 ///
@@ -30,14 +35,41 @@ public enum Engine {
     }
 
     /// Runs `body(range)` over `0..<count` split into contiguous ranges, one per thread.
-    /// `body` must write disjoint memory for disjoint ranges.
+    /// `body` must write disjoint memory for disjoint ranges. Inside `parallelParts` it runs serially.
     public static func parallelFor(_ count: Int, minimumPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let parts = Swift.min(threads, Swift.max(1, count / Swift.max(1, minimumPerThread)))
-        if parts == 1 { body(0..<count); return }
+        if parts == 1 || insideParts { body(0..<count); return }
         DispatchQueue.concurrentPerform(iterations: parts) { p in
             let lo = count * p / parts, hi = count * (p + 1) / parts
             if lo < hi { body(lo..<hi) }
         }
     }
+
+    /// Runs `body(part, range)` for `parts` contiguous ranges of `0..<count`, one per thread
+    /// (`part` < `threadCount` indexes per-thread scratch). Engine loops and `Gemm` calls inside
+    /// `body` run serially on the calling thread, so the parts never oversubscribe the cores.
+    public static func parallelParts(_ count: Int, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let parts = Swift.min(threads, count)
+        withoutActuallyEscaping(body) { body in
+            let run = { (p: Int) in
+                let lo = count * p / parts, hi = count * (p + 1) / parts
+                guard lo < hi else { return }
+                let outer = insideParts
+                pthread_setspecific(partsKey, UnsafeRawPointer(bitPattern: 1))
+                body(p, lo..<hi)
+                if !outer { pthread_setspecific(partsKey, nil) }
+            }
+            if parts == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: run) }
+        }
+    }
+
+    private static let partsKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    private static var insideParts: Bool { pthread_getspecific(partsKey) != nil }
 }

@@ -27,6 +27,18 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    /// Large planes are lowered one sample per thread (weight gradients summed over fixed chunks):
+    /// the same checks with that path forced, including a batch that is not a multiple of the chunk.
+    func testConv2DPerSamplePath() {
+        let saved = perSampleMinimumPlane
+        perSampleMinimumPlane = 0
+        defer { perSampleMinimumPlane = saved }
+        for (k, s, bias) in [(3, 1, true), (3, 2, true), (1, 1, false), (2, 2, true)] {
+            let conv = initialised(Conv2D(3, 4, kernelSize: k, stride: s, bias: bias, workspace: ws))
+            checkLayer(conv, input: randomTensor([5, 3, 7, 6], seed: 1), step: 0.5)
+        }
+    }
+
     /// Batches too large for one column matrix are lowered in sample groups; results must agree.
     func testGroupedLoweringMatchesSingleGroup() {
         let x = randomTensor([5, 2, 6, 6], seed: 4), dy = randomTensor([5, 3, 6, 6], seed: 5)
