@@ -214,10 +214,7 @@ public final class Conv2D: Layer {
                 }
             }
         }
-        let dw = weight.grad.data
-        Engine.parallelFor(kSize, minimumPerThread: 1 << 12) { r in
-            for i in r { var sum = dw[i]; for c in 0..<chunks { sum += partials[c * kSize + i] }; dw[i] = sum }
-        }
+        addChunkPartials(partials, chunks: chunks, count: kSize, into: weight.grad.data)
         return inputGrad
     }
 
@@ -293,3 +290,9 @@ public final class Conv2D: Layer {
     }
 }
 
+/// sum[i] += partials[0][i] + partials[1][i] + ... in chunk order (per-sample weight gradients).
+func addChunkPartials(_ partials: UnsafePointer<Float>, chunks: Int, count: Int, into sum: UnsafeMutablePointer<Float>) {
+    Engine.parallelFor(count, minimumPerThread: 1 << 12) { r in
+        for i in r { var s = sum[i]; for c in 0..<chunks { s += partials[c * count + i] }; sum[i] = s }
+    }
+}

@@ -67,6 +67,7 @@ public final class ConvTranspose2D: Layer {
         let n = x.shape[0], planeIn = g.outPlane, outVolume = outChannels * g.inH * g.inW
         output.reshape(to: [n, outChannels, g.inH, g.inW])
         output.fill(0)
+        if g.inH * g.inW >= perSampleMinimumPlane { return forwardPerSample(x, g) }
         let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
         let xCN = workspace.buffer(1, count: inChannels * group * planeIn)
         let col = workspace.buffer(0, count: g.rows * group * planeIn)
@@ -88,6 +89,7 @@ public final class ConvTranspose2D: Layer {
         let n = x.shape[0], planeIn = g.outPlane, outVolume = outChannels * g.inH * g.inW
         dy.expectShape([n, outChannels, g.inH, g.inW], "ConvTranspose2D.backward output gradient")
         inputGrad.reshape(to: x.shape)
+        if g.inH * g.inW >= perSampleMinimumPlane { return backwardPerSample(dy, x, g) }
         let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
         let col = workspace.buffer(0, count: g.rows * group * planeIn)
         let xCN = workspace.buffer(1, count: inChannels * group * planeIn)
@@ -102,6 +104,49 @@ public final class ConvTranspose2D: Layer {
             Layout.cnToNCHW(dxCN, samples: gn, channels: inChannels, plane: planeIn, into: inputGrad.data + n0 * inChannels * planeIn)
             n0 += gn
         }
+        if let bias { addChannelSums(dy, into: bias.grad.data) }
+        return inputGrad
+    }
+}
+
+extension ConvTranspose2D {
+    /// Large output planes, as in `Conv2D`: one sample at a time per thread. A sample's NCHW input
+    /// is already the C x (H*W) matrix the GEMM needs, and col2im writes its NCHW output.
+    private func forwardPerSample(_ x: Tensor, _ g: ConvGeometry) -> Tensor {
+        let planeIn = g.outPlane, outVolume = outChannels * g.inH * g.inW
+        let cols = (0..<Engine.threadCount).map { workspace.buffer(8 + $0, count: g.rows * planeIn) }
+        let (w, out) = (weight.value.data, output.data)
+        Engine.parallelParts(x.shape[0]) { part, samples in
+            for s in samples {
+                Gemm.sgemm(transA: true, m: g.rows, n: planeIn, k: inChannels, a: w, b: x.data + s * inChannels * planeIn, c: cols[part])
+                g.col2im(cols[part], samples: 1, into: out + s * outVolume)
+            }
+        }
+        if let bias { addChannelBias(output, bias.value.data) }
+        input = training ? x : nil
+        return output
+    }
+
+    /// dW sums x_s col(dy_s)^T over fixed chunks of samples, added in chunk order (thread-count independent).
+    private func backwardPerSample(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
+        let n = x.shape[0], planeIn = g.outPlane, outVolume = outChannels * g.inH * g.inW, kSize = inChannels * g.rows
+        let chunks = (n + weightGradientChunk - 1) / weightGradientChunk
+        let partials = workspace.buffer(6, count: chunks * kSize)
+        let cols = (0..<Engine.threadCount).map { workspace.buffer(8 + $0, count: g.rows * planeIn) }
+        let (w, dx) = (weight.value.data, inputGrad.data)
+        Engine.parallelParts(chunks) { part, chunkRange in
+            let col = cols[part]
+            for chunk in chunkRange {
+                for s in (chunk * weightGradientChunk)..<Swift.min(n, (chunk + 1) * weightGradientChunk) {
+                    let xs = x.data + s * inChannels * planeIn
+                    g.im2col(dy.data + s * outVolume, samples: 1, into: col)
+                    Gemm.sgemm(transB: true, m: inChannels, n: g.rows, k: planeIn, a: xs, b: col,
+                               beta: s == chunk * weightGradientChunk ? 0 : 1, c: partials + chunk * kSize)
+                    Gemm.sgemm(m: inChannels, n: planeIn, k: g.rows, a: w, b: col, c: dx + s * inChannels * planeIn)
+                }
+            }
+        }
+        addChunkPartials(partials, chunks: chunks, count: kSize, into: weight.grad.data)
         if let bias { addChannelSums(dy, into: bias.grad.data) }
         return inputGrad
     }

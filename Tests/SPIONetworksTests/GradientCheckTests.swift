@@ -37,6 +37,9 @@ final class GradientCheckTests: XCTestCase {
             let conv = initialised(Conv2D(3, 4, kernelSize: k, stride: s, bias: bias, workspace: ws))
             checkLayer(conv, input: randomTensor([5, 3, 7, 6], seed: 1), step: 0.5)
         }
+        for t in [ConvTranspose2D.doubling3x3(3, 4, workspace: ws), ConvTranspose2D.doubling2x2(3, 2, workspace: ws)] {
+            checkLayer(initialised(t), input: randomTensor([5, 3, 4, 3], seed: 2), step: 0.5)
+        }
     }
 
     /// Batches too large for one column matrix are lowered in sample groups; results must agree.
