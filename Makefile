@@ -1,6 +1,6 @@
 # DeepSPIO-Lab. `make quickstart` and `make test` are the two set-up commands of the README.
 SWIFT ?= swift
-DEBIAN_PACKAGES := libopenblas-dev libfftw3-dev libsqlite3-dev libpng-dev zlib1g-dev pkg-config
+DEBIAN_PACKAGES := libopenblas-dev libfftw3-dev libsqlite3-dev libpng-dev zlib1g-dev pkg-config sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps build release test quickstart bench clean
@@ -28,9 +28,9 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 
-## quickstart: build and run the quickstart (for now: a tiny DeepSPIO training demo)
+## quickstart: build, then run experiments/quickstart.yaml (simulate, train, evaluate) and write reports/quickstart/
 quickstart: release
-	.build/release/spio demo
+	.build/release/spio run experiments/quickstart.yaml
 
 ## bench: engine and simulator benchmarks (release build); writes bench/engine.md, bench/simulate.md
 bench: release

@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // C headers of OpenBLAS (cblas + openblas_set_num_threads) and FFTW3 single precision.
@@ -36,15 +37,21 @@ let package = Package(
                 swiftSettings: optimise),
         // Training (the paper's loss, Adam, checkpointed epochs with exact resume), evaluation, prediction.
         .target(name: "SPIOTraining", dependencies: ["SPIONetworks", "SPIOTensor", "SPIOImageIO", "SPIOConfig"], swiftSettings: optimise),
+        // Studies: YAML plans with presets and grids, the SQLite run store (GRDB), the cached runner, reports.
+        .target(name: "SPIOExperiments", dependencies: ["SPIOConfig", "SPIOPhysics", "SPIONetworks", "SPIOTraining", "SPIOImageIO",
+                                                        "SPIODigest", "SPIOTensor", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")],
+                swiftSettings: optimise),
         // `spio bench` measurements, kept out of the executable so tests can drive them.
         .target(name: "SPIOBench", dependencies: ["SPIOTensor", "SPIONetworks", "SPIOPhysics", "SPIOTraining", "CBLAS"], swiftSettings: optimise),
         .executableTarget(name: "spio", dependencies: [
-            "SPIOTensor", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOConfig", "SPIOTraining",
+            "SPIOTensor", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOConfig", "SPIOTraining", "SPIOExperiments",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW"]),
         .testTarget(name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SPIOImageIOTests", dependencies: ["SPIOImageIO", "SPIODigest"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SPIOExperimentsTests", dependencies: ["SPIOExperiments", "SPIOConfig", "SPIOTraining", "SPIONetworks", "SPIOPhysics", "SPIOTensor",
+                                                          .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SPIOTrainingTests", dependencies: ["SPIOTraining", "SPIONetworks", "SPIOTensor", "SPIOPhysics"]),
         .testTarget(name: "SPIOPhysicsTests", dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor", "SPIOConfig"]),
     ],

@@ -8,6 +8,10 @@ public struct ConfigError: Error, CustomStringConvertible {
     public let keyPath: String
     public let message: String
 
+    public init(file: String, line: Int?, column: Int?, keyPath: String, message: String) {
+        self.file = file; self.line = line; self.column = column; self.keyPath = keyPath; self.message = message
+    }
+
     public var description: String {
         let place = line.map { "\(file):\($0):\(column ?? 1)" } ?? file
         return keyPath.isEmpty ? "\(place): \(message)" : "\(place): \(keyPath): \(message)"
@@ -49,8 +53,12 @@ public enum ConfigFile {
             }
             return try YAMLDecoder().decode(type, from: yaml)
         } catch let error as DecodingError {
-            let (path, message) = describe(error)
-            let (mark, keyPath) = locate(path, in: root, pointAtKey: message.hasPrefix("unknown key"))
+            var (path, message) = describe(error)
+            let (mark, keyPath, node) = locate(path, in: root, pointAtKey: message.hasPrefix("unknown key"))
+            // Yams reports a scalar that does not parse as the type as "not found": say what was written.
+            if message.hasSuffix(", found nothing"), let text = node?.scalar?.string, !["", "~", "null", "Null", "NULL"].contains(text) {
+                message = message.replacingOccurrences(of: ", found nothing", with: ", got '\(text)'")
+            }
             throw ConfigError(file: file, line: mark?.line, column: mark?.column, keyPath: keyPath.joined(separator: "."), message: message)
         }
     }
@@ -90,7 +98,7 @@ public enum ConfigFile {
 
     /// Follows the coding path through the YAML tree; the mark of the deepest node found
     /// (the key itself for a mapping entry).
-    private static func locate(_ path: [CodingKey], in root: Node, pointAtKey: Bool) -> (Mark?, [String]) {
+    private static func locate(_ path: [CodingKey], in root: Node, pointAtKey: Bool) -> (Mark?, [String], Node?) {
         var node: Node? = root, mark = root.mark, names: [String] = []
         for key in path {
             if let index = key.intValue, let seq = node?.sequence {
@@ -116,17 +124,17 @@ public enum ConfigFile {
         // "objects", "[1]" -> "objects[1]"
         return (mark, names.reduce(into: [String]()) { acc, s in
             if s.hasPrefix("["), let last = acc.popLast() { acc.append(last + s) } else { acc.append(s) }
-        })
+        }, node)
     }
 
-    private static func yamlMark(_ e: YamlError) -> Mark? {
+    static func yamlMark(_ e: YamlError) -> Mark? {
         switch e {
         case let .scanner(_, _, mark, _), let .parser(_, _, mark, _): return mark
         default: return nil
         }
     }
 
-    private static func yamlProblem(_ e: YamlError) -> String {
+    static func yamlProblem(_ e: YamlError) -> String {
         switch e {
         case let .scanner(_, problem, _, _), let .parser(_, problem, _, _): return problem
         default: return "\(e)"

@@ -48,4 +48,17 @@ public enum BitmapFont {
             cx += advance * scale
         }
     }
+
+    /// Draws `text` rotated a quarter turn anticlockwise (reading bottom to top), its baseline
+    /// starting at (x, y) and running up (y axis labels).
+    public static func drawVertical(_ text: String, into image: inout RGBImage, x: Int, y: Int, colour: (UInt8, UInt8, UInt8) = (0, 0, 0)) {
+        var cy = y
+        for ch in text {
+            let rows = glyphs[ch] ?? glyphs[Character(ch.uppercased())] ?? [0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04]
+            for (r, bits) in rows.enumerated() {
+                for c in 0..<glyphWidth where bits & (0x10 >> UInt8(c)) != 0 { image.plot(x + r, cy - c, colour) }
+            }
+            cy -= advance
+        }
+    }
 }

@@ -66,4 +66,13 @@ public struct ImagePanel {
         for im in images { out.paste(im, x: x, y: 0); x += im.width + gap }
         return out
     }
+
+    /// Stacks images top to bottom with a white gap.
+    public static func column(_ images: [RGBImage], gap: Int = 6) -> RGBImage {
+        let h = images.reduce(0) { $0 + $1.height } + gap * Swift.max(0, images.count - 1)
+        var out = RGBImage(width: images.map(\.width).max() ?? 0, height: h)
+        var y = 0
+        for im in images { out.paste(im, x: 0, y: y); y += im.height + gap }
+        return out
+    }
 }

@@ -59,6 +59,8 @@ public final class Trainer {
     public var progress: ((TrainingProgress) -> Void)?
     /// Polled between batches; returning true stops with `TrainingError.interrupted`.
     public var shouldStop: () -> Bool = { false }
+    /// Called with the history after each epoch's checkpoint is written (and once after a resume).
+    public var epochFinished: (([EpochRecord]) throws -> Void)?
     /// Sees (epoch, batch, inputs) before each step; tests use it to inject faults.
     public var batchHook: ((Int, Int, Tensor) -> Void)?
 
@@ -111,6 +113,7 @@ public final class Trainer {
     @discardableResult
     public func run() throws -> [EpochRecord] {
         var lastGood = try resume()
+        if !history.isEmpty { try epochFinished?(history) }
         while history.count < config.epochs {
             let epoch = history.count + 1
             let start = Date()
@@ -149,6 +152,7 @@ public final class Trainer {
             history.append(EpochRecord(epoch: epoch, step: optimizer.step, trainLoss: losses.reduce(0, +) / Double(losses.count),
                                        validationNMAE: mean, validationNMAESD: sd, seconds: Date().timeIntervalSince(start), batchLosses: losses))
             lastGood = try saveCheckpoint() ?? lastGood
+            try epochFinished?(history)
         }
         return history
     }

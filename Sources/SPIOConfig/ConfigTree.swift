@@ -1,0 +1,125 @@
+import Foundation
+import Yams
+
+/// A YAML mapping tree with its source file, for composing experiment files: presets merged under
+/// a study, grid values and `--set` overrides put at dotted key paths. Every value keeps the mark
+/// (line, column) and file it came from, so a bad value is reported where it was written.
+public struct ConfigTree {
+    public private(set) var root: Node
+    /// Where each dotted path was last set from (file and mark), for error messages.
+    public private(set) var origins: [String: (file: String, mark: Mark?)] = [:]
+    public let file: String
+    /// The text this tree was parsed from, while it is unmodified (exact error positions).
+    public private(set) var text: String?
+
+    /// Parses `yaml` (an empty document is an empty mapping); the top level must be a mapping.
+    public init(yaml: String, file: String) throws {
+        self.file = file
+        let node: Node?
+        do { node = try Yams.compose(yaml: yaml) } catch let error as YamlError {
+            throw ConfigError(file: file, line: ConfigFile.yamlMark(error)?.line, column: ConfigFile.yamlMark(error)?.column,
+                              keyPath: "", message: "not valid YAML: \(ConfigFile.yamlProblem(error))")
+        }
+        root = node ?? Node.mapping(Node.Mapping([]))
+        guard root.mapping != nil else {
+            throw ConfigError(file: file, line: root.mark?.line, column: root.mark?.column, keyPath: "", message: "expected a mapping at the top level")
+        }
+        recordOrigins(root, path: [], file: file)
+        text = yaml
+    }
+
+    /// Reads a file.
+    public init(contentsOf path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, line: nil, column: nil, keyPath: "", message: "cannot read the file")
+        }
+        try self.init(yaml: String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    private mutating func recordOrigins(_ node: Node, path: [String], file: String, marks: Bool = true) {
+        if !path.isEmpty { origins[path.joined(separator: ".")] = (file, marks ? node.mark : nil) }
+        if let m = node.mapping { for (k, v) in m { if let key = k.string { recordOrigins(v, path: path + [key], file: file, marks: marks) } } }
+    }
+
+    /// The node at a dotted path, if present.
+    public func node(at path: String) -> Node? {
+        var node: Node? = root
+        for key in path.split(separator: ".") { node = node?.mapping?[String(key)] }
+        return node
+    }
+
+    /// Keeps only the listed top-level keys.
+    public func restricted(to keys: Set<String>) -> ConfigTree {
+        var copy = self
+        copy.root = .mapping(Node.Mapping(root.mapping!.filter { keys.contains($0.key.string ?? "") }.map { ($0.key, $0.value) }))
+        copy.text = nil
+        return copy
+    }
+
+    /// Merges `other` over this tree: mappings merge key by key, anything else is replaced.
+    public mutating func merge(_ other: ConfigTree) {
+        root = Self.merged(root, other.root)
+        for (k, v) in other.origins { origins[k] = v }
+        text = nil
+    }
+
+    public static func merged(_ base: Node, _ over: Node) -> Node {
+        guard var b = base.mapping, let o = over.mapping else { return over }
+        for (k, v) in o {
+            if let existing = b[k], existing.mapping != nil, v.mapping != nil { b[k] = merged(existing, v) } else { b[k] = v }
+        }
+        return .mapping(b)
+    }
+
+    /// Puts `value` at a dotted path, creating mappings on the way. Errors in it are later
+    /// reported at its own line and column unless `marks` is false (command-line values).
+    public mutating func set(_ path: String, to value: Node, from file: String, marks: Bool = true) throws {
+        let keys = path.split(separator: ".").map(String.init)
+        guard !keys.isEmpty, keys.allSatisfy({ !$0.isEmpty }) else {
+            throw ConfigError(file: file, line: value.mark?.line, column: value.mark?.column, keyPath: path, message: "expected a dotted key path such as model.head")
+        }
+        func put(_ node: Node, _ rest: ArraySlice<String>) throws -> Node {
+            guard let key = rest.first else { return value }
+            guard var m = node.mapping else {
+                throw ConfigError(file: file, line: value.mark?.line, column: value.mark?.column, keyPath: path,
+                                  message: "cannot set a key inside '\(keys[keys.count - rest.count - 1])', which is not a mapping")
+            }
+            m[key] = try put(m[key] ?? .mapping(Node.Mapping([])), rest.dropFirst())
+            return .mapping(m)
+        }
+        root = try put(root, keys[...])
+        text = nil
+        recordOrigins(value, path: keys, file: file, marks: marks)
+    }
+
+    /// Parses a `--set` value as a YAML scalar or flow collection (`5`, `image`, `[1, 2]`).
+    public static func parseValue(_ text: String, file: String, path: String) throws -> Node {
+        do {
+            return try Yams.compose(yaml: text) ?? Node("", Tag(.null))
+        } catch {
+            throw ConfigError(file: file, line: nil, column: nil, keyPath: path, message: "'\(text)' is not a YAML value")
+        }
+    }
+
+    /// The tree as YAML text (for decoding and for storing the effective configuration).
+    public func yaml() throws -> String { try Yams.serialize(node: root, sortKeys: true) }
+
+    /// Decodes the tree; errors name the file, line and column where the offending value was written.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        if let original = self.text { return try ConfigFile.decode(type, yaml: original, file: file) }
+        let text = try yaml()
+        do {
+            return try ConfigFile.decode(type, yaml: text, file: file)
+        } catch let error as ConfigError {
+            // Map the position in the serialised text back to the value's origin.
+            var path = error.keyPath
+            while !path.isEmpty {
+                if let o = origins[path] {
+                    throw ConfigError(file: o.file, line: o.mark?.line, column: o.mark?.column, keyPath: error.keyPath, message: error.message)
+                }
+                path = path.split(separator: ".").dropLast().joined(separator: ".")
+            }
+            throw ConfigError(file: file, line: nil, column: nil, keyPath: error.keyPath, message: error.message)
+        }
+    }
+}

@@ -1,0 +1,284 @@
+import Foundation
+import GRDB
+import SPIODigest
+
+/// The SQLite run store (GRDB, WAL mode): runs, their parameters, metrics per step, artifacts with
+/// SHA-256, and the environment of every run. Plain tables any SQLite client reads; the schema is
+/// documented in docs/run-store.md. Safe for several processes at once (WAL + busy timeout).
+public final class RunStore {
+    public let path: String
+    public let db: DatabasePool
+
+    /// A run: one dataset simulation, one training, or one evaluation.
+    public struct Run: Codable, FetchableRecord, MutablePersistableRecord, Sendable {
+        public static let databaseTableName = "runs"
+        public var id: Int64?
+        public var study: String
+        public var name: String
+        /// `dataset`, `train` or `evaluate`.
+        public var kind: String
+        public var configHash: String
+        public var configJSON: String
+        /// `running`, `finished`, `failed` or `interrupted`.
+        public var status: String
+        public var error: String?
+        public var pid: Int?
+        public var host: String
+        public var createdAt: String
+        public var startedAt: String?
+        public var finishedAt: String?
+        public var seconds: Double?
+        /// Where the run's files live (dataset, checkpoints, predictions).
+        public var directory: String
+        /// The run this one was made from (a training's dataset, an evaluation's training).
+        public var parentID: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case id, study, name, kind, configHash = "config_hash", configJSON = "config_json", status, error, pid, host
+            case createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at", seconds, directory, parentID = "parent_id"
+        }
+        public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    }
+
+    public struct Metric: Codable, FetchableRecord, Sendable, Equatable {
+        public var runID: Int64, key: String, step: Int, value: Double
+        enum CodingKeys: String, CodingKey { case runID = "run_id", key, step, value }
+    }
+
+    public struct Artifact: Codable, FetchableRecord, Sendable {
+        public var runID: Int64, name: String, path: String, sha256: String, bytes: Int
+        enum CodingKeys: String, CodingKey { case runID = "run_id", name, path, sha256, bytes }
+    }
+
+    /// Opens (creating if needed) and migrates the store.
+    public init(path: String) throws {
+        self.path = path
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var config = Configuration()
+        config.busyMode = .timeout(30)
+        db = try DatabasePool(path: path, configuration: config)
+        try Self.migrator.migrate(db)
+    }
+
+    /// Schema versions, oldest first. v1 is the first release; v2 added run durations, parent
+    /// links and indexes (a store written by v1 is upgraded in place).
+    public static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs (
+                  id INTEGER PRIMARY KEY AUTOINCREMENT,
+                  study TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+                  config_hash TEXT NOT NULL, config_json TEXT NOT NULL,
+                  status TEXT NOT NULL, error TEXT, pid INTEGER, host TEXT NOT NULL,
+                  created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, directory TEXT NOT NULL);
+                CREATE TABLE params (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                  key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));
+                CREATE TABLE metrics (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                  key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (run_id, key, step));
+                CREATE TABLE artifacts (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                  name TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (run_id, name));
+                CREATE TABLE environments (run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+                  git_commit TEXT, git_dirty INTEGER, host TEXT, os TEXT, swift_version TEXT, blas TEXT, threads INTEGER, cpu TEXT);
+                """)
+        }
+        m.registerMigration("v2") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN seconds REAL;
+                ALTER TABLE runs ADD COLUMN parent_id INTEGER REFERENCES runs(id);
+                UPDATE runs SET seconds = (julianday(finished_at) - julianday(started_at)) * 86400.0
+                  WHERE finished_at IS NOT NULL AND started_at IS NOT NULL;
+                CREATE INDEX runs_by_hash ON runs(kind, config_hash, status);
+                CREATE INDEX runs_by_study ON runs(study);
+                """)
+        }
+        return m
+    }
+
+    static func now() -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date())
+    }
+
+    public static var hostName: String { ProcessInfo.processInfo.hostName }
+
+    // MARK: runs
+
+    /// The newest finished run of this kind and configuration hash.
+    public func finished(kind: String, hash: String) throws -> Run? {
+        try db.read { db in
+            try Run.fetchOne(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? AND status = 'finished' ORDER BY id DESC LIMIT 1",
+                             arguments: [kind, hash])
+        }
+    }
+
+    /// An unfinished run of this kind and hash that can be resumed: interrupted, failed, or marked
+    /// running by a process of this host that no longer exists (killed).
+    public func resumable(kind: String, hash: String) throws -> Run? {
+        let candidates = try db.read { db in
+            try Run.fetchAll(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? AND status IN ('running', 'interrupted', 'failed') ORDER BY id DESC",
+                             arguments: [kind, hash])
+        }
+        return candidates.first { r in
+            r.status != "running" || (r.host == Self.hostName && !(r.pid.map(Self.processIsAlive) ?? false))
+        }
+    }
+
+    /// Whether a process with this pid exists (on this host).
+    public static func processIsAlive(_ pid: Int) -> Bool { pid > 0 && (kill(pid_t(pid), 0) == 0 || errno == EPERM) }
+
+    /// Inserts a new run in state `running`, owned by this process.
+    public func start(study: String, name: String, kind: String, hash: String, configJSON: String, directory: String, parentID: Int64?) throws -> Run {
+        var run = Run(id: nil, study: study, name: name, kind: kind, configHash: hash, configJSON: configJSON, status: "running",
+                      error: nil, pid: Int(getpid()), host: Self.hostName, createdAt: Self.now(), startedAt: Self.now(), finishedAt: nil,
+                      seconds: nil, directory: directory, parentID: parentID)
+        try db.write { db in try run.insert(db) }
+        return run
+    }
+
+    /// Takes over an unfinished run (resume): running again, owned by this process.
+    public func reclaim(_ run: Run) throws -> Run {
+        var r = run
+        (r.status, r.pid, r.host, r.error) = ("running", Int(getpid()), Self.hostName, nil)
+        let copy = r
+        try db.write { db in try copy.update(db) }
+        return r
+    }
+
+    public func finish(_ id: Int64) throws {
+        try db.write { db in
+            try db.execute(sql: """
+                UPDATE runs SET status = 'finished', error = NULL, finished_at = ?,
+                  seconds = (julianday(?) - julianday(started_at)) * 86400.0 WHERE id = ?
+                """, arguments: [Self.now(), Self.now(), id])
+        }
+    }
+
+    public func fail(_ id: Int64, error: String, interrupted: Bool = false) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                           arguments: [interrupted ? "interrupted" : "failed", error, Self.now(), id])
+        }
+    }
+
+    public func run(_ id: Int64) throws -> Run? { try db.read { try Run.fetchOne($0, key: id) } }
+
+    /// Runs, newest first, optionally of one study and status.
+    public func runs(study: String? = nil, status: String? = nil, kind: String? = nil) throws -> [Run] {
+        var sql = "SELECT * FROM runs WHERE 1", args: [DatabaseValueConvertible] = []
+        if let study { sql += " AND study = ?"; args.append(study) }
+        if let status { sql += " AND status = ?"; args.append(status) }
+        if let kind { sql += " AND kind = ?"; args.append(kind) }
+        return try db.read { try Run.fetchAll($0, sql: sql + " ORDER BY id", arguments: StatementArguments(args)) }
+    }
+
+    // MARK: params, metrics, artifacts, environment
+
+    /// Stores the flattened configuration (dotted keys) of a run, replacing what was there.
+    public func setParams(_ id: Int64, _ params: [String: String]) throws {
+        try db.write { db in
+            try db.execute(sql: "DELETE FROM params WHERE run_id = ?", arguments: [id])
+            for (k, v) in params.sorted(by: { $0.key < $1.key }) {
+                try db.execute(sql: "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)", arguments: [id, k, v])
+            }
+        }
+    }
+
+    public func params(_ id: Int64) throws -> [String: String] {
+        try db.read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT key, value FROM params WHERE run_id = ?", arguments: [id])
+                .map { ($0["key"] as String, $0["value"] as String) })
+        }
+    }
+
+    /// Writes metrics in one transaction, replacing values already stored at the same (key, step):
+    /// a resumed run rewrites what it recomputes, never duplicates it.
+    public func log(_ id: Int64, _ values: [(key: String, step: Int, value: Double)]) throws {
+        try db.write { db in
+            for v in values {
+                try db.execute(sql: "INSERT OR REPLACE INTO metrics (run_id, key, step, value) VALUES (?, ?, ?, ?)",
+                               arguments: [id, v.key, v.step, v.value])
+            }
+        }
+    }
+
+    public func metrics(_ id: Int64, key: String? = nil) throws -> [Metric] {
+        try db.read { db in
+            if let key {
+                return try Metric.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ? AND key = ? ORDER BY step", arguments: [id, key])
+            }
+            return try Metric.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ? ORDER BY key, step", arguments: [id])
+        }
+    }
+
+    /// Records a file of a run with its SHA-256 and size.
+    public func addArtifact(_ id: Int64, name: String, path: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let hash = SHA256.hex(data)
+        try db.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO artifacts (run_id, name, path, sha256, bytes) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [id, name, path, hash, data.count])
+        }
+    }
+
+    public func artifacts(_ id: Int64) throws -> [Artifact] {
+        try db.read { try Artifact.fetchAll($0, sql: "SELECT * FROM artifacts WHERE run_id = ? ORDER BY name", arguments: [id]) }
+    }
+
+    public func recordEnvironment(_ id: Int64, _ e: RunEnvironment) throws {
+        try db.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO environments (run_id, git_commit, git_dirty, host, os, swift_version, blas, threads, cpu)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, e.gitCommit, e.gitDirty.map { $0 ? 1 : 0 }, e.host, e.os, e.swiftVersion, e.blas, e.threads, e.cpu])
+        }
+    }
+
+    public func environment(_ id: Int64) throws -> [String: String] {
+        try db.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM environments WHERE run_id = ?", arguments: [id]) else { return [:] }
+            var out: [String: String] = [:]
+            for column in row.columnNames where column != "run_id" { out[column] = row[column].map { "\($0)" } ?? "" }
+            return out
+        }
+    }
+}
+
+/// Where and with what a run was computed.
+public struct RunEnvironment: Sendable {
+    public var gitCommit: String?
+    public var gitDirty: Bool?
+    public var host: String, os: String, swiftVersion: String, blas: String, threads: Int, cpu: String
+
+    public init(gitCommit: String?, gitDirty: Bool?, host: String, os: String, swiftVersion: String, blas: String, threads: Int, cpu: String) {
+        self.gitCommit = gitCommit; self.gitDirty = gitDirty; self.host = host; self.os = os
+        self.swiftVersion = swiftVersion; self.blas = blas; self.threads = threads; self.cpu = cpu
+    }
+
+    /// The current process's environment; git state of the working directory, if it is a checkout.
+    public static func current(threads: Int, blas: String) -> RunEnvironment {
+        func git(_ args: [String]) -> String? {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["git"] + args
+            let pipe = Pipe()
+            p.standardOutput = pipe; p.standardError = FileHandle.nullDevice
+            guard (try? p.run()) != nil else { return nil }
+            let out = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return p.terminationStatus == 0 ? String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : nil
+        }
+        let commit = git(["rev-parse", "HEAD"])
+        let dirty = commit == nil ? nil : !(git(["status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+            .first { $0.hasPrefix("model name") }.map { String($0.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces) } ?? "unknown"
+        #if swift(>=6.3)
+        let swift = "6.3+"
+        #else
+        let swift = "6.x"
+        #endif
+        return RunEnvironment(gitCommit: commit, gitDirty: dirty, host: RunStore.hostName,
+                              os: ProcessInfo.processInfo.operatingSystemVersionString, swiftVersion: swift, blas: blas, threads: threads, cpu: cpu)
+    }
+}

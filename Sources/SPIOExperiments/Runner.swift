@@ -1,0 +1,270 @@
+import Foundation
+import SPIODigest
+import SPIOImageIO
+import SPIONetworks
+import SPIOPhysics
+import SPIOTensor
+import SPIOTraining
+
+/// Executes study runs with caching by content hash: a simulated dataset, a trained model and an
+/// evaluation each become a run in the store, and a finished run with the same effective
+/// configuration is reused (unless `force`). An interrupted or killed training resumes from its
+/// last epoch checkpoint; a failure records its error text.
+///
+/// Workspace layout: `runs.sqlite`, `datasets/<hash>/`, `models/<hash>/`, `evaluations/<hash>/`.
+public final class Runner {
+    public let store: RunStore
+    public let workspace: String
+    public var force = false
+    /// Lines for the user (standard error in the CLI).
+    public var log: (String) -> Void = { _ in }
+    /// Training progress: text and fraction done.
+    public var progress: (String, Double) -> Void = { _, _ in }
+    /// Polled between training batches (Ctrl-C).
+    public var shouldStop: () -> Bool = { false }
+
+    public init(workspace: String) throws {
+        self.workspace = workspace
+        try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
+        store = try RunStore(path: (workspace as NSString).appendingPathComponent("runs.sqlite"))
+    }
+
+    /// What one planned run produced.
+    public struct Outcome {
+        public let planned: StudyPlan.PlannedRun
+        public let dataset: RunStore.Run, training: RunStore.Run
+        public let evaluations: [RunStore.Run]
+    }
+
+    public func run(_ plan: StudyPlan) throws -> [Outcome] {
+        try plan.runs.map { try run($0, study: plan.study, description: plan.description) }
+    }
+
+    public func run(_ planned: StudyPlan.PlannedRun, study: String, description: String = "") throws -> Outcome {
+        let c = planned.config
+        let data = try dataset(c.simulation, count: c.data.samples, study: study, name: planned.name + " data")
+        let training = try train(planned, study: study, description: description, dataset: data)
+        let evaluations = try c.evaluation.sets.map { set in try evaluate(set, study: study, name: planned.name, training: training, model: c.model) }
+        return Outcome(planned: planned, dataset: data, training: training, evaluations: evaluations)
+    }
+
+    private func directory(_ kind: String, _ hash: String) -> String {
+        (workspace as NSString).appendingPathComponent("\(kind)/\(hash.prefix(16))")
+    }
+
+    /// Finds a reusable finished run, or starts (or takes over) one; `body` does the work.
+    private func cached(kind: String, hash: String, study: String, name: String, configJSON: String, directory: String,
+                        parent: Int64?, _ body: (RunStore.Run) throws -> Void) throws -> RunStore.Run {
+        if !force, let done = try store.finished(kind: kind, hash: hash), FileManager.default.fileExists(atPath: done.directory) {
+            log("reusing \(kind) run \(done.id!) (\(name)): finished \(done.finishedAt ?? "")")
+            return done
+        }
+        var run: RunStore.Run
+        if !force, let unfinished = try store.resumable(kind: kind, hash: hash) {
+            run = try store.reclaim(unfinished)
+            log("resuming \(kind) run \(run.id!) (\(name)), left \(unfinished.status)")
+        } else {
+            run = try store.start(study: study, name: name, kind: kind, hash: hash, configJSON: configJSON, directory: directory, parentID: parent)
+            log("\(kind) run \(run.id!) (\(name))")
+        }
+        try store.recordEnvironment(run.id!, RunEnvironment.current(threads: Engine.threadCount, blas: Engine.blasDescription))
+        do {
+            try body(run)
+        } catch let error as TrainingError {
+            if case .interrupted = error { try store.fail(run.id!, error: "\(error)", interrupted: true) } else { try store.fail(run.id!, error: "\(error)") }
+            throw error
+        } catch {
+            try store.fail(run.id!, error: "\(error)")
+            throw error
+        }
+        try store.finish(run.id!)
+        return try store.run(run.id!)!
+    }
+
+    // MARK: datasets
+
+    func dataset(_ sim: SimulationConfig, count: Int, study: String, name: String) throws -> RunStore.Run {
+        let hash = SimulatedDataset.contentHash(config: sim, count: count)
+        let dir = directory("datasets", hash)
+        let json = canonical(sim) + ",\"count\":\(count)"
+        return try cached(kind: "dataset", hash: hash, study: study, name: name, configJSON: json, directory: dir, parent: nil) { run in
+            let start = Date()
+            let data = try SimulatedDataset.generate(config: sim, count: count) { done in
+                self.progress("simulating \(done)/\(count)", Double(done) / Double(count))
+            }
+            // Written under a temporary name and renamed: a crash never leaves a half dataset.
+            let partial = dir + ".partial-\(getpid())"
+            try? FileManager.default.removeItem(atPath: partial)
+            try data.write(to: partial, previews: 2)
+            try? FileManager.default.removeItem(atPath: dir)
+            try FileManager.default.createDirectory(atPath: (dir as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.moveItem(atPath: partial, toPath: dir)
+            try store.setParams(run.id!, flatten(sim, prefix: "simulation").merging(["data.samples": String(count)]) { a, _ in a })
+            try store.log(run.id!, [("samples_per_second", 0, Double(count) / Date().timeIntervalSince(start))])
+            for file in ["images.npy", "concentration.npy", "manifest.json"] {
+                try store.addArtifact(run.id!, name: file, path: (dir as NSString).appendingPathComponent(file))
+            }
+        }
+    }
+
+    // MARK: training
+
+    /// The stored configuration of a training run is the whole effective `RunConfig` (so `spio
+    /// audit` can re-run it); its hash covers what determines the weights: the dataset, the model
+    /// and the training blocks.
+    func train(_ planned: StudyPlan.PlannedRun, study: String, description: String, dataset: RunStore.Run) throws -> RunStore.Run {
+        let c = planned.config
+        let hash = SHA256.hex("{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),\"training\":\(c.training.json)}")
+        let dir = directory("models", hash)
+        return try cached(kind: "train", hash: hash, study: study, name: planned.name, configJSON: c.canonicalJSON, directory: dir,
+                          parent: dataset.id) { run in
+            var params = flatten(c.model, prefix: "model").merging(flatten(c.training, prefix: "training")) { a, _ in a }
+            for (k, v) in planned.gridValues { params["grid." + k] = v }
+            params["study.description"] = description
+            try store.setParams(run.id!, params)
+            let (all, dropped) = try TrainingSet(directory: dataset.directory).droppingEmptyTargets()
+            if dropped > 0 { log("left out \(dropped) of \(all.count + dropped) training images with no SPIO in view") }
+            let (train, val) = Trainer.split(all, validationFraction: c.training.validationFraction)
+            let trainer = Trainer(model: c.model, training: c.training, data: train, validation: val,
+                                  checkpointDirectory: URL(fileURLWithPath: dir).appendingPathComponent("checkpoints"))
+            trainer.shouldStop = shouldStop
+            trainer.progress = { p in
+                self.progress(String(format: "%@  epoch %d/%d  batch %d/%d  loss %.4f  %.1f samples/s", planned.name, p.epoch, p.epochs,
+                                     p.batch, p.batches, p.loss, p.samplesPerSecond),
+                              (Double(p.epoch - 1) + Double(p.batch) / Double(p.batches)) / Double(p.epochs))
+            }
+            let id = run.id!
+            trainer.epochFinished = { history in try self.logEpochs(id, history) }
+            let history = try trainer.run()
+            try logEpochs(id, history)
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let model = (dir as NSString).appendingPathComponent("model.safetensors")
+            try Checkpoint.save(trainer.model, config: c.model.json, to: URL(fileURLWithPath: model), extraMetadata: ["training": c.training.json])
+            try store.addArtifact(id, name: "model.safetensors", path: model)
+            try store.log(id, [("parameters", 0, Double(trainer.model.parameterCount))])
+        }
+    }
+
+    /// Writes (or rewrites) the metrics of every finished epoch: idempotent, so a resumed run that
+    /// recomputes nothing it already logged, and a crash between checkpoint and log loses nothing.
+    func logEpochs(_ id: Int64, _ history: [EpochRecord]) throws {
+        var values: [(key: String, step: Int, value: Double)] = []
+        for r in history {
+            let first = r.step - r.batchLosses.count
+            for (i, l) in r.batchLosses.enumerated() { values.append(("train.loss", first + i + 1, l)) }
+            values += [("epoch.train_loss", r.epoch, r.trainLoss), ("epoch.seconds", r.epoch, r.seconds)]
+            if r.validationNMAE.isFinite { values += [("validation.nmae", r.epoch, r.validationNMAE), ("validation.nmae_sd", r.epoch, r.validationNMAESD)] }
+        }
+        try store.log(id, values)
+    }
+
+    // MARK: evaluation
+
+    func evaluate(_ set: TestSetConfig, study: String, name: String, training: RunStore.Run, model: ModelConfig) throws -> RunStore.Run {
+        let data = try dataset(set.simulation, count: set.samples, study: study, name: "\(name) \(set.name) data")
+        let json = "{\"training\":\"\(training.configHash)\",\"set\":\(canonical(set)),\"dataset\":\"\(data.configHash)\"}"
+        let hash = SHA256.hex(json)
+        let dir = directory("evaluations", hash)
+        return try cached(kind: "evaluate", hash: hash, study: study, name: "\(name) \(set.name)", configJSON: json, directory: dir,
+                          parent: training.id) { run in
+            let id = run.id!
+            try store.setParams(id, ["set": set.name, "samples": String(set.samples), "seed": String(set.seed)]
+                .merging(flatten(set.simulation, prefix: "simulation")) { a, _ in a })
+            let predictor = try Predictor(checkpoint: (training.directory as NSString).appendingPathComponent("model.safetensors"))
+            let test = try TrainingSet(directory: data.directory)
+            let maps = Evaluation.predict(predictor.model, inputs: test.inputs)
+            let nmae = Evaluation.nmae(prediction: maps, truth: test.concentration)
+            var values: [(key: String, step: Int, value: Double)] = []
+            for (i, v) in nmae.enumerated() { if let v { values.append(("nmae", i, v)) } }
+            let (mean, sd) = Evaluation.meanAndSD(nmae.compactMap { $0 })
+            values += [("nmae.mean", 0, mean), ("nmae.sd", 0, sd), ("images", 0, Double(nmae.compactMap { $0 }.count))]
+            if set.phantomRegion {
+                let n = set.simulation.imageSize, scene = set.simulation.scene
+                let pixelMM = set.simulation.fovMM / Double(n)
+                // Image row = z, column = x (forward-model.md), centred on the field of view.
+                let (row, col) = (Double(n) / 2 - 0.5 + scene.bottleCentreMM[2] / pixelMM, Double(n) / 2 - 0.5 + scene.bottleCentreMM[0] / pixelMM)
+                let radius = scene.bottleRadiusMM / 2 / pixelMM
+                for s in 0..<test.count {
+                    let est = Evaluation.regionMean(maps.data + s * n * n, size: n, centreRow: row, centreColumn: col, radiusPixels: radius)
+                    let truth = Evaluation.regionMean(test.concentration.data + s * n * n, size: n, centreRow: row, centreColumn: col, radiusPixels: radius)
+                    values += [("phantom.estimate", s, est), ("phantom.truth", s, truth)]
+                }
+            }
+            try store.log(id, values)
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let npy = (dir as NSString).appendingPathComponent("predictions.npy")
+            try NPYArray(shape: maps.shape, values: maps.array).write(to: npy)
+            try store.addArtifact(id, name: "predictions.npy", path: npy)
+            let png = (dir as NSString).appendingPathComponent("examples.png")
+            try ExamplePanels.render(images: test, predictions: maps, count: min(4, test.count)).writePNG(to: png)
+            try store.addArtifact(id, name: "examples.png", path: png)
+            log(String(format: "%@ %@: NMAE %.4f +- %.4f over %d images", name, set.name, mean, sd, nmae.compactMap { $0 }.count))
+        }
+    }
+}
+
+/// Canonical JSON of any encodable value (sorted keys).
+func canonical<T: Encodable>(_ value: T) -> String {
+    let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+    return String(decoding: try! enc.encode(value), as: UTF8.self)
+}
+
+/// Dotted key -> value text of an encodable value (lists as JSON), for the params table.
+func flatten<T: Encodable>(_ value: T, prefix: String) -> [String: String] {
+    let tree = try! JSONDecoder().decode(JSONValue.self, from: Data(canonical(value).utf8))
+    var out: [String: String] = [:]
+    func walk(_ v: JSONValue, _ path: String) {
+        if case let .object(d) = v { for (k, x) in d { walk(x, path.isEmpty ? k : path + "." + k) } } else { out[path] = v.text }
+    }
+    walk(tree, prefix)
+    return out
+}
+
+/// Any JSON value (to flatten configurations into dotted parameters).
+indirect enum JSONValue: Decodable {
+    case bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue]), null
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let n = try? c.decode(Double.self) { self = .number(n) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    /// Compact text: integers without a decimal point, lists as [a, b].
+    var text: String {
+        switch self {
+        case let .bool(b): return b ? "true" : "false"
+        case let .number(n): return n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : "\(n)"
+        case let .string(s): return s
+        case let .array(a): return "[" + a.map(\.text).joined(separator: ", ") + "]"
+        case let .object(d): return "{" + d.keys.sorted().map { "\($0): \(d[$0]!.text)" }.joined(separator: ", ") + "}"
+        case .null: return "null"
+        }
+    }
+}
+
+/// Rows of (input channels, truth, prediction) for the first images of a test set.
+enum ExamplePanels {
+    static func render(images: TrainingSet, predictions: Tensor, count: Int) -> RGBImage {
+        let n = images.imageSize, plane = n * n
+        var rows: [RGBImage] = []
+        for s in 0..<count {
+            let truth = Array(images.concentration.array[(s * plane)..<((s + 1) * plane)])
+            let pred = Array(predictions.array[(s * plane)..<((s + 1) * plane)])
+            let top = max(truth.max() ?? 1, pred.max() ?? 1, 1e-6)
+            func panel(_ v: [Float], _ title: String, _ map: ColourMap, _ range: (Float, Float)?) -> RGBImage {
+                var p = ImagePanel(values: v, width: n, height: n)
+                (p.title, p.colourMap, p.range, p.zoom) = (title, map, range, max(1, 128 / n))
+                return p.render()
+            }
+            let input = Array(images.inputs.array[(s * 2 * plane)..<(s * 2 * plane + plane)])
+            rows.append(ImagePanel.row([panel(input, "INPUT (EVEN)", .grey, nil), panel(truth, "TRUTH", .viridis, (0, top)),
+                                        panel(pred, "PREDICTION", .viridis, (0, top))]))
+        }
+        return ImagePanel.column(rows)
+    }
+}

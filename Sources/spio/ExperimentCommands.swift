@@ -1,0 +1,215 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import SPIOExperiments
+import SPIOTensor
+
+/// Options shared by the commands that use the run store.
+struct WorkspaceOptions: ParsableArguments {
+    @Option(help: "Workspace folder with runs.sqlite, datasets/, models/, evaluations/ (default $SPIO_WORKSPACE or ./spio-runs).")
+    var workspace: String?
+
+    var path: String { workspace ?? ProcessInfo.processInfo.environment["SPIO_WORKSPACE"] ?? "spio-runs" }
+    func store() throws -> RunStore { try RunStore(path: (path as NSString).appendingPathComponent("runs.sqlite")) }
+}
+
+/// Ctrl-C: the first asks the run to stop at the next batch (the store marks it interrupted and
+/// the next `spio run` resumes it); a second one exits at once.
+enum Interrupt {
+    nonisolated(unsafe) static var requested = false
+    nonisolated(unsafe) static var source: DispatchSourceSignal?
+    static func install() {
+        signal(SIGINT, SIG_IGN)
+        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        s.setEventHandler {
+            if requested { _exit(130) }
+            requested = true
+            progress("\ninterrupt: stopping after this batch (Ctrl-C again to quit at once)")
+        }
+        s.resume()
+        source = s
+    }
+}
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check a study file (and its presets) and list the runs it expands to.")
+    @Argument(help: "Study YAML file.") var file: String
+    @Option(name: .customLong("set"), help: "Override: key.path=value (repeatable).") var overrides: [String] = []
+
+    func run() throws {
+        let plan = try StudyPlan(path: file, overrides: overrides)
+        print("\(file): study '\(plan.study)', \(plan.runs.count) run\(plan.runs.count == 1 ? "" : "s")")
+        for r in plan.runs {
+            print("  \(r.name)  config \(r.hash.prefix(12))  model \(r.config.model.architecture.rawValue)  \(r.config.data.samples) images  \(r.config.training.epochs) epochs")
+        }
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a study: simulate, train and evaluate every grid point (reusing finished runs), then write its report.",
+        discussion: """
+        Finished datasets, models and evaluations with the same effective configuration are reused unless --force.
+        A run interrupted by Ctrl-C, a crash or a kill resumes from its last epoch checkpoint on the next `spio run`.
+        """)
+    @Argument(help: "Study YAML file.") var file: String
+    @Option(name: .customLong("set"), help: "Override: key.path=value (repeatable), e.g. training.epochs=2.") var overrides: [String] = []
+    @Flag(help: "Recompute even when a finished run with the same configuration exists.") var force = false
+    @OptionGroup var workspace: WorkspaceOptions
+    @Option(help: "Write the report here (default reports/<study>); 'none' skips it.") var report: String?
+    @Option(help: "Threads.") var threads = 2
+
+    func run() throws {
+        Engine.setThreadCount(threads)
+        let plan = try StudyPlan(path: file, overrides: overrides)
+        let runner = try Runner(workspace: workspace.path)
+        runner.force = force
+        runner.log = progress
+        let meter = ProgressLine()
+        runner.progress = { meter.update($0, fraction: $1) }
+        Interrupt.install()
+        runner.shouldStop = { Interrupt.requested }
+        let start = Date()
+        do {
+            for (i, planned) in plan.runs.enumerated() {
+                progress("[\(i + 1)/\(plan.runs.count)] \(planned.name)")
+                let outcome = try runner.run(planned, study: plan.study, description: plan.description)
+                meter.finish()
+                for e in outcome.evaluations {
+                    let m = try runner.store.metrics(e.id!)
+                    let mean = m.first { $0.key == "nmae.mean" }?.value ?? .nan, sd = m.first { $0.key == "nmae.sd" }?.value ?? .nan
+                    print(String(format: "%@  %@: NMAE %.4f +- %.4f  (train run %lld, evaluation run %lld)", planned.name,
+                                 (try runner.store.params(e.id!)["set"]) ?? "?", mean, sd, outcome.training.id!, e.id!))
+                }
+            }
+        } catch {
+            meter.finish()
+            throw error
+        }
+        progress(String(format: "study %@ done in %.1f s", plan.study, Date().timeIntervalSince(start)))
+        if report != "none" {
+            let dir = report ?? "reports/\(plan.study)"
+            let files = try StudyReport(store: runner.store, study: plan.study).write(to: dir)
+            print("report: \(files[0])")
+        }
+    }
+}
+
+struct Runs: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List runs in the store.")
+    @Option(help: "Only this study.") var study: String?
+    @Option(help: "Only this status: running, finished, failed, interrupted.") var status: String?
+    @Option(help: "Only this kind: dataset, train, evaluate.") var kind: String?
+    @OptionGroup var workspace: WorkspaceOptions
+
+    func run() throws {
+        let runs = try workspace.store().runs(study: study, status: status, kind: kind)
+        let rows = runs.map { r in [String(r.id!), r.kind, r.status, r.study, r.name, String(r.configHash.prefix(12)),
+                                    r.seconds.map { String(format: "%.1f", $0) } ?? "", r.error.map { String($0.prefix(60)) } ?? ""] }
+        print(TextTable(header: ["id", "kind", "status", "study", "name", "config", "seconds", "error"], rows: rows).text)
+    }
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A run's configuration, environment, metrics (last value of each) and artifacts.")
+    @Argument(help: "Run id.") var id: Int64
+    @OptionGroup var workspace: WorkspaceOptions
+
+    func run() throws {
+        let store = try workspace.store()
+        guard let r = try store.run(id) else { throw ValidationError("no run \(id) in \(store.path)") }
+        print("run \(id): \(r.kind) \(r.status)  study \(r.study)  name \(r.name)")
+        print("config hash \(r.configHash)\ndirectory \(r.directory)\nstarted \(r.startedAt ?? "-")  finished \(r.finishedAt ?? "-")  seconds \(r.seconds.map { String(format: "%.1f", $0) } ?? "-")")
+        if let e = r.error { print("error: \(e)") }
+        print("\nenvironment:"); for (k, v) in try store.environment(id).sorted(by: { $0.key < $1.key }) { print("  \(k): \(v)") }
+        print("\nparameters:"); for (k, v) in try store.params(id).sorted(by: { $0.key < $1.key }) { print("  \(k) = \(v)") }
+        print("\nmetrics (last step of each):")
+        for (k, ms) in Dictionary(grouping: try store.metrics(id), by: \.key).sorted(by: { $0.key < $1.key }) {
+            let last = ms.max { $0.step < $1.step }!
+            print("  \(k): \(last.value) at step \(last.step) (\(ms.count) values)")
+        }
+        print("\nartifacts:"); for a in try store.artifacts(id) { print("  \(a.name)  \(a.bytes) bytes  sha256 \(a.sha256.prefix(16))  \(a.path)") }
+    }
+}
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Parameters and metrics of runs side by side; rows that differ are marked with *.")
+    @Argument(help: "Run ids (two or more).") var ids: [Int64]
+    @OptionGroup var workspace: WorkspaceOptions
+
+    func validate() throws { guard ids.count >= 2 else { throw ValidationError("give at least two run ids") } }
+
+    func run() throws {
+        let store = try workspace.store()
+        var columns: [[String: String]] = []
+        for id in ids {
+            guard let r = try store.run(id) else { throw ValidationError("no run \(id)") }
+            var c = try store.params(id).reduce(into: [String: String]()) { $0["param " + $1.key] = $1.value }
+            for (k, ms) in Dictionary(grouping: try store.metrics(id), by: \.key) {
+                c["metric " + k] = String(format: "%.6g", ms.max { $0.step < $1.step }!.value)
+            }
+            c["kind"] = r.kind; c["status"] = r.status; c["name"] = r.name
+            columns.append(c)
+        }
+        let keys = Set(columns.flatMap(\.keys)).sorted { ($0.hasPrefix("metric") ? 1 : 0, $0) < ($1.hasPrefix("metric") ? 1 : 0, $1) }
+        let bold = isatty(fileno(stdout)) != 0
+        let rows = keys.map { k -> [String] in
+            let values = columns.map { $0[k] ?? "" }
+            let differs = Set(values).count > 1
+            let mark = differs ? "*" : " "
+            return [mark + " " + k] + values.map { differs && bold ? "\u{1B}[1m\($0)\u{1B}[0m" : $0 }
+        }
+        print(TextTable(header: ["  key"] + ids.map { "run \($0)" }, rows: rows).text)
+    }
+}
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Re-render a study's report (Markdown, CSV, PNG) from the run store alone.")
+    @Argument(help: "Study name.") var study: String
+    @Option(help: "Output folder (default reports/<study>).") var out: String?
+    @OptionGroup var workspace: WorkspaceOptions
+
+    func run() throws {
+        let start = Date()
+        let files = try StudyReport(store: workspace.store(), study: study).write(to: out ?? "reports/\(study)")
+        for f in files { print(f) }
+        progress(String(format: "rendered in %.2f s", Date().timeIntervalSince(start)))
+    }
+}
+
+struct Audit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-run a finished training run from its stored configuration and compare every metric.",
+        discussion: "Training is deterministic, so the default demands bitwise equality; --tolerance relaxes it (relative). Timing metrics are skipped.")
+    @Argument(help: "Run id (a training run, or one of its evaluations).") var id: Int64
+    @Option(help: "Relative tolerance; 0 means bitwise.") var tolerance = 0.0
+    @OptionGroup var workspace: WorkspaceOptions
+    @Option(help: "Threads.") var threads = 2
+
+    func run() throws {
+        Engine.setThreadCount(threads)
+        let scratch = (workspace.path as NSString).appendingPathComponent("audit/run-\(id)-\(getpid())")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let meter = ProgressLine()
+        let audit = try SPIOExperiments.Audit(store: workspace.store(), runID: id, scratch: scratch, tolerance: tolerance, log: progress,
+                                              progress: { meter.update($0, fraction: $1) })
+        meter.finish()
+        let rows = audit.lines.map { [$0.run, $0.key, String($0.values), $0.maxDifference == 0 ? "0" : String(format: "%.3g", $0.maxDifference), $0.equal ? "yes" : "NO"] }
+        print(TextTable(header: ["run", "metric", "values", "max |difference|", tolerance == 0 ? "bitwise equal" : "within tolerance"], rows: rows).text)
+        print(audit.passed ? "audit passed" : "audit FAILED")
+        if !audit.passed { throw ExitCode(1) }
+    }
+}
+
+/// Left-aligned text columns.
+struct TextTable {
+    let header: [String], rows: [[String]]
+    var text: String {
+        func visible(_ s: String) -> Int { s.replacingOccurrences(of: #"\u{1B}\[[0-9;]*m"#, with: "", options: .regularExpression).count }
+        let widths = header.indices.map { i in ([header] + rows).map { visible($0[i]) }.max() ?? 0 }
+        func line(_ r: [String]) -> String {
+            r.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - visible($1)) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
+        return ([line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")] + rows.map(line)).joined(separator: "\n")
+    }
+}

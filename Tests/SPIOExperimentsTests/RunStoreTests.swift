@@ -1,0 +1,92 @@
+import Foundation
+import GRDB
+import XCTest
+@testable import SPIOExperiments
+
+final class RunStoreTests: XCTestCase {
+    var dir = ""
+    override func setUp() {
+        dir = NSTemporaryDirectory() + "spio-store-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func testRoundTrips() throws {
+        let store = try RunStore(path: dir + "/runs.sqlite")
+        let run = try store.start(study: "s", name: "n", kind: "train", hash: "abc", configJSON: "{}", directory: dir, parentID: nil)
+        try store.setParams(run.id!, ["model.head": "image", "training.epochs": "3"])
+        try store.log(run.id!, [("loss", 1, 0.5), ("loss", 2, 0.25), ("nmae", 0, 0.125)])
+        try store.log(run.id!, [("loss", 2, 0.2)])  // a resumed run rewrites, never duplicates
+        try "hello".write(toFile: dir + "/a.txt", atomically: true, encoding: .utf8)
+        try store.addArtifact(run.id!, name: "a.txt", path: dir + "/a.txt")
+        try store.recordEnvironment(run.id!, RunEnvironment(gitCommit: "c0ffee", gitDirty: true, host: "h", os: "linux", swiftVersion: "6.3",
+                                                            blas: "OpenBLAS", threads: 2, cpu: "EPYC"))
+        try store.finish(run.id!)
+        let back = try store.run(run.id!)!
+        XCTAssertEqual(back.status, "finished")
+        XCTAssertNotNil(back.seconds)
+        XCTAssertEqual(try store.params(run.id!), ["model.head": "image", "training.epochs": "3"])
+        XCTAssertEqual(try store.metrics(run.id!, key: "loss").map(\.value), [0.5, 0.2])
+        let art = try store.artifacts(run.id!)[0]
+        XCTAssertEqual(art.sha256, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+        XCTAssertEqual(art.bytes, 5)
+        XCTAssertEqual(try store.environment(run.id!)["git_commit"], "c0ffee")
+        XCTAssertEqual(try store.finished(kind: "train", hash: "abc")?.id, run.id)
+        XCTAssertNil(try store.finished(kind: "train", hash: "abd"))
+    }
+
+    /// A killed process's `running` run is resumable; a live one's is not.
+    func testStaleRunningRunsAreResumable() throws {
+        let store = try RunStore(path: dir + "/runs.sqlite")
+        let mine = try store.start(study: "s", name: "n", kind: "train", hash: "h", configJSON: "{}", directory: dir, parentID: nil)
+        XCTAssertNil(try store.resumable(kind: "train", hash: "h"), "this process is alive")
+        try store.db.write { try $0.execute(sql: "UPDATE runs SET pid = 999999999 WHERE id = ?", arguments: [mine.id!]) }
+        XCTAssertEqual(try store.resumable(kind: "train", hash: "h")?.id, mine.id)
+    }
+
+    /// A store written by schema v1 (no durations, no parent links) is upgraded in place.
+    func testMigrationFromV1() throws {
+        let path = dir + "/old.sqlite"
+        do {
+            let old = try DatabaseQueue(path: path)
+            try RunStore.migrator.migrate(old, upTo: "v1")
+            try old.write { db in
+                try db.execute(sql: """
+                    INSERT INTO runs (study, name, kind, config_hash, config_json, status, host, created_at, started_at, finished_at, directory)
+                    VALUES ('s', 'old run', 'train', 'h', '{}', 'finished', 'host', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:01:30Z', '/x')
+                    """)
+                try db.execute(sql: "INSERT INTO metrics (run_id, key, step, value) VALUES (1, 'loss', 1, 0.75)")
+                XCTAssertFalse(try db.columns(in: "runs").map(\.name).contains("seconds"))
+            }
+        }
+        let store = try RunStore(path: path)
+        let run = try store.run(1)!
+        XCTAssertEqual(run.name, "old run")
+        XCTAssertEqual(run.seconds ?? 0, 90, accuracy: 1e-3, "v2 fills durations of finished runs")
+        XCTAssertNil(run.parentID)
+        XCTAssertEqual(try store.metrics(1).map(\.value), [0.75])
+        try store.db.read { db in XCTAssertTrue(try db.indexes(on: "runs").map(\.name).contains("runs_by_hash")) }
+        XCTAssertEqual(try store.db.read { try RunStore.migrator.appliedMigrations($0) }, ["v1", "v2"])
+    }
+
+    /// Both the sqlite3 shell and Python's sqlite3 read the tables as docs/run-store.md documents them.
+    func testOtherClientsReadTheTables() throws {
+        let store = try RunStore(path: dir + "/runs.sqlite")
+        let run = try store.start(study: "s", name: "n", kind: "train", hash: "h", configJSON: "{}", directory: dir, parentID: nil)
+        try store.log(run.id!, [("validation.nmae", 1, 0.875)])
+        try store.finish(run.id!)
+        func output(_ tool: String, _ args: [String]) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = [tool] + args
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run(); p.waitUntilExit()
+            return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        XCTAssertEqual(try output("sqlite3", [dir + "/runs.sqlite",
+            "SELECT r.kind, r.status, m.key, m.step, m.value FROM runs r JOIN metrics m ON m.run_id = r.id"]), "train|finished|validation.nmae|1|0.875")
+        let py = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute(\"SELECT study, name, value FROM runs JOIN metrics ON run_id = runs.id\").fetchall())"
+        XCTAssertEqual(try output("python3", ["-c", py, dir + "/runs.sqlite"]), "[('s', 'n', 0.875)]")
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import XCTest
+@testable import SPIOExperiments
+@testable import SPIOImageIO
+
+/// The runner end to end through the `spio` executable: caching, SIGKILL and resume, two
+/// processes on one store, reports, audits.
+final class RunnerTests: XCTestCase {
+    var dir = ""
+    override func setUp() {
+        dir = NSTemporaryDirectory() + "spio-runner-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// A study small enough for the debug build: tiny DeepSPIO, 48 images of 32 x 32, 4 epochs.
+    func study(_ name: String, epochs: Int = 4, seed: Int = 1) -> String {
+        let path = "\(dir)/\(name).yaml"
+        try! """
+            study: \(name)
+            description: A tiny test study.
+            simulation: {imageSize: 32, seed: \(seed)}
+            data: {samples: 48}
+            model: {preset: tiny}
+            training: {epochs: \(epochs), batchSize: 8, learningRate: 0.003}
+            evaluation: {sets: [{name: test, samples: 8, seed: 77}]}
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The `spio` executable `swift build --build-tests` put beside the test bundle.
+    static var spio: URL {
+        let bundle = Bundle(for: RunnerTests.self).bundleURL
+        let candidates = [bundle.appendingPathComponent("spio"), bundle.deletingLastPathComponent().appendingPathComponent("spio"),
+                          bundle.appendingPathComponent("debug/spio")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    @discardableResult
+    func spio(_ args: [String], wait: Bool = true) throws -> Process {
+        let p = Process()
+        p.executableURL = Self.spio
+        p.arguments = args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        if wait {
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, "spio \(args.joined(separator: " ")) failed")
+        }
+        return p
+    }
+
+    func trainMetrics(_ workspace: String) throws -> [RunStore.Metric] {
+        let store = try RunStore(path: workspace + "/runs.sqlite")
+        let t = try store.runs(kind: "train").last { $0.status == "finished" }!
+        return try store.metrics(t.id!).filter { !$0.key.hasSuffix("seconds") }.map { var m = $0; m.runID = 0; return m }
+    }
+
+    /// Killed with SIGKILL after its first epoch, the run resumes on the next `spio run` and ends
+    /// with exactly the metrics of an uninterrupted run; the second `spio run` of a finished study
+    /// reuses everything.
+    func testSIGKILLThenResumeMatchesUninterrupted() throws {
+        let file = study("killme")
+        try spio(["run", file, "--workspace", dir + "/whole", "--report", "none"])
+
+        let ws = dir + "/killed"
+        let p = try spio(["run", file, "--workspace", ws, "--report", "none"], wait: false)
+        var killed = false
+        for _ in 0..<600 {
+            usleep(50_000)
+            if let store = try? RunStore(path: ws + "/runs.sqlite"), let t = try? store.runs(kind: "train").first,
+               let m = try? store.metrics(t.id!, key: "validation.nmae"), !m.isEmpty {
+                kill(p.processIdentifier, SIGKILL); killed = true; break
+            }
+            if !p.isRunning { break }
+        }
+        p.waitUntilExit()
+        XCTAssertTrue(killed, "the run finished before it could be killed")
+        let store = try RunStore(path: ws + "/runs.sqlite")
+        XCTAssertEqual(try store.runs(kind: "train").first?.status, "running", "SIGKILL leaves the run marked running")
+        XCTAssertLessThan(try store.metrics(try store.runs(kind: "train").first!.id!, key: "validation.nmae").count, 4)
+
+        try spio(["run", file, "--workspace", ws, "--report", "none"])
+        let trains = try store.runs(kind: "train")
+        XCTAssertEqual(trains.count, 1, "the killed run was resumed, not restarted")
+        XCTAssertEqual(trains[0].status, "finished")
+        XCTAssertEqual(try trainMetrics(ws), try trainMetrics(dir + "/whole"))
+
+        // Everything is reused now: no new runs.
+        let before = try store.runs().count
+        try spio(["run", file, "--workspace", ws, "--report", "none"])
+        XCTAssertEqual(try store.runs().count, before)
+    }
+
+    /// Two `spio run` processes on one store at once: both finish, nothing is lost.
+    func testTwoProcessesShareAStore() throws {
+        let ws = dir + "/shared"
+        let a = try spio(["run", study("first", epochs: 2), "--workspace", ws, "--report", "none"], wait: false)
+        let b = try spio(["run", study("second", epochs: 2, seed: 2), "--workspace", ws, "--report", "none"], wait: false)
+        a.waitUntilExit(); b.waitUntilExit()
+        XCTAssertEqual(a.terminationStatus, 0); XCTAssertEqual(b.terminationStatus, 0)
+        let store = try RunStore(path: ws + "/runs.sqlite")
+        for s in ["first", "second"] {
+            let runs = try store.runs(study: s)
+            XCTAssertEqual(runs.map(\.kind).sorted(), ["dataset", "dataset", "evaluate", "train"], s)
+            XCTAssertTrue(runs.allSatisfy { $0.status == "finished" }, s)
+            let t = runs.first { $0.kind == "train" }!
+            XCTAssertEqual(try store.metrics(t.id!, key: "validation.nmae").count, 2)
+            XCTAssertEqual(try store.metrics(t.id!, key: "train.loss").count, 2 * 6, "2 epochs of 6 batches (43 images, batch 8)")
+        }
+    }
+
+    /// The report is rendered from the store alone, and an audit reproduces every metric bitwise.
+    func testReportAndAudit() throws {
+        let file = study("reported", epochs: 2)
+        let ws = dir + "/ws"
+        try spio(["run", file, "--workspace", ws, "--report", dir + "/report"])
+        for f in ["report.md", "runs.csv", "loss.png", "validation.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/report/" + f), f)
+        }
+        let csv = try String(contentsOfFile: dir + "/report/runs.csv", encoding: .utf8)
+        XCTAssertTrue(csv.hasPrefix("run,name,parameters,epochs,validation_nmae,test_nmae_mean,test_nmae_sd,test_images\r\n"), csv)
+        XCTAssertEqual(csv.components(separatedBy: "\r\n").count, 3, "header, one run, final CRLF")
+        XCTAssertGreaterThan(try RGBImage.readPNG(dir + "/report/loss.png").width, 100)
+        let md = try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8)
+        XCTAssertTrue(md.contains("A tiny test study.") && md.contains("![training loss](loss.png)"), md)
+        // Re-render from the database alone into another folder: same table.
+        try spio(["report", "reported", "--workspace", ws, "--out", dir + "/again"])
+        XCTAssertEqual(try String(contentsOfFile: dir + "/again/runs.csv", encoding: .utf8), csv)
+
+        let store = try RunStore(path: ws + "/runs.sqlite")
+        let train = try store.runs(kind: "train")[0]
+        let audit = try Audit(store: store, runID: train.id!, scratch: dir + "/audit")
+        XCTAssertTrue(audit.passed, audit.lines.filter { !$0.equal }.map { "\($0.run) \($0.key) \($0.maxDifference)" }.joined(separator: "; "))
+        XCTAssertTrue(audit.lines.contains { $0.key == "train.loss" && $0.values == 12 })
+        XCTAssertTrue(audit.lines.contains { $0.key == "nmae.mean" })
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import XCTest
+@testable import SPIOConfig
+@testable import SPIOExperiments
+
+/// Study files: malformed inputs with their exact messages, presets, grids, overrides, hashes.
+final class StudyPlanTests: XCTestCase {
+    var dir = ""
+
+    override func setUp() {
+        dir = NSTemporaryDirectory() + "spio-plan-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: dir + "/configs", withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    @discardableResult
+    func write(_ name: String, _ text: String) -> String {
+        let path = (dir as NSString).appendingPathComponent(name)
+        try! text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The message of the error planning `text` raises, with the temporary folder removed.
+    func message(_ text: String, overrides: [String] = []) -> String {
+        let path = write("study.yaml", text)
+        do {
+            _ = try StudyPlan(path: path, overrides: overrides)
+            return "no error"
+        } catch {
+            return "\(error)".replacingOccurrences(of: dir + "/", with: "")
+        }
+    }
+
+    static let tiny = """
+        simulation: {imageSize: 32}
+        model: {preset: tiny}
+        """
+
+    func testMalformedStudiesGivePreciseMessages() {
+        let cases: [(String, [String], String)] = [
+            ("study: a\ntrainig: {epochs: 2}\n", [],
+             "study.yaml:2:1: trainig: unknown key 'trainig'; expected one of: data, description, evaluation, grid, model, presets, simulation, study, training"),
+            (Self.tiny + "\ntraining: {epochs: many}\n", [], "study.yaml:3:20: training.epochs: expected an integer, got 'many'"),
+            ("model: {preset: tiny, heads: image}\nsimulation: {imageSize: 32}\n", [], "study.yaml:1:23: model.heads: unknown key 'heads'"),
+            ("model: {preset: tiny, head: decoder}\nsimulation: {imageSize: 32}\n", [],
+             "study.yaml:1:29: model.head: 'decoder' is not one of: wavelet, shared, image"),
+            (Self.tiny + "\ngrid: [1, 2]\n", [], "study.yaml:3:7: grid: expected a mapping from key paths to lists of values"),
+            (Self.tiny + "\ngrid: {training.epochs: 3}\n", [], "study.yaml:3:25: grid.training.epochs: expected a non-empty list of values"),
+            (Self.tiny + "\ngrid: {optimizer.lr: [1]}\n", [],
+             "study.yaml:3:8: grid.optimizer.lr: grid keys start with one of data, evaluation, model, simulation, training"),
+            (Self.tiny + "\ngrid: {training.epochs: [2, lots]}\n", [], "study.yaml:3:29: training.epochs: expected an integer"),
+            ("presets: [configs/nope.yaml]\n", [], "configs/nope.yaml: cannot read the file"),
+            (Self.tiny + "\nmodel: {head: [}\n", [], "study.yaml:3:16: not valid YAML"),
+            (Self.tiny, ["training.epochs"], "--set: training.epochs: expected key.path=value, e.g. training.epochs=5"),
+            (Self.tiny, ["optimizer.lr=1"], "--set: optimizer.lr: keys start with one of data, evaluation, model, simulation, training"),
+            (Self.tiny, ["training.epochs=ten"], "--set: training.epochs: expected an integer"),
+            ("model: {preset: small}\nsimulation: {imageSize: 32}\n", [],
+             "study.yaml: model.inputSize: the model takes 64 x 64 images but simulation.imageSize is 32"),
+            (Self.tiny + "\nevaluation: {sets: [{name: a, sample: 3}]}\n", [], "study.yaml:3:31: evaluation.sets[0].sample: unknown key 'sample'; expected one of: name, samples"),
+            (Self.tiny + "\ntraining: {batchSize: 1}\n", [], "study.yaml:3:11: training: batchSize must be at least 2 (BatchNorm needs batch statistics), got 1"),
+        ]
+        for (text, overrides, expected) in cases {
+            let got = message(text, overrides: overrides)
+            XCTAssertTrue(got.hasPrefix(expected), "for\n\(text)\nexpected: \(expected)\n     got: \(got)")
+        }
+    }
+
+    /// An error inside a preset names the preset file and its line.
+    func testErrorsInPresetsNameThePreset() {
+        write("configs/bad.yaml", "model:\n  preset: tiny\n  baseFilters: four\n")
+        XCTAssertTrue(message("presets: [configs/bad.yaml]\n").hasPrefix("configs/bad.yaml:3:16: model.baseFilters: expected an integer"),
+                      message("presets: [configs/bad.yaml]\n"))
+    }
+
+    func testPresetsGridAndOverrides() throws {
+        write("configs/base.yaml", Self.tiny + "\ntraining: {epochs: 7, learningRate: 0.002}\ndata: {samples: 64}\n")
+        let path = write("study.yaml", """
+            study: demo
+            presets: [configs/base.yaml]
+            training: {epochs: 3}
+            grid:
+              training.learningRate: [0.001, 0.01]
+              model.head: [wavelet, image]
+            """)
+        let plan = try StudyPlan(path: path, overrides: ["data.samples=40"])
+        XCTAssertEqual(plan.runs.count, 4)
+        XCTAssertEqual(plan.runs.map(\.name), ["demo[model.head=wavelet,training.learningRate=0.001]", "demo[model.head=wavelet,training.learningRate=0.01]",
+                                               "demo[model.head=image,training.learningRate=0.001]", "demo[model.head=image,training.learningRate=0.01]"])
+        let c = plan.runs[2].config
+        XCTAssertEqual(c.training.epochs, 3, "the study overrides its preset")
+        XCTAssertEqual(c.training.learningRate, 0.001, "the grid overrides both")
+        XCTAssertEqual(c.model.head, .image)
+        XCTAssertEqual(c.model.inputSize, 32, "the preset's model.preset still applies")
+        XCTAssertEqual(c.data.samples, 40, "--set overrides everything")
+        XCTAssertEqual(Set(plan.runs.map(\.hash)).count, 4)
+        // --set beats a grid value too.
+        let forced = try StudyPlan(path: path, overrides: ["training.learningRate=0.5"])
+        XCTAssertTrue(forced.runs.allSatisfy { $0.config.training.learningRate == 0.5 })
+        // Test sets inherit the run's simulation and override it.
+        let e = write("eval.yaml", Self.tiny + "\nsimulation: {imageSize: 32, fovMM: 40}\nevaluation: {sets: [{name: noisy, samples: 5, simulation: {noise: {snrDB: 5}}}]}\n")
+        let s = try StudyPlan(path: e).runs[0].config.evaluation.sets[0]
+        XCTAssertEqual(s.simulation.fovMM, 40)
+        XCTAssertEqual(s.simulation.noise.snrDB, 5)
+    }
+
+    /// Key order, flow or block style, and preset-or-inline do not change the hash; any value does.
+    func testHashIsStableAcrossKeyOrderAndSpelling() throws {
+        let a = write("a.yaml", "model: {preset: tiny, head: image}\nsimulation: {imageSize: 32, fovMM: 50}\ntraining: {epochs: 2, seed: 4}\n")
+        let b = write("b.yaml", "training:\n  seed: 4\n  epochs: 2\nsimulation:\n  fovMM: 50.0\n  imageSize: 32\nmodel:\n  head: image\n  preset: tiny\n")
+        write("configs/p.yaml", "simulation: {imageSize: 32}\nmodel: {preset: tiny}\n")
+        let c = write("c.yaml", "presets: [configs/p.yaml]\nmodel: {head: image}\ntraining: {seed: 4, epochs: 2}\n")
+        let hashes = try [a, b, c].map { try StudyPlan(path: $0).runs[0].hash }
+        XCTAssertEqual(Set(hashes).count, 1, "\(hashes)")
+        let d = write("d.yaml", "model: {preset: tiny, head: image}\nsimulation: {imageSize: 32}\ntraining: {epochs: 2, seed: 5}\n")
+        XCTAssertNotEqual(try StudyPlan(path: d).runs[0].hash, hashes[0])
+    }
+}
