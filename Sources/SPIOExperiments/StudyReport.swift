@@ -101,16 +101,21 @@ public struct StudyReport {
         md += "|" + String(repeating: "---|", count: 5 + max(gridKeys.count, 1) - 1 + sets.count) + "\n"
         for r in rows {
             md += "| \(r.training.id!) | " + (gridKeys.isEmpty ? r.training.name : gridKeys.map { k in r.grid.first { $0.0 == k }?.1 ?? "" }.joined(separator: " | "))
-            md += " | \(r.parameters) | \(r.epochs) | \(Self.number(r.validationNMAE, digits: 3)) | "
-            md += sets.map { s in r.tests.first { $0.set == s }.map { "\(Self.number($0.mean, digits: 3)) +- \(Self.number($0.sd, digits: 3)) (n = \($0.images))" } ?? "" }
+            md += " | \(r.parameters) | \(r.epochs) | \(Self.fixed(r.validationNMAE)) | "
+            md += sets.map { s in r.tests.first { $0.set == s }.map { "\(Self.fixed($0.mean)) +- \(Self.fixed($0.sd)) (n = \($0.images))" } ?? "" }
                 .joined(separator: " | ") + " |\n"
         }
         md += "\n![training loss](loss.png)\n\n![validation NMAE](validation.png)\n\n"
-        for (file, caption) in examples { md += "**\(caption)** (input, truth, prediction)\n\n![\(caption)](\(file))\n\n" }
+        for (file, caption) in examples {
+            let plain = caption.replacingOccurrences(of: "[", with: " (").replacingOccurrences(of: "]", with: ")")
+            md += "**\(plain)** (input, truth, prediction)\n\n![\(plain)](\(file))\n\n"
+        }
         md += "Data: [runs.csv](runs.csv).\n"
         try md.write(toFile: path("report.md"), atomically: true, encoding: .utf8); written.insert(path("report.md"), at: 0)
         return written
     }
+
+    static func fixed(_ v: Double) -> String { v.isFinite ? String(format: "%.3f", v) : "" }
 
     static func number(_ v: Double, digits: Int = 6) -> String { v.isFinite ? String(format: "%.\(digits)g", v) : "" }
 

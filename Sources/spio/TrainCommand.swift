@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SPIOConfig
+import SPIOImageIO
 import SPIONetworks
 import SPIOTensor
 import SPIOTraining
@@ -78,9 +79,30 @@ struct Train: ParsableCommand {
         }
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted]
         try enc.encode(history).write(to: outURL.appendingPathComponent("history.json"))
+        try TrainingCurve.render(history, title: "\(modelConfig.architecture.rawValue) \(model)").writePNG(to: outURL.appendingPathComponent("curve.png").path)
         try Checkpoint.save(trainer.model, config: modelConfig.json, to: outURL.appendingPathComponent("model.safetensors"),
                             extraMetadata: ["training": trainingConfig.json])
         print("model: \(outURL.appendingPathComponent("model.safetensors").path)")
+    }
+}
+
+/// Training loss per step (moving mean of 20 batches) and validation NMAE per epoch, side by side.
+enum TrainingCurve {
+    static func render(_ history: [EpochRecord], title: String) -> RGBImage {
+        var loss = LinePlot(title: "\(title): training loss", xLabel: "step", yLabel: "loss (mean of 20)")
+        var steps: [(x: Double, y: Double)] = [], window: [Double] = []
+        for r in history {
+            for (i, l) in r.batchLosses.enumerated() {
+                window.append(l); if window.count > 20 { window.removeFirst() }
+                steps.append((Double(r.step - r.batchLosses.count + i + 1), window.reduce(0, +) / Double(window.count)))
+            }
+        }
+        loss.series = [.init(label: "", points: steps)]
+        loss.logY = true
+        var val = LinePlot(title: "\(title): validation NMAE", xLabel: "epoch", yLabel: "NMAE")
+        val.series = [.init(label: "", points: history.map { (Double($0.epoch), $0.validationNMAE) },
+                            errors: history.map(\.validationNMAESD), markers: true)]
+        return ImagePanel.row([loss.render(), val.render()])
     }
 }
 
