@@ -56,6 +56,14 @@ public final class RunStore {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var config = Configuration()
         config.busyMode = .timeout(30)
+        // Switching a new file to WAL and checking which migrations ran are not protected by
+        // SQLite's busy timeout; two processes opening a fresh store at once would race
+        // ("database is locked", "duplicate column"). An advisory lock beside the file
+        // serialises opening; afterwards SQLite's own locking takes over.
+        let lock = open(path + ".lock", O_RDWR | O_CREAT, 0o644)
+        guard lock >= 0 else { throw RunStoreError.cannotLock(path + ".lock", String(cString: strerror(errno))) }
+        defer { flock(lock, LOCK_UN); close(lock) }
+        while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
         db = try DatabasePool(path: path, configuration: config)
         try Self.migrator.migrate(db)
     }
@@ -242,6 +250,13 @@ public final class RunStore {
             for column in row.columnNames where column != "run_id" { out[column] = row[column].map { "\($0)" } ?? "" }
             return out
         }
+    }
+}
+
+public enum RunStoreError: Error, CustomStringConvertible {
+    case cannotLock(String, String)
+    public var description: String {
+        switch self { case let .cannotLock(path, reason): return "\(path): cannot open the store's lock file: \(reason)" }
     }
 }
 
