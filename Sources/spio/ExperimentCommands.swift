@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import SPIOExperiments
+import SPIOTraining
 import SPIOTensor
 
 /// Options shared by the commands that use the run store.
@@ -84,6 +85,10 @@ struct Run: ParsableCommand {
             }
         } catch {
             meter.finish()
+            if Interrupt.requested {
+                progress("Error: \(error)")
+                throw ExitCode(130)
+            }
             throw error
         }
         progress(String(format: "study %@ done in %.1f s", plan.study, Date().timeIntervalSince(start)))
@@ -205,11 +210,12 @@ struct Audit: ParsableCommand {
 struct TextTable {
     let header: [String], rows: [[String]]
     var text: String {
-        func visible(_ s: String) -> Int { s.replacingOccurrences(of: #"\u{1B}\[[0-9;]*m"#, with: "", options: .regularExpression).count }
+        func visible(_ s: String) -> Int { s.replacingOccurrences(of: "\u{1B}[1m", with: "").replacingOccurrences(of: "\u{1B}[0m", with: "").count }
         let widths = header.indices.map { i in ([header] + rows).map { visible($0[i]) }.max() ?? 0 }
         func line(_ r: [String]) -> String {
             r.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - visible($1)) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
         }
-        return ([line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")] + rows.map(line)).joined(separator: "\n")
+        let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
+        return ([line(header), rule] + rows.map(line)).joined(separator: "\n")
     }
 }
