@@ -136,4 +136,16 @@ final class RunnerTests: XCTestCase {
         XCTAssertTrue(audit.lines.contains { $0.key == "train.loss" && $0.values == 12 })
         XCTAssertTrue(audit.lines.contains { $0.key == "nmae.mean" })
     }
+
+    /// A run that fails is stored as failed with its error text, and the error reaches the caller.
+    func testFailureRecordsItsError() throws {
+        let path = dir + "/broken.yaml"
+        try "study: broken\nsimulation: {imageSize: 32, anatomy: {kind: file, path: /nonexistent/scan.nii}}\ndata: {samples: 8}\nmodel: {preset: tiny}\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let runner = try Runner(workspace: dir + "/ws")
+        XCTAssertThrowsError(try runner.run(StudyPlan(path: path))) { XCTAssertTrue("\($0)".contains("/nonexistent/scan.nii"), "\($0)") }
+        let runs = try runner.store.runs(study: "broken")
+        XCTAssertEqual(runs.map(\.status), ["failed"])
+        XCTAssertEqual(runs[0].error, "/nonexistent/scan.nii: no such file or folder")
+    }
 }
