@@ -13,6 +13,10 @@ public struct EngineBench {
     /// Prints progress lines while measuring.
     public var log: (String) -> Void
 
+    /// Only layers whose description contains this text (profiling one shape; the whole network
+    /// is then timed once); nil: all.
+    public var only: String?
+
     public init(preset: String = "small", batch: Int = 32, threads: Int = 2, repeats: Int = 5, log: @escaping (String) -> Void = { _ in }) {
         self.preset = preset; self.batch = batch; self.threads = threads; self.repeats = repeats; self.log = log
     }
@@ -113,7 +117,7 @@ public struct EngineBench {
             if let e = layers[key] { layers[key] = (e.0, e.1, e.2 + 1) } else { layers[key] = (m, shape, 1); order.append(key) }
         }
         var rows: [Row] = []
-        for key in order {
+        for key in order where only.map({ key.contains($0) }) ?? true {
             let (m, shape, count) = layers[key]!
             let ws = Workspace()
             let layer: Layer
@@ -135,7 +139,8 @@ public struct EngineBench {
             rows.append(row)
         }
         let dy = net(x).copy()
-        let whole = Self.median(repeats) { net.zeroGrad(); _ = net(x); _ = net.backward(dy) }
+        // With `only`, the whole network is timed once (the run is for profiling one shape).
+        let whole = Self.median(only == nil ? repeats : 0) { net.zeroGrad(); _ = net(x); _ = net.backward(dy) }
         log(String(format: "whole network: %.1f ms per batch of %d", whole * 1e3, batch))
         return Result(sgemmGFLOPS: ours, sgemmOpenBLASThreadedGFLOPS: native, sgemmSize: size, rows: rows,
                       networkSeconds: whole, networkGFLOP: networkFLOP * 1e-9, threads: threads, batch: batch, preset: preset)

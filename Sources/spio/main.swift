@@ -31,6 +31,7 @@ struct Bench: ParsableCommand {
         @Option(help: "Threads (engine loops and sgemm blocks).") var threads = 2
         @Option(help: "Timed repetitions per measurement (the median is reported).") var repeats = 5
         @Option(help: "Also write the Markdown table to this file.") var out: String?
+        @Option(help: "Only the layers whose description contains this text, e.g. 'Conv3x3/2 32->32' (for profiling).") var only: String?
 
         func validate() throws {
             guard ModelConfig.preset(preset) != nil else {
@@ -43,7 +44,9 @@ struct Bench: ParsableCommand {
             #if DEBUG
             progress("warning: this is a debug build; benchmark with `swift build -c release` (make bench).")
             #endif
-            let result = EngineBench(preset: preset, batch: batch, threads: threads, repeats: repeats, log: progress).run()
+            var bench = EngineBench(preset: preset, batch: batch, threads: threads, repeats: repeats, log: progress)
+            bench.only = only
+            let result = bench.run()
             print(result.markdown)
             if let out { try result.markdown.write(toFile: out, atomically: true, encoding: .utf8) }
         }
