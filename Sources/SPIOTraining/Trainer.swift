@@ -87,7 +87,12 @@ public final class Trainer {
         images.data.update(from: c.data, count: c.count)
         if modelConfig.predictsWaveletBands { DB4Wavelet.forward(images, into: t) } else { t.assign(images) }
         targets = t
-        identity = "model \(modelConfig.json) training \(config.json) data \(data.count)x\(data.imageSize) validation \(validation?.count ?? 0)"
+        // The epoch count is not part of a checkpoint's identity: every epoch depends only on the
+        // ones before it (shuffle stream = epoch, constant learning rate), so a finished run can be
+        // continued to more epochs and ends exactly where a longer run would.
+        var sameRun = config
+        sameRun.epochs = 0
+        identity = "model \(modelConfig.json) training \(sameRun.json) data \(data.count)x\(data.imageSize) validation \(validation?.count ?? 0)"
     }
 
     /// Training then validation split of one set: the last `fraction` (at least one image when

@@ -104,6 +104,14 @@ final class TrainerTests: XCTestCase {
             XCTAssertEqual(a.bytes, b.bytes, "\(name) differs after resume")
         }
         XCTAssertEqual(second.optimizer.step, whole.optimizer.step)
+        // More epochs continue the finished run and match a longer uninterrupted one.
+        var longer = config; longer.epochs = 4
+        let continued = Trainer(model: .preset("tiny")!, training: longer, data: train, validation: val, checkpointDirectory: dir)
+        try continued.run()
+        let straight = Trainer(model: .preset("tiny")!, training: longer, data: train, validation: val, checkpointDirectory: nil)
+        try straight.run()
+        XCTAssertEqual(continued.history.map(\.batchLosses), straight.history.map(\.batchLosses))
+        XCTAssertEqual(continued.model.parameters.map(\.value.array), straight.model.parameters.map(\.value.array))
         // A different configuration refuses the directory.
         var other = config; other.learningRate = 1e-2
         XCTAssertThrowsError(try Trainer(model: .preset("tiny")!, training: other, data: train, validation: val, checkpointDirectory: dir).run()) {
