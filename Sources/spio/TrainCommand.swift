@@ -117,14 +117,18 @@ func loadTrainingSet(_ directory: String) throws -> TrainingSet {
 final class ProgressLine {
     private let isTerminal = isatty(fileno(stderr)) != 0
     private var last = Date.distantPast
-    private let start = Date()
+    private var start = Date()
+    /// The fraction at the first update: a resumed run starts part-way, and its rate is measured
+    /// from there.
+    private var first: Double?
 
     func update(_ text: String, fraction: Double) {
         let now = Date()
+        if first == nil || fraction < first! { first = fraction; start = now }
         guard now.timeIntervalSince(last) >= (isTerminal ? 0.2 : 10) else { return }
         last = now
-        let elapsed = now.timeIntervalSince(start)
-        let eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0
+        let elapsed = now.timeIntervalSince(start), done = fraction - first!
+        let eta = done > 0 ? elapsed * (1 - fraction) / done : 0
         let line = String(format: "%@  %3.0f%%  eta %@", text, fraction * 100, Self.duration(eta))
         if isTerminal {
             FileHandle.standardError.write(("\r\u{1B}[K" + line).data(using: .utf8)!)
