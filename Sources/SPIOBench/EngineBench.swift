@@ -47,8 +47,7 @@ public struct EngineBench {
             body()
             times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
         }
-        times.sort()
-        return times[times.count / 2]
+        return medianOf(times)
     }
 
     /// sgemm GFLOP/s on an n x n x n product: through `Gemm` (deterministic blocks) and through
@@ -173,4 +172,10 @@ var cpuModel: String {
           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
           let value = line.split(separator: ":", maxSplits: 1).last else { return "unknown CPU" }
     return value.trimmingCharacters(in: .whitespaces)
+}
+
+/// The middle value (the upper one of an even count), as every `spio bench` table reports.
+func medianOf(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted[sorted.count / 2]
 }

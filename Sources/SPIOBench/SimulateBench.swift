@@ -34,8 +34,7 @@ public struct SimulateBench {
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
                 log("\(size) x \(size): \(count) samples in \(String(format: "%.2f", times.last!)) s")
             }
-            times.sort()
-            return Row(size: size, fieldMatrix: Swift.min(size, config.field.maxMatrix), samples: count, secondsMedian: times[times.count / 2])
+            return Row(size: size, fieldMatrix: Swift.min(size, config.field.maxMatrix), samples: count, secondsMedian: medianOf(times))
         }
     }
 

@@ -59,9 +59,7 @@ public struct TrainBench {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Result(architecture: config.architecture.rawValue, parameters: net.parameterCount, batch: batch, threads: threads,
-                      trainSamplesPerSecond: median(rates), trainSamplesPerSecondRuns: rates, inferenceMilliseconds: median(times),
+                      trainSamplesPerSecond: medianOf(rates), trainSamplesPerSecondRuns: rates, inferenceMilliseconds: medianOf(times),
                       peakResidentMiB: Double(usage.ru_maxrss) / 1024)
     }
-
-    private func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
 }

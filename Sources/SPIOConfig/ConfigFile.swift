@@ -23,21 +23,27 @@ public struct ConfigError: Error, CustomStringConvertible {
 public enum ConfigFile {
     /// Decodes `T` from the block under `key` (or the whole document when nil) of a YAML file.
     public static func load<T: Decodable>(_ type: T.Type, from path: String, key: String? = nil) throws -> T {
+        try decode(type, yaml: read(path), file: path, key: key)
+    }
+
+    /// The text of a configuration file.
+    static func read(_ path: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, line: nil, column: nil, keyPath: "", message: "cannot read the file")
         }
-        return try decode(type, yaml: String(decoding: data, as: UTF8.self), file: path, key: key)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The YAML tree of `yaml` (nil for an empty document); syntax errors as `ConfigError`s.
+    static func compose(_ yaml: String, file: String) throws -> Node? {
+        do { return try Yams.compose(yaml: yaml) } catch let error as YamlError {
+            throw ConfigError(file: file, line: yamlMark(error)?.line, column: yamlMark(error)?.column, keyPath: "", message: "not valid YAML: \(yamlProblem(error))")
+        }
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, yaml: String, file: String, key: String? = nil) throws -> T {
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: yaml) else {
-                throw ConfigError(file: file, line: nil, column: nil, keyPath: "", message: "the file is empty")
-            }
-            root = node
-        } catch let error as YamlError {
-            throw ConfigError(file: file, line: yamlMark(error)?.line, column: yamlMark(error)?.column, keyPath: "", message: "not valid YAML: \(yamlProblem(error))")
+        guard let root = try compose(yaml, file: file) else {
+            throw ConfigError(file: file, line: nil, column: nil, keyPath: "", message: "the file is empty")
         }
         if let key {
             guard let mapping = root.mapping else {
@@ -127,14 +133,14 @@ public enum ConfigFile {
         }, node)
     }
 
-    static func yamlMark(_ e: YamlError) -> Mark? {
+    private static func yamlMark(_ e: YamlError) -> Mark? {
         switch e {
         case let .scanner(_, _, mark, _), let .parser(_, _, mark, _): return mark
         default: return nil
         }
     }
 
-    static func yamlProblem(_ e: YamlError) -> String {
+    private static func yamlProblem(_ e: YamlError) -> String {
         switch e {
         case let .scanner(_, problem, _, _), let .parser(_, problem, _, _): return problem
         default: return "\(e)"

@@ -15,12 +15,7 @@ public struct ConfigTree {
     /// Parses `yaml` (an empty document is an empty mapping); the top level must be a mapping.
     public init(yaml: String, file: String) throws {
         self.file = file
-        let node: Node?
-        do { node = try Yams.compose(yaml: yaml) } catch let error as YamlError {
-            throw ConfigError(file: file, line: ConfigFile.yamlMark(error)?.line, column: ConfigFile.yamlMark(error)?.column,
-                              keyPath: "", message: "not valid YAML: \(ConfigFile.yamlProblem(error))")
-        }
-        root = node ?? Node.mapping(Node.Mapping([]))
+        root = try ConfigFile.compose(yaml, file: file) ?? Node.mapping(Node.Mapping([]))
         guard root.mapping != nil else {
             throw ConfigError(file: file, line: root.mark?.line, column: root.mark?.column, keyPath: "", message: "expected a mapping at the top level")
         }
@@ -30,10 +25,7 @@ public struct ConfigTree {
 
     /// Reads a file.
     public init(contentsOf path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError(file: path, line: nil, column: nil, keyPath: "", message: "cannot read the file")
-        }
-        try self.init(yaml: String(decoding: data, as: UTF8.self), file: path)
+        try self.init(yaml: ConfigFile.read(path), file: path)
     }
 
     private mutating func recordOrigins(_ node: Node, path: [String], file: String, marks: Bool = true) {
@@ -92,6 +84,19 @@ public struct ConfigTree {
         recordOrigins(value, path: keys, file: file, marks: marks)
     }
 
+    /// Applies one command-line override `block.key.path=value` (the value parsed as YAML), whose
+    /// first key must be one of `blocks`; errors are reported against "--set".
+    public mutating func applyOverride(_ pair: String, blocks: Set<String>) throws {
+        guard let eq = pair.firstIndex(of: "=") else {
+            throw ConfigError(file: "--set", line: nil, column: nil, keyPath: pair, message: "expected key.path=value, e.g. training.epochs=5")
+        }
+        let key = String(pair[..<eq]), text = String(pair[pair.index(after: eq)...])
+        guard blocks.contains(String(key.split(separator: ".").first ?? "")) else {
+            throw ConfigError(file: "--set", line: nil, column: nil, keyPath: key, message: "keys start with one of \(blocks.sorted().joined(separator: ", "))")
+        }
+        try set(key, to: try Self.parseValue(text, file: "--set", path: key), from: "--set", marks: false)
+    }
+
     /// Parses a `--set` value as a YAML scalar or flow collection (`5`, `image`, `[1, 2]`).
     public static func parseValue(_ text: String, file: String, path: String) throws -> Node {
         do {
@@ -104,12 +109,13 @@ public struct ConfigTree {
     /// The tree as YAML text (for decoding and for storing the effective configuration).
     public func yaml() throws -> String { try Yams.serialize(node: root, sortKeys: true) }
 
-    /// Decodes the tree; errors name the file, line and column where the offending value was written.
-    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        if let original = self.text { return try ConfigFile.decode(type, yaml: original, file: file) }
+    /// Decodes the tree (or its block `key`); errors name the file, line and column where the
+    /// offending value was written.
+    public func decode<T: Decodable>(_ type: T.Type, key: String? = nil) throws -> T {
+        if let original = self.text { return try ConfigFile.decode(type, yaml: original, file: file, key: key) }
         let text = try yaml()
         do {
-            return try ConfigFile.decode(type, yaml: text, file: file)
+            return try ConfigFile.decode(type, yaml: text, file: file, key: key)
         } catch let error as ConfigError {
             // Map the position in the serialised text back to the value's origin.
             var path = error.keyPath

@@ -79,8 +79,5 @@ public struct RunConfig: Codable, Equatable, Sendable {
 
     /// Canonical JSON: sorted keys, every field written (defaults included), so equal
     /// configurations hash equally whatever the key order or spelling of the files.
-    public var canonicalJSON: String {
-        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
-        return String(decoding: try! enc.encode(self), as: UTF8.self)
-    }
+    public var canonicalJSON: String { SPIOConfig.canonicalJSON(self) }
 }

@@ -155,11 +155,12 @@ public final class RunStore {
     }
 
     public func finish(_ id: Int64) throws {
+        let now = Self.now()
         try db.write { db in
             try db.execute(sql: """
                 UPDATE runs SET status = 'finished', error = NULL, finished_at = ?,
                   seconds = (julianday(?) - julianday(started_at)) * 86400.0 WHERE id = ?
-                """, arguments: [Self.now(), Self.now(), id])
+                """, arguments: [now, now, id])
         }
     }
 

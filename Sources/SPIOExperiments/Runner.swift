@@ -1,4 +1,5 @@
 import Foundation
+import SPIOConfig
 import SPIODigest
 import SPIOImageIO
 import SPIONetworks
@@ -22,6 +23,8 @@ public final class Runner {
     public var progress: (String, Double) -> Void = { _, _ in }
     /// Polled between training batches (Ctrl-C).
     public var shouldStop: () -> Bool = { false }
+    /// Read once per runner (it asks git), recorded with every run.
+    private lazy var environment = RunEnvironment.current(threads: Engine.threadCount, blas: Engine.blasDescription)
 
     public init(workspace: String) throws {
         self.workspace = workspace
@@ -67,7 +70,7 @@ public final class Runner {
             run = try store.start(study: study, name: name, kind: kind, hash: hash, configJSON: configJSON, directory: directory, parentID: parent)
             log("\(kind) run \(run.id!) (\(name))")
         }
-        try store.recordEnvironment(run.id!, RunEnvironment.current(threads: Engine.threadCount, blas: Engine.blasDescription))
+        try store.recordEnvironment(run.id!, environment)
         do {
             try body(run)
         } catch let error as TrainingError {
@@ -86,7 +89,7 @@ public final class Runner {
     func dataset(_ sim: SimulationConfig, count: Int, study: String, name: String) throws -> RunStore.Run {
         let hash = SimulatedDataset.contentHash(config: sim, count: count)
         let dir = directory("datasets", hash)
-        let json = canonical(sim) + ",\"count\":\(count)"
+        let json = canonicalJSON(sim) + ",\"count\":\(count)"
         return try cached(kind: "dataset", hash: hash, study: study, name: name, configJSON: json, directory: dir, parent: nil) { run in
             let start = Date()
             let data = try SimulatedDataset.generate(config: sim, count: count) { done in
@@ -134,9 +137,14 @@ public final class Runner {
                               (Double(p.epoch - 1) + Double(p.batch) / Double(p.batches)) / Double(p.epochs))
             }
             let id = run.id!
-            trainer.epochFinished = { history in try self.logEpochs(id, history) }
-            let history = try trainer.run()
-            try logEpochs(id, history)
+            // The first call (after a resume, or epoch 1) logs every finished epoch, rewriting what a
+            // crash may have left half-logged; later calls only the epoch just finished.
+            var logged = 0
+            trainer.epochFinished = { history in
+                try self.logEpochs(id, history[(logged == 0 ? 0 : history.count - 1)...])
+                logged = history.count
+            }
+            try trainer.run()
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let model = (dir as NSString).appendingPathComponent("model.safetensors")
             try Checkpoint.save(trainer.model, config: c.model.json, to: URL(fileURLWithPath: model), extraMetadata: ["training": c.training.json])
@@ -145,9 +153,9 @@ public final class Runner {
         }
     }
 
-    /// Writes (or rewrites) the metrics of every finished epoch: idempotent, so a resumed run that
-    /// recomputes nothing it already logged, and a crash between checkpoint and log loses nothing.
-    func logEpochs(_ id: Int64, _ history: [EpochRecord]) throws {
+    /// Writes (or rewrites) the metrics of finished epochs: idempotent, so a resumed run rewrites
+    /// rather than duplicates, and a crash between checkpoint and log loses nothing.
+    func logEpochs(_ id: Int64, _ history: ArraySlice<EpochRecord>) throws {
         var values: [(key: String, step: Int, value: Double)] = []
         for r in history {
             let first = r.step - r.batchLosses.count
@@ -162,7 +170,7 @@ public final class Runner {
 
     func evaluate(_ set: TestSetConfig, study: String, name: String, training: RunStore.Run, model: ModelConfig) throws -> RunStore.Run {
         let data = try dataset(set.simulation, count: set.samples, study: study, name: "\(name) \(set.name) data")
-        let json = "{\"training\":\"\(training.configHash)\",\"set\":\(canonical(set)),\"dataset\":\"\(data.configHash)\"}"
+        let json = "{\"training\":\"\(training.configHash)\",\"set\":\(canonicalJSON(set)),\"dataset\":\"\(data.configHash)\"}"
         let hash = SHA256.hex(json)
         let dir = directory("evaluations", hash)
         return try cached(kind: "evaluate", hash: hash, study: study, name: "\(name) \(set.name)", configJSON: json, directory: dir,
@@ -203,15 +211,9 @@ public final class Runner {
     }
 }
 
-/// Canonical JSON of any encodable value (sorted keys).
-func canonical<T: Encodable>(_ value: T) -> String {
-    let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
-    return String(decoding: try! enc.encode(value), as: UTF8.self)
-}
-
 /// Dotted key -> value text of an encodable value (lists as JSON), for the params table.
 func flatten<T: Encodable>(_ value: T, prefix: String) -> [String: String] {
-    let tree = try! JSONDecoder().decode(JSONValue.self, from: Data(canonical(value).utf8))
+    let tree = try! JSONDecoder().decode(JSONValue.self, from: Data(canonicalJSON(value).utf8))
     var out: [String: String] = [:]
     func walk(_ v: JSONValue, _ path: String) {
         if case let .object(d) = v { for (k, x) in d { walk(x, path.isEmpty ? k : path + "." + k) } } else { out[path] = v.text }
@@ -257,9 +259,7 @@ enum ExamplePanels {
             let pred = Array(predictions.array[(s * plane)..<((s + 1) * plane)])
             let top = max(truth.max() ?? 1, pred.max() ?? 1, 1e-6)
             func panel(_ v: [Float], _ title: String, _ map: ColourMap, _ range: (Float, Float)?) -> RGBImage {
-                var p = ImagePanel(values: v, width: n, height: n)
-                (p.title, p.colourMap, p.range, p.zoom) = (title, map, range, max(1, 128 / n))
-                return p.render()
+                ImagePanel.render(v, size: n, title: title, colourMap: map, range: range, zoom: max(1, 128 / n))
             }
             let input = Array(images.inputs.array[(s * 2 * plane)..<(s * 2 * plane + plane)])
             rows.append(ImagePanel.row([panel(input, "INPUT (EVEN)", .grey, nil), panel(truth, "TRUTH", .viridis, (0, top)),

@@ -65,32 +65,19 @@ public struct StudyPlan {
             }
             axes.sort { $0.0 < $1.0 }
         }
-        var sets: [(String, Node)] = []
-        for o in overrides {
-            guard let eq = o.firstIndex(of: "=") else {
-                throw ConfigError(file: "--set", line: nil, column: nil, keyPath: o, message: "expected key.path=value, e.g. training.epochs=5")
-            }
-            let key = String(o[..<eq]), text = String(o[o.index(after: eq)...])
-            guard RunConfig.blocks.contains(String(key.split(separator: ".").first ?? "")) else {
-                throw ConfigError(file: "--set", line: nil, column: nil, keyPath: key, message: "keys start with one of \(RunConfig.blocks.sorted().joined(separator: ", "))")
-            }
-            sets.append((key, try ConfigTree.parseValue(text, file: "--set", path: key)))
-        }
-
         var combos: [[(String, Node)]] = [[]]
         for (key, values) in axes { combos = combos.flatMap { c in values.map { c + [(key, $0)] } } }
         var runs: [PlannedRun] = []
         for combo in combos {
             var t = tree
             for (k, v) in combo { try t.set(k, to: v, from: path) }
-            for (k, v) in sets { try t.set(k, to: v, from: "--set", marks: false) }
+            for o in overrides { try t.applyOverride(o, blocks: RunConfig.blocks) }
             try Self.applyTestSetInheritance(&t)
             let config = try t.decode(RunConfig.self)
             try Self.check(config, file: path)
-            let label = combo.map { "\($0.0)=\($0.1.string ?? (try? Yams.serialize(node: $0.1).trimmingCharacters(in: .whitespacesAndNewlines)) ?? "?")" }
-            runs.append(PlannedRun(name: label.isEmpty ? study : "\(study)[\(label.joined(separator: ","))]",
-                                   gridValues: zip(combo.map(\.0), label.map { String($0.split(separator: "=", maxSplits: 1)[1]) }).map { ($0, $1) },
-                                   config: config, yaml: try t.yaml()))
+            let values = combo.map { ($0.0, $0.1.string ?? (try? Yams.serialize(node: $0.1).trimmingCharacters(in: .whitespacesAndNewlines)) ?? "?") }
+            let label = values.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+            runs.append(PlannedRun(name: values.isEmpty ? study : "\(study)[\(label)]", gridValues: values, config: config, yaml: try t.yaml()))
         }
         self.runs = runs
     }

@@ -72,7 +72,7 @@ public struct StudyReport {
         for r in rows {
             let label = r.grid.isEmpty ? r.training.name : r.grid.map { "\($0.0.split(separator: ".").last!)=\($0.1)" }.joined(separator: " ")
             let steps = try store.metrics(r.training.id!, key: "train.loss")
-            loss.series.append(.init(label: label, points: Self.movingMean(steps.map { (Double($0.step), $0.value) }, window: 20)))
+            loss.series.append(.init(label: label, points: LinePlot.movingMean(steps.map { (Double($0.step), $0.value) }, window: 20)))
             let v = try store.metrics(r.training.id!, key: "validation.nmae"), sd = try store.metrics(r.training.id!, key: "validation.nmae_sd")
             val.series.append(.init(label: label, points: v.map { (Double($0.step), $0.value) }, errors: sd.map(\.value), markers: true))
         }
@@ -118,17 +118,6 @@ public struct StudyReport {
     static func fixed(_ v: Double) -> String { v.isFinite ? String(format: "%.3f", v) : "" }
 
     static func number(_ v: Double, digits: Int = 6) -> String { v.isFinite ? String(format: "%.\(digits)g", v) : "" }
-
-    static func movingMean(_ p: [(Double, Double)], window: Int) -> [(x: Double, y: Double)] {
-        guard !p.isEmpty else { return [] }
-        var out: [(x: Double, y: Double)] = [], sum = 0.0
-        for i in p.indices {
-            sum += p[i].1
-            if i >= window { sum -= p[i - window].1 }
-            out.append((p[i].0, sum / Double(min(i + 1, window))))
-        }
-        return out
-    }
 
     /// RFC 4180: CRLF line ends; fields with a comma, quote or line break are quoted, quotes doubled.
     public static func writeCSV(_ rows: [[String]], to path: String) throws {

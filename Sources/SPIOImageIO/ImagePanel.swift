@@ -18,6 +18,14 @@ public struct ImagePanel {
         self.values = values; self.width = width; self.height = height
     }
 
+    /// A square map drawn at once: the common case of the report and preview figures.
+    public static func render(_ values: [Float], size: Int, title: String, colourMap: ColourMap, range: (Float, Float)? = nil,
+                              zoom: Int) -> RGBImage {
+        var p = ImagePanel(values: values, width: size, height: size)
+        (p.title, p.colourMap, p.range, p.zoom) = (title, colourMap, range, zoom)
+        return p.render()
+    }
+
     public var displayRange: (Float, Float) {
         if let range { return range }
         let finite = values.filter { $0.isFinite }

@@ -93,6 +93,18 @@ public struct LinePlot {
         return img
     }
 
+    /// The mean of the last `window` points' y at each point (fewer at the start): noisy per-step
+    /// curves such as batch losses.
+    public static func movingMean(_ p: [(Double, Double)], window: Int) -> [(x: Double, y: Double)] {
+        var out: [(x: Double, y: Double)] = [], sum = 0.0
+        for i in p.indices {
+            sum += p[i].1
+            if i >= window { sum -= p[i - window].1 }
+            out.append((p[i].0, sum / Double(min(i + 1, window))))
+        }
+        return out
+    }
+
     /// About five round steps (1, 2 or 5 times a power of ten) covering [lo, hi].
     static func ticks(_ lo: Double, _ hi: Double) -> [Double] {
         let raw = (hi - lo) / 5, mag = pow(10, floor(log10(raw)))

@@ -137,10 +137,7 @@ public final class EncoderDecoderNet: Layer {
     }
 
     private func accumulate(_ t: Tensor, into sum: Tensor, first: Bool) {
-        if first { sum.assign(t); return }
-        precondition(sum.shape == t.shape, "gradient shapes \(sum.shape) and \(t.shape) differ")
-        let (a, o) = (t.data, sum.data)
-        Engine.parallelFor(t.count, minimumPerThread: 1 << 14) { r in for i in r { o[i] += a[i] } }
+        if first { sum.assign(t) } else { sum.add(t) }
     }
 }
 

@@ -30,10 +30,8 @@ public final class EncoderStage: Layer, IndexedLayerContainer {
     public func backward(_ dy: Tensor, featureGradient: Tensor?) -> Tensor {
         var g = layers.last!.backward(dy)
         if let extra = featureGradient {
-            precondition(extra.shape == g.shape, "skip gradient \(extra.shape) does not match stage features \(g.shape)")
-            featureGrad.reshape(to: g.shape)
-            let (a, b, o) = (g.data, extra.data, featureGrad.data)
-            Engine.parallelFor(g.count, minimumPerThread: 1 << 14) { r in for i in r { o[i] = a[i] + b[i] } }
+            featureGrad.assign(g)
+            featureGrad.add(extra)
             g = featureGrad
         }
         return layers.dropLast().reversed().reduce(g) { $1.backward($0) }

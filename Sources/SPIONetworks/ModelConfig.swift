@@ -110,10 +110,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     }
 
     /// Canonical JSON (sorted keys), as stored in checkpoints and hashed by the run store.
-    public var json: String {
-        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
-        return String(data: try! enc.encode(self), encoding: .utf8)!
-    }
+    public var json: String { canonicalJSON(self) }
 
     /// Decodes the JSON a checkpoint stores.
     public static func fromJSON(_ text: String) throws -> ModelConfig {

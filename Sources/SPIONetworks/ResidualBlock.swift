@@ -48,16 +48,14 @@ public final class ResidualBlock: Layer {
         if shortcutKind == .none { return conv.backward(bn.backward(relu.backward(dy))) }
         let (dMain, dSkip) = add.backward(dy)
         let dxMain = conv.backward(bn.backward(relu.backward(dMain)))
-        inputGrad.reshape(to: dxMain.shape)
-        let (a, o) = (dxMain.data, inputGrad.data)
+        inputGrad.assign(dxMain)
         if let shortcut {
-            let b = shortcut.backward(dSkip).data
-            Engine.parallelFor(inputGrad.count, minimumPerThread: 1 << 14) { r in for i in r { o[i] = a[i] + b[i] } }
+            inputGrad.add(shortcut.backward(dSkip))
         } else {
             // Identity: the first inChannels of each sample's gradient pass through.
-            let (n, plane, b) = (dy.shape[0], dy.shape[2] * dy.shape[3], dSkip.data)
+            let (n, plane, b, o) = (dy.shape[0], dy.shape[2] * dy.shape[3], dSkip.data, inputGrad.data)
             for s in 0..<n {
-                for i in 0..<(inChannels * plane) { o[s * inChannels * plane + i] = a[s * inChannels * plane + i] + b[s * outChannels * plane + i] }
+                for i in 0..<(inChannels * plane) { o[s * inChannels * plane + i] += b[s * outChannels * plane + i] }
             }
         }
         return inputGrad

@@ -2,6 +2,7 @@ import Foundation
 import SPIOTensor
 import SPIOImageIO
 import SPIODigest
+import SPIOConfig
 
 /// A simulated dataset held in memory: images N x 2 x n x n, concentration N x n x n and,
 /// when asked for, field N x n x n (Hz). Sample i depends only on (configuration, i), so the
@@ -23,9 +24,7 @@ public struct SimulatedDataset {
 
     /// Content hash of (generator version, configuration, count): the dataset's cache key.
     public static func contentHash(config: SimulationConfig, count: Int) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let json = (try? encoder.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let json = canonicalJSON(config)
         return SHA256.hex("\(generatorVersion)\n\(json)\ncount=\(count)")
     }
 
@@ -109,9 +108,7 @@ public struct SimulatedDataset {
             for dy in 0..<zoom { for dx in 0..<zoom { composite[4 + x * zoom + dx, 18 + y * zoom + dy] = c } }
         } }
         func panel(_ v: [Float], _ title: String, _ map: ColourMap, _ range: (Float, Float)? = nil) -> RGBImage {
-            var p = ImagePanel(values: v, width: n, height: n)
-            p.title = title; p.colourMap = map; p.range = range; p.zoom = zoom
-            return p.render()
+            ImagePanel.render(v, size: n, title: title, colourMap: map, range: range, zoom: zoom)
         }
         var panels = [composite]
         if i < protonDensity.count { panels.append(panel(protonDensity[i], "ANATOMY", .grey, (0, 1))) }

@@ -89,6 +89,13 @@ public final class Tensor: CustomStringConvertible {
         data.update(from: other.data, count: count)
     }
 
+    /// self += other, element by element (equal shapes; gradient sums at branch points).
+    public func add(_ other: Tensor) {
+        precondition(shape == other.shape, "Tensor.add needs equal shapes, got \(shape) and \(other.shape)")
+        let (a, o) = (other.data, data)
+        Engine.parallelFor(count, minimumPerThread: 1 << 14) { r in for i in r { o[i] += a[i] } }
+    }
+
     /// Elements as a buffer pointer (valid while the tensor lives and is not reshaped larger).
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
 

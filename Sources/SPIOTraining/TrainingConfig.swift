@@ -45,8 +45,5 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     }
 
     /// Canonical JSON (sorted keys).
-    public var json: String {
-        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
-        return String(data: try! enc.encode(self), encoding: .utf8)!
-    }
+    public var json: String { canonicalJSON(self) }
 }

@@ -6,36 +6,26 @@ import SPIONetworks
 import SPIOTensor
 import SPIOTraining
 
-/// `--set block.key=value` overrides applied to a preset: the pairs become a YAML document decoded
-/// with the same strict rules (and messages) as a config file.
+/// `--set block.key=value` overrides applied to a preset, through the same `ConfigTree` overrides
+/// (and messages) as `spio run`.
 struct BlockOverrides {
-    var model: [String] = []
-    var training: [String] = []
+    private var tree: ConfigTree
 
     init(_ pairs: [String], allowed: Set<String> = ["model", "training"]) throws {
-        for pair in pairs {
-            guard let eq = pair.firstIndex(of: "="), let dot = pair[..<eq].firstIndex(of: ".") else {
-                throw ValidationError("--set \(pair): expected block.key=value, e.g. model.head=image or training.epochs=5")
-            }
-            let block = String(pair[..<dot]), key = String(pair[pair.index(after: dot)..<eq]), value = String(pair[pair.index(after: eq)...])
-            guard allowed.contains(block) else { throw ValidationError("--set \(pair): unknown block '\(block)'; expected one of \(allowed.sorted().joined(separator: ", "))") }
-            let line = "  \(key): \(value)"
-            if block == "model" { model.append(line) } else { training.append(line) }
-        }
+        tree = try ConfigTree(yaml: "model: {}\ntraining: {}\n", file: "--set")
+        for pair in pairs { try tree.applyOverride(pair, blocks: allowed) }
     }
 
     func modelConfig(preset: String) throws -> ModelConfig {
         guard ModelConfig.preset(preset) != nil else {
             throw ValidationError("unknown preset '\(preset)'; expected one of \(ModelConfig.presetNames.joined(separator: ", "))")
         }
-        return try ConfigFile.decode(ModelConfig.self, yaml: (["model:", "  preset: \(preset)"] + model).joined(separator: "\n"),
-                                     file: "--set", key: "model")
+        var t = tree
+        if t.node(at: "model.preset") == nil { try t.applyOverride("model.preset=\(preset)", blocks: ["model"]) }
+        return try t.decode(ModelConfig.self, key: "model")
     }
 
-    func trainingConfig(_ base: [String] = []) throws -> TrainingConfig {
-        try ConfigFile.decode(TrainingConfig.self, yaml: (["training:"] + base + training).joined(separator: "\n") + (base.isEmpty && training.isEmpty ? " {}" : ""),
-                              file: "--set", key: "training")
-    }
+    func trainingConfig() throws -> TrainingConfig { try tree.decode(TrainingConfig.self, key: "training") }
 }
 
 struct Train: ParsableCommand {
@@ -90,14 +80,8 @@ struct Train: ParsableCommand {
 enum TrainingCurve {
     static func render(_ history: [EpochRecord], title: String) -> RGBImage {
         var loss = LinePlot(title: "\(title): training loss", xLabel: "step", yLabel: "loss (mean of 20)")
-        var steps: [(x: Double, y: Double)] = [], window: [Double] = []
-        for r in history {
-            for (i, l) in r.batchLosses.enumerated() {
-                window.append(l); if window.count > 20 { window.removeFirst() }
-                steps.append((Double(r.step - r.batchLosses.count + i + 1), window.reduce(0, +) / Double(window.count)))
-            }
-        }
-        loss.series = [.init(label: "", points: steps)]
+        let steps = history.flatMap { r in r.batchLosses.enumerated().map { (Double(r.step - r.batchLosses.count + $0 + 1), $1) } }
+        loss.series = [.init(label: "", points: LinePlot.movingMean(steps, window: 20))]
         loss.logY = true
         var val = LinePlot(title: "\(title): validation NMAE", xLabel: "epoch", yLabel: "NMAE")
         val.series = [.init(label: "", points: history.map { (Double($0.epoch), $0.validationNMAE) },

@@ -3,13 +3,7 @@ import GRDB
 import XCTest
 @testable import SPIOExperiments
 
-final class RunStoreTests: XCTestCase {
-    var dir = ""
-    override func setUp() {
-        dir = NSTemporaryDirectory() + "spio-store-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+final class RunStoreTests: ScratchDirectoryTestCase {
 
     func testRoundTrips() throws {
         let store = try RunStore(path: dir + "/runs.sqlite")

@@ -5,13 +5,7 @@ import XCTest
 
 /// The runner end to end through the `spio` executable: caching, SIGKILL and resume, two
 /// processes on one store, reports, audits.
-final class RunnerTests: XCTestCase {
-    var dir = ""
-    override func setUp() {
-        dir = NSTemporaryDirectory() + "spio-runner-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+final class RunnerTests: ScratchDirectoryTestCase {
 
     /// A study small enough for the debug build: tiny DeepSPIO, 48 images of 32 x 32, 4 epochs.
     func study(_ name: String, epochs: Int = 4, seed: Int = 1) -> String {

@@ -4,14 +4,11 @@ import XCTest
 @testable import SPIOExperiments
 
 /// Study files: malformed inputs with their exact messages, presets, grids, overrides, hashes.
-final class StudyPlanTests: XCTestCase {
-    var dir = ""
-
+final class StudyPlanTests: ScratchDirectoryTestCase {
     override func setUp() {
-        dir = NSTemporaryDirectory() + "spio-plan-\(UUID().uuidString)"
+        super.setUp()
         try! FileManager.default.createDirectory(atPath: dir + "/configs", withIntermediateDirectories: true)
     }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     @discardableResult
     func write(_ name: String, _ text: String) -> String {
