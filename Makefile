@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEBIAN_PACKAGES := libopenblas-dev libfftw3-dev libsqlite3-dev libpng-dev zlib1g-dev pkg-config sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build release test quickstart bench clean
+.PHONY: deps build release test quickstart studies bench clean
 
 ## deps: install the Debian packages the build needs (only those missing)
 deps:
@@ -31,6 +31,10 @@ test: deps
 ## quickstart: build, then run experiments/quickstart.yaml (simulate, train, evaluate) and write reports/quickstart/
 quickstart: release
 	.build/release/spio run experiments/quickstart.yaml
+
+## studies: run every paper study of experiments/ at the committed CPU scale and write reports/ (about N minutes)
+studies: release
+	scripts/run-studies.sh
 
 ## bench: engine and simulator benchmarks (release build); writes bench/engine.md, bench/simulate.md
 bench: release

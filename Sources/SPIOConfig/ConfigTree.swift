@@ -23,6 +23,16 @@ public struct ConfigTree {
         text = yaml
     }
 
+    /// A tree over an already composed mapping node (a part of another file).
+    public init(root: Node, file: String) throws {
+        guard root.mapping != nil else {
+            throw ConfigError(file: file, line: root.mark?.line, column: root.mark?.column, keyPath: "", message: "expected a mapping")
+        }
+        self.file = file
+        self.root = root
+        recordOrigins(root, path: [], file: file)
+    }
+
     /// Reads a file.
     public init(contentsOf path: String) throws {
         try self.init(yaml: ConfigFile.read(path), file: path)

@@ -5,26 +5,79 @@ import SPIOPhysics
 import SPIOTraining
 
 /// One test set of the `evaluation` block: simulated from the run's `simulation` block with
-/// `simulation` overrides on top (another anatomy, noise level, scene), or read from files.
+/// `simulation` overrides on top (another anatomy, noise level, scene), or read from files (real
+/// scans). `evaluation.sweeps` in a study expands into sets like these.
 public struct TestSetConfig: Codable, Equatable, Sendable {
     public var name = "test"
     public var samples = 200
     /// Seed of the test set's simulation (different from the training seed by default).
     public var seed: UInt64 = 1001
     /// The effective simulation of this set: the run's simulation with this set's overrides merged
-    /// in (filled in by `StudyPlan`; in a file, write only the keys that differ).
+    /// in (filled in by `StudyPlan`; in a file, write only the keys that differ). For file sets
+    /// it gives the pixel size (fovMM / imageSize) and the bottle's place (scene.bottleCentreMM,
+    /// scene.bottleRadiusMM) for the phantom estimate.
     public var simulation = SimulationConfig()
     /// For bottle phantoms: also report the mean prediction in the disk of half the bottle radius.
     public var phantomRegion = false
+    /// Real scans instead of simulated images: NPY (2 x H x W or N x 2 x H x W), NIfTI (nz = 2) or
+    /// PNG (red, green = the two channels), H = W = the model's input size. Paths relative to the
+    /// working directory.
+    public var files: [String] = []
+    /// The known concentration of the scanned bottle (file sets; the phantom table's "true").
+    public var truthUgPerMM3: Double?
+    /// Free labels shown in the report's tables and used as plot axes (sweeps set them).
+    public var labels: [String: String] = [:]
+    /// The sweep this set was expanded from, if any.
+    public var sweep = ""
+    public var interpretability: InterpretabilityConfig?
 
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, samples, seed, simulation, phantomRegion }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, samples, seed, simulation, phantomRegion, files, truthUgPerMM3, labels, sweep, interpretability
+    }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&name, .name); try c.update(&samples, .samples); try c.update(&seed, .seed)
         try c.update(&simulation, .simulation); try c.update(&phantomRegion, .phantomRegion)
+        try c.update(&files, .files); truthUgPerMM3 = try c.decodeIfPresent(Double.self, forKey: .truthUgPerMM3)
+        try c.update(&labels, .labels); try c.update(&sweep, .sweep)
+        interpretability = try c.decodeIfPresent(InterpretabilityConfig.self, forKey: .interpretability)
         guard samples > 0 else { throw DecodingError.dataCorruptedError(forKey: .samples, in: c, debugDescription: "must be positive, got \(samples)") }
+        if truthUgPerMM3 != nil && files.isEmpty {
+            throw DecodingError.dataCorruptedError(forKey: .truthUgPerMM3, in: c, debugDescription: "only file sets take truthUgPerMM3; simulated sets know their truth")
+        }
+    }
+
+    /// A file name for this set's figures: letters, digits, '-', '.' and '_' only.
+    public var slug: String { StudyReport.slug(name) }
+}
+
+/// Attention and saliency maps of a test set's first images (paper section 5.2).
+public struct InterpretabilityConfig: Codable, Equatable, Sendable {
+    /// How many images of the set (the first ones).
+    public var images = 1
+    /// Layers for Grad-CAM (dotted names from `spio model summary`, e.g. bottleneck.3).
+    public var gradCAM: [String] = []
+    /// The output channel Grad-CAM and saliency differentiate (a wavelet band for DeepSPIO: 0 = LL).
+    public var band = 0
+    /// Guided-backpropagation saliency with respect to the input.
+    public var saliency = true
+    /// A layer whose feature maps (activations) are drawn for the first image.
+    public var features: String?
+    public var featureCount = 8
+
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable { case images, gradCAM, band, saliency, features, featureCount }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try c.update(&images, .images); try c.update(&gradCAM, .gradCAM); try c.update(&band, .band)
+        try c.update(&saliency, .saliency); features = try c.decodeIfPresent(String.self, forKey: .features)
+        try c.update(&featureCount, .featureCount)
+        guard images > 0, featureCount > 0, band >= 0 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "images and featureCount must be positive, band not negative"))
+        }
     }
 }
 

@@ -100,7 +100,82 @@ public final class RunStore {
                 CREATE INDEX runs_by_study ON runs(study);
                 """)
         }
+        m.registerMigration("v3") { db in
+            // Studies and which runs each uses: a run reused by a second study (the same dataset
+            // or model) belongs to both, under the name and grid values each gave it.
+            try db.execute(sql: """
+                CREATE TABLE studies (name TEXT PRIMARY KEY, description TEXT NOT NULL, file TEXT NOT NULL,
+                  report_json TEXT NOT NULL, updated_at TEXT NOT NULL);
+                CREATE TABLE study_runs (study TEXT NOT NULL, run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                  name TEXT NOT NULL, grid_json TEXT NOT NULL, used_at TEXT NOT NULL, PRIMARY KEY (study, run_id));
+                """)
+            // Older stores: every run belongs to the study that made it, grid values from its params.
+            let runs = try Row.fetchAll(db, sql: "SELECT id, study, name, created_at FROM runs")
+            for r in runs {
+                let id: Int64 = r["id"]
+                let grid = try Row.fetchAll(db, sql: "SELECT key, value FROM params WHERE run_id = ? AND key LIKE 'grid.%' ORDER BY key", arguments: [id])
+                    .map { [String(($0["key"] as String).dropFirst(5)), $0["value"] as String] }
+                try db.execute(sql: "INSERT INTO study_runs (study, run_id, name, grid_json, used_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [r["study"] as String, id, r["name"] as String, Self.json(grid), r["created_at"] as String])
+            }
+            for s in try Row.fetchAll(db, sql: """
+                SELECT r.study, MAX(p.value) AS description FROM runs r LEFT JOIN params p ON p.run_id = r.id AND p.key = 'study.description'
+                GROUP BY r.study
+                """) {
+                try db.execute(sql: "INSERT INTO studies (name, description, file, report_json, updated_at) VALUES (?, ?, '', '{}', ?)",
+                               arguments: [s["study"] as String, (s["description"] as String?) ?? "", Self.now()])
+            }
+        }
         return m
+    }
+
+    static func json(_ pairs: [[String]]) -> String {
+        String(decoding: try! JSONSerialization.data(withJSONObject: pairs, options: [.sortedKeys]), as: UTF8.self)
+    }
+
+    // MARK: studies
+
+    /// A study as last run: its description and its `report` block (canonical JSON).
+    public struct Study: Codable, FetchableRecord, PersistableRecord, Sendable {
+        public static let databaseTableName = "studies"
+        public var name: String, description: String, file: String, reportJSON: String, updatedAt: String
+        enum CodingKeys: String, CodingKey { case name, description, file, reportJSON = "report_json", updatedAt = "updated_at" }
+    }
+
+    /// A run as one study uses it.
+    public struct StudyRun: Sendable {
+        public var run: Run
+        /// The name the study gave it (`study[key=value]`, plus a test-set suffix for evaluations).
+        public var name: String
+        /// Grid and variant values, in the study's order.
+        public var grid: [(String, String)]
+    }
+
+    public func saveStudy(name: String, description: String, file: String, reportJSON: String) throws {
+        try db.write { db in
+            try Study(name: name, description: description, file: file, reportJSON: reportJSON, updatedAt: Self.now()).save(db)
+        }
+    }
+
+    public func study(_ name: String) throws -> Study? { try db.read { try Study.fetchOne($0, key: name) } }
+
+    /// Records that `study` uses run `id` (made by it or reused from another study).
+    public func addToStudy(_ study: String, run id: Int64, name: String, grid: [(String, String)]) throws {
+        try db.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO study_runs (study, run_id, name, grid_json, used_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [study, id, name, Self.json(grid.map { [$0.0, $0.1] }), Self.now()])
+        }
+    }
+
+    /// The runs a study uses, oldest first.
+    public func studyRuns(_ study: String) throws -> [StudyRun] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT r.*, s.name AS study_name, s.grid_json FROM study_runs s JOIN runs r ON r.id = s.run_id WHERE s.study = ? ORDER BY r.id",
+                             arguments: [study]).map { row in
+                let pairs = (try? JSONSerialization.jsonObject(with: Data((row["grid_json"] as String).utf8))) as? [[String]] ?? []
+                return StudyRun(run: try Run(row: row), name: row["study_name"], grid: pairs.map { ($0[0], $0[1]) })
+            }
+        }
     }
 
     static func now() -> String {

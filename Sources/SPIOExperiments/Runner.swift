@@ -40,14 +40,28 @@ public final class Runner {
     }
 
     public func run(_ plan: StudyPlan) throws -> [Outcome] {
-        try plan.runs.map { try run($0, study: plan.study, description: plan.description) }
+        try begin(plan)
+        return try plan.runs.map { try run($0, study: plan.study, description: plan.description) }
     }
 
+    /// Records the study (description, report block) before its runs.
+    public func begin(_ plan: StudyPlan) throws {
+        try store.saveStudy(name: plan.study, description: plan.description, file: plan.file, reportJSON: canonicalJSON(plan.report))
+    }
+
+    /// Runs (or reuses) one planned run's dataset, training and evaluations, and records them as
+    /// the study's: a run reused from another study belongs to both.
     public func run(_ planned: StudyPlan.PlannedRun, study: String, description: String = "") throws -> Outcome {
         let c = planned.config
         let data = try dataset(c.simulation, count: c.data.samples, study: study, name: planned.name + " data")
+        try store.addToStudy(study, run: data.id!, name: planned.name + " data", grid: planned.gridValues)
         let training = try train(planned, study: study, description: description, dataset: data)
-        let evaluations = try c.evaluation.sets.map { set in try evaluate(set, study: study, name: planned.name, training: training, model: c.model) }
+        try store.addToStudy(study, run: training.id!, name: planned.name, grid: planned.gridValues)
+        let evaluations = try c.evaluation.sets.map { set in
+            let e = try evaluate(set, study: study, name: planned.name, training: training, model: c.model)
+            try store.addToStudy(study, run: e.id!, name: "\(planned.name) \(set.name)", grid: planned.gridValues)
+            return e
+        }
         return Outcome(planned: planned, dataset: data, training: training, evaluations: evaluations)
     }
 
@@ -169,46 +183,101 @@ public final class Runner {
     // MARK: evaluation
 
     func evaluate(_ set: TestSetConfig, study: String, name: String, training: RunStore.Run, model: ModelConfig) throws -> RunStore.Run {
-        let data = try dataset(set.simulation, count: set.samples, study: study, name: "\(name) \(set.name) data")
-        let json = "{\"training\":\"\(training.configHash)\",\"set\":\(canonicalJSON(set)),\"dataset\":\"\(data.configHash)\"}"
+        // A file set hashes the files' contents, so a changed scan is measured again.
+        let source: String
+        var data: RunStore.Run?
+        if set.files.isEmpty {
+            data = try dataset(set.simulation, count: set.samples, study: study, name: "\(name) \(set.name) data")
+            source = data!.configHash
+        } else {
+            source = try set.files.map { f -> String in
+                guard let bytes = FileManager.default.contents(atPath: f) else { throw ImageIOError(f, "no such file or folder") }
+                return SHA256.hex(bytes)
+            }.joined(separator: ",")
+        }
+        let json = "{\"training\":\"\(training.configHash)\",\"set\":\(canonicalJSON(set)),\"dataset\":\"\(source)\"}"
         let hash = SHA256.hex(json)
         let dir = directory("evaluations", hash)
         return try cached(kind: "evaluate", hash: hash, study: study, name: "\(name) \(set.name)", configJSON: json, directory: dir,
                           parent: training.id) { run in
             let id = run.id!
-            try store.setParams(id, ["set": set.name, "samples": String(set.samples), "seed": String(set.seed)]
-                .merging(flatten(set.simulation, prefix: "simulation")) { a, _ in a })
+            var params = ["set": set.name, "samples": String(set.samples), "seed": String(set.seed)]
+                .merging(flatten(set.simulation, prefix: "simulation")) { a, _ in a }
+            for (k, v) in set.labels { params["label." + k] = v }
+            if !set.files.isEmpty { params["files"] = set.files.joined(separator: "\n") }
+            try store.setParams(id, params)
             let predictor = try Predictor(checkpoint: (training.directory as NSString).appendingPathComponent("model.safetensors"))
-            let test = try TrainingSet(directory: data.directory)
+            let test: TestImages
+            if let data {
+                let t = try TrainingSet(directory: data.directory)
+                test = TestImages(inputs: t.inputs, truth: t.concentration)
+            } else {
+                let raw = try set.files.map(predictor.readInput)
+                let inputs = Tensor.concatenate(raw)
+                InputScaling.apply(inputs)
+                test = TestImages(inputs: inputs, truth: nil)
+            }
             let maps = Evaluation.predict(predictor.model, inputs: test.inputs)
-            let nmae = Evaluation.nmae(prediction: maps, truth: test.concentration)
             var values: [(key: String, step: Int, value: Double)] = []
-            for (i, v) in nmae.enumerated() { if let v { values.append(("nmae", i, v)) } }
-            let (mean, sd) = Evaluation.meanAndSD(nmae.compactMap { $0 })
-            values += [("nmae.mean", 0, mean), ("nmae.sd", 0, sd), ("images", 0, Double(nmae.compactMap { $0 }.count))]
-            if set.phantomRegion {
-                let n = set.simulation.imageSize, scene = set.simulation.scene
-                let pixelMM = set.simulation.fovMM / Double(n)
+            var summary = ""
+            if let truth = test.truth {
+                let nmae = Evaluation.nmae(prediction: maps, truth: truth)
+                for (i, v) in nmae.enumerated() { if let v { values.append(("nmae", i, v)) } }
+                let (mean, sd) = Evaluation.meanAndSD(nmae.compactMap { $0 })
+                values += [("nmae.mean", 0, mean), ("nmae.sd", 0, sd), ("images", 0, Double(nmae.compactMap { $0 }.count))]
+                summary = String(format: "NMAE %.4f +- %.4f over %d images", mean, sd, nmae.compactMap { $0 }.count)
+            } else {
+                values.append(("images", 0, Double(test.count)))
+            }
+            if set.phantomRegion || set.truthUgPerMM3 != nil {
+                let scene = set.simulation.scene
+                let n = test.imageSize, pixelMM = set.simulation.fovMM / Double(n)
                 // Image row = z, column = x (forward-model.md), centred on the field of view.
                 let (row, col) = (Double(n) / 2 - 0.5 + scene.bottleCentreMM[2] / pixelMM, Double(n) / 2 - 0.5 + scene.bottleCentreMM[0] / pixelMM)
                 let radius = scene.bottleRadiusMM / 2 / pixelMM
+                var estimates: [Double] = []
                 for s in 0..<test.count {
                     let est = Evaluation.regionMean(maps.data + s * n * n, size: n, centreRow: row, centreColumn: col, radiusPixels: radius)
-                    let truth = Evaluation.regionMean(test.concentration.data + s * n * n, size: n, centreRow: row, centreColumn: col, radiusPixels: radius)
+                    let truth = set.truthUgPerMM3 ?? Evaluation.regionMean(test.truth!.data + s * n * n, size: n, centreRow: row, centreColumn: col, radiusPixels: radius)
                     values += [("phantom.estimate", s, est), ("phantom.truth", s, truth)]
+                    estimates.append(est)
                 }
+                let (mean, sd) = Evaluation.meanAndSD(estimates)
+                summary += (summary.isEmpty ? "" : "; ") + String(format: "bottle estimate %.3f +- %.3f ug/mm^3", mean, sd)
             }
             try store.log(id, values)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let npy = (dir as NSString).appendingPathComponent("predictions.npy")
-            try NPYArray(shape: maps.shape, values: maps.array).write(to: npy)
-            try store.addArtifact(id, name: "predictions.npy", path: npy)
+            func save(_ name: String, _ t: Tensor) throws {
+                let path = (dir as NSString).appendingPathComponent(name)
+                try NPYArray(shape: t.shape, values: t.array).write(to: path)
+                try store.addArtifact(id, name: name, path: path)
+            }
+            try save("predictions.npy", maps)
+            // The first image's input channel 0, truth (simulated sets) and prediction, for strips.
+            let n = test.imageSize, plane = n * n
+            var first = Array(test.inputs.array[0..<plane])
+            if let truth = test.truth { first += truth.array[0..<plane] }
+            first += maps.array[0..<plane]
+            try save("example.npy", Tensor(shape: [first.count / plane, n, n], values: first))
             let png = (dir as NSString).appendingPathComponent("examples.png")
-            try ExamplePanels.render(images: test, predictions: maps, count: min(4, test.count)).writePNG(to: png)
+            try ExamplePanels.render(test, predictions: maps, count: min(4, test.count)).writePNG(to: png)
             try store.addArtifact(id, name: "examples.png", path: png)
-            log(String(format: "%@ %@: NMAE %.4f +- %.4f over %d images", name, set.name, mean, sd, nmae.compactMap { $0 }.count))
+            if let interp = set.interpretability {
+                for (file, maps) in try InterpretabilityMaps.compute(interp, model: predictor.model, inputs: test.inputs, predictions: maps) {
+                    try save(file, maps)
+                }
+            }
+            log("\(name) \(set.name): \(summary)")
         }
     }
+}
+
+/// A test set's scaled inputs and, for simulated sets, the true concentration maps.
+struct TestImages {
+    let inputs: Tensor
+    let truth: Tensor?
+    var count: Int { inputs.shape[0] }
+    var imageSize: Int { inputs.shape[3] }
 }
 
 /// Dotted key -> value text of an encodable value (lists as JSON), for the params table.
@@ -249,21 +318,24 @@ indirect enum JSONValue: Decodable {
     }
 }
 
-/// Rows of (input channels, truth, prediction) for the first images of a test set.
+/// Rows of (input channel 0, truth, prediction) for the first images of a test set (no truth
+/// panel for real scans).
 enum ExamplePanels {
-    static func render(images: TrainingSet, predictions: Tensor, count: Int) -> RGBImage {
+    static func render(_ images: TestImages, predictions: Tensor, count: Int) -> RGBImage {
         let n = images.imageSize, plane = n * n
         var rows: [RGBImage] = []
         for s in 0..<count {
-            let truth = Array(images.concentration.array[(s * plane)..<((s + 1) * plane)])
+            let truth = images.truth.map { Array($0.array[(s * plane)..<((s + 1) * plane)]) }
             let pred = Array(predictions.array[(s * plane)..<((s + 1) * plane)])
-            let top = max(truth.max() ?? 1, pred.max() ?? 1, 1e-6)
+            let top = max(truth?.max() ?? 0, pred.max() ?? 1, 1e-6)
             func panel(_ v: [Float], _ title: String, _ map: ColourMap, _ range: (Float, Float)?) -> RGBImage {
                 ImagePanel.render(v, size: n, title: title, colourMap: map, range: range, zoom: max(1, 128 / n))
             }
             let input = Array(images.inputs.array[(s * 2 * plane)..<(s * 2 * plane + plane)])
-            rows.append(ImagePanel.row([panel(input, "INPUT (EVEN)", .grey, nil), panel(truth, "TRUTH", .viridis, (0, top)),
-                                        panel(pred, "PREDICTION", .viridis, (0, top))]))
+            var panels = [panel(input, "INPUT (EVEN)", .grey, nil)]
+            if let truth { panels.append(panel(truth, "TRUTH", .viridis, (0, top))) }
+            panels.append(panel(pred, "PREDICTION", .viridis, (0, top)))
+            rows.append(ImagePanel.row(panels))
         }
         return ImagePanel.column(rows)
     }

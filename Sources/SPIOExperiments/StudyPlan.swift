@@ -7,10 +7,11 @@ import SPIOTraining
 import Yams
 
 /// A study expanded into runs: presets merged in order under the study's own blocks, every
-/// combination of `grid` values, then `--set` overrides.
+/// `variant` times every combination of `grid` values, then `--set` overrides; each file's
+/// `evaluation.sweeps` expanded into test sets.
 public struct StudyPlan {
     public struct PlannedRun {
-        /// `study` or `study[key=value,...]` for grid points.
+        /// `study` or `study[key=value,...]` for grid points and variants.
         public let name: String
         public let gridValues: [(String, String)]
         public let config: RunConfig
@@ -27,21 +28,25 @@ public struct StudyPlan {
     public let study: String
     public let description: String
     public let file: String
+    public let report: ReportConfig
     public let runs: [PlannedRun]
 
     /// Loads `path`. Preset paths are relative to the study file's folder, then to the working
     /// directory (`configs/...`). `overrides` are `key.path=value` strings.
     public init(path: String, overrides: [String] = []) throws {
         file = path
-        let studyTree = try ConfigTree(contentsOf: path)
+        var studyTree = try ConfigTree(contentsOf: path)
+        try Self.expandSweeps(&studyTree)
         try Self.validate(studyTree, isStudy: true)
+        report = studyTree.node(at: "report") == nil ? ReportConfig() : try studyTree.decode(ReportConfig.self, key: "report")
         let head = try studyTree.restricted(to: ["study", "description", "presets"]).decode(StudyHead.self)
         study = head.study ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         description = head.description ?? ""
         var tree = try ConfigTree(yaml: "{}", file: path)
         for preset in head.presets {
             let resolved = Self.resolve(preset, relativeTo: path)
-            let presetTree = try ConfigTree(contentsOf: resolved)
+            var presetTree = try ConfigTree(contentsOf: resolved)
+            try Self.expandSweeps(&presetTree)
             try Self.validate(presetTree, isStudy: false)
             tree.merge(presetTree.restricted(to: RunConfig.blocks))
         }
@@ -67,10 +72,18 @@ public struct StudyPlan {
         }
         var combos: [[(String, Node)]] = [[]]
         for (key, values) in axes { combos = combos.flatMap { c in values.map { c + [(key, $0)] } } }
+        let variants = try Self.variants(studyTree)
+        combos = variants.isEmpty ? combos : variants.flatMap { v in combos.map { [("variant", Node(v.name))] + $0 } }
         var runs: [PlannedRun] = []
         for combo in combos {
             var t = tree
-            for (k, v) in combo { try t.set(k, to: v, from: path) }
+            for (k, v) in combo {
+                if k == "variant" {
+                    for (vk, vv) in variants.first(where: { $0.name == v.string })!.settings { try t.set(vk, to: vv, from: path) }
+                } else {
+                    try t.set(k, to: v, from: path)
+                }
+            }
             for o in overrides { try t.applyOverride(o, blocks: RunConfig.blocks) }
             try Self.applyTestSetInheritance(&t)
             let config = try t.decode(RunConfig.self)
@@ -95,12 +108,89 @@ public struct StudyPlan {
 
     /// Checks a file's top-level keys and each block against its own lines.
     static func validate(_ tree: ConfigTree, isStudy: Bool) throws {
-        let allowed: Set<String> = isStudy ? RunConfig.blocks.union(["study", "description", "presets", "grid"]) : RunConfig.blocks.union(["description"])
+        let allowed: Set<String> = isStudy ? RunConfig.blocks.union(["study", "description", "presets", "grid", "variants", "report"])
+            : RunConfig.blocks.union(["description"])
         for (k, v) in tree.root.mapping! where !allowed.contains(k.string ?? "") {
             throw ConfigError(file: tree.file, line: k.mark?.line ?? v.mark?.line, column: k.mark?.column, keyPath: k.string ?? "?",
                               message: "unknown key '\(k.string ?? "?")'; expected one of: \(allowed.sorted().joined(separator: ", "))")
         }
         _ = try tree.decode(FileBlocks.self)
+    }
+
+    /// `variants`: a list of named sets of overrides, e.g. `{name: unet, model.architecture: unet}`.
+    static func variants(_ tree: ConfigTree) throws -> [(name: String, settings: [(String, Node)])] {
+        guard let node = tree.node(at: "variants") else { return [] }
+        func fail(_ n: Node?, _ key: String, _ message: String) -> ConfigError {
+            ConfigError(file: tree.file, line: n?.mark?.line, column: n?.mark?.column, keyPath: key, message: message)
+        }
+        guard let list = node.sequence, !list.isEmpty else { throw fail(node, "variants", "expected a non-empty list of {name: ..., key.path: value, ...}") }
+        var out: [(name: String, settings: [(String, Node)])] = []
+        for (i, item) in list.enumerated() {
+            guard let m = item.mapping, let name = m["name"]?.string, !name.isEmpty else {
+                throw fail(item, "variants.\(i)", "expected a mapping with a name, e.g. {name: unet, model.architecture: unet}")
+            }
+            guard !out.contains(where: { $0.name == name }) else { throw fail(m["name"], "variants.\(i).name", "variant '\(name)' is listed twice") }
+            var settings: [(String, Node)] = []
+            for (k, v) in m where k.string != "name" {
+                let key = k.string ?? "?"
+                guard RunConfig.blocks.contains(String(key.split(separator: ".").first ?? "")) else {
+                    throw fail(k, "variants.\(i).\(key)", "variant keys start with one of \(RunConfig.blocks.sorted().joined(separator: ", "))")
+                }
+                settings.append((key, v))
+            }
+            out.append((name, settings))
+        }
+        return out
+    }
+
+    /// Expands `evaluation.sweeps` into `evaluation.sets`: each sweep is a test set with `name` and
+    /// `over` (dotted key paths inside the set -> lists of values); every combination of values
+    /// becomes a set `name[key=value,...]` labelled with the values (by the last key of each path).
+    static func expandSweeps(_ tree: inout ConfigTree) throws {
+        guard let evaluation = tree.node(at: "evaluation")?.mapping, let sweeps = evaluation["sweeps"] else { return }
+        func fail(_ n: Node?, _ key: String, _ message: String) -> ConfigError {
+            ConfigError(file: tree.file, line: n?.mark?.line, column: n?.mark?.column, keyPath: key, message: message)
+        }
+        guard let list = sweeps.sequence else { throw fail(sweeps, "evaluation.sweeps", "expected a list of sweeps") }
+        var sets = evaluation["sets"]?.sequence.map(Array.init) ?? []
+        for (i, sweep) in list.enumerated() {
+            let at = "evaluation.sweeps.\(i)"
+            guard var m = sweep.mapping, let name = m["name"]?.string, !name.isEmpty else {
+                throw fail(sweep, at, "expected a mapping with a name and over: {key.path: [values]}")
+            }
+            guard let over = m["over"]?.mapping, !over.isEmpty else {
+                throw fail(m["over"] ?? sweep, at + ".over", "expected a mapping from key paths inside the test set (e.g. simulation.noise.snrDB) to lists of values")
+            }
+            m["over"] = nil
+            var axes: [(String, [Node])] = []
+            for (k, v) in over {
+                guard let key = k.string, let values = v.sequence, !values.isEmpty else {
+                    throw fail(v, at + ".over.\(k.string ?? "?")", "expected a non-empty list of values")
+                }
+                axes.append((key, Array(values)))
+            }
+            var combos: [[(String, Node)]] = [[]]
+            for (key, values) in axes { combos = combos.flatMap { c in values.map { c + [(key, $0)] } } }
+            for combo in combos {
+                var set = try ConfigTree(root: .mapping(m), file: tree.file)
+                var labels = m["labels"]?.mapping ?? Node.Mapping([])
+                var parts: [String] = []
+                for (k, v) in combo {
+                    try set.set(k, to: v, from: tree.file)
+                    let label = String(k.split(separator: ".").last!), text = v.string ?? "?"
+                    labels[label] = Node(text)
+                    parts.append("\(label)=\(text)")
+                }
+                try set.set("name", to: Node("\(name)[\(parts.joined(separator: ","))]"), from: tree.file)
+                try set.set("sweep", to: Node(name), from: tree.file)
+                try set.set("labels", to: .mapping(labels), from: tree.file)
+                sets.append(set.root)
+            }
+        }
+        var e = evaluation
+        e["sweeps"] = nil
+        e["sets"] = .sequence(Node.Sequence(sets))
+        try tree.set("evaluation", to: .mapping(e), from: tree.file)
     }
 
     /// A study or preset file's blocks, decoded from its own text for exact error positions.

@@ -1,44 +1,80 @@
 import Foundation
 import SPIOImageIO
+import SPIOTraining
 
-/// Renders a study's report from the run store and the runs' artifacts alone: `report.md`,
-/// `runs.csv` (RFC 4180), `loss.png` (training loss against step), `validation.png` (validation
-/// NMAE against epoch, error bars one standard deviation) and each evaluation's example panels.
+/// Renders a study's report from the run store and the runs' artifacts alone, into `report.md`,
+/// CSV tables and PNG figures:
+/// - the runs table (`runs.csv`): every training the study uses with its plain test sets' NMAE,
+///   whether it converged, and the paper's figure where the study's `report.paper` gives one;
+/// - `loss.png` (training loss against step), `validation.png` (validation NMAE per epoch);
+/// - per plain test set: an NMAE histogram and example panels;
+/// - per sweep: a table (`sweep-<name>.csv`), an example strip, and the plots `report.plots` asks for;
+/// - the phantom table (`phantom-table.csv`) in the paper's Table 1 layout, for sets with a
+///   bottle estimate;
+/// - Grad-CAM, saliency and feature-map panels of sets with an `interpretability` block.
 public struct StudyReport {
     public let store: RunStore
     public let study: String
 
     public init(store: RunStore, study: String) { self.store = store; self.study = study }
 
+    /// One finished evaluation as the study uses it.
+    public struct Evaluated {
+        public var run: RunStore.Run
+        public var set: TestSetConfig
+        public var nmaeMean: Double, nmaeSD: Double, images: Int
+        /// The bottle estimate (mean, sd over images) and the true bottle concentration.
+        public var estimate: (mean: Double, sd: Double)?
+        public var truth: Double?
+    }
+
     /// One finished training run with its evaluations.
     public struct Row {
         public var training: RunStore.Run
+        public var name: String
         public var grid: [(String, String)]
         public var parameters: Int
         public var epochs: Int
         public var validationNMAE: Double
-        public var tests: [(set: String, mean: Double, sd: Double, images: Int, evaluation: RunStore.Run)]
+        public var evaluations: [Evaluated]
+        /// Grid values, or the run's name without grid.
+        public var label: String { grid.isEmpty ? name : grid.map { "\($0.0.split(separator: ".").last!)=\($0.1)" }.joined(separator: " ") }
     }
 
     public func rows() throws -> [Row] {
-        let all = try store.runs(study: study)
-        let evaluations = all.filter { $0.kind == "evaluate" && $0.status == "finished" }
+        let used = try store.studyRuns(study)
+        let evaluations = try used.filter { $0.run.kind == "evaluate" && $0.run.status == "finished" }.map(evaluated)
         // The newest finished training per name (a forced re-run supersedes older ones).
-        var latest: [String: RunStore.Run] = [:]
-        for r in all where r.kind == "train" && r.status == "finished" { latest[r.name] = r }
-        return try latest.values.sorted { $0.id! < $1.id! }.map { t in
-            let params = try store.params(t.id!)
-            let grid = params.filter { $0.key.hasPrefix("grid.") }.map { (String($0.key.dropFirst(5)), $0.value) }.sorted { $0.0 < $1.0 }
+        var latest: [String: RunStore.StudyRun] = [:]
+        for u in used where u.run.kind == "train" && u.run.status == "finished" { latest[u.name] = u }
+        return try latest.values.sorted { $0.run.id! < $1.run.id! }.map { u in
+            let t = u.run
             let val = try store.metrics(t.id!, key: "validation.nmae")
-            let tests = try evaluations.filter { $0.parentID == t.id }.map { e -> (String, Double, Double, Int, RunStore.Run) in
-                let p = try store.params(e.id!)
-                func one(_ k: String) throws -> Double { try store.metrics(e.id!, key: k).first?.value ?? .nan }
-                return (p["set"] ?? "?", try one("nmae.mean"), try one("nmae.sd"), Int(try one("images")), e)
-            }
-            return Row(training: t, grid: grid, parameters: Int(try store.metrics(t.id!, key: "parameters").first?.value ?? 0),
+            return Row(training: t, name: u.name, grid: u.grid, parameters: Int(try store.metrics(t.id!, key: "parameters").first?.value ?? 0),
                        epochs: val.count, validationNMAE: val.last?.value ?? .nan,
-                       tests: tests.map { (set: $0.0, mean: $0.1, sd: $0.2, images: $0.3, evaluation: $0.4) })
+                       evaluations: evaluations.filter { $0.run.parentID == t.id })
         }
+    }
+
+    private struct EvaluationJSON: Decodable { var set: TestSetConfig }
+
+    private func evaluated(_ u: RunStore.StudyRun) throws -> Evaluated {
+        let id = u.run.id!
+        var set = (try? JSONDecoder().decode(EvaluationJSON.self, from: Data(u.run.configJSON.utf8)).set) ?? TestSetConfig()
+        if set.name == TestSetConfig().name, let name = try store.params(id)["set"] { set.name = name }
+        func one(_ k: String) throws -> Double { try store.metrics(id, key: k).first?.value ?? .nan }
+        let estimates = try store.metrics(id, key: "phantom.estimate").map(\.value)
+        let truths = try store.metrics(id, key: "phantom.truth").map(\.value)
+        let images = try one("images")
+        return Evaluated(run: u.run, set: set, nmaeMean: try one("nmae.mean"), nmaeSD: try one("nmae.sd"), images: images.isFinite ? Int(images) : 0,
+                         estimate: estimates.isEmpty ? nil : Evaluation.meanAndSD(estimates),
+                         truth: truths.isEmpty ? nil : truths.reduce(0, +) / Double(truths.count))
+    }
+
+    /// The study's `report` block as stored by its last `spio run` (defaults for older stores).
+    func reportConfig() throws -> (description: String, config: ReportConfig) {
+        guard let s = try store.study(study) else { return ("", ReportConfig()) }
+        return (s.description, (try? JSONDecoder().decode(ReportConfig.self, from: Data(s.reportJSON.utf8))) ?? ReportConfig())
     }
 
     /// Writes the report into `directory`; returns the files written.
@@ -46,74 +82,126 @@ public struct StudyReport {
     public func write(to directory: String) throws -> [String] {
         let rows = try rows()
         guard !rows.isEmpty else { throw ReportError.noRuns(study) }
+        let (storedDescription, config) = try reportConfig()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
-        var written: [String] = []
-        let sets = Array(Set(rows.flatMap { $0.tests.map(\.set) })).sorted()
+        var out = ReportFiles(directory: directory)
 
-        // CSV
-        var header = ["run", "name"] + Array(Set(rows.flatMap { $0.grid.map(\.0) })).sorted() + ["parameters", "epochs", "validation_nmae"]
-        let gridKeys = Array(header[2..<(header.count - 3)])
-        for s in sets { header += ["\(s)_nmae_mean", "\(s)_nmae_sd", "\(s)_images"] }
+        var md = "# Study `\(study)`\n\n"
+        let description = storedDescription.isEmpty ? (try store.params(rows[0].training.id!)["study.description"] ?? "") : storedDescription
+        if !description.isEmpty { md += description.trimmingCharacters(in: .whitespacesAndNewlines) + "\n\n" }
+        if !config.notes.isEmpty { md += config.notes.trimmingCharacters(in: .whitespacesAndNewlines) + "\n\n" }
+        md += "Rendered from the run store (`\((store.path as NSString).lastPathComponent)`) by `spio report \(study)`. "
+        md += "NMAE = ||C^ - C||_1 / ||C||_1 per image (C in ug/mm^3), mean +- sample standard deviation over the test set's images. "
+        md += "Figures labelled *paper* are the paper's own, quoted for comparison; every other number was computed here.\n\n"
+
+        md += try runsSection(rows, config, &out)
+        md += try sweepSections(rows, config, &out)
+        md += try phantomSection(rows, config, &out)
+        md += try interpretabilitySection(rows, &out)
+        md += try trainingSection(rows, &out)
+        md += "Data: " + out.files.filter { $0.hasSuffix(".csv") }.map { "[\($0)](\($0))" }.joined(separator: ", ") + ".\n"
+        try md.write(toFile: out.path("report.md"), atomically: true, encoding: .utf8)
+        return [out.path("report.md")] + out.files.map(out.path)
+    }
+
+    // MARK: runs table
+
+    /// Sets measured with NMAE that belong to no sweep and have no bottle estimate.
+    static func isPlain(_ e: Evaluated) -> Bool { e.set.sweep.isEmpty && e.estimate == nil }
+
+    private func runsSection(_ rows: [Row], _ config: ReportConfig, _ out: inout ReportFiles) throws -> String {
+        let sets = Array(Set(rows.flatMap { $0.evaluations.filter(Self.isPlain).map(\.set.name) })).sorted()
+        let gridKeys = Array(Set(rows.flatMap { $0.grid.map(\.0) })).sorted { a, b in a == "variant" || (b != "variant" && a < b) }
+        let showConverged = rows.count > 1
+        let paperForRow = rows.contains { config.paper[$0.grid.first { $0.0 == "variant" }?.1 ?? $0.name] != nil }
+
+        var header = ["run", "name"] + gridKeys + ["parameters", "epochs", "validation_nmae"]
+        if showConverged { header.append("converged") }
+        for s in sets { header += ["\(s)_nmae_mean", "\(s)_nmae_sd", "\(s)_images"] + (config.paper[s] != nil ? ["\(s)_paper"] : []) }
+        if paperForRow { header.append("paper") }
         var csv = [header]
+        var md = "## Runs\n\n| run | " + (gridKeys.isEmpty ? "name" : gridKeys.joined(separator: " | ")) + " | parameters | epochs | validation NMAE |"
+        if showConverged { md += " converged (< \(Self.fixed(config.convergedBelow))) |" }
+        for s in sets { md += " \(s) NMAE |" + (config.paper[s] != nil ? " \(s), paper |" : "") }
+        if paperForRow { md += " paper |" }
+        md += "\n|" + String(repeating: "---|", count: md.split(separator: "\n").last!.filter { $0 == "|" }.count - 1) + "\n"
         for r in rows {
-            var line = [String(r.training.id!), r.training.name] + gridKeys.map { k in r.grid.first { $0.0 == k }?.1 ?? "" }
-            line += [String(r.parameters), String(r.epochs), Self.number(r.validationNMAE)]
+            let converged = r.validationNMAE < config.convergedBelow ? "yes" : "no"
+            var line = [String(r.training.id!), r.name] + gridKeys.map { k in r.grid.first { $0.0 == k }?.1 ?? "" }
+            line += [String(r.parameters), String(r.epochs), Self.number(r.validationNMAE)] + (showConverged ? [converged] : [])
+            md += "| \(r.training.id!) | " + (gridKeys.isEmpty ? r.name : gridKeys.map { k in r.grid.first { $0.0 == k }?.1 ?? "" }.joined(separator: " | "))
+            md += " | \(r.parameters) | \(r.epochs) | \(Self.fixed(r.validationNMAE)) |" + (showConverged ? " \(converged) |" : "")
             for s in sets {
-                if let t = r.tests.first(where: { $0.set == s }) { line += [Self.number(t.mean), Self.number(t.sd), String(t.images)] } else { line += ["", "", ""] }
+                let e = r.evaluations.first { $0.set.name == s && Self.isPlain($0) }
+                line += e.map { [Self.number($0.nmaeMean), Self.number($0.nmaeSD), String($0.images)] } ?? ["", "", ""]
+                md += " " + (e.map { "\(Self.fixed($0.nmaeMean)) +- \(Self.fixed($0.nmaeSD)) (n = \($0.images))" } ?? "") + " |"
+                if let p = config.paper[s] { line.append(p); md += " \(p) |" }
             }
+            if paperForRow {
+                let p = config.paper[r.grid.first { $0.0 == "variant" }?.1 ?? r.name] ?? ""
+                line.append(p); md += " \(p) |"
+            }
+            md += "\n"
             csv.append(line)
         }
-        try Self.writeCSV(csv, to: path("runs.csv")); written.append(path("runs.csv"))
+        try out.csv("runs.csv", csv)
+        md += "\n"
 
-        // Plots
+        // Histograms and examples of the plain sets.
+        for s in sets {
+            let evaluations = rows.compactMap { r in r.evaluations.first { $0.set.name == s && Self.isPlain($0) }.map { (r, $0) } }
+            if evaluations.contains(where: { $0.1.images >= 20 }) {
+                var plot = LinePlot(title: "\(study): NMAE histogram, \(s)", xLabel: "NMAE per image", yLabel: "images")
+                for (r, e) in evaluations {
+                    plot.series.append(.init(label: r.label, points: Self.histogram(try store.metrics(e.run.id!, key: "nmae").map(\.value))))
+                }
+                let file = "histogram-\(evaluations[0].1.set.slug).png"
+                try out.png(file, plot.render())
+                md += "![NMAE histogram, \(s)](\(file))\n\n"
+            }
+            for (r, e) in evaluations {
+                guard let art = try store.artifacts(e.run.id!).first(where: { $0.name == "examples.png" }),
+                      FileManager.default.fileExists(atPath: art.path) else { continue }
+                let file = "examples-run\(r.training.id!)-\(e.set.slug).png"
+                try out.copy(art.path, as: file)
+                md += "**\(r.label.replacingOccurrences(of: "[", with: " (").replacingOccurrences(of: "]", with: ")")), \(s)** (input, truth, prediction)\n\n![\(s)](\(file))\n\n"
+            }
+        }
+        return md
+    }
+
+    /// A step outline of the histogram of `values` (about sqrt(n) bins, at most 30).
+    static func histogram(_ values: [Double]) -> [(x: Double, y: Double)] {
+        let v = values.filter(\.isFinite)
+        guard let lo = v.min(), let hi = v.max() else { return [] }
+        let bins = max(5, min(30, Int(Double(v.count).squareRoot())))
+        let width = hi > lo ? (hi - lo) / Double(bins) : 1
+        var counts = [Double](repeating: 0, count: bins)
+        for x in v { counts[min(bins - 1, Int((x - lo) / width))] += 1 }
+        var points: [(x: Double, y: Double)] = [(lo, 0)]
+        for (i, c) in counts.enumerated() { points += [(lo + Double(i) * width, c), (lo + Double(i + 1) * width, c)] }
+        points.append((lo + Double(bins) * width, 0))
+        return points
+    }
+
+    // MARK: training curves
+
+    private func trainingSection(_ rows: [Row], _ out: inout ReportFiles) throws -> String {
         var loss = LinePlot(title: "\(study): training loss", xLabel: "step", yLabel: "loss (moving mean of 20)")
         var val = LinePlot(title: "\(study): validation NMAE", xLabel: "epoch", yLabel: "NMAE")
         for r in rows {
-            let label = r.grid.isEmpty ? r.training.name : r.grid.map { "\($0.0.split(separator: ".").last!)=\($0.1)" }.joined(separator: " ")
             let steps = try store.metrics(r.training.id!, key: "train.loss")
-            loss.series.append(.init(label: label, points: LinePlot.movingMean(steps.map { (Double($0.step), $0.value) }, window: 20)))
+            loss.series.append(.init(label: r.label, points: LinePlot.movingMean(steps.map { (Double($0.step), $0.value) }, window: 20)))
             let v = try store.metrics(r.training.id!, key: "validation.nmae"), sd = try store.metrics(r.training.id!, key: "validation.nmae_sd")
-            val.series.append(.init(label: label, points: v.map { (Double($0.step), $0.value) }, errors: sd.map(\.value), markers: true))
+            val.series.append(.init(label: r.label, points: v.map { (Double($0.step), $0.value) }, errors: sd.map(\.value), markers: true))
         }
         loss.logY = true
-        try loss.render().writePNG(to: path("loss.png")); written.append(path("loss.png"))
-        try val.render().writePNG(to: path("validation.png")); written.append(path("validation.png"))
-        var examples: [(String, String)] = []
-        for r in rows {
-            for t in r.tests {
-                guard let art = try store.artifacts(t.evaluation.id!).first(where: { $0.name == "examples.png" }),
-                      FileManager.default.fileExists(atPath: art.path) else { continue }
-                let name = "examples-run\(r.training.id!)-\(t.set).png"
-                try? FileManager.default.removeItem(atPath: path(name))
-                try FileManager.default.copyItem(atPath: art.path, toPath: path(name))
-                written.append(path(name)); examples.append((name, "\(r.training.name), \(t.set)"))
-            }
-        }
-
-        // Markdown
-        var md = "# Study `\(study)`\n\n"
-        if let desc = try store.params(rows[0].training.id!)["study.description"], !desc.isEmpty { md += desc + "\n\n" }
-        md += "Rendered from the run store (`\((store.path as NSString).lastPathComponent)`) by `spio report \(study)`. "
-        md += "NMAE = ||C^ - C||_1 / ||C||_1 per image, mean +- standard deviation over the test set.\n\n"
-        md += "| run | " + (gridKeys.isEmpty ? "name" : gridKeys.joined(separator: " | ")) + " | parameters | epochs | validation NMAE | "
-        md += sets.map { "\($0) NMAE" }.joined(separator: " | ") + " |\n"
-        md += "|" + String(repeating: "---|", count: 5 + max(gridKeys.count, 1) - 1 + sets.count) + "\n"
-        for r in rows {
-            md += "| \(r.training.id!) | " + (gridKeys.isEmpty ? r.training.name : gridKeys.map { k in r.grid.first { $0.0 == k }?.1 ?? "" }.joined(separator: " | "))
-            md += " | \(r.parameters) | \(r.epochs) | \(Self.fixed(r.validationNMAE)) | "
-            md += sets.map { s in r.tests.first { $0.set == s }.map { "\(Self.fixed($0.mean)) +- \(Self.fixed($0.sd)) (n = \($0.images))" } ?? "" }
-                .joined(separator: " | ") + " |\n"
-        }
-        md += "\n![training loss](loss.png)\n\n![validation NMAE](validation.png)\n\n"
-        for (file, caption) in examples {
-            let plain = caption.replacingOccurrences(of: "[", with: " (").replacingOccurrences(of: "]", with: ")")
-            md += "**\(plain)** (input, truth, prediction)\n\n![\(plain)](\(file))\n\n"
-        }
-        md += "Data: [runs.csv](runs.csv).\n"
-        try md.write(toFile: path("report.md"), atomically: true, encoding: .utf8); written.insert(path("report.md"), at: 0)
-        return written
+        try out.png("loss.png", loss.render())
+        try out.png("validation.png", val.render())
+        return "## Training\n\n![training loss](loss.png)\n\n![validation NMAE](validation.png)\n\n"
     }
+
+    // MARK: formatting
 
     static func fixed(_ v: Double) -> String { v.isFinite ? String(format: "%.3f", v) : "" }
 
@@ -126,6 +214,26 @@ public struct StudyReport {
         }
         let text = rows.map { $0.map(field).joined(separator: ",") }.joined(separator: "\r\n") + "\r\n"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
+
+/// The files of one report folder, in the order written.
+struct ReportFiles {
+    let directory: String
+    private(set) var files: [String] = []
+
+    init(directory: String) { self.directory = directory }
+
+    func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+    mutating func csv(_ name: String, _ rows: [[String]]) throws { try StudyReport.writeCSV(rows, to: path(name)); files.append(name) }
+
+    mutating func png(_ name: String, _ image: RGBImage) throws { try image.writePNG(to: path(name)); files.append(name) }
+
+    mutating func copy(_ source: String, as name: String) throws {
+        try? FileManager.default.removeItem(atPath: path(name))
+        try FileManager.default.copyItem(atPath: source, toPath: path(name))
+        files.append(name)
     }
 }
 

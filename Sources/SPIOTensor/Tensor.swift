@@ -80,6 +80,17 @@ public final class Tensor: CustomStringConvertible {
         return t
     }
 
+    /// Tensors of equal trailing shape stacked along the first axis (N1 + N2 + ... x ...).
+    public static func concatenate(_ parts: [Tensor]) -> Tensor {
+        precondition(!parts.isEmpty, "Tensor.concatenate needs at least one tensor")
+        let tail = Array(parts[0].shape.dropFirst())
+        precondition(parts.allSatisfy { Array($0.shape.dropFirst()) == tail }, "Tensor.concatenate needs equal shapes after the first axis, got \(parts.map(\.shape))")
+        let out = Tensor(shape: [parts.reduce(0) { $0 + $1.shape[0] }] + tail)
+        var offset = 0
+        for p in parts { (out.data + offset).update(from: p.data, count: p.count); offset += p.count }
+        return out
+    }
+
     /// Overwrites every element with `value`.
     public func fill(_ value: Float) { data.update(repeating: value, count: count) }
 

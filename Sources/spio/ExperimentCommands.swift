@@ -72,15 +72,21 @@ struct Run: ParsableCommand {
         runner.shouldStop = { Interrupt.requested }
         let start = Date()
         do {
+            try runner.begin(plan)
             for (i, planned) in plan.runs.enumerated() {
                 progress("[\(i + 1)/\(plan.runs.count)] \(planned.name)")
                 let outcome = try runner.run(planned, study: plan.study, description: plan.description)
                 meter.finish()
                 for e in outcome.evaluations {
                     let m = try runner.store.metrics(e.id!)
-                    let mean = m.first { $0.key == "nmae.mean" }?.value ?? .nan, sd = m.first { $0.key == "nmae.sd" }?.value ?? .nan
-                    print(String(format: "%@  %@: NMAE %.4f +- %.4f  (train run %lld, evaluation run %lld)", planned.name,
-                                 (try runner.store.params(e.id!)["set"]) ?? "?", mean, sd, outcome.training.id!, e.id!))
+                    func stats(_ key: String) -> (Double, Double)? {
+                        let v = m.filter { $0.key == key }.map(\.value)
+                        return v.isEmpty ? nil : Evaluation.meanAndSD(v)
+                    }
+                    var text: [String] = []
+                    if let (mean, _) = stats("nmae.mean"), let (sd, _) = stats("nmae.sd") { text.append(String(format: "NMAE %.4f +- %.4f", mean, sd)) }
+                    if let (est, sd) = stats("phantom.estimate") { text.append(String(format: "bottle %.3f +- %.3f ug/mm^3", est, sd)) }
+                    print("\(planned.name)  \((try runner.store.params(e.id!)["set"]) ?? "?"): \(text.joined(separator: ", "))  (train run \(outcome.training.id!), evaluation run \(e.id!))")
                 }
             }
         } catch {

@@ -50,6 +50,10 @@ final class RunStoreTests: ScratchDirectoryTestCase {
                     VALUES ('s', 'old run', 'train', 'h', '{}', 'finished', 'host', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:01:30Z', '/x')
                     """)
                 try db.execute(sql: "INSERT INTO metrics (run_id, key, step, value) VALUES (1, 'loss', 1, 0.75)")
+                try db.execute(sql: """
+                    INSERT INTO params (run_id, key, value) VALUES (1, 'grid.model.head', 'image'), (1, 'grid.training.seed', '2'),
+                      (1, 'study.description', 'An old study.')
+                    """)
                 XCTAssertFalse(try db.columns(in: "runs").map(\.name).contains("seconds"))
             }
         }
@@ -60,7 +64,13 @@ final class RunStoreTests: ScratchDirectoryTestCase {
         XCTAssertNil(run.parentID)
         XCTAssertEqual(try store.metrics(1).map(\.value), [0.75])
         try store.db.read { db in XCTAssertTrue(try db.indexes(on: "runs").map(\.name).contains("runs_by_hash")) }
-        XCTAssertEqual(try store.db.read { try RunStore.migrator.appliedMigrations($0) }, ["v1", "v2"])
+        XCTAssertEqual(try store.db.read { try RunStore.migrator.appliedMigrations($0) }, ["v1", "v2", "v3"])
+        // v3: every old run belongs to its study, with its grid values; the study has its description.
+        let used = try store.studyRuns("s")
+        XCTAssertEqual(used.map(\.run.id), [1])
+        XCTAssertEqual(used[0].name, "old run")
+        XCTAssertEqual(used[0].grid.map { "\($0.0)=\($0.1)" }, ["model.head=image", "training.seed=2"])
+        XCTAssertEqual(try store.study("s")?.description, "An old study.")
     }
 
     /// Both the sqlite3 shell and Python's sqlite3 read the tables as docs/run-store.md documents them.

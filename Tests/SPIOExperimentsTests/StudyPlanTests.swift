@@ -36,7 +36,7 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
     func testMalformedStudiesGivePreciseMessages() {
         let cases: [(String, [String], String)] = [
             ("study: a\ntrainig: {epochs: 2}\n", [],
-             "study.yaml:2:1: trainig: unknown key 'trainig'; expected one of: data, description, evaluation, grid, model, presets, simulation, study, training"),
+             "study.yaml:2:1: trainig: unknown key 'trainig'; expected one of: data, description, evaluation, grid, model, presets, report, simulation, study, training, variants"),
             (Self.tiny + "\ntraining: {epochs: many}\n", [], "study.yaml:3:20: training.epochs: expected an integer, got 'many'"),
             ("model: {preset: tiny, heads: image}\nsimulation: {imageSize: 32}\n", [], "study.yaml:1:23: model.heads: unknown key 'heads'"),
             ("model: {preset: tiny, head: decoder}\nsimulation: {imageSize: 32}\n", [],
@@ -55,10 +55,24 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
              "study.yaml: model.inputSize: the model takes 64 x 64 images but simulation.imageSize is 32"),
             (Self.tiny + "\nevaluation: {sets: [{name: a, sample: 3}]}\n", [], "study.yaml:3:31: evaluation.sets[0].sample: unknown key 'sample'; expected one of: name, samples"),
             (Self.tiny + "\ntraining: {batchSize: 1}\n", [], "study.yaml:3:11: training: batchSize must be at least 2 (BatchNorm needs batch statistics), got 1"),
+            (Self.tiny + "\nevaluation: {sweeps: [{name: s, samples: 2}]}\n", [],
+             "study.yaml:3:23: evaluation.sweeps.0.over: expected a mapping from key paths inside the test set"),
+            (Self.tiny + "\nevaluation: {sweeps: [{name: s, over: {simulation.noise.snrDB: 5}}]}\n", [],
+             "study.yaml:3:64: evaluation.sweeps.0.over.simulation.noise.snrDB: expected a non-empty list of values"),
+            (Self.tiny + "\nevaluation: {sweeps: [{over: {simulation.noise.snrDB: [5]}}]}\n", [],
+             "study.yaml:3:23: evaluation.sweeps.0: expected a mapping with a name"),
+            (Self.tiny + "\nvariants: [{model.head: image}]\n", [], "study.yaml:3:12: variants.0: expected a mapping with a name"),
+            (Self.tiny + "\nvariants: [{name: a, optimizer.lr: 1}]\n", [],
+             "study.yaml:3:22: variants.0.optimizer.lr: variant keys start with one of data, evaluation, model, simulation, training"),
+            (Self.tiny + "\nvariants: [{name: a}, {name: a}]\n", [], "study.yaml:3:30: variants.1.name: variant 'a' is listed twice"),
+            (Self.tiny + "\nreport: {paper: {a: b}, plot: []}\n", [], "study.yaml:3:25: report.plot: unknown key 'plot'"),
+            (Self.tiny + "\nreport: {plots: [{file: a.png}]}\n", [], "study.yaml:3:18: report.plots[0].x: a plot needs x"),
+            (Self.tiny + "\nevaluation: {sets: [{name: a, truthUgPerMM3: 3}]}\n", [],
+             "study.yaml:3:46: evaluation.sets[0].truthUgPerMM3: only file sets take truthUgPerMM3"),
         ]
         for (text, overrides, expected) in cases {
             let got = message(text, overrides: overrides)
-            XCTAssertTrue(got.hasPrefix(expected), "for\n\(text)\nexpected: \(expected)\n     got: \(got)")
+            XCTAssertTrue(got.hasPrefix(expected), "for\n\(text)\nexpected: \(expected)\n     got: \(got)\n")
         }
     }
 
@@ -98,6 +112,54 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
         let s = try StudyPlan(path: e).runs[0].config.evaluation.sets[0]
         XCTAssertEqual(s.simulation.fovMM, 40)
         XCTAssertEqual(s.simulation.noise.snrDB, 5)
+    }
+
+    /// Variants times grid points; sweeps expand into labelled test sets that inherit the run's
+    /// simulation; the report block is read.
+    func testVariantsSweepsAndReport() throws {
+        let path = write("study.yaml", Self.tiny + """
+
+            study: v
+            training: {epochs: 3}
+            grid: {training.seed: [1, 2]}
+            variants:
+              - {name: paper}
+              - {name: unet, model.architecture: unet, training.epochs: 5}
+            evaluation:
+              sets: [{name: plain, samples: 4}]
+              sweeps:
+                - name: air
+                  samples: 3
+                  labels: {batch: "2"}
+                  simulation: {scene: {kind: bottle}}
+                  over:
+                    simulation.scene.concentrationUgPerMM3: [0.22, 27.90]
+                    simulation.noise.snrDB: [5, inf]
+            report:
+              paper: {plain: "0.17"}
+              plots: [{x: concentrationUgPerMM3, series: snrDB, file: a.png}]
+            """)
+        let plan = try StudyPlan(path: path)
+        XCTAssertEqual(plan.runs.map(\.name), ["v[variant=paper,training.seed=1]", "v[variant=paper,training.seed=2]",
+                                               "v[variant=unet,training.seed=1]", "v[variant=unet,training.seed=2]"])
+        XCTAssertEqual(plan.runs[3].config.model.architecture, .unet)
+        XCTAssertEqual(plan.runs[3].config.training.epochs, 5)
+        XCTAssertEqual(plan.runs[0].config.training.epochs, 3)
+        XCTAssertEqual(plan.runs[3].gridValues.map(\.0), ["variant", "training.seed"])
+        let sets = plan.runs[0].config.evaluation.sets
+        XCTAssertEqual(sets.map(\.name), ["plain", "air[concentrationUgPerMM3=0.22,snrDB=5]", "air[concentrationUgPerMM3=0.22,snrDB=inf]",
+                                          "air[concentrationUgPerMM3=27.90,snrDB=5]", "air[concentrationUgPerMM3=27.90,snrDB=inf]"])
+        let s = sets[3]
+        XCTAssertEqual(s.sweep, "air")
+        XCTAssertEqual(s.labels, ["batch": "2", "concentrationUgPerMM3": "27.90", "snrDB": "5"])
+        XCTAssertEqual(s.samples, 3)
+        XCTAssertEqual(s.simulation.scene.kind, "bottle")
+        XCTAssertEqual(s.simulation.scene.concentrationUgPerMM3, 27.9)
+        XCTAssertEqual(s.simulation.noise.snrDB, 5)
+        XCTAssertEqual(s.simulation.imageSize, 32, "inherited from the run's simulation")
+        XCTAssertEqual(sets[4].simulation.noise.snrDB, .infinity)
+        XCTAssertEqual(plan.report.paper, ["plain": "0.17"])
+        XCTAssertEqual(plan.report.plots.map(\.series), ["snrDB"])
     }
 
     /// Key order, flow or block style, and preset-or-inline do not change the hash; any value does.

@@ -1,0 +1,228 @@
+import Foundation
+import SPIOImageIO
+import SPIOTraining
+
+/// The report's sweep tables and plots, the phantom table, and the image strips.
+extension StudyReport {
+    // MARK: sweeps
+
+    func sweepSections(_ rows: [Row], _ config: ReportConfig, _ out: inout ReportFiles) throws -> String {
+        let all = rows.flatMap { r in r.evaluations.map { (r, $0) } }
+        var names: [String] = []
+        for (_, e) in all where !e.set.sweep.isEmpty && e.estimate == nil && !names.contains(e.set.sweep) { names.append(e.set.sweep) }
+        var md = ""
+        for name in names {
+            let members = all.filter { $0.1.set.sweep == name && $0.1.estimate == nil }
+            let keys = Array(Set(members.flatMap { $0.1.set.labels.keys })).sorted()
+            let paper = members.contains { config.paper[$0.1.set.name] != nil }
+            var csv = [["run", "name", "set"] + keys + ["nmae_mean", "nmae_sd", "images"] + (paper ? ["paper"] : [])]
+            md += "## Sweep `\(name)`\n\n| " + (rows.count > 1 ? "run | " : "") + keys.joined(separator: " | ") + " | NMAE | images |" + (paper ? " paper |" : "") + "\n"
+            md += "|" + String(repeating: "---|", count: keys.count + 2 + (rows.count > 1 ? 1 : 0) + (paper ? 1 : 0)) + "\n"
+            for (r, e) in members {
+                let labels = keys.map { e.set.labels[$0] ?? "" }
+                let p = config.paper[e.set.name] ?? ""
+                csv.append([String(r.training.id!), r.name, e.set.name] + labels + [Self.number(e.nmaeMean), Self.number(e.nmaeSD), String(e.images)] + (paper ? [p] : []))
+                md += "| " + (rows.count > 1 ? "\(r.label) | " : "") + labels.joined(separator: " | ")
+                md += " | \(Self.fixed(e.nmaeMean)) +- \(Self.fixed(e.nmaeSD)) | \(e.images) |" + (paper ? " \(p) |" : "") + "\n"
+            }
+            let file = "sweep-\(Self.slug(name)).csv"
+            try out.csv(file, csv)
+            md += "\nData: [\(file)](\(file)).\n\n"
+            // Each plot once, under the first of its sweeps.
+            for plot in config.plots where plot.metric == "nmae" && names.first(where: { plot.sweeps.isEmpty || plot.sweeps.contains($0) }) == name {
+                md += try render(plot, rows: rows, out: &out)
+            }
+            for r in rows {
+                let sets = members.filter { $0.0.training.id == r.training.id }.map(\.1)
+                if let image = try strip(sets) {
+                    let file = "examples-\(Self.slug(name))-run\(r.training.id!).png"
+                    try out.png(file, image)
+                    md += "**\(r.label), sweep \(name)**: the first image of " + (sets.count > Self.stripColumns ? "\(Self.stripColumns) of the \(sets.count) sets" : "each set")
+                    md += " (input, truth, prediction)\n\n![\(name)](\(file))\n\n"
+                }
+            }
+        }
+        return md
+    }
+
+    /// One configured plot: y = NMAE (mean +- sd) or the bottle estimate against the label `x`.
+    private func render(_ plot: SweepPlotConfig, rows: [Row], out: inout ReportFiles) throws -> String {
+        let estimate = plot.metric == "estimate"
+        var p = LinePlot(title: plot.title.isEmpty ? "\(study)" : plot.title, xLabel: plot.xLabel ?? plot.x,
+                         yLabel: estimate ? "estimated concentration (ug/mm^3)" : "NMAE")
+        p.logY = plot.logY
+        var skipped = Set<String>()
+        var identity: [Double] = []
+        for r in rows {
+            let sets = r.evaluations.filter { e in
+                (estimate ? e.estimate != nil : e.estimate == nil && !e.set.sweep.isEmpty) && (plot.sweeps.isEmpty || plot.sweeps.contains(e.set.sweep))
+            }
+            var groups: [String: [Evaluated]] = [:], order: [String] = []
+            for e in sets {
+                var parts: [String] = []
+                if rows.count > 1 { parts.append(r.label) }
+                if Set(sets.map(\.set.sweep)).count > 1 { parts.append(e.set.sweep) }
+                if let s = plot.series { parts.append("\(s)=\(e.set.labels[s] ?? "?")") }
+                let key = parts.joined(separator: " ")
+                if groups[key] == nil { order.append(key) }
+                groups[key, default: []].append(e)
+            }
+            for key in order {
+                var points: [(x: Double, y: Double, e: Double)] = []
+                for e in groups[key]! {
+                    // A bottle estimate without the label (a real scan) is placed at its true concentration.
+                    guard let x = e.set.labels[plot.x].flatMap(Double.init) ?? (estimate ? e.truth : nil), x.isFinite else {
+                        skipped.insert(e.set.labels[plot.x] ?? "?"); continue
+                    }
+                    let y = estimate ? e.estimate!.mean : e.nmaeMean, err = estimate ? e.estimate!.sd : e.nmaeSD
+                    points.append((x, y, err))
+                    if estimate { identity.append(e.truth ?? x) }
+                }
+                points.sort { $0.x < $1.x }
+                p.series.append(.init(label: key.isEmpty ? (estimate ? "estimate" : "NMAE") : key, points: points.map { ($0.x, $0.y) },
+                                      errors: points.map(\.e), markers: true))
+            }
+        }
+        if estimate, !identity.isEmpty {
+            let t = Array(Set(identity)).sorted()
+            p.series.append(.init(label: "true", points: t.map { ($0, $0) }))
+        }
+        try out.png(plot.file, p.render())
+        var md = "![\(p.title)](\(plot.file))\n\n"
+        if !skipped.isEmpty { md += "(Sets with \(plot.x) = \(skipped.sorted().joined(separator: ", ")) are in the table but not on this plot.)\n\n" }
+        return md
+    }
+
+    // MARK: phantom table
+
+    func phantomSection(_ rows: [Row], _ config: ReportConfig, _ out: inout ReportFiles) throws -> String {
+        let all = rows.flatMap { r in r.evaluations.filter { $0.estimate != nil }.map { (r, $0) } }
+            .sorted { a, b in (a.1.truth ?? 0, b.1.set.labels["batch"] ?? "") > (b.1.truth ?? 0, a.1.set.labels["batch"] ?? "") }
+        guard !all.isEmpty else { return "" }
+        let paper = all.contains { config.paper[$0.1.set.name] != nil }
+        var md = "## Phantom table\n\nEstimated = the mean of the predicted map in the disk of half the bottle's radius at the bottle's centre, "
+        md += "averaged over the set's images (+- their standard deviation); true = the set's bottle concentration.\n\n"
+        md += "| " + (rows.count > 1 ? "run | " : "") + "Batch | True (ug/mm^3) | Estimated | Error | % Error |" + (paper ? " paper: Estimated, % Error |" : "") + "\n"
+        md += "|" + String(repeating: "---|", count: 5 + (rows.count > 1 ? 1 : 0) + (paper ? 1 : 0)) + "\n"
+        var csv = [["run", "name", "set", "batch", "true_ug_per_mm3", "estimated_ug_per_mm3", "estimated_sd", "images", "error", "percent_error"] + (paper ? ["paper"] : [])]
+        for (r, e) in all {
+            let truth = e.truth ?? .nan, est = e.estimate!
+            let error = abs(est.mean - truth), percent = 100 * error / truth
+            let batch = e.set.labels["batch"] ?? ""
+            let p = config.paper[e.set.name] ?? ""
+            csv.append([String(r.training.id!), r.name, e.set.name, batch, Self.number(truth), Self.number(est.mean), Self.number(est.sd),
+                        String(e.images), Self.number(error), Self.number(percent)] + (paper ? [p] : []))
+            md += "| " + (rows.count > 1 ? "\(r.label) | " : "") + "\(batch) | \(String(format: "%.2f", truth)) | "
+            md += String(format: "%.2f", est.mean) + (e.images > 1 ? String(format: " +- %.2f", est.sd) : "")
+            md += String(format: " | %.2f | %.2f%% |", error, percent) + (paper ? " \(p) |" : "") + "\n"
+        }
+        try out.csv("phantom-table.csv", csv)
+        md += "\nData: [phantom-table.csv](phantom-table.csv).\n\n"
+        for plot in config.plots where plot.metric == "estimate" { md += try render(plot, rows: rows, out: &out) }
+        for r in rows {
+            if let image = try strip(all.filter { $0.0.training.id == r.training.id }.map(\.1)) {
+                let file = "examples-phantoms-run\(r.training.id!).png"
+                try out.png(file, image)
+                md += "**\(r.label), phantoms** (input, truth, prediction; as in the table)\n\n![phantoms](\(file))\n\n"
+            }
+        }
+        return md
+    }
+
+    // MARK: interpretability
+
+    func interpretabilitySection(_ rows: [Row], _ out: inout ReportFiles) throws -> String {
+        var md = ""
+        for r in rows {
+            var groups: [String: [Evaluated]] = [:], order: [String] = []
+            for e in r.evaluations where try store.artifacts(e.run.id!).contains(where: { $0.name.hasPrefix("interp-") }) {
+                let g = e.set.sweep.isEmpty ? e.set.name : e.set.sweep
+                if groups[g] == nil { order.append(g) }
+                groups[g, default: []].append(e)
+            }
+            for g in order {
+                var columns: [[RGBImage]] = []
+                var features: [(String, [RGBImage])] = []
+                for e in groups[g]! {
+                    let arts = try store.artifacts(e.run.id!)
+                    func maps(_ name: String) throws -> NPYArray? {
+                        guard let a = arts.first(where: { $0.name == name }) else { return nil }
+                        return try NPYArray.read(a.path)
+                    }
+                    guard let input = try maps("interp-input.npy"), let prediction = try maps("interp-prediction.npy") else { continue }
+                    let (n, size) = (input.shape[0], input.shape[1])
+                    let gradcams = try arts.filter { $0.name.hasPrefix("interp-gradcam-") }.map { a in
+                        (String(a.name.dropFirst("interp-gradcam-".count).dropLast(4)), try NPYArray.read(a.path))
+                    }
+                    let saliency = try maps("interp-saliency.npy")
+                    for i in 0..<n {
+                        func plane(_ a: NPYArray) -> [Float] { Array(a.values[(i * size * size)..<((i + 1) * size * size)]) }
+                        let title = e.set.labels.isEmpty ? "\(e.set.name) #\(i)" : e.set.labels.keys.sorted().map { "\($0)=\(e.set.labels[$0]!)" }.joined(separator: " ")
+                        var cells = [Self.panel(plane(input), size, Self.short(title), .grey), Self.panel(plane(prediction), size, "PREDICTION", .viridis)]
+                        for (layer, a) in gradcams { cells.append(Self.panel(plane(a), size, "GRAD-CAM \(layer)", .viridis)) }
+                        if let saliency { cells.append(Self.panel(plane(saliency), size, "SALIENCY", .grey)) }
+                        columns.append(cells)
+                    }
+                    for a in arts where a.name.hasPrefix("interp-features-") && features.isEmpty {
+                        let f = try NPYArray.read(a.path)
+                        let (k, h, w) = (f.shape[0], f.shape[1], f.shape[2])
+                        let cells = (0..<k).map { c -> RGBImage in
+                            var p = ImagePanel(values: Array(f.values[(c * h * w)..<((c + 1) * h * w)]), width: w, height: h)
+                            p.colourMap = .viridis; p.title = "CH \(c)"; p.zoom = max(1, 64 / max(h, 1))
+                            return p.render()
+                        }
+                        features.append((String(a.name.dropFirst("interp-features-".count).dropLast(4)), cells))
+                    }
+                }
+                guard !columns.isEmpty else { continue }
+                let file = "interpretability-\(Self.slug(g))-run\(r.training.id!).png"
+                try out.png(file, ImagePanel.row(columns.map { ImagePanel.column($0) }))
+                md += "## Interpretability: \(g)\n\n**\(r.label)**: per column one image (input channel 0), the prediction, Grad-CAM maps "
+                md += "(ReLU of the gradient-weighted feature maps, resized to the image) and guided-backpropagation saliency (|d band / d input| summed over both channels).\n\n"
+                md += "![interpretability \(g)](\(file))\n\n"
+                for (layer, cells) in features {
+                    let ffile = "features-\(Self.slug(g))-\(Self.slug(layer))-run\(r.training.id!).png"
+                    let rowsOf8 = stride(from: 0, to: cells.count, by: 8).map { ImagePanel.row(Array(cells[$0..<min(cells.count, $0 + 8)])) }
+                    try out.png(ffile, ImagePanel.column(rowsOf8))
+                    md += "Feature maps of `\(layer)` (first image of \(g)):\n\n![features \(layer)](\(ffile))\n\n"
+                }
+            }
+        }
+        return md
+    }
+
+    // MARK: image strips
+
+    static let stripColumns = 16
+
+    /// Columns of (input, truth, prediction) for the first image of each set (at most
+    /// `stripColumns`, evenly spaced), from the sets' `interp-`/`predictions` artifacts.
+    func strip(_ sets: [Evaluated]) throws -> RGBImage? {
+        let chosen = sets.count <= Self.stripColumns ? sets : (0..<Self.stripColumns).map { sets[$0 * (sets.count - 1) / (Self.stripColumns - 1)] }
+        var columns: [RGBImage] = []
+        for e in chosen {
+            guard let a = try store.artifacts(e.run.id!).first(where: { $0.name == "example.npy" }), FileManager.default.fileExists(atPath: a.path) else { continue }
+            let ex = try NPYArray.read(a.path)
+            let (k, size) = (ex.shape[0], ex.shape[1])
+            func plane(_ i: Int) -> [Float] { Array(ex.values[(i * size * size)..<((i + 1) * size * size)]) }
+            let top = max((1..<k).map { plane($0).max() ?? 0 }.max() ?? 1, 1e-6)
+            let title = e.set.labels.isEmpty ? e.set.name : e.set.labels.keys.sorted().map { "\($0)=\(e.set.labels[$0]!)" }.joined(separator: " ")
+            var cells = [Self.panel(plane(0), size, Self.short(title), .grey)]
+            for i in 1..<k { cells.append(Self.panel(plane(i), size, k == 3 && i == 1 ? "TRUTH" : "PREDICTION", .viridis, range: (0, top))) }
+            columns.append(ImagePanel.column(cells))
+        }
+        return columns.isEmpty ? nil : ImagePanel.row(columns)
+    }
+
+    static func panel(_ v: [Float], _ size: Int, _ title: String, _ map: ColourMap, range: (Float, Float)? = nil) -> RGBImage {
+        ImagePanel.render(v, size: size, title: title.uppercased(), colourMap: map, range: range, zoom: max(1, 128 / size))
+    }
+
+    /// Label text short enough for a panel title: long key names abbreviated.
+    static func short(_ title: String) -> String {
+        title.replacingOccurrences(of: "concentrationUgPerMM3", with: "C").replacingOccurrences(of: "deltaChiPPM", with: "DCHI")
+            .replacingOccurrences(of: "snrDB", with: "SNR")
+    }
+
+    static func slug(_ s: String) -> String { String(s.map { $0.isLetter || $0.isNumber || "-._".contains($0) ? $0 : "_" }) }
+}
