@@ -132,18 +132,29 @@ public final class Runner {
     func train(_ planned: StudyPlan.PlannedRun, study: String, description: String, dataset: RunStore.Run) throws -> RunStore.Run {
         let c = planned.config
         let hash = SHA256.hex("{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),\"training\":\(c.training.json)}")
+        // Runs that differ only in their epoch count share a lineage: a longer run starts from a
+        // shorter one's last checkpoint instead of from scratch.
+        var anyEpochs = c.training
+        anyEpochs.epochs = 0
+        let lineage = SHA256.hex("{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),\"training\":\(anyEpochs.json)}")
         let dir = directory("models", hash)
         return try cached(kind: "train", hash: hash, study: study, name: planned.name, configJSON: c.canonicalJSON, directory: dir,
                           parent: dataset.id) { run in
             var params = flatten(c.model, prefix: "model").merging(flatten(c.training, prefix: "training")) { a, _ in a }
             for (k, v) in planned.gridValues { params["grid." + k] = v }
             params["study.description"] = description
+            params["training.lineage"] = lineage
             try store.setParams(run.id!, params)
+            let checkpoints = URL(fileURLWithPath: dir).appendingPathComponent("checkpoints")
+            if Trainer.latestCheckpoint(in: checkpoints) == nil, let (ancestor, latest) = try shorterRun(lineage: lineage, epochs: c.training.epochs, excluding: run.id!) {
+                try FileManager.default.createDirectory(at: checkpoints, withIntermediateDirectories: true)
+                try FileManager.default.copyItem(at: latest, to: checkpoints.appendingPathComponent(latest.lastPathComponent))
+                log("continuing from train run \(ancestor) at \(latest.lastPathComponent)")
+            }
             let (all, dropped) = try TrainingSet(directory: dataset.directory).droppingEmptyTargets()
             if dropped > 0 { log("left out \(dropped) of \(all.count + dropped) training images with no SPIO in view") }
             let (train, val) = Trainer.split(all, validationFraction: c.training.validationFraction)
-            let trainer = Trainer(model: c.model, training: c.training, data: train, validation: val,
-                                  checkpointDirectory: URL(fileURLWithPath: dir).appendingPathComponent("checkpoints"))
+            let trainer = Trainer(model: c.model, training: c.training, data: train, validation: val, checkpointDirectory: checkpoints)
             trainer.shouldStop = shouldStop
             trainer.progress = { p in
                 self.progress(String(format: "%@  epoch %d/%d  batch %d/%d  loss %.4f  %.1f samples/s", planned.name, p.epoch, p.epochs,
@@ -165,6 +176,18 @@ public final class Runner {
             try store.addArtifact(id, name: "model.safetensors", path: model)
             try store.log(id, [("parameters", 0, Double(trainer.model.parameterCount))])
         }
+    }
+
+    /// The training run of the same lineage with the most epochs checkpointed, at most `epochs`,
+    /// and its newest checkpoint folder.
+    func shorterRun(lineage: String, epochs: Int, excluding id: Int64) throws -> (Int64, URL)? {
+        var best: (Int64, URL, Int)?
+        for r in try store.runs(kind: "train") where try r.id != id && store.params(r.id!)["training.lineage"] == lineage {
+            guard let latest = Trainer.latestCheckpoint(in: URL(fileURLWithPath: r.directory).appendingPathComponent("checkpoints")),
+                  let epoch = Int(latest.lastPathComponent.dropFirst("epoch-".count)), epoch <= epochs, epoch > (best?.2 ?? 0) else { continue }
+            best = (r.id!, latest, epoch)
+        }
+        return best.map { ($0.0, $0.1) }
     }
 
     /// Writes (or rewrites) the metrics of finished epochs: idempotent, so a resumed run rewrites

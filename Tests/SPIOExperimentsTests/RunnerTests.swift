@@ -131,6 +131,24 @@ final class RunnerTests: ScratchDirectoryTestCase {
         XCTAssertTrue(audit.lines.contains { $0.key == "nmae.mean" })
     }
 
+    /// Raising `training.epochs` makes a new run that starts from the shorter run's last
+    /// checkpoint (which stays as it was) and ends equal to a straight run of that length.
+    func testMoreEpochsContinueAShorterRun() throws {
+        let runner = try Runner(workspace: dir + "/ws")
+        var lines: [String] = []
+        runner.log = { lines.append($0) }
+        let short = try runner.run(StudyPlan(path: study("grow", epochs: 2)))[0].training
+        let shortModel = try Data(contentsOf: URL(fileURLWithPath: short.directory + "/model.safetensors"))
+        let long = try runner.run(StudyPlan(path: study("grow", epochs: 3)))[0].training
+        XCTAssertNotEqual(long.id, short.id)
+        XCTAssertTrue(lines.contains("continuing from train run \(short.id!) at epoch-0002"), "\(lines)")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: short.directory + "/model.safetensors")), shortModel, "the shorter run is untouched")
+        let straight = try Runner(workspace: dir + "/ws2").run(StudyPlan(path: study("grow", epochs: 3)))[0].training
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: long.directory + "/model.safetensors")),
+                       try Data(contentsOf: URL(fileURLWithPath: straight.directory + "/model.safetensors")))
+        XCTAssertEqual(try runner.store.metrics(long.id!, key: "train.loss").count, 18, "all three epochs' losses (6 batches each)")
+    }
+
     /// A run that fails is stored as failed with its error text, and the error reaches the caller.
     func testFailureRecordsItsError() throws {
         let path = dir + "/broken.yaml"
