@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 studies=("$@")
-[ ${#studies[@]} -gt 0 ] || studies=(exp1-simulated exp2-breast exp3-air noise-sweep phantom-table interpretability ablation-unet)
+[ ${#studies[@]} -gt 0 ] || studies=(ablation-unet exp1-simulated exp2-breast exp3-air noise-sweep phantom-table interpretability)
 timings=reports/timings.csv
 mkdir -p reports
 printf 'study,seconds,finished_utc\r\n' > "$timings.partial"

@@ -41,7 +41,10 @@ struct Validate: ParsableCommand {
         let plan = try StudyPlan(path: file, overrides: overrides)
         print("\(file): study '\(plan.study)', \(plan.runs.count) run\(plan.runs.count == 1 ? "" : "s")")
         for r in plan.runs {
-            print("  \(r.name)  config \(r.hash.prefix(12))  model \(r.config.model.architecture.rawValue)  \(r.config.data.samples) images  \(r.config.training.epochs) epochs")
+            let sets = r.config.evaluation.sets
+            let images = sets.reduce(0) { $0 + ($1.files.isEmpty ? $1.samples : $1.files.count) }
+            print("  \(r.name)  config \(r.hash.prefix(12))  model \(r.config.model.architecture.rawValue)  \(r.config.data.samples) images  "
+                  + "\(r.config.training.epochs) epochs  \(sets.count) test set\(sets.count == 1 ? "" : "s") (\(images) images)")
         }
     }
 }
