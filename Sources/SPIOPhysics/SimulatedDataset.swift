@@ -9,7 +9,7 @@ import SPIOConfig
 /// arrays are the same on any thread count.
 public struct SimulatedDataset {
     /// Bumped whenever the simulator's output changes for the same configuration (part of the hash).
-    public static let generatorVersion = "view-line-simulator 1"
+    public static let generatorVersion = "view-line-simulator 2"
 
     public let config: SimulationConfig
     public let count: Int

@@ -58,7 +58,19 @@ public final class ViewLineSimulator: @unchecked Sendable {
         var rng = SeededGenerator(seed: config.seed, stream: UInt64(index))
         let n = config.imageSize, s = config.sequence.samplesPerPixel, fov = config.fovMM
         let objects = config.scene.objects(fovMM: fov, rng: &rng)
-        let rho = try anatomy.slice(pixels: n, fovMM: fov, rng: &rng)
+        var rho = try anatomy.slice(pixels: n, fovMM: fov, rng: &rng)
+        // Air (an object with a susceptibility and no SPIO) holds no protons: a signal void, by
+        // partial volume at the object's edge.
+        let voids = objects.filter { $0.deltaChiPPM != 0 && $0.concentrationUgPerMM3 == 0 }
+        if !voids.isEmpty {
+            let fine = n * s
+            let air = Voxeliser(subsamples: 1).plane(voids, pixels: fine, fovMM: fov) { _ in 1 }
+            for r in 0..<n { for x in 0..<n {
+                var inside: Float = 0
+                for a in 0..<s { for b in 0..<s { inside += air[(r * s + a) * fine + x * s + b] } }
+                rho[r * n + x] *= 1 - Swift.min(1, inside / Float(s * s))
+            } }
+        }
 
         // Concentration at the fine points (n*s per axis): per-column fine samples for the
         // imaging, s x s block means for the target.

@@ -87,6 +87,28 @@ final class SimulationTests: XCTestCase {
         XCTAssertEqual(s.image[2 * n + 2], flat.image[2 * n + 2], accuracy: 0.01, "far corner barely moves")
     }
 
+    /// An air sphere in the plane is a signal void (no protons) with its own field; an SPIO
+    /// sphere of the same size is not emptied of protons (it voids by relaxation instead).
+    func testAirIsASignalVoid() throws {
+        var config = tinyConfig("uniform")
+        config.imageSize = 64; config.noise = NoiseConfig()
+        config.scene = SceneConfig(kind: "objects")
+        var air = ObjectConfig(); air.radiusMM = 5; air.centerMM = [8, 0, 0]; air.deltaChiPPM = 9.4
+        config.scene.objects = [air]
+        let s = try ViewLineSimulator(config: config).sample(0)
+        let n = 64, pixelMM = 50.0 / 64
+        let (row, col) = (32, Int((25 + 8) / pixelMM))
+        XCTAssertEqual(s.protonDensity[row * n + col], 0, "inside the sphere")
+        XCTAssertEqual(s.protonDensity[row * n + 8], 1, accuracy: 1e-6, "far from it")
+        let edge = (0..<n).map { s.protonDensity[row * n + $0] }.filter { $0 > 0 && $0 < 1 }
+        XCTAssertFalse(edge.isEmpty, "partial volume at the edge")
+        XCTAssertTrue(s.concentration.allSatisfy { $0 == 0 }, "air is no SPIO")
+        XCTAssertGreaterThan(s.fieldHz.map(abs).max()!, 100, "air still bends the field (9.4 ppm at 7 T)")
+        var spio = config
+        spio.scene.objects[0].deltaChiPPM = 0; spio.scene.objects[0].concentrationUgPerMM3 = 5
+        XCTAssertEqual(try ViewLineSimulator(config: spio).sample(0).protonDensity[row * n + col], 1, accuracy: 1e-6)
+    }
+
     func testFileAnatomyReadsAnNPYStack() throws {
         let path = NSTemporaryDirectory() + "spio-stack-\(getpid()).npy"
         let stack = (0..<(3 * 16 * 16)).map { Float($0 % 16) }
