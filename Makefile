@@ -32,7 +32,7 @@ test: deps
 quickstart: release
 	.build/release/spio run experiments/quickstart.yaml
 
-## studies: run every paper study of experiments/ at the committed CPU scale and write reports/ (about N minutes)
+## studies: run every paper study of experiments/ at the committed CPU scale and write reports/ (about 20 minutes)
 studies: release
 	scripts/run-studies.sh
 
