@@ -193,12 +193,21 @@ public struct StudyReport {
             let steps = try store.metrics(r.training.id!, key: "train.loss")
             loss.series.append(.init(label: r.label, points: LinePlot.movingMean(steps.map { (Double($0.step), $0.value) }, window: 20)))
             let v = try store.metrics(r.training.id!, key: "validation.nmae"), sd = try store.metrics(r.training.id!, key: "validation.nmae_sd")
-            val.series.append(.init(label: r.label, points: v.map { (Double($0.step), $0.value) }, errors: sd.map(\.value), markers: true))
+            // Error bars and markers only while they stay readable.
+            val.series.append(.init(label: r.label, points: v.map { (Double($0.step), $0.value) }, errors: rows.count <= 3 ? sd.map(\.value) : nil,
+                                    markers: v.count <= 30))
         }
         loss.logY = true
         try out.png("loss.png", loss.render())
         try out.png("validation.png", val.render())
-        return "## Training\n\n![training loss](loss.png)\n\n![validation NMAE](validation.png)\n\n"
+        var md = "## Training\n\n![training loss](loss.png)\n\n"
+        let wavelet = rows.map { (try? JSONDecoder().decode(RunConfig.self, from: Data($0.training.configJSON.utf8)))?.model.predictsWaveletBands }
+        if Set(wavelet.compactMap { $0 }).count > 1 {
+            md += "The loss of a model with an image head (the U-Net, `head: image`) is one normalised-L1 term, that of a wavelet model the sum of "
+            md += "four (the all-zero prediction scores 1 and 4): compare the validation NMAE below, not the loss levels.\n\n"
+        }
+        md += "![validation NMAE](validation.png)" + (rows.count > 3 ? " (error bars left out for legibility; the standard deviations are in the store, `validation.nmae_sd`)" : "") + "\n\n"
+        return md
     }
 
     // MARK: formatting

@@ -24,7 +24,8 @@ public struct LinePlot {
 
     /// Tableau-like colours, distinguishable on white.
     public static let palette: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14),
-                                                           (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127)]
+                                                           (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
+                                                           (188, 189, 34), (23, 190, 207)]
 
     public func render() -> RGBImage {
         var img = RGBImage(width: width, height: height)
