@@ -149,6 +149,8 @@ public final class RunStore {
         public var name: String
         /// Grid and variant values, in the study's order.
         public var grid: [(String, String)]
+        /// When the study last used it (ISO 8601).
+        public var usedAt: String
     }
 
     public func saveStudy(name: String, description: String, file: String, reportJSON: String) throws {
@@ -170,10 +172,10 @@ public final class RunStore {
     /// The runs a study uses, oldest first.
     public func studyRuns(_ study: String) throws -> [StudyRun] {
         try db.read { db in
-            try Row.fetchAll(db, sql: "SELECT r.*, s.name AS study_name, s.grid_json FROM study_runs s JOIN runs r ON r.id = s.run_id WHERE s.study = ? ORDER BY r.id",
+            try Row.fetchAll(db, sql: "SELECT r.*, s.name AS study_name, s.grid_json, s.used_at FROM study_runs s JOIN runs r ON r.id = s.run_id WHERE s.study = ? ORDER BY r.id",
                              arguments: [study]).map { row in
                 let pairs = (try? JSONSerialization.jsonObject(with: Data((row["grid_json"] as String).utf8))) as? [[String]] ?? []
-                return StudyRun(run: try Run(row: row), name: row["study_name"], grid: pairs.map { ($0[0], $0[1]) })
+                return StudyRun(run: try Run(row: row), name: row["study_name"], grid: pairs.map { ($0[0], $0[1]) }, usedAt: row["used_at"])
             }
         }
     }

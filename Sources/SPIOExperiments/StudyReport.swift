@@ -43,7 +43,15 @@ public struct StudyReport {
 
     public func rows() throws -> [Row] {
         let used = try store.studyRuns(study)
-        let evaluations = try used.filter { $0.run.kind == "evaluate" && $0.run.status == "finished" }.map(evaluated)
+        // Per training and test set, the evaluation the study used last (a changed set supersedes
+        // the earlier one of the same name).
+        var last: [String: RunStore.StudyRun] = [:]
+        for u in used where u.run.kind == "evaluate" && u.run.status == "finished" {
+            let key = "\(u.run.parentID ?? 0) \(u.name)"
+            if let seen = last[key], seen.usedAt > u.usedAt { continue }
+            last[key] = u
+        }
+        let evaluations = try last.values.sorted { $0.run.id! < $1.run.id! }.map(evaluated)
         // The newest finished training per name (a forced re-run supersedes older ones).
         var latest: [String: RunStore.StudyRun] = [:]
         for u in used where u.run.kind == "train" && u.run.status == "finished" { latest[u.name] = u }

@@ -81,6 +81,15 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         XCTAssertEqual(features.shape, [4, 16, 16])
         XCTAssertTrue(try NPYArray.read(arts["interp-saliency.npy"]!).values.contains { $0 > 0 })
 
+        // Changing a set re-evaluates it, and the report shows only the newer evaluation.
+        try String(contentsOfFile: first, encoding: .utf8).replacingOccurrences(of: "featureCount: 4", with: "featureCount: 2")
+            .write(toFile: first, atomically: true, encoding: .utf8)
+        _ = try runner.run(try StudyPlan(path: first))
+        let reevaluated = try StudyReport(store: runner.store, study: "first").rows()[0].evaluations
+        XCTAssertEqual(reevaluated.count, 4)
+        let newer = reevaluated.first { $0.set.name == "noise[snrDB=5]" }!
+        XCTAssertEqual(newer.set.interpretability?.featureCount, 2)
+
         // A real scan: the first simulated 27.90 phantom written as an NPY file gives the simulated
         // set's first estimate, in a second study that reuses the trained model.
         let phantomData = try runner.store.runs(kind: "dataset").first { $0.name.hasSuffix("batch1[concentrationUgPerMM3=27.90] data") }!
