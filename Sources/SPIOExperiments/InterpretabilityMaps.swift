@@ -15,11 +15,11 @@ enum InterpretabilityMaps {
         let plane = h * w
         func stack(_ maps: [[Float]]) -> Tensor { Tensor(shape: [maps.count, h, w], values: maps.flatMap { $0 }) }
         func image(_ i: Int) -> Tensor {
-            Tensor(shape: [1, c, h, w], values: Array(inputs.array[(i * c * plane)..<((i + 1) * c * plane)]))
+            Tensor(shape: [1, c, h, w], values: inputs.values((i * c * plane)..<((i + 1) * c * plane)))
         }
         var out: [(String, Tensor)] = [
-            ("interp-input.npy", stack((0..<n).map { Array(inputs.array[($0 * c * plane)..<($0 * c * plane + plane)]) })),
-            ("interp-prediction.npy", stack((0..<n).map { Array(predictions.array[($0 * plane)..<(($0 + 1) * plane)]) })),
+            ("interp-input.npy", stack((0..<n).map { inputs.values(($0 * c * plane)..<($0 * c * plane + plane)) })),
+            ("interp-prediction.npy", stack((0..<n).map { predictions.values(($0 * plane)..<(($0 + 1) * plane)) })),
         ]
         for layer in config.gradCAM {
             let maps = try (0..<n).map { try Interpretability.gradCAM(model: model, input: image($0), layer: layer, outputChannel: config.band).array }
@@ -39,7 +39,7 @@ enum InterpretabilityMaps {
                 _ = model.forward(image(0))
                 let a = probes[0].output
                 let k = min(config.featureCount, a.shape[1])
-                return Tensor(shape: [k, a.shape[2], a.shape[3]], values: Array(a.array[0..<(k * a.shape[2] * a.shape[3])]))
+                return Tensor(shape: [k, a.shape[2], a.shape[3]], values: a.values(0..<(k * a.shape[2] * a.shape[3])))
             }
             out.append(("interp-features-\(layer).npy", features))
         }

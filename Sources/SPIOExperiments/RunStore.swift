@@ -259,6 +259,14 @@ public final class RunStore {
         return try db.read { try Run.fetchAll($0, sql: sql + " ORDER BY id", arguments: StatementArguments(args)) }
     }
 
+    /// Runs of `kind` whose parameter `key` has `value`, oldest first.
+    public func runs(kind: String, param key: String, equals value: String) throws -> [Run] {
+        try db.read { db in
+            try Run.fetchAll(db, sql: "SELECT r.* FROM runs r JOIN params p ON p.run_id = r.id WHERE r.kind = ? AND p.key = ? AND p.value = ? ORDER BY r.id",
+                             arguments: [kind, key, value])
+        }
+    }
+
     // MARK: params, metrics, artifacts, environment
 
     /// Stores the flattened configuration (dotted keys) of a run, replacing what was there.

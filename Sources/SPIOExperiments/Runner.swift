@@ -182,7 +182,7 @@ public final class Runner {
     /// and its newest checkpoint folder.
     func shorterRun(lineage: String, epochs: Int, excluding id: Int64) throws -> (Int64, URL)? {
         var best: (Int64, URL, Int)?
-        for r in try store.runs(kind: "train") where try r.id != id && store.params(r.id!)["training.lineage"] == lineage {
+        for r in try store.runs(kind: "train", param: "training.lineage", equals: lineage) where r.id != id {
             guard let latest = Trainer.latestCheckpoint(in: URL(fileURLWithPath: r.directory).appendingPathComponent("checkpoints")),
                   let epoch = Int(latest.lastPathComponent.dropFirst("epoch-".count)), epoch <= epochs, epoch > (best?.2 ?? 0) else { continue }
             best = (r.id!, latest, epoch)
@@ -242,13 +242,11 @@ public final class Runner {
             }
             let maps = Evaluation.predict(predictor.model, inputs: test.inputs)
             var values: [(key: String, step: Int, value: Double)] = []
-            var summary = ""
             if let truth = test.truth {
                 let nmae = Evaluation.nmae(prediction: maps, truth: truth)
                 for (i, v) in nmae.enumerated() { if let v { values.append(("nmae", i, v)) } }
                 let (mean, sd) = Evaluation.meanAndSD(nmae.compactMap { $0 })
                 values += [("nmae.mean", 0, mean), ("nmae.sd", 0, sd), ("images", 0, Double(nmae.compactMap { $0 }.count))]
-                summary = String(format: "NMAE %.4f +- %.4f over %d images", mean, sd, nmae.compactMap { $0 }.count)
             } else {
                 values.append(("images", 0, Double(test.count)))
             }
@@ -258,15 +256,11 @@ public final class Runner {
                 // Image row = z, column = x (forward-model.md), centred on the field of view.
                 let (row, col) = (Double(n) / 2 - 0.5 + scene.bottleCentreMM[2] / pixelMM, Double(n) / 2 - 0.5 + scene.bottleCentreMM[0] / pixelMM)
                 let radius = scene.bottleRadiusMM / 2 / pixelMM
-                var estimates: [Double] = []
                 for s in 0..<test.count {
                     let est = Evaluation.regionMean(maps.data + s * n * n, size: n, centreRow: row, centreColumn: col, radiusPixels: radius)
                     let truth = set.truthUgPerMM3 ?? Evaluation.regionMean(test.truth!.data + s * n * n, size: n, centreRow: row, centreColumn: col, radiusPixels: radius)
                     values += [("phantom.estimate", s, est), ("phantom.truth", s, truth)]
-                    estimates.append(est)
                 }
-                let (mean, sd) = Evaluation.meanAndSD(estimates)
-                summary += (summary.isEmpty ? "" : "; ") + String(format: "bottle estimate %.3f +- %.3f ug/mm^3", mean, sd)
             }
             try store.log(id, values)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -278,10 +272,8 @@ public final class Runner {
             try save("predictions.npy", maps)
             // The first image's input channel 0, truth (simulated sets) and prediction, for strips.
             let n = test.imageSize, plane = n * n
-            var first = Array(test.inputs.array[0..<plane])
-            if let truth = test.truth { first += truth.array[0..<plane] }
-            first += maps.array[0..<plane]
-            try save("example.npy", Tensor(shape: [first.count / plane, n, n], values: first))
+            let first = [test.inputs.values(0..<plane), test.truth?.values(0..<plane), maps.values(0..<plane)].compactMap { $0 }
+            try save("example.npy", Tensor(shape: [first.count, n, n], values: first.flatMap { $0 }))
             let png = (dir as NSString).appendingPathComponent("examples.png")
             try ExamplePanels.render(test, predictions: maps, count: min(4, test.count)).writePNG(to: png)
             try store.addArtifact(id, name: "examples.png", path: png)
@@ -290,7 +282,7 @@ public final class Runner {
                     try save(file, maps)
                 }
             }
-            log("\(name) \(set.name): \(summary)")
+            log("\(name) \(set.name): \(try EvaluationSummary(store: store, id: id).text)")
         }
     }
 }
@@ -341,25 +333,27 @@ indirect enum JSONValue: Decodable {
     }
 }
 
-/// Rows of (input channel 0, truth, prediction) for the first images of a test set (no truth
-/// panel for real scans).
+/// Input channel 0, truth and prediction of test images as colour-mapped panels: rows for an
+/// evaluation's `examples.png`, columns for a report's strips.
 enum ExamplePanels {
     static func render(_ images: TestImages, predictions: Tensor, count: Int) -> RGBImage {
         let n = images.imageSize, plane = n * n
-        var rows: [RGBImage] = []
-        for s in 0..<count {
-            let truth = images.truth.map { Array($0.array[(s * plane)..<((s + 1) * plane)]) }
-            let pred = Array(predictions.array[(s * plane)..<((s + 1) * plane)])
-            let top = max(truth?.max() ?? 0, pred.max() ?? 1, 1e-6)
-            func panel(_ v: [Float], _ title: String, _ map: ColourMap, _ range: (Float, Float)?) -> RGBImage {
-                ImagePanel.render(v, size: n, title: title, colourMap: map, range: range, zoom: max(1, 128 / n))
-            }
-            let input = Array(images.inputs.array[(s * 2 * plane)..<(s * 2 * plane + plane)])
-            var panels = [panel(input, "INPUT (EVEN)", .grey, nil)]
-            if let truth { panels.append(panel(truth, "TRUTH", .viridis, (0, top))) }
-            panels.append(panel(pred, "PREDICTION", .viridis, (0, top)))
-            rows.append(ImagePanel.row(panels))
-        }
-        return ImagePanel.column(rows)
+        return ImagePanel.column((0..<count).map { s in
+            ImagePanel.row(cells(input: images.inputs.values((s * 2 * plane)..<(s * 2 * plane + plane)),
+                                 truth: images.truth?.values((s * plane)..<((s + 1) * plane)),
+                                 prediction: predictions.values((s * plane)..<((s + 1) * plane)), size: n, inputTitle: "INPUT (EVEN)"))
+        })
+    }
+
+    /// The input (grey), the truth (real scans have none) and the prediction, the last two on one
+    /// colour scale from 0.
+    static func cells(input: [Float], truth: [Float]?, prediction: [Float], size: Int, inputTitle: String) -> [RGBImage] {
+        let top = max(truth?.max() ?? 0, prediction.max() ?? 1, 1e-6)
+        return [panel(input, size, inputTitle, .grey)] + (truth.map { [panel($0, size, "TRUTH", .viridis, range: (0, top))] } ?? [])
+            + [panel(prediction, size, "PREDICTION", .viridis, range: (0, top))]
+    }
+
+    static func panel(_ v: [Float], _ size: Int, _ title: String, _ map: ColourMap, range: (Float, Float)? = nil) -> RGBImage {
+        ImagePanel.render(v, size: size, title: title.uppercased(), colourMap: map, range: range, zoom: max(1, 128 / size))
     }
 }

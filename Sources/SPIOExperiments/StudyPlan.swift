@@ -55,42 +55,29 @@ public struct StudyPlan {
         // Grid: key path -> values, expanded in sorted key order.
         var axes: [(String, [Node])] = []
         if let grid = studyTree.node(at: "grid") {
-            guard let m = grid.mapping else {
-                throw ConfigError(file: path, line: grid.mark?.line, column: grid.mark?.column, keyPath: "grid", message: "expected a mapping from key paths to lists of values")
-            }
-            for (k, v) in m {
-                guard let key = k.string, let values = v.sequence, !values.isEmpty else {
-                    throw ConfigError(file: path, line: v.mark?.line, column: v.mark?.column, keyPath: "grid.\(k.string ?? "?")", message: "expected a non-empty list of values")
-                }
-                guard RunConfig.blocks.contains(String(key.split(separator: ".").first ?? "")) else {
-                    throw ConfigError(file: path, line: k.mark?.line, column: k.mark?.column, keyPath: "grid.\(key)",
-                                      message: "grid keys start with one of \(RunConfig.blocks.sorted().joined(separator: ", "))")
-                }
-                axes.append((key, Array(values)))
+            axes = try Self.axes(grid, keyPath: "grid", file: path, expected: "expected a mapping from key paths to lists of values")
+            for (key, _) in axes where !RunConfig.blocks.contains(String(key.split(separator: ".").first ?? "")) {
+                let k = grid.mapping!.first { $0.key.string == key }!.key
+                throw ConfigError(file: path, line: k.mark?.line, column: k.mark?.column, keyPath: "grid.\(key)",
+                                  message: "grid keys start with one of \(RunConfig.blocks.sorted().joined(separator: ", "))")
             }
             axes.sort { $0.0 < $1.0 }
         }
-        var combos: [[(String, Node)]] = [[]]
-        for (key, values) in axes { combos = combos.flatMap { c in values.map { c + [(key, $0)] } } }
         let variants = try Self.variants(studyTree)
-        combos = variants.isEmpty ? combos : variants.flatMap { v in combos.map { [("variant", Node(v.name))] + $0 } }
         var runs: [PlannedRun] = []
-        for combo in combos {
-            var t = tree
-            for (k, v) in combo {
-                if k == "variant" {
-                    for (vk, vv) in variants.first(where: { $0.name == v.string })!.settings { try t.set(vk, to: vv, from: path) }
-                } else {
-                    try t.set(k, to: v, from: path)
-                }
+        for variant in variants.isEmpty ? [nil] : variants.map(Optional.some) {
+            for combo in Self.product(axes) {
+                var t = tree
+                for (k, v) in (variant?.settings ?? []) + combo { try t.set(k, to: v, from: path) }
+                for o in overrides { try t.applyOverride(o, blocks: RunConfig.blocks) }
+                try Self.applyTestSetInheritance(&t)
+                let config = try t.decode(RunConfig.self)
+                try Self.check(config, file: path)
+                let values = (variant.map { [("variant", $0.name)] } ?? [])
+                    + combo.map { ($0.0, $0.1.string ?? (try? Yams.serialize(node: $0.1).trimmingCharacters(in: .whitespacesAndNewlines)) ?? "?") }
+                let label = values.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+                runs.append(PlannedRun(name: values.isEmpty ? study : "\(study)[\(label)]", gridValues: values, config: config, yaml: try t.yaml()))
             }
-            for o in overrides { try t.applyOverride(o, blocks: RunConfig.blocks) }
-            try Self.applyTestSetInheritance(&t)
-            let config = try t.decode(RunConfig.self)
-            try Self.check(config, file: path)
-            let values = combo.map { ($0.0, $0.1.string ?? (try? Yams.serialize(node: $0.1).trimmingCharacters(in: .whitespacesAndNewlines)) ?? "?") }
-            let label = values.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-            runs.append(PlannedRun(name: values.isEmpty ? study : "\(study)[\(label)]", gridValues: values, config: config, yaml: try t.yaml()))
         }
         self.runs = runs
     }
@@ -143,6 +130,23 @@ public struct StudyPlan {
         return out
     }
 
+    /// A mapping from key paths to non-empty lists of values (`grid`, a sweep's `over`), in file order.
+    static func axes(_ node: Node, keyPath: String, file: String, expected: String) throws -> [(String, [Node])] {
+        guard let m = node.mapping else { throw ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, keyPath: keyPath, message: expected) }
+        return try m.map { k, v in
+            guard let key = k.string, let values = v.sequence, !values.isEmpty else {
+                throw ConfigError(file: file, line: v.mark?.line, column: v.mark?.column, keyPath: "\(keyPath).\(k.string ?? "?")",
+                                  message: "expected a non-empty list of values")
+            }
+            return (key, Array(values))
+        }
+    }
+
+    /// Every combination of the axes' values, the first axis outermost.
+    static func product(_ axes: [(String, [Node])]) -> [[(String, Node)]] {
+        axes.reduce([[]]) { combos, axis in combos.flatMap { c in axis.1.map { c + [(axis.0, $0)] } } }
+    }
+
     /// Expands `evaluation.sweeps` into `evaluation.sets`: each sweep is a test set with `name` and
     /// `over` (dotted key paths inside the set -> lists of values); every combination of values
     /// becomes a set `name[key=value,...]` labelled with the values (by the last key of each path).
@@ -158,20 +162,11 @@ public struct StudyPlan {
             guard var m = sweep.mapping, let name = m["name"]?.string, !name.isEmpty else {
                 throw fail(sweep, at, "expected a mapping with a name and over: {key.path: [values]}")
             }
-            guard let over = m["over"]?.mapping, !over.isEmpty else {
-                throw fail(m["over"] ?? sweep, at + ".over", "expected a mapping from key paths inside the test set (e.g. simulation.noise.snrDB) to lists of values")
-            }
+            let expected = "expected a mapping from key paths inside the test set (e.g. simulation.noise.snrDB) to lists of values"
+            guard let over = m["over"], over.mapping?.isEmpty == false else { throw fail(m["over"] ?? sweep, at + ".over", expected) }
+            let axes = try Self.axes(over, keyPath: at + ".over", file: tree.file, expected: expected)
             m["over"] = nil
-            var axes: [(String, [Node])] = []
-            for (k, v) in over {
-                guard let key = k.string, let values = v.sequence, !values.isEmpty else {
-                    throw fail(v, at + ".over.\(k.string ?? "?")", "expected a non-empty list of values")
-                }
-                axes.append((key, Array(values)))
-            }
-            var combos: [[(String, Node)]] = [[]]
-            for (key, values) in axes { combos = combos.flatMap { c in values.map { c + [(key, $0)] } } }
-            for combo in combos {
+            for combo in Self.product(axes) {
                 var set = try ConfigTree(root: .mapping(m), file: tree.file)
                 var labels = m["labels"]?.mapping ?? Node.Mapping([])
                 var parts: [String] = []

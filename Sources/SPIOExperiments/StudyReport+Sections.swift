@@ -16,15 +16,14 @@ extension StudyReport {
             let keys = Array(Set(members.flatMap { $0.1.set.labels.keys })).sorted()
             let paper = members.contains { config.paper[$0.1.set.name] != nil }
             var csv = [["run", "name", "set"] + keys + ["nmae_mean", "nmae_sd", "images"] + (paper ? ["paper"] : [])]
-            md += "## Sweep `\(name)`\n\n| " + (rows.count > 1 ? "run | " : "") + keys.joined(separator: " | ") + " | NMAE | images |" + (paper ? " paper |" : "") + "\n"
-            md += "|" + String(repeating: "---|", count: keys.count + 2 + (rows.count > 1 ? 1 : 0) + (paper ? 1 : 0)) + "\n"
+            var mdRows: [[String]] = []
             for (r, e) in members {
                 let labels = keys.map { e.set.labels[$0] ?? "" }
-                let p = config.paper[e.set.name] ?? ""
-                csv.append([String(r.training.id!), r.name, e.set.name] + labels + [Self.number(e.nmaeMean), Self.number(e.nmaeSD), String(e.images)] + (paper ? [p] : []))
-                md += "| " + (rows.count > 1 ? "\(r.label) | " : "") + labels.joined(separator: " | ")
-                md += " | \(Self.fixed(e.nmaeMean)) +- \(Self.fixed(e.nmaeSD)) | \(e.images) |" + (paper ? " \(p) |" : "") + "\n"
+                let p = paper ? [config.paper[e.set.name] ?? ""] : []
+                csv.append([String(r.training.id!), r.name, e.set.name] + labels + [Self.number(e.nmaeMean), Self.number(e.nmaeSD), String(e.images)] + p)
+                mdRows.append((rows.count > 1 ? [r.label] : []) + labels + ["\(Self.fixed(e.nmaeMean)) +- \(Self.fixed(e.nmaeSD))", String(e.images)] + p)
             }
+            md += "## Sweep `\(name)`\n\n" + Self.markdownTable((rows.count > 1 ? ["run"] : []) + keys + ["NMAE", "images"] + (paper ? ["paper"] : []), mdRows)
             let file = "sweep-\(Self.slug(name)).csv"
             try out.csv(file, csv)
             md += "\nData: [\(file)](\(file)).\n\n"
@@ -102,20 +101,21 @@ extension StudyReport {
         let paper = all.contains { config.paper[$0.1.set.name] != nil }
         var md = "## Phantom table\n\nEstimated = the mean of the predicted map in the disk of half the bottle's radius at the bottle's centre, "
         md += "averaged over the set's images (+- their standard deviation); true = the set's bottle concentration.\n\n"
-        md += "| " + (rows.count > 1 ? "run | " : "") + "Batch | True (ug/mm^3) | Estimated | Error | % Error |" + (paper ? " paper: Estimated, % Error |" : "") + "\n"
-        md += "|" + String(repeating: "---|", count: 5 + (rows.count > 1 ? 1 : 0) + (paper ? 1 : 0)) + "\n"
         var csv = [["run", "name", "set", "batch", "true_ug_per_mm3", "estimated_ug_per_mm3", "estimated_sd", "images", "error", "percent_error"] + (paper ? ["paper"] : [])]
+        var mdRows: [[String]] = []
         for (r, e) in all {
             let truth = e.truth ?? .nan, est = e.estimate!
             let error = abs(est.mean - truth), percent = 100 * error / truth
             let batch = e.set.labels["batch"] ?? ""
-            let p = config.paper[e.set.name] ?? ""
+            let p = paper ? [config.paper[e.set.name] ?? ""] : []
             csv.append([String(r.training.id!), r.name, e.set.name, batch, Self.number(truth), Self.number(est.mean), Self.number(est.sd),
-                        String(e.images), Self.number(error), Self.number(percent)] + (paper ? [p] : []))
-            md += "| " + (rows.count > 1 ? "\(r.label) | " : "") + "\(batch) | \(String(format: "%.2f", truth)) | "
-            md += String(format: "%.2f", est.mean) + (e.images > 1 ? String(format: " +- %.2f", est.sd) : "")
-            md += String(format: " | %.2f | %.2f%% |", error, percent) + (paper ? " \(p) |" : "") + "\n"
+                        String(e.images), Self.number(error), Self.number(percent)] + p)
+            mdRows.append((rows.count > 1 ? [r.label] : []) + [batch, String(format: "%.2f", truth),
+                          String(format: "%.2f", est.mean) + (e.images > 1 ? String(format: " +- %.2f", est.sd) : ""),
+                          String(format: "%.2f", error), String(format: "%.2f%%", percent)] + p)
         }
+        md += Self.markdownTable((rows.count > 1 ? ["run"] : []) + ["Batch", "True (ug/mm^3)", "Estimated", "Error", "% Error"]
+                                 + (paper ? ["paper: Estimated, % Error"] : []), mdRows)
         try out.csv("phantom-table.csv", csv)
         md += "\nData: [phantom-table.csv](phantom-table.csv).\n\n"
         for plot in config.plots where plot.metric == "estimate" { md += try render(plot, rows: rows, out: &out) }
@@ -157,10 +157,10 @@ extension StudyReport {
                     let saliency = try maps("interp-saliency.npy")
                     for i in 0..<n {
                         func plane(_ a: NPYArray) -> [Float] { Array(a.values[(i * size * size)..<((i + 1) * size * size)]) }
-                        let title = e.set.labels.isEmpty ? "\(e.set.name) #\(i)" : e.set.labels.keys.sorted().map { "\($0)=\(e.set.labels[$0]!)" }.joined(separator: " ")
-                        var cells = [Self.panel(plane(input), size, Self.short(title), .grey), Self.panel(plane(prediction), size, "PREDICTION", .viridis)]
-                        for (layer, a) in gradcams { cells.append(Self.panel(plane(a), size, "GRAD-CAM \(layer)", .viridis)) }
-                        if let saliency { cells.append(Self.panel(plane(saliency), size, "SALIENCY", .grey)) }
+                        var cells = [ExamplePanels.panel(plane(input), size, Self.title(e.set, fallback: "\(e.set.name) #\(i)"), .grey),
+                                     ExamplePanels.panel(plane(prediction), size, "PREDICTION", .viridis)]
+                        for (layer, a) in gradcams { cells.append(ExamplePanels.panel(plane(a), size, "GRAD-CAM \(layer)", .viridis)) }
+                        if let saliency { cells.append(ExamplePanels.panel(plane(saliency), size, "SALIENCY", .grey)) }
                         columns.append(cells)
                     }
                     for a in arts where a.name.hasPrefix("interp-features-") && features.isEmpty {
@@ -202,25 +202,21 @@ extension StudyReport {
         var columns: [RGBImage] = []
         for e in chosen {
             guard let a = try store.artifacts(e.run.id!).first(where: { $0.name == "example.npy" }), FileManager.default.fileExists(atPath: a.path) else { continue }
+            // example.npy: input, truth (simulated sets only), prediction.
             let ex = try NPYArray.read(a.path)
             let (k, size) = (ex.shape[0], ex.shape[1])
             func plane(_ i: Int) -> [Float] { Array(ex.values[(i * size * size)..<((i + 1) * size * size)]) }
-            let top = max((1..<k).map { plane($0).max() ?? 0 }.max() ?? 1, 1e-6)
-            let title = e.set.labels.isEmpty ? e.set.name : e.set.labels.keys.sorted().map { "\($0)=\(e.set.labels[$0]!)" }.joined(separator: " ")
-            var cells = [Self.panel(plane(0), size, Self.short(title), .grey)]
-            for i in 1..<k { cells.append(Self.panel(plane(i), size, k == 3 && i == 1 ? "TRUTH" : "PREDICTION", .viridis, range: (0, top))) }
-            columns.append(ImagePanel.column(cells))
+            columns.append(ImagePanel.column(ExamplePanels.cells(input: plane(0), truth: k == 3 ? plane(1) : nil, prediction: plane(k - 1),
+                                                                 size: size, inputTitle: Self.title(e.set, fallback: e.set.name))))
         }
         return columns.isEmpty ? nil : ImagePanel.row(columns)
     }
 
-    static func panel(_ v: [Float], _ size: Int, _ title: String, _ map: ColourMap, range: (Float, Float)? = nil) -> RGBImage {
-        ImagePanel.render(v, size: size, title: title.uppercased(), colourMap: map, range: range, zoom: max(1, 128 / size))
-    }
-
-    /// Label text short enough for a panel title: long key names abbreviated.
-    static func short(_ title: String) -> String {
-        title.replacingOccurrences(of: "concentrationUgPerMM3", with: "C").replacingOccurrences(of: "deltaChiPPM", with: "DCHI")
+    /// A panel title for a set's image: its labels (long key names abbreviated), or `fallback`.
+    static func title(_ set: TestSetConfig, fallback: String) -> String {
+        guard !set.labels.isEmpty else { return fallback }
+        return set.labels.keys.sorted().map { "\($0)=\(set.labels[$0]!)" }.joined(separator: " ")
+            .replacingOccurrences(of: "concentrationUgPerMM3", with: "C").replacingOccurrences(of: "deltaChiPPM", with: "DCHI")
             .replacingOccurrences(of: "snrDB", with: "SNR")
     }
 

@@ -19,13 +19,12 @@ public struct StudyReport {
     public init(store: RunStore, study: String) { self.store = store; self.study = study }
 
     /// One finished evaluation as the study uses it.
+    @dynamicMemberLookup
     public struct Evaluated {
         public var run: RunStore.Run
         public var set: TestSetConfig
-        public var nmaeMean: Double, nmaeSD: Double, images: Int
-        /// The bottle estimate (mean, sd over images) and the true bottle concentration.
-        public var estimate: (mean: Double, sd: Double)?
-        public var truth: Double?
+        public var summary: EvaluationSummary
+        public subscript<T>(dynamicMember keyPath: KeyPath<EvaluationSummary, T>) -> T { summary[keyPath: keyPath] }
     }
 
     /// One finished training run with its evaluations.
@@ -42,20 +41,17 @@ public struct StudyReport {
     }
 
     public func rows() throws -> [Row] {
-        let used = try store.studyRuns(study)
-        // Per training and test set, the evaluation the study used last (a changed set supersedes
-        // the earlier one of the same name).
-        var last: [String: RunStore.StudyRun] = [:]
-        for u in used where u.run.kind == "evaluate" && u.run.status == "finished" {
-            let key = "\(u.run.parentID ?? 0) \(u.name)"
-            if let seen = last[key], seen.usedAt > u.usedAt { continue }
-            last[key] = u
+        let used = try store.studyRuns(study).filter { $0.run.status == "finished" }
+        // What the study used last under each name: a forced re-run or a changed test set
+        // supersedes the earlier run.
+        func lastUsed(_ kind: String, by key: (RunStore.StudyRun) -> String) -> [RunStore.StudyRun] {
+            var last: [String: RunStore.StudyRun] = [:]
+            for u in used where u.run.kind == kind && (last[key(u)].map { $0.usedAt <= u.usedAt } ?? true) { last[key(u)] = u }
+            return last.values.sorted { $0.run.id! < $1.run.id! }
         }
-        let evaluations = try last.values.sorted { $0.run.id! < $1.run.id! }.map(evaluated)
-        // The newest finished training per name (a forced re-run supersedes older ones).
-        var latest: [String: RunStore.StudyRun] = [:]
-        for u in used where u.run.kind == "train" && u.run.status == "finished" { latest[u.name] = u }
-        return try latest.values.sorted { $0.run.id! < $1.run.id! }.map { u in
+        let evaluations = try lastUsed("evaluate") { "\($0.run.parentID ?? 0) \($0.name)" }.map(evaluated)
+        let latest = lastUsed("train") { $0.name }
+        return try latest.map { u in
             let t = u.run
             let val = try store.metrics(t.id!, key: "validation.nmae")
             return Row(training: t, name: u.name, grid: u.grid, parameters: Int(try store.metrics(t.id!, key: "parameters").first?.value ?? 0),
@@ -70,13 +66,7 @@ public struct StudyReport {
         let id = u.run.id!
         var set = (try? JSONDecoder().decode(EvaluationJSON.self, from: Data(u.run.configJSON.utf8)).set) ?? TestSetConfig()
         if set.name == TestSetConfig().name, let name = try store.params(id)["set"] { set.name = name }
-        func one(_ k: String) throws -> Double { try store.metrics(id, key: k).first?.value ?? .nan }
-        let estimates = try store.metrics(id, key: "phantom.estimate").map(\.value)
-        let truths = try store.metrics(id, key: "phantom.truth").map(\.value)
-        let images = try one("images")
-        return Evaluated(run: u.run, set: set, nmaeMean: try one("nmae.mean"), nmaeSD: try one("nmae.sd"), images: images.isFinite ? Int(images) : 0,
-                         estimate: estimates.isEmpty ? nil : Evaluation.meanAndSD(estimates),
-                         truth: truths.isEmpty ? nil : truths.reduce(0, +) / Double(truths.count))
+        return Evaluated(run: u.run, set: set, summary: try EvaluationSummary(store: store, id: id))
     }
 
     /// The study's `report` block as stored by its last `spio run` (defaults for older stores).
@@ -128,32 +118,33 @@ public struct StudyReport {
         for s in sets { header += ["\(s)_nmae_mean", "\(s)_nmae_sd", "\(s)_images"] + (config.paper[s] != nil ? ["\(s)_paper"] : []) }
         if paperForRow { header.append("paper") }
         var csv = [header]
-        var md = "## Runs\n\n| run | " + (gridKeys.isEmpty ? "name" : gridKeys.joined(separator: " | ")) + " | parameters | epochs | validation NMAE |"
-        if showConverged { md += " converged (< \(Self.fixed(config.convergedBelow))) |" }
-        for s in sets { md += " \(s) NMAE |" + (config.paper[s] != nil ? " \(s), paper |" : "") }
-        if paperForRow { md += " paper |" }
-        md += "\n|" + String(repeating: "---|", count: md.split(separator: "\n").last!.filter { $0 == "|" }.count - 1) + "\n"
+        var mdHeader = ["run"] + (gridKeys.isEmpty ? ["name"] : gridKeys) + ["parameters", "epochs", "validation NMAE"]
+        if showConverged { mdHeader.append("converged (< \(Self.fixed(config.convergedBelow)))") }
+        for s in sets { mdHeader += ["\(s) NMAE"] + (config.paper[s] != nil ? ["\(s), paper"] : []) }
+        if paperForRow { mdHeader.append("paper") }
+        var mdRows: [[String]] = []
         for r in rows {
             let converged = r.validationNMAE < config.convergedBelow ? "yes" : "no"
-            var line = [String(r.training.id!), r.name] + gridKeys.map { k in r.grid.first { $0.0 == k }?.1 ?? "" }
-            line += [String(r.parameters), String(r.epochs), Self.number(r.validationNMAE)] + (showConverged ? [converged] : [])
-            md += "| \(r.training.id!) | " + (gridKeys.isEmpty ? r.name : gridKeys.map { k in r.grid.first { $0.0 == k }?.1 ?? "" }.joined(separator: " | "))
-            md += " | \(r.parameters) | \(r.epochs) | \(Self.fixed(r.validationNMAE)) |" + (showConverged ? " \(converged) |" : "")
+            let grid = gridKeys.map { k in r.grid.first { $0.0 == k }?.1 ?? "" }
+            var line = [String(r.training.id!), r.name] + grid + [String(r.parameters), String(r.epochs), Self.number(r.validationNMAE)]
+                + (showConverged ? [converged] : [])
+            var cells = [String(r.training.id!)] + (gridKeys.isEmpty ? [r.name] : grid) + [String(r.parameters), String(r.epochs), Self.fixed(r.validationNMAE)]
+                + (showConverged ? [converged] : [])
             for s in sets {
                 let e = r.evaluations.first { $0.set.name == s && Self.isPlain($0) }
                 line += e.map { [Self.number($0.nmaeMean), Self.number($0.nmaeSD), String($0.images)] } ?? ["", "", ""]
-                md += " " + (e.map { "\(Self.fixed($0.nmaeMean)) +- \(Self.fixed($0.nmaeSD)) (n = \($0.images))" } ?? "") + " |"
-                if let p = config.paper[s] { line.append(p); md += " \(p) |" }
+                cells.append(e.map { "\(Self.fixed($0.nmaeMean)) +- \(Self.fixed($0.nmaeSD)) (n = \($0.images))" } ?? "")
+                if let p = config.paper[s] { line.append(p); cells.append(p) }
             }
             if paperForRow {
                 let p = config.paper[r.grid.first { $0.0 == "variant" }?.1 ?? r.name] ?? ""
-                line.append(p); md += " \(p) |"
+                line.append(p); cells.append(p)
             }
-            md += "\n"
             csv.append(line)
+            mdRows.append(cells)
         }
         try out.csv("runs.csv", csv)
-        md += "\n"
+        var md = "## Runs\n\n" + Self.markdownTable(mdHeader, mdRows) + "\n"
 
         // Histograms and examples of the plain sets.
         for s in sets {
@@ -219,6 +210,12 @@ public struct StudyReport {
     }
 
     // MARK: formatting
+
+    /// A Markdown table: a header row, the separator, one row per entry.
+    static func markdownTable(_ header: [String], _ rows: [[String]]) -> String {
+        func row(_ cells: [String]) -> String { "| " + cells.joined(separator: " | ") + " |\n" }
+        return row(header) + "|" + String(repeating: "---|", count: header.count) + "\n" + rows.map(row).joined()
+    }
 
     static func fixed(_ v: Double) -> String { v.isFinite ? String(format: "%.3f", v) : "" }
 

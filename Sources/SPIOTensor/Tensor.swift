@@ -73,6 +73,12 @@ public final class Tensor: CustomStringConvertible {
     /// The elements as an array (a copy).
     public var array: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
 
+    /// The elements in `range` (flat, row-major) as an array, copying only those.
+    public func values(_ range: Range<Int>) -> [Float] {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "range \(range) outside 0..<\(count)")
+        return Array(UnsafeBufferPointer(start: data + range.lowerBound, count: range.count))
+    }
+
     /// A deep copy with its own storage.
     public func copy() -> Tensor {
         let t = Tensor(shape: shape)

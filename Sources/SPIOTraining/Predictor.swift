@@ -76,7 +76,7 @@ public final class Predictor {
             try NPYArray(shape: n == 1 ? [size, size] : maps.shape, values: maps.array).write(to: npy)
             var panels: [RGBImage] = []
             for s in 0..<n {
-                panels.append(ImagePanel.render(Array(maps.array[(s * size * size)..<((s + 1) * size * size)]), size: size,
+                panels.append(ImagePanel.render(maps.values((s * size * size)..<((s + 1) * size * size)), size: size,
                                                 title: n == 1 ? "C (UG/MM3)" : "C \(s) (UG/MM3)", colourMap: .viridis, zoom: max(1, 192 / size)))
             }
             let png = (directory as NSString).appendingPathComponent(stem + ".png")

@@ -2,7 +2,6 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import SPIOExperiments
-import SPIOTraining
 import SPIOTensor
 
 /// Options shared by the commands that use the run store.
@@ -81,15 +80,8 @@ struct Run: ParsableCommand {
                 let outcome = try runner.run(planned, study: plan.study, description: plan.description)
                 meter.finish()
                 for e in outcome.evaluations {
-                    let m = try runner.store.metrics(e.id!)
-                    func stats(_ key: String) -> (Double, Double)? {
-                        let v = m.filter { $0.key == key }.map(\.value)
-                        return v.isEmpty ? nil : Evaluation.meanAndSD(v)
-                    }
-                    var text: [String] = []
-                    if let (mean, _) = stats("nmae.mean"), let (sd, _) = stats("nmae.sd") { text.append(String(format: "NMAE %.4f +- %.4f", mean, sd)) }
-                    if let (est, sd) = stats("phantom.estimate") { text.append(String(format: "bottle %.3f +- %.3f ug/mm^3", est, sd)) }
-                    print("\(planned.name)  \((try runner.store.params(e.id!)["set"]) ?? "?"): \(text.joined(separator: ", "))  (train run \(outcome.training.id!), evaluation run \(e.id!))")
+                    print("\(planned.name)  \((try runner.store.params(e.id!)["set"]) ?? "?"): \(try EvaluationSummary(store: runner.store, id: e.id!).text)"
+                          + "  (train run \(outcome.training.id!), evaluation run \(e.id!))")
                 }
             }
         } catch {

@@ -1,0 +1,31 @@
+import SPIOTraining
+
+/// What one evaluation run measured, read back from the store: the NMAE mean and standard
+/// deviation over its images, and for phantom and real-scan sets the bottle estimate.
+public struct EvaluationSummary {
+    public var nmaeMean = Double.nan, nmaeSD = Double.nan
+    public var images = 0
+    /// The bottle estimate: mean and standard deviation over the set's images.
+    public var estimate: (mean: Double, sd: Double)?
+    /// The true bottle concentration (mean over the set's images).
+    public var truth: Double?
+
+    public init(store: RunStore, id: Int64) throws {
+        let metrics = try store.metrics(id)
+        func values(_ key: String) -> [Double] { metrics.filter { $0.key == key }.map(\.value) }
+        nmaeMean = values("nmae.mean").first ?? .nan
+        nmaeSD = values("nmae.sd").first ?? .nan
+        images = values("images").first.map { Int($0) } ?? 0
+        let estimates = values("phantom.estimate"), truths = values("phantom.truth")
+        if !estimates.isEmpty { estimate = Evaluation.meanAndSD(estimates) }
+        if !truths.isEmpty { truth = truths.reduce(0, +) / Double(truths.count) }
+    }
+
+    /// One line for the terminal, e.g. "NMAE 0.6528 +- 0.2266 over 200 images".
+    public var text: String {
+        var parts: [String] = []
+        if nmaeMean.isFinite { parts.append(String(format: "NMAE %.4f +- %.4f over %d images", nmaeMean, nmaeSD, images)) }
+        if let estimate { parts.append(String(format: "bottle estimate %.3f +- %.3f ug/mm^3", estimate.mean, estimate.sd)) }
+        return parts.isEmpty ? "\(images) images predicted" : parts.joined(separator: "; ")
+    }
+}
