@@ -158,15 +158,19 @@ public final class Conv2D: Layer {
     /// sample at a time into its own cache-sized column matrix, and W x col is that sample's
     /// output already in NCHW order, so no layout transposes are needed either.
     private func forwardPerSample(_ x: Tensor, _ g: ConvGeometry) -> Tensor {
-        updateRetention(0); colIsRetained = false
-        let plane = g.outPlane, outVolume = outChannels * plane
-        let cols = (0..<Engine.threadCount).map { workspace.buffer(8 + $0, count: g.rows * plane) }
-        let (w, out, b) = (weight.value.data, output.data, bias?.value.data)
+        let plane = g.outPlane, outVolume = outChannels * plane, sampleCol = g.rows * plane
+        // Strided layers keep every sample's columns for backward: their gathering im2col costs
+        // more than reading the kept copy back (stride 1 copies whole planes and rebuilds instead).
+        updateRetention(training && stride > 1 ? x.shape[0] * sampleCol : 0)
+        colIsRetained = retainedFloats > 0
+        let cols = (0..<Engine.threadCount).map { workspace.buffer(8 + $0, count: sampleCol) }
+        let (w, out, b, kept, keep) = (weight.value.data, output.data, bias?.value.data, retainedCol.data, colIsRetained)
         Engine.parallelParts(x.shape[0]) { part, samples in
             for s in samples {
-                g.im2col(x.data + s * g.inPlaneVolume, samples: 1, into: cols[part])
+                let col = keep ? kept + s * sampleCol : cols[part]
+                g.im2col(x.data + s * g.inPlaneVolume, samples: 1, into: col)
                 let o = out + s * outVolume
-                Gemm.sgemm(m: outChannels, n: plane, k: g.rows, a: w, b: cols[part], c: o)
+                Gemm.sgemm(m: outChannels, n: plane, k: g.rows, a: w, b: col, c: o)
                 if let b { for c in 0..<outChannels { let p = o + c * plane, bc = b[c]; for i in 0..<plane { p[i] += bc } } }
             }
         }
@@ -194,12 +198,14 @@ public final class Conv2D: Layer {
         let cols = (0..<Engine.threadCount).map { workspace.buffer(8 + 2 * $0, count: g.rows * plane) }
         let dcols = (0..<Engine.threadCount).map { workspace.buffer(9 + 2 * $0, count: Swift.max(g.rows, dyGeometry.rows) * plane) }
         let (w, dxData, flipped, dxNeeded) = (weight.value.data, inputGrad.data, flippedWeight.data, computesInputGradient)
+        let (kept, reuse, sampleCol) = (retainedCol.data, colIsRetained, g.rows * plane)
         Engine.parallelParts(chunks) { part, chunkRange in
-            let (col, dcol) = (cols[part], dcols[part])
+            let dcol = dcols[part]
             for chunk in chunkRange {
                 for s in (chunk * weightGradientChunk)..<Swift.min(n, (chunk + 1) * weightGradientChunk) {
                     let dys = dy.data + s * outVolume
-                    g.im2col(x.data + s * g.inPlaneVolume, samples: 1, into: col)
+                    let col = reuse ? kept + s * sampleCol : cols[part]
+                    if !reuse { g.im2col(x.data + s * g.inPlaneVolume, samples: 1, into: col) }
                     Gemm.sgemm(transB: true, m: outChannels, n: g.rows, k: plane, a: dys, b: col,
                                beta: s == chunk * weightGradientChunk ? 0 : 1, c: partials + chunk * kSize)
                     guard dxNeeded else { continue }

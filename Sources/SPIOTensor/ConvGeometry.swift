@@ -65,6 +65,8 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
                         let srcRow = src + iy * g.inW - g.padding + kx
                         if g.stride == 1 {
                             (dst + owLo).update(from: srcRow + owLo, count: owHi - owLo)
+                        } else if g.stride == 2 {
+                            Self.gatherEven(srcRow, from: owLo, to: owHi, into: dst, readableEnd: src + g.inH * g.inW)
                         } else {
                             var ox = owLo
                             while ox < owHi { dst[ox] = srcRow[ox * g.stride]; ox += 1 }
@@ -83,6 +85,10 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
         let kk = kernelH * kernelW
         // Parallel over channels: channel c's rows only touch channel c of the image.
         Engine.parallelFor(channels) { channelRange in
+            if g.isStride2Kernel3 {
+                for c in channelRange { g.col2imStride2Kernel3(col, cols: cols, samples: samples, channel: c, into: image) }
+                return
+            }
             for c in channelRange {
                 for r in (c * kk)..<((c + 1) * kk) {
                     let ky = (r / g.kernelW) % g.kernelH, kx = r % g.kernelW
@@ -104,6 +110,49 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// DeepSPIO's down-sampling geometry: 3 x 3, stride 2, padding 1, even input width.
+    var isStride2Kernel3: Bool { stride == 2 && kernelW == 3 && padding == 1 && inW == 2 * outW }
+
+    /// `col2im` of one channel for `isStride2Kernel3`. The three kx rows of a (channel, ky) land on
+    /// the same image row, kx = 1 on the even pixels and kx = 0 then kx = 2 on the odd ones, so one
+    /// interleaved pass per image row adds all three, in the same order as the general loop.
+    @inline(__always)
+    func col2imStride2Kernel3(_ col: UnsafePointer<Float>, cols: Int, samples: Int, channel c: Int,
+                              into image: UnsafeMutablePointer<Float>) {
+        let w = outW
+        for ky in 0..<kernelH {
+            let (oyLo, oyHi) = validOutputRange(k: ky, inSize: inH, outSize: outH)
+            let row0 = col + (c * kernelH + ky) * 3 * cols
+            for n in 0..<samples {
+                for oy in oyLo..<oyHi {
+                    let offset = n * outPlane + oy * w
+                    let (a0, a1, a2) = (row0 + offset, row0 + cols + offset, row0 + 2 * cols + offset)
+                    let dst = image + n * inPlaneVolume + (c * inH + 2 * oy - 1 + ky) * inW
+                    var j = 0
+                    while j + 8 < w {
+                        let pair = UnsafeRawPointer(dst + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
+                        let even = pair.evenHalf + UnsafeRawPointer(a1 + j).loadUnaligned(as: SIMD8<Float>.self)
+                        let odd = (pair.oddHalf + UnsafeRawPointer(a0 + j + 1).loadUnaligned(as: SIMD8<Float>.self))
+                            + UnsafeRawPointer(a2 + j).loadUnaligned(as: SIMD8<Float>.self)
+                        let merged = SIMD16<Float>(even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3],
+                                                   even[4], odd[4], even[5], odd[5], even[6], odd[6], even[7], odd[7])
+                        UnsafeMutableRawPointer(dst + 2 * j).storeBytes(of: merged, as: SIMD16<Float>.self)
+                        j += 8
+                    }
+                    while j < w - 1 {
+                        let even = dst[2 &* j] + a1[j]
+                        let odd = (dst[2 &* j &+ 1] + a0[j &+ 1]) + a2[j]
+                        dst[2 &* j] = even
+                        dst[2 &* j &+ 1] = odd
+                        j += 1
+                    }
+                    dst[2 * w - 2] += a1[w - 1]
+                    dst[2 * w - 1] += a2[w - 1]
                 }
             }
         }
@@ -134,6 +183,20 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
                 while ox < w { row[ox] = 0; ox += 1 }
             }
         }
+    }
+
+    /// dst[o] = src[2 * o] for o in lo..<hi, eight at a time (the even lanes of 16 loaded floats)
+    /// where those 16 floats end before `readableEnd`.
+    @inline(__always)
+    static func gatherEven(_ src: UnsafePointer<Float>, from lo: Int, to hi: Int, into dst: UnsafeMutablePointer<Float>,
+                           readableEnd: UnsafePointer<Float>) {
+        var o = lo
+        while o + 8 <= hi && src + 2 * o + 16 <= readableEnd {
+            let v = UnsafeRawPointer(src + 2 * o).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(dst + o).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+            o += 8
+        }
+        while o < hi { dst[o] = src[2 * o]; o += 1 }
     }
 
     /// Output positions o in [lo, hi) whose input index o*stride - padding + k lies in [0, inSize).

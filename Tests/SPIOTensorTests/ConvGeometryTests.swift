@@ -9,8 +9,8 @@ final class ConvGeometryTests: XCTestCase {
 
     /// im2col entries equal the padded input pixels they stand for (checked element by element).
     func testIm2colMatchesDefinition() {
-        for (k, s, p) in [(3, 1, 1), (3, 2, 1), (1, 1, 0), (2, 2, 0), (5, 1, 2)] {
-            let g = ConvGeometry(channels: 3, inH: 7, inW: 6, kernelH: k, kernelW: k, stride: s, padding: p)
+        for (k, s, p, w) in [(3, 1, 1, 6), (3, 2, 1, 6), (3, 2, 1, 37), (1, 1, 0, 6), (2, 2, 0, 6), (5, 1, 2, 6)] {
+            let g = ConvGeometry(channels: 3, inH: 7, inW: w, kernelH: k, kernelW: k, stride: s, padding: p)
             let samples = 2
             let x = random(samples * g.inPlaneVolume, seed: 1)
             var col = [Float](repeating: .nan, count: g.rows * samples * g.outPlane)
@@ -19,7 +19,7 @@ final class ConvGeometryTests: XCTestCase {
                 let c = r / (k * k), ky = (r / k) % k, kx = r % k
                 for n in 0..<samples { for oy in 0..<g.outH { for ox in 0..<g.outW {
                     let iy = oy * s - p + ky, ix = ox * s - p + kx
-                    let expected: Float = (iy >= 0 && iy < 7 && ix >= 0 && ix < 6) ? x[((n * 3 + c) * 7 + iy) * 6 + ix] : 0
+                    let expected: Float = (iy >= 0 && iy < 7 && ix >= 0 && ix < w) ? x[((n * 3 + c) * 7 + iy) * w + ix] : 0
                     XCTAssertEqual(col[r * samples * g.outPlane + n * g.outPlane + oy * g.outW + ox], expected, "\(g)")
                 } } }
             }
@@ -40,6 +40,31 @@ final class ConvGeometryTests: XCTestCase {
             let lhs = zip(col, c).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
             let rhs = zip(x, back).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
             XCTAssertEqual(lhs, rhs, accuracy: 1e-4 * max(1, abs(lhs)), "\(g)")
+        }
+    }
+
+    /// col2im equals its definition bitwise: every pixel is the sum, from zero, of the column
+    /// entries standing for it, added in column-row order. Covers the 3 x 3 / 2 fast path at widths
+    /// below, at and above its 8-wide step, the general loop (odd width, other strides) and batches.
+    func testCol2imMatchesDefinitionBitwise() {
+        let cases = [(3, 2, 1, 16, 16), (3, 2, 1, 6, 34), (3, 2, 1, 5, 18), (3, 2, 1, 4, 2), (3, 2, 1, 7, 9),
+                     (3, 1, 1, 5, 6), (2, 2, 0, 6, 8), (4, 3, 1, 9, 8)]
+        for (k, s, p, h, w) in cases {
+            let g = ConvGeometry(channels: 3, inH: h, inW: w, kernelH: k, kernelW: k, stride: s, padding: p)
+            let samples = 2
+            let c = random(g.rows * samples * g.outPlane, seed: 4)
+            var expected = [Float](repeating: 0, count: samples * g.inPlaneVolume)
+            for r in 0..<g.rows {
+                let ch = r / (k * k), ky = (r / k) % k, kx = r % k
+                for n in 0..<samples { for oy in 0..<g.outH { for ox in 0..<g.outW {
+                    let iy = oy * s - p + ky, ix = ox * s - p + kx
+                    guard iy >= 0 && iy < h && ix >= 0 && ix < w else { continue }
+                    expected[((n * 3 + ch) * h + iy) * w + ix] += c[r * samples * g.outPlane + n * g.outPlane + oy * g.outW + ox]
+                } } }
+            }
+            var back = [Float](repeating: 0, count: expected.count)
+            c.withUnsafeBufferPointer { cs in back.withUnsafeMutableBufferPointer { g.col2im(cs.baseAddress!, samples: samples, into: $0.baseAddress!) } }
+            XCTAssertEqual(back.map(\.bitPattern), expected.map(\.bitPattern), "\(g)")
         }
     }
 
