@@ -5,11 +5,17 @@ import SPIOTensor
 
 /// `spio bench engine`: forward+backward time and GFLOP/s of every distinct convolution shape of a
 /// DeepSPIO preset and of the whole network, against the sgemm rate measured in the same run.
+///
+/// The machine's speed drifts (shared hosts, turbo), so the whole table is measured in `rounds`
+/// passes, each with its own sgemm reference: a slow spell then shows up as one round's column
+/// instead of biasing one layer, and every figure reported is a median over rounds.
 public struct EngineBench {
     public var preset: String
     public var batch: Int
     public var threads: Int
     public var repeats: Int
+    /// Passes over the whole table (sgemm, every layer, the network).
+    public var rounds: Int
     /// Prints progress lines while measuring.
     public var log: (String) -> Void
 
@@ -17,25 +23,35 @@ public struct EngineBench {
     /// is then timed once); nil: all.
     public var only: String?
 
-    public init(preset: String = "small", batch: Int = 32, threads: Int = 2, repeats: Int = 5, log: @escaping (String) -> Void = { _ in }) {
-        self.preset = preset; self.batch = batch; self.threads = threads; self.repeats = repeats; self.log = log
+    public init(preset: String = "small", batch: Int = 32, threads: Int = 2, repeats: Int = 5, rounds: Int = 3,
+                log: @escaping (String) -> Void = { _ in }) {
+        self.preset = preset; self.batch = batch; self.threads = threads; self.repeats = repeats; self.rounds = rounds
+        self.log = log
     }
 
     /// One row of the layer table.
     public struct Row {
-        public let layer: String, inputShape: [Int], count: Int
-        public let medianSeconds: Double, gflop: Double
+        public let layer: String, inputShape: [Int], count: Int, gflop: Double
+        /// Median forward+backward seconds of each round.
+        public var seconds: [Double]
+        public var medianSeconds: Double { medianOf(seconds) }
         public var gflops: Double { gflop / medianSeconds }
     }
 
     /// The whole measurement.
     public struct Result {
-        public let sgemmGFLOPS: Double, sgemmOpenBLASThreadedGFLOPS: Double, sgemmSize: Int
+        /// sgemm GFLOP/s of each round through `Gemm` and through OpenBLAS's own threads.
+        public let sgemmGFLOPS: [Double], sgemmOpenBLASThreadedGFLOPS: [Double], sgemmSize: Int
         public let rows: [Row]
-        public let networkSeconds: Double, networkGFLOP: Double
+        /// Whole-network seconds of each round.
+        public let networkSeconds: [Double], networkGFLOP: Double
         public let threads: Int, batch: Int, preset: String
-        /// The reference rate: the faster of the two sgemm measurements.
-        public var referenceGFLOPS: Double { max(sgemmGFLOPS, sgemmOpenBLASThreadedGFLOPS) }
+        /// Each round's reference rate: the faster of its two sgemm measurements.
+        public var referenceGFLOPS: [Double] { zip(sgemmGFLOPS, sgemmOpenBLASThreadedGFLOPS).map { max($0, $1) } }
+        /// Percent of the same round's reference, per round.
+        public func percents(gflop: Double, seconds: [Double]) -> [Double] {
+            zip(seconds, referenceGFLOPS).map { 100 * gflop / $0 / $1 }
+        }
     }
 
     /// Median wall time of `body` over `repeats` runs after one warm-up.
@@ -52,7 +68,7 @@ public struct EngineBench {
 
     /// sgemm GFLOP/s on an n x n x n product: through `Gemm` (deterministic blocks) and through
     /// OpenBLAS's own threading.
-    func measureSgemm(n: Int) -> (Double, Double) {
+    static func measureSgemm(n: Int, repeats: Int, threads: Int) -> (Double, Double) {
         var rng = SeededGenerator(seed: 1)
         let a = (0..<(n * n)).map { _ in Float(rng.normal()) }, b = (0..<(n * n)).map { _ in Float(rng.normal()) }
         var c = [Float](repeating: 0, count: n * n)
@@ -85,20 +101,44 @@ public struct EngineBench {
         return 3 * f
     }
 
+    /// Forward+backward convolution FLOPs of a network per batch, at the shapes of its last forward.
+    static func convolutionTrainingFLOP(_ net: Module) -> Double {
+        var total = 0.0
+        net.visit { _, m in
+            if let c = m as? Conv2D { total += trainingFLOP(c, c.inputShape) }
+            if let t = m as? ConvTranspose2D { total += trainingFLOP(t, t.inputShape) }
+        }
+        return total
+    }
+
     static func describe(_ m: Module) -> String {
         if let c = m as? Conv2D { return "Conv\(c.kernelSize)x\(c.kernelSize)/\(c.stride) \(c.inChannels)->\(c.outChannels)" + (c.computesInputGradient ? "" : " (no dx)") }
         if let t = m as? ConvTranspose2D { return "ConvT\(t.kernelSize)x\(t.kernelSize)/\(t.stride) \(t.inChannels)->\(t.outChannels)" }
         return "\(type(of: m))"
     }
 
+    /// A fresh, He-initialised copy of a network layer with its own workspace, and a random input.
+    private static func standalone(_ m: Module, _ shape: [Int], _ rng: inout SeededGenerator) -> (Layer, Tensor, Tensor) {
+        let ws = Workspace()
+        let layer: Layer
+        if let c = m as? Conv2D {
+            let l = Conv2D(c.inChannels, c.outChannels, kernelSize: c.kernelSize, stride: c.stride, padding: c.padding, workspace: ws)
+            l.computesInputGradient = c.computesInputGradient
+            layer = l
+        } else {
+            let t = m as! ConvTranspose2D
+            layer = ConvTranspose2D(t.inChannels, t.outChannels, kernelSize: t.kernelSize, stride: t.stride, padding: t.padding, outputPadding: t.outputPadding, workspace: ws)
+        }
+        HeInitialiser.initialise(layer, seed: 3)
+        let input = Tensor(shape: shape)
+        for i in 0..<input.count { input.data[i] = Float(rng.normal()) }
+        let dy = layer(input).copy()
+        return (layer, input, dy)
+    }
+
     public func run() -> Result {
         guard let config = ModelConfig.preset(preset) else { preconditionFailure("unknown preset \(preset)") }
         Engine.setThreadCount(threads)
-        let size = 1024
-        log("sgemm \(size)^3 ...")
-        let (ours, native) = measureSgemm(n: size)
-        log(String(format: "sgemm: %.1f GFLOP/s (deterministic blocks), %.1f GFLOP/s (OpenBLAS threads)", ours, native))
-
         let net = EncoderDecoderNet(config, seed: 1)
         let x = Tensor(shape: [batch, config.inputChannels, config.inputSize, config.inputSize])
         var rng = SeededGenerator(seed: 2)
@@ -107,61 +147,64 @@ public struct EngineBench {
         // Distinct convolution shapes, in network order, with how often each occurs.
         var order: [String] = []
         var layers: [String: (Module, [Int], Int)] = [:]
-        var networkFLOP = 0.0
+        let networkFLOP = Self.convolutionTrainingFLOP(net)
         net.visit { _, m in
             guard m is Conv2D || m is ConvTranspose2D else { return }
             let shape = (m as? Conv2D)?.inputShape ?? (m as! ConvTranspose2D).inputShape
-            networkFLOP += Self.trainingFLOP(m, shape)
             let key = Self.describe(m) + " \(shape)"
             if let e = layers[key] { layers[key] = (e.0, e.1, e.2 + 1) } else { layers[key] = (m, shape, 1); order.append(key) }
         }
-        var rows: [Row] = []
-        for key in order where only.map({ key.contains($0) }) ?? true {
+        let selected = order.filter { key in only.map { key.contains($0) } ?? true }
+        let standalone = selected.map { key in Self.standalone(layers[key]!.0, layers[key]!.1, &rng) }
+        var rows = selected.map { key in
             let (m, shape, count) = layers[key]!
-            let ws = Workspace()
-            let layer: Layer
-            if let c = m as? Conv2D {
-                let l = Conv2D(c.inChannels, c.outChannels, kernelSize: c.kernelSize, stride: c.stride, padding: c.padding, workspace: ws)
-                l.computesInputGradient = c.computesInputGradient
-                layer = l
-            } else {
-                let t = m as! ConvTranspose2D
-                layer = ConvTranspose2D(t.inChannels, t.outChannels, kernelSize: t.kernelSize, stride: t.stride, padding: t.padding, outputPadding: t.outputPadding, workspace: ws)
-            }
-            HeInitialiser.initialise(layer, seed: 3)
-            let input = Tensor(shape: shape)
-            for i in 0..<input.count { input.data[i] = Float(rng.normal()) }
-            let dy = layer(input).copy()
-            let t = Self.median(repeats) { _ = layer(input); _ = layer.backward(dy) }
-            let row = Row(layer: Self.describe(m), inputShape: shape, count: count, medianSeconds: t, gflop: Self.trainingFLOP(m, shape) * 1e-9)
-            log(String(format: "%@ %@: %.2f ms, %.1f GFLOP/s", row.layer, "\(shape)", t * 1e3, row.gflops))
-            rows.append(row)
+            return Row(layer: Self.describe(m), inputShape: shape, count: count, gflop: Self.trainingFLOP(m, shape) * 1e-9, seconds: [])
         }
         let dy = net(x).copy()
-        // With `only`, the whole network is timed once (the run is for profiling one shape).
-        let whole = Self.median(only == nil ? repeats : 0) { net.zeroGrad(); _ = net(x); _ = net.backward(dy) }
-        log(String(format: "whole network: %.1f ms per batch of %d", whole * 1e3, batch))
-        return Result(sgemmGFLOPS: ours, sgemmOpenBLASThreadedGFLOPS: native, sgemmSize: size, rows: rows,
-                      networkSeconds: whole, networkGFLOP: networkFLOP * 1e-9, threads: threads, batch: batch, preset: preset)
+        let size = 1024
+        var oursRounds: [Double] = [], nativeRounds: [Double] = [], networkRounds: [Double] = []
+        for round in 1...max(1, rounds) {
+            log("round \(round) of \(rounds): sgemm \(size)^3 ...")
+            let (ours, native) = Self.measureSgemm(n: size, repeats: repeats, threads: threads)
+            oursRounds.append(ours); nativeRounds.append(native)
+            log(String(format: "sgemm: %.1f GFLOP/s (deterministic blocks), %.1f GFLOP/s (OpenBLAS threads)", ours, native))
+            for (i, (layer, input, dyLayer)) in standalone.enumerated() {
+                let t = Self.median(repeats) { _ = layer(input); _ = layer.backward(dyLayer) }
+                rows[i].seconds.append(t)
+                log(String(format: "%@ %@: %.2f ms, %.1f GFLOP/s", rows[i].layer, "\(rows[i].inputShape)", t * 1e3, rows[i].gflop / t))
+            }
+            // With `only`, the whole network is timed once (the run is for profiling one shape).
+            let whole = Self.median(only == nil ? repeats : 0) { net.zeroGrad(); _ = net(x); _ = net.backward(dy) }
+            networkRounds.append(whole)
+            log(String(format: "whole network: %.1f ms per batch of %d", whole * 1e3, batch))
+        }
+        return Result(sgemmGFLOPS: oursRounds, sgemmOpenBLASThreadedGFLOPS: nativeRounds, sgemmSize: size, rows: rows,
+                      networkSeconds: networkRounds, networkGFLOP: networkFLOP * 1e-9, threads: threads, batch: batch, preset: preset)
     }
 }
 
 public extension EngineBench.Result {
     /// The result as a Markdown report.
     var markdown: String {
+        let rounds = referenceGFLOPS.count
+        func list(_ values: [Double], _ format: String) -> String { values.map { String(format: format, $0) }.joined(separator: ", ") }
         var s = "## spio bench engine: DeepSPIO `\(preset)`, batch \(batch), \(threads) threads\n\n"
-        s += "Machine: \(cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores; BLAS: \(Engine.blasDescription). Times are medians of the timed repetitions after one warm-up.\n\n"
-        s += String(format: "sgemm %d^3: %.1f GFLOP/s through Gemm (deterministic blocks), %.1f GFLOP/s with OpenBLAS's own threads. ", sgemmSize, sgemmGFLOPS, sgemmOpenBLASThreadedGFLOPS)
-        s += String(format: "Reference for %% below: %.1f GFLOP/s (the faster).\n\n", referenceGFLOPS)
-        s += "| layer | input N x C x H x W | in net | fwd+bwd ms (median) | GFLOP | GFLOP/s | % of sgemm |\n|---|---|---|---|---|---|---|\n"
+        s += "Machine: \(cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores; BLAS: \(Engine.blasDescription). "
+        s += "\(rounds) round\(rounds == 1 ? "" : "s"), each timing sgemm, every layer and the whole network in turn; a time is the median of the timed repetitions after one warm-up, "
+        s += "a percentage is of the same round's sgemm rate, and the table gives medians over rounds with every round's percentage beside them.\n\n"
+        s += "sgemm \(sgemmSize)^3 per round: " + list(sgemmGFLOPS, "%.1f") + " GFLOP/s through Gemm (deterministic blocks), "
+        s += list(sgemmOpenBLASThreadedGFLOPS, "%.1f") + " GFLOP/s with OpenBLAS's own threads. "
+        s += String(format: "Reference: the faster of the two in each round (median %.1f GFLOP/s).\n\n", medianOf(referenceGFLOPS))
+        s += "| layer | input N x C x H x W | in net | fwd+bwd ms | GFLOP | GFLOP/s | % of sgemm | % per round |\n|---|---|---|---|---|---|---|---|\n"
         for r in rows {
-            s += String(format: "| %@ | %@ | %d | %.2f | %.3f | %.1f | %.0f %% |\n", r.layer, r.inputShape.map(String.init).joined(separator: " x "),
-                        r.count, r.medianSeconds * 1e3, r.gflop, r.gflops, 100 * r.gflops / referenceGFLOPS)
+            let p = percents(gflop: r.gflop, seconds: r.seconds)
+            s += String(format: "| %@ | %@ | %d | %.2f | %.3f | %.1f | %.0f %% | %@ |\n", r.layer, r.inputShape.map(String.init).joined(separator: " x "),
+                        r.count, r.medianSeconds * 1e3, r.gflop, r.gflops, medianOf(p), list(p, "%.0f"))
         }
-        let rate = networkGFLOP / networkSeconds
-        s += String(format: "| **whole network** (fwd+bwd, all layers) | %d x 2 x H x W | 1 | %.1f | %.2f | %.1f | %.0f %% |\n",
-                    batch, networkSeconds * 1e3, networkGFLOP, rate, 100 * rate / referenceGFLOPS)
-        s += String(format: "\nWhole network: %.1f training images/s (forward+backward only; FLOPs count convolutions only).\n", Double(batch) / networkSeconds)
+        let wholeSeconds = medianOf(networkSeconds), p = percents(gflop: networkGFLOP, seconds: networkSeconds)
+        s += String(format: "| **whole network** (fwd+bwd, all layers) | %d x 2 x H x W | 1 | %.1f | %.2f | %.1f | %.0f %% | %@ |\n",
+                    batch, wholeSeconds * 1e3, networkGFLOP, networkGFLOP / wholeSeconds, medianOf(p), list(p, "%.0f"))
+        s += String(format: "\nWhole network: %.1f training images/s (forward+backward only; FLOPs count convolutions only).\n", Double(batch) / wholeSeconds)
         return s
     }
 }

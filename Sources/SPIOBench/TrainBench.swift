@@ -25,6 +25,13 @@ public struct TrainBench {
         /// Median single-image forward time in evaluation mode.
         public var inferenceMilliseconds: Double
         public var peakResidentMiB: Double
+        /// Forward+backward convolution GFLOP per training sample.
+        public var convolutionGFLOPPerSample: Double
+        /// sgemm 1024^3 GFLOP/s measured in the same run (the faster of `Gemm` and OpenBLAS's threads).
+        public var sgemmGFLOPS: Double
+        /// Samples/s an engine that lowers every convolution to sgemm could reach at that rate with
+        /// nothing else to do: a ceiling for this engine's design on this machine and BLAS kernel.
+        public var sgemmCeilingSamplesPerSecond: Double { sgemmGFLOPS / convolutionGFLOPPerSample }
     }
 
     public func run() -> Result {
@@ -39,6 +46,7 @@ public struct TrainBench {
         let y = Tensor(shape: outShape, values: (0..<outShape.reduce(1, *)).map { _ in Float(rng.normal()) })
         func step() { net.zeroGrad(); _ = net.backward(loss(net(x), y).gradient); adam.update() }
         step(); step()  // warm-up: workspaces, BLAS buffers
+        let gflopPerSample = EngineBench.convolutionTrainingFLOP(net) * 1e-9 / Double(batch)
         var rates: [Double] = []
         for r in 0..<repeats {
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -58,8 +66,10 @@ public struct TrainBench {
         }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
+        let sgemm = EngineBench.measureSgemm(n: 1024, repeats: 5, threads: threads)
         return Result(architecture: config.architecture.rawValue, parameters: net.parameterCount, batch: batch, threads: threads,
                       trainSamplesPerSecond: medianOf(rates), trainSamplesPerSecondRuns: rates, inferenceMilliseconds: medianOf(times),
-                      peakResidentMiB: Double(usage.ru_maxrss) / 1024)
+                      peakResidentMiB: Double(usage.ru_maxrss) / 1024, convolutionGFLOPPerSample: gflopPerSample,
+                      sgemmGFLOPS: max(sgemm.0, sgemm.1))
     }
 }

@@ -75,6 +75,8 @@ extension Bench {
             } else {
                 print(String(format: "%@ %@ (%d parameters), batch %d, %d threads: %.1f training samples/s (median of %d), inference %.2f ms/image, peak RSS %.0f MiB",
                              r.architecture, preset, r.parameters, batch, threads, r.trainSamplesPerSecond, repeats, r.inferenceMilliseconds, r.peakResidentMiB))
+                print(String(format: "convolutions: %.3f GFLOP per training sample; at this run's sgemm rate (%.1f GFLOP/s) an engine that lowers them to sgemm tops out at %.1f samples/s",
+                             r.convolutionGFLOPPerSample, r.sgemmGFLOPS, r.sgemmCeilingSamplesPerSecond))
             }
         }
     }

@@ -30,6 +30,7 @@ struct Bench: ParsableCommand {
         @Option(help: "Batch size.") var batch = 32
         @Option(help: "Threads (engine loops and sgemm blocks).") var threads = 2
         @Option(help: "Timed repetitions per measurement (the median is reported).") var repeats = 5
+        @Option(help: "Passes over the whole table, each with its own sgemm reference (medians over rounds are reported).") var rounds = 3
         @Option(help: "Also write the Markdown table to this file.") var out: String?
         @Option(help: "Only the layers whose description contains this text, e.g. 'Conv3x3/2 32->32' (for profiling).") var only: String?
 
@@ -37,14 +38,16 @@ struct Bench: ParsableCommand {
             guard ModelConfig.preset(preset) != nil else {
                 throw ValidationError("unknown preset '\(preset)'; expected one of \(ModelConfig.presetNames.joined(separator: ", "))")
             }
-            guard batch > 0, threads > 0, repeats > 0 else { throw ValidationError("--batch, --threads and --repeats must be positive") }
+            guard batch > 0, threads > 0, repeats > 0, rounds > 0 else {
+                throw ValidationError("--batch, --threads, --repeats and --rounds must be positive")
+            }
         }
 
         func run() throws {
             #if DEBUG
             progress("warning: this is a debug build; benchmark with `swift build -c release` (make bench).")
             #endif
-            var bench = EngineBench(preset: preset, batch: batch, threads: threads, repeats: repeats, log: progress)
+            var bench = EngineBench(preset: preset, batch: batch, threads: threads, repeats: repeats, rounds: rounds, log: progress)
             bench.only = only
             let result = bench.run()
             print(result.markdown)

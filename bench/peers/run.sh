@@ -27,6 +27,15 @@ for arch in ("deepspio", "unet"):
     for r in group:
         ratio = ours["trainSamplesPerSecond"] / r["trainSamplesPerSecond"]
         lines.append(f"| {arch} | {r['framework']} | {r['parameters']:,} | {r['trainSamplesPerSecond']:.1f} | {ratio:.2f} | {r['inferenceMilliseconds']:.2f} | {r['peakResidentMiB']:.0f} |")
+lines += ["", "The sgemm ceiling: a training step can be no faster than its convolutions' FLOPs at the sgemm rate measured in the same run "
+          "(`spio bench train` lowers every convolution to OpenBLAS sgemm; BatchNorm, activations, loss and Adam come on top).", ""]
+for arch in ("deepspio", "unet"):
+    group = [r for r in rows if r["architecture"] == arch]
+    ours = next(r for r in group if r["framework"].startswith("DeepSPIO-Lab"))
+    ceiling = ours["sgemmGFLOPS"] / ours["convolutionGFLOPPerSample"]
+    fastest = max(r["trainSamplesPerSecond"] for r in group)
+    lines.append(f"- {arch}: {ours['convolutionGFLOPPerSample']:.3f} GFLOP per sample at {ours['sgemmGFLOPS']:.1f} GFLOP/s: at most {ceiling:.1f} samples/s. "
+                 f"Ours runs at {100 * ours['trainSamplesPerSecond'] / ceiling:.0f} % of it; the fastest framework's rate is {100 * fastest / ceiling:.0f} % of it.")
 open(sys.argv[2], "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
