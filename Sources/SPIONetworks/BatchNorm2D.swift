@@ -20,6 +20,8 @@ public final class BatchNorm2D: Layer {
     private var training = true
     private var input: Tensor?
     private var mean: [Double], invStd: [Double]
+    /// Per-channel Double sums (scratch for the statistics and the backward sums).
+    private var sumA: [Double], sumB: [Double]
     private let output = Tensor(shape: [0])
     private let inputGrad = Tensor(shape: [0])
 
@@ -32,6 +34,8 @@ public final class BatchNorm2D: Layer {
         runningVar = Tensor(shape: [channels]); runningVar.fill(1)
         mean = Array(repeating: 0, count: channels)
         invStd = Array(repeating: 1, count: channels)
+        sumA = Array(repeating: 0, count: channels)
+        sumB = Array(repeating: 0, count: channels)
     }
 
     public var isTraining: Bool { training }
@@ -54,20 +58,22 @@ public final class BatchNorm2D: Layer {
         let (eps, mom) = (Double(epsilon), momentum)
         let training = self.training
         precondition(!training || m > 1, "BatchNorm2D in training needs more than one value per channel, got shape \(x.shape)")
+        let channels = self.channels
         mean.withUnsafeMutableBufferPointer { meanP in
             invStd.withUnsafeMutableBufferPointer { invP in
+                sumA.withUnsafeMutableBufferPointer { squares in
+                if training {
+                    ChannelReduction.sums(x.data, samples: n, channels: channels, plane: plane, into: meanP.baseAddress!)
+                    for c in 0..<channels { meanP[c] /= Double(m) }
+                    ChannelReduction.squaredDeviations(x.data, samples: n, channels: channels, plane: plane,
+                                                       mean: meanP.baseAddress!, into: squares.baseAddress!)
+                }
                 Engine.parallelFor(channels) { range in
                     for c in range {
                         var mu: Double, inv: Double
                         if training {
-                            var s = 0.0
-                            for smp in 0..<n { let p = x.data + (smp * self.channels + c) * plane; for i in 0..<plane { s += Double(p[i]) } }
-                            mu = s / Double(m)
-                            var v = 0.0
-                            for smp in 0..<n {
-                                let p = x.data + (smp * self.channels + c) * plane
-                                for i in 0..<plane { let d = Double(p[i]) - mu; v += d * d }
-                            }
+                            mu = meanP[c]
+                            let v = squares[c]
                             let varBiased = v / Double(m)
                             inv = 1 / (varBiased + eps).squareRoot()
                             rm[c] = (1 - mom) * rm[c] + mom * Float(mu)
@@ -84,6 +90,7 @@ public final class BatchNorm2D: Layer {
                         }
                     }
                 }
+                }
             }
         }
         if training { batchesTracked += 1 }
@@ -99,21 +106,18 @@ public final class BatchNorm2D: Layer {
         inputGrad.reshape(to: x.shape)
         let gamma = weight.value.data, dGamma = weight.grad.data, dBeta = bias.grad.data
         let training = self.training
+        let channels = self.channels
         mean.withUnsafeBufferPointer { meanP in
             invStd.withUnsafeBufferPointer { invP in
+                sumA.withUnsafeMutableBufferPointer { sumDyP in
+                sumB.withUnsafeMutableBufferPointer { sumDyXhatP in
+                ChannelReduction.gradientSums(dy: dy.data, x: x.data, samples: n, channels: channels, plane: plane,
+                                              mean: meanP.baseAddress!, invStd: invP.baseAddress!,
+                                              sumDy: sumDyP.baseAddress!, sumDyXhat: sumDyXhatP.baseAddress!)
                 Engine.parallelFor(channels) { range in
                     for c in range {
                         let mu = meanP[c], inv = invP[c]
-                        var sumDy = 0.0, sumDyXhat = 0.0
-                        for smp in 0..<n {
-                            let off = (smp * self.channels + c) * plane
-                            let p = x.data + off, g = dy.data + off
-                            for i in 0..<plane {
-                                let d = Double(g[i])
-                                sumDy += d
-                                sumDyXhat += d * (Double(p[i]) - mu) * inv
-                            }
-                        }
+                        let sumDy = sumDyP[c], sumDyXhat = sumDyXhatP[c]
                         dGamma[c] += Float(sumDyXhat)
                         dBeta[c] += Float(sumDy)
                         let k = Double(gamma[c]) * inv
@@ -132,6 +136,8 @@ public final class BatchNorm2D: Layer {
                             }
                         }
                     }
+                }
+                }
                 }
             }
         }

@@ -162,14 +162,11 @@ func addChannelBias(_ x: Tensor, _ b: UnsafePointer<Float>) {
     }
 }
 
-/// out[c] += sum over n, h, w of x[n, c, h, w] (Double accumulation, one thread per channel).
+/// out[c] += sum over n, h, w of x[n, c, h, w] (Double accumulation in a fixed order).
 func addChannelSums(_ x: Tensor, into out: UnsafeMutablePointer<Float>) {
     let (n, c, plane) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
-    Engine.parallelFor(c) { range in
-        for ch in range {
-            var s = 0.0
-            for smp in 0..<n { let p = x.data + (smp * c + ch) * plane; for i in 0..<plane { s += Double(p[i]) } }
-            out[ch] += Float(s)
-        }
+    withUnsafeTemporaryAllocation(of: Double.self, capacity: c) { sums in
+        ChannelReduction.sums(x.data, samples: n, channels: c, plane: plane, into: sums.baseAddress!)
+        for ch in 0..<c { out[ch] += Float(sums[ch]) }
     }
 }
