@@ -101,13 +101,15 @@ public struct EngineBench {
         return 3 * f
     }
 
+    /// The last forward input shape of a convolution layer; nil for any other module.
+    static func convolutionInputShape(_ m: Module) -> [Int]? {
+        (m as? Conv2D)?.inputShape ?? (m as? ConvTranspose2D)?.inputShape
+    }
+
     /// Forward+backward convolution FLOPs of a network per batch, at the shapes of its last forward.
     static func convolutionTrainingFLOP(_ net: Module) -> Double {
         var total = 0.0
-        net.visit { _, m in
-            if let c = m as? Conv2D { total += trainingFLOP(c, c.inputShape) }
-            if let t = m as? ConvTranspose2D { total += trainingFLOP(t, t.inputShape) }
-        }
+        net.visit { _, m in if let shape = convolutionInputShape(m) { total += trainingFLOP(m, shape) } }
         return total
     }
 
@@ -149,8 +151,7 @@ public struct EngineBench {
         var layers: [String: (Module, [Int], Int)] = [:]
         let networkFLOP = Self.convolutionTrainingFLOP(net)
         net.visit { _, m in
-            guard m is Conv2D || m is ConvTranspose2D else { return }
-            let shape = (m as? Conv2D)?.inputShape ?? (m as! ConvTranspose2D).inputShape
+            guard let shape = Self.convolutionInputShape(m) else { return }
             let key = Self.describe(m) + " \(shape)"
             if let e = layers[key] { layers[key] = (e.0, e.1, e.2 + 1) } else { layers[key] = (m, shape, 1); order.append(key) }
         }

@@ -131,15 +131,12 @@ public final class Conv2D: Layer {
         while n0 < n {
             let gn = Swift.min(group, n - n0), cols = gn * plane
             if !reuse { g.im2col(x.data + n0 * g.inPlaneVolume, samples: gn, into: col) }
-            if let bias {
-                Layout.nchwToCN(dy.data + n0 * outChannels * plane, samples: gn, channels: outChannels, plane: plane,
-                                into: dyCN, addingChannelSumsTo: bias.grad.data)
-            } else {
-                Layout.nchwToCN(dy.data + n0 * outChannels * plane, samples: gn, channels: outChannels, plane: plane, into: dyCN)
-            }
+            let dyGroup = dy.data + n0 * outChannels * plane
+            Layout.nchwToCN(dyGroup, samples: gn, channels: outChannels, plane: plane, into: dyCN)
+            if let bias { ChannelReduction.addSums(dyGroup, samples: gn, channels: outChannels, plane: plane, into: bias.grad.data) }
             Gemm.sgemm(transB: true, m: outChannels, n: g.rows, k: cols, a: dyCN, b: col, beta: 1, c: weight.grad.data)
             if viaFlippedConv {
-                dyGeometry.im2col(dy.data + n0 * outChannels * plane, samples: gn, into: dcol)
+                dyGeometry.im2col(dyGroup, samples: gn, into: dcol)
                 Gemm.sgemm(m: inChannels, n: cols, k: dyGeometry.rows, a: flippedWeight.data, b: dcol, c: dxCN)
                 Layout.cnToNCHW(dxCN, samples: gn, channels: inChannels, plane: plane, into: inputGrad.data + n0 * g.inPlaneVolume)
             } else if computesInputGradient {

@@ -164,9 +164,5 @@ func addChannelBias(_ x: Tensor, _ b: UnsafePointer<Float>) {
 
 /// out[c] += sum over n, h, w of x[n, c, h, w] (Double accumulation in a fixed order).
 func addChannelSums(_ x: Tensor, into out: UnsafeMutablePointer<Float>) {
-    let (n, c, plane) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
-    withUnsafeTemporaryAllocation(of: Double.self, capacity: c) { sums in
-        ChannelReduction.sums(x.data, samples: n, channels: c, plane: plane, into: sums.baseAddress!)
-        for ch in 0..<c { out[ch] += Float(sums[ch]) }
-    }
+    ChannelReduction.addSums(x.data, samples: x.shape[0], channels: x.shape[1], plane: x.shape[2] * x.shape[3], into: out)
 }

@@ -19,6 +19,15 @@ public enum ChannelReduction {
         }
     }
 
+    /// out[c] += Float(sum over n, i of x[n, c, i]): a bias gradient.
+    public static func addSums(_ x: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
+                               into out: UnsafeMutablePointer<Float>) {
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: channels) { total in
+            sums(x, samples: samples, channels: channels, plane: plane, into: total.baseAddress!)
+            for c in 0..<channels { out[c] += Float(total[c]) }
+        }
+    }
+
     /// sums[c] = sum over n, i of (x[n, c, i] - mean[c])^2.
     public static func squaredDeviations(_ x: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
                                          mean: UnsafePointer<Double>, into sums: UnsafeMutablePointer<Double>) {

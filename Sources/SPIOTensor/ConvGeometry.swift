@@ -134,7 +134,7 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
                     let (a0, a1, a2) = (row0 + offset, row0 + cols + offset, row0 + 2 * cols + offset)
                     let dst = image + n * inPlaneVolume + (c * inH + 2 * oy - 1 + ky) * inW
                     var j = 0
-                    while j + 8 < w {
+                    while j + 8 < w {  // a0 is read up to j + 8, which must stay inside the row
                         let pair = UnsafeRawPointer(dst + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
                         let even = pair.evenHalf + UnsafeRawPointer(a1 + j).loadUnaligned(as: SIMD8<Float>.self)
                         let odd = (pair.oddHalf + UnsafeRawPointer(a0 + j + 1).loadUnaligned(as: SIMD8<Float>.self))

@@ -74,19 +74,4 @@ public enum Layout {
             }
         }
     }
-
-    /// `nchwToCN` that also adds each channel's sum (Double accumulation, fixed order) to `sums[c]`.
-    public static func nchwToCN(_ src: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
-                                into dst: UnsafeMutablePointer<Float>, addingChannelSumsTo sums: UnsafeMutablePointer<Float>) {
-        Engine.parallelFor(channels) { range in
-            for c in range {
-                var total = 0.0
-                for n in 0..<samples {
-                    let d = dst + (c * samples + n) * plane, s = src + (n * channels + c) * plane
-                    for i in 0..<plane { d[i] = s[i]; total += Double(s[i]) }
-                }
-                sums[c] += Float(total)
-            }
-        }
-    }
 }
