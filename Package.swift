@@ -22,8 +22,11 @@ let package = Package(
                        providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // Which OpenBLAS kernels run (portable or native), applied by re-executing spio. Built without
+        // the AVX2 target flags so that its CPU check runs on any x86-64 CPU.
+        .target(name: "SPIOKernels", dependencies: ["CBLAS"]),
         // Tensor, sgemm, im2col/col2im, deterministic parallel loops, the seeded generator.
-        .target(name: "SPIOTensor", dependencies: ["CBLAS"], swiftSettings: optimise),
+        .target(name: "SPIOTensor", dependencies: ["CBLAS", "SPIOKernels"], swiftSettings: optimise),
         // Layers with explicit forward/backward, Adam, initialisers, safetensors checkpoints, models.
         .target(name: "SPIONetworks", dependencies: ["SPIOTensor", "SPIOConfig"], swiftSettings: optimise),
         // SHA-256 content hashes.
@@ -39,18 +42,19 @@ let package = Package(
         .target(name: "SPIOTraining", dependencies: ["SPIONetworks", "SPIOTensor", "SPIOImageIO", "SPIOConfig"], swiftSettings: optimise),
         // Studies: YAML plans with presets and grids, the SQLite run store (GRDB), the cached runner, reports.
         .target(name: "SPIOExperiments", dependencies: ["SPIOConfig", "SPIOPhysics", "SPIONetworks", "SPIOTraining", "SPIOImageIO",
-                                                        "SPIODigest", "SPIOTensor", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")],
+                                                        "SPIODigest", "SPIOTensor", "SPIOKernels", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimise),
         // `spio bench` measurements, kept out of the executable so tests can drive them.
-        .target(name: "SPIOBench", dependencies: ["SPIOTensor", "SPIONetworks", "SPIOPhysics", "SPIOTraining", "CBLAS"], swiftSettings: optimise),
+        .target(name: "SPIOBench", dependencies: ["SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOPhysics", "SPIOTraining", "CBLAS"], swiftSettings: optimise),
         .executableTarget(name: "spio", dependencies: [
-            "SPIOTensor", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOConfig", "SPIOTraining", "SPIOExperiments",
+            "SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOConfig", "SPIOTraining", "SPIOExperiments",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW"]),
+        .testTarget(name: "SPIOKernelsTests", dependencies: ["SPIOKernels"]),
         .testTarget(name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SPIOImageIOTests", dependencies: ["SPIOImageIO", "SPIODigest"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SPIOExperimentsTests", dependencies: ["SPIOExperiments", "SPIOConfig", "SPIOTraining", "SPIONetworks", "SPIOPhysics", "SPIOTensor",
+        .testTarget(name: "SPIOExperimentsTests", dependencies: ["SPIOExperiments", "SPIOKernels", "SPIOConfig", "SPIOTraining", "SPIONetworks", "SPIOPhysics", "SPIOTensor",
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SPIOTrainingTests", dependencies: ["SPIOTraining", "SPIONetworks", "SPIOTensor", "SPIOPhysics"]),
         .testTarget(name: "SPIOPhysicsTests", dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor", "SPIOConfig"]),

@@ -1,4 +1,5 @@
 import Foundation
+import SPIOKernels
 import SPIONetworks
 import SPIOTensor
 
@@ -16,6 +17,9 @@ public struct TrainBench {
 
     public struct Result: Codable {
         public var framework = "DeepSPIO-Lab (Swift, OpenBLAS)"
+        /// The kernel mode and OpenBLAS kernel, e.g. `portable (Haswell)`.
+        public var kernel = KernelPolicy.state.description
+        public var cpu = cpuModel
         public var architecture: String
         public var parameters: Int
         public var batch: Int, threads: Int

@@ -45,6 +45,7 @@ public enum ConfigFile {
         guard let root = try compose(yaml, file: file) else {
             throw ConfigError(file: file, line: nil, column: nil, keyPath: "", message: "the file is empty")
         }
+        try rejectNonFinite(root, path: [], file: file)
         if let key {
             guard let mapping = root.mapping else {
                 throw ConfigError(file: file, line: root.mark?.line, column: root.mark?.column, keyPath: "", message: "expected a mapping at the top level")
@@ -66,6 +67,30 @@ public enum ConfigFile {
                 message = message.replacingOccurrences(of: ", found nothing", with: ", got '\(text)'")
             }
             throw ConfigError(file: file, line: mark?.line, column: mark?.column, keyPath: keyPath.joined(separator: "."), message: message)
+        }
+    }
+
+    /// Numbers must be finite: a `.nan`, `.inf` or `1e400` is refused where it was written (it would
+    /// otherwise mean a default, a crash or a run that never ends). The one infinity with a meaning
+    /// is a noise-free `snrDB` (`inf`, or `.inf`).
+    static func rejectNonFinite(_ node: Node, path: [String], file: String) throws {
+        switch node {
+        case let .scalar(s):
+            guard s.style == .plain else { return }
+            let lower = s.string.lowercased()
+            let named = [".nan", ".inf", "+.inf", "-.inf"].contains(lower)
+            let value: Double? = named ? (lower == ".nan" ? .nan : lower.hasPrefix("-") ? -.infinity : .infinity)
+                : (lower.contains(where: \.isNumber) ? Double(lower) : nil)
+            guard let value, !value.isFinite else { return }
+            if path.last == "snrDB" && value == .infinity { return }
+            throw ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path.joined(separator: "."),
+                              message: "expected a finite number, got '\(s.string)'" + (path.last == "snrDB" ? " (write inf for no noise)" : ""))
+        case let .mapping(m):
+            for (k, v) in m { try rejectNonFinite(v, path: path + [k.string ?? "?"], file: file) }
+        case let .sequence(q):
+            for (i, v) in q.enumerated() { try rejectNonFinite(v, path: path + [String(i)], file: file) }
+        default:
+            return
         }
     }
 

@@ -1,4 +1,6 @@
 import Foundation
+import SPIOKernels
+import SPIOTensor
 
 /// Re-runs a finished training run (and its evaluations) from its stored configuration in a
 /// scratch workspace and compares every metric with the stored ones. Training here is
@@ -7,22 +9,65 @@ public struct Audit {
     public struct Line { public var run: String, key: String, values: Int, maxDifference: Double, equal: Bool }
 
     public let lines: [Line]
-    public var passed: Bool { lines.allSatisfy(\.equal) }
+    /// Files of the audited run (and its evaluations) that differ from their recorded SHA-256.
+    public let artifactProblems: [String]
+    public var passed: Bool { lines.allSatisfy(\.equal) && artifactProblems.isEmpty }
+
+    /// The relative tolerance an audit falls back to when the re-run cannot use the kernels the run
+    /// was trained with: another summation order changes the last bits of every product, and over
+    /// hundreds of training steps those grow into differences of a few per cent in the headline
+    /// metrics, and far more in per-step losses and per-image errors (docs/kernels.md has the
+    /// measurement behind this figure).
+    public static let crossKernelTolerance = 0.1
+
+    /// What a cross-kernel audit compares (at the last step): the final training loss, the final
+    /// validation NMAE and every test set's mean NMAE.
+    public static let headlineKeys: Set<String> = ["epoch.train_loss", "validation.nmae", "nmae.mean"]
+
+    /// The kernel mode and OpenBLAS kernel recorded for a run (or its training run), read from its
+    /// environment; stores before v4 recorded only the `blas` text, whose `(core X` names it.
+    public static func recordedKernel(store: RunStore, runID: Int64) throws -> (mode: KernelMode?, core: String?) {
+        guard var run = try store.run(runID) else { throw AuditError.noSuchRun(runID) }
+        if run.kind == "evaluate", let parent = run.parentID, let p = try store.run(parent) { run = p }
+        let env = try store.environment(run.id!)
+        var core = env["blas_core"].flatMap { $0.isEmpty ? nil : $0 }
+        if core == nil, let blas = env["blas"], let r = blas.range(of: "(core ") {
+            core = String(blas[r.upperBound...].prefix { $0.isLetter || $0.isNumber })
+        }
+        let mode = env["kernel_mode"].flatMap { text in KernelMode.allCases.first { text.hasPrefix($0.rawValue) } }
+            ?? core.map { $0.lowercased() == KernelPolicy.portableCore.lowercased() ? .portable : .native }
+        return (mode, core)
+    }
+
+    /// The tolerance to audit with, and a note when the re-run's kernels differ from the recorded
+    /// ones (bitwise equality is then not expected).
+    public static func tolerance(recordedCore: String?, currentCore: String, requested: Double) -> (Double, String?) {
+        guard let recordedCore, recordedCore.lowercased() != currentCore.lowercased() else { return (requested, nil) }
+        let tolerance = requested == 0 ? crossKernelTolerance : requested
+        return (tolerance, "the run was trained with OpenBLAS \(recordedCore) kernels and this re-run uses \(currentCore): "
+                + "bitwise equality is not expected, so only the headline metrics (\(headlineKeys.sorted().joined(separator: ", ")), "
+                + "last step) are compared, within a relative tolerance of \(tolerance)")
+    }
 
     /// Metrics that measure time, not results.
     static func isTiming(_ key: String) -> Bool { key.hasSuffix("seconds") || key.hasSuffix("per_second") }
 
-    public init(store: RunStore, runID: Int64, scratch: String, tolerance: Double = 0, log: @escaping (String) -> Void = { _ in },
+    /// With `headlineOnly` (a re-run on other kernels than the run's) only the headline metrics are
+    /// compared, each at its last step: per-step losses and per-image errors of two kernels differ
+    /// by far more than their summaries do.
+    public init(store: RunStore, runID: Int64, scratch: String, tolerance: Double = 0, headlineOnly: Bool = false,
+                log: @escaping (String) -> Void = { _ in },
                 progress: @escaping (String, Double) -> Void = { _, _ in }) throws {
         guard var original = try store.run(runID) else { throw AuditError.noSuchRun(runID) }
         if original.kind == "evaluate", let parent = original.parentID, let p = try store.run(parent) { original = p }
         guard original.kind == "train", original.status == "finished" else { throw AuditError.notAuditable(runID, original.kind, original.status) }
         let config = try JSONDecoder().decode(RunConfig.self, from: Data(original.configJSON.utf8))
+        let originalEvaluations = try store.runs(study: original.study, kind: "evaluate").filter { $0.parentID == original.id && $0.status == "finished" }
+        artifactProblems = try ([original] + originalEvaluations).flatMap { try store.verifyArtifacts($0.id!) }
         let runner = try Runner(workspace: scratch)
         runner.force = true
         runner.log = log; runner.progress = progress
         let outcome = try runner.run(StudyPlan.PlannedRun(name: original.name, gridValues: [], config: config, yaml: ""), study: original.study + " (audit)")
-        let originalEvaluations = try store.runs(study: original.study, kind: "evaluate").filter { $0.parentID == original.id && $0.status == "finished" }
         var pairs: [(String, Int64, Int64)] = [("train \(original.id!)", original.id!, outcome.training.id!)]
         for e in outcome.evaluations {
             let set = try runner.store.params(e.id!)["set"]
@@ -30,8 +75,14 @@ public struct Audit {
         }
         var lines: [Line] = []
         for (label, old, new) in pairs {
-            let a = try store.metrics(old).filter { !Self.isTiming($0.key) }
-            let b = try runner.store.metrics(new).filter { !Self.isTiming($0.key) }
+            var a = try store.metrics(old).filter { !Self.isTiming($0.key) }
+            var b = try runner.store.metrics(new).filter { !Self.isTiming($0.key) }
+            if headlineOnly {
+                func lastHeadlines(_ ms: [RunStore.Metric]) -> [RunStore.Metric] {
+                    Dictionary(grouping: ms.filter { Self.headlineKeys.contains($0.key) }, by: \.key).values.compactMap { $0.max { $0.step < $1.step } }
+                }
+                a = lastHeadlines(a); b = lastHeadlines(b)
+            }
             let byKey = Dictionary(grouping: b, by: \.key)
             for (key, olds) in Dictionary(grouping: a, by: \.key).sorted(by: { $0.key < $1.key }) {
                 let news = Dictionary(uniqueKeysWithValues: (byKey[key] ?? []).map { ($0.step, $0.value) })

@@ -1,6 +1,8 @@
 import Foundation
+import SPIOKernels
 import GRDB
 import SPIODigest
+import SPIOTensor
 
 /// The SQLite run store (GRDB, WAL mode): runs, their parameters, metrics per step, artifacts with
 /// SHA-256, and the environment of every run. Plain tables any SQLite client reads; the schema is
@@ -65,6 +67,13 @@ public final class RunStore {
         defer { flock(lock, LOCK_UN); close(lock) }
         while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
         db = try DatabasePool(path: path, configuration: config)
+        // A store written by a newer version has migrations this one does not know: opening it
+        // would misread its tables, and migrating is impossible.
+        let applied = try db.read { try Self.migrator.appliedIdentifiers($0) }
+        let known = Set(Self.migrator.migrations)
+        if let unknown = applied.subtracting(known).sorted().first {
+            throw RunStoreError.newerSchema(path, unknown, Self.migrator.migrations.last ?? "")
+        }
         try Self.migrator.migrate(db)
     }
 
@@ -125,6 +134,13 @@ public final class RunStore {
                 try db.execute(sql: "INSERT INTO studies (name, description, file, report_json, updated_at) VALUES (?, ?, '', '{}', ?)",
                                arguments: [s["study"] as String, (s["description"] as String?) ?? "", Self.now()])
             }
+        }
+        m.registerMigration("v4") { db in
+            // The kernel policy (portable or native) and the OpenBLAS kernel of each run.
+            try db.execute(sql: """
+                ALTER TABLE environments ADD COLUMN kernel_mode TEXT;
+                ALTER TABLE environments ADD COLUMN blas_core TEXT;
+                """)
         }
         return m
     }
@@ -205,13 +221,64 @@ public final class RunStore {
             try Run.fetchAll(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? AND status IN ('running', 'interrupted', 'failed') ORDER BY id DESC",
                              arguments: [kind, hash])
         }
-        return candidates.first { r in
-            r.status != "running" || (r.host == Self.hostName && !(r.pid.map(Self.processIsAlive) ?? false))
-        }
+        return candidates.first { !Self.isLive($0) }
     }
 
     /// Whether a process with this pid exists (on this host).
     public static func processIsAlive(_ pid: Int) -> Bool { pid > 0 && (kill(pid_t(pid), 0) == 0 || errno == EPERM) }
+
+    /// What `claim` found for a configuration hash.
+    public enum Claim {
+        /// A finished run whose directory exists: reuse it.
+        case finished(Run)
+        /// A new run, now owned by this process.
+        case started(Run)
+        /// An unfinished run (interrupted, failed or killed) taken over by this process; the status it had.
+        case resumed(Run, was: String)
+        /// A run of this hash that another live process is computing: wait for it.
+        case busy(Run)
+    }
+
+    /// Finds or claims the run of one configuration hash in one immediate transaction, so that of
+    /// several processes asking at once exactly one computes it and the others wait or reuse it:
+    /// at most one finished run per hash. `force` starts a new run whatever exists.
+    public func claim(study: String, name: String, kind: String, hash: String, configJSON: String, directory: String,
+                      parentID: Int64?, force: Bool = false) throws -> Claim {
+        try db.writeWithoutTransaction { db in
+            var claim: Claim!
+            try db.inTransaction(.immediate) {
+                let all = try Run.fetchAll(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? ORDER BY id DESC", arguments: [kind, hash])
+                if !force, let done = all.first(where: { $0.status == "finished" && FileManager.default.fileExists(atPath: $0.directory) }) {
+                    claim = .finished(done); return .commit
+                }
+                let me = Int(getpid())
+                if !force, let other = all.first(where: { $0.status == "running" && $0.pid != me && Self.isLive($0) }) {
+                    claim = .busy(other); return .commit
+                }
+                if !force, var r = all.first(where: { ["running", "interrupted", "failed"].contains($0.status) && !Self.isLive($0) }) {
+                    let was = r.status
+                    (r.status, r.pid, r.host, r.error) = ("running", me, Self.hostName, nil)
+                    try r.update(db)
+                    claim = .resumed(r, was: was); return .commit
+                }
+                var run = Run(id: nil, study: study, name: name, kind: kind, configHash: hash, configJSON: configJSON, status: "running",
+                              error: nil, pid: me, host: Self.hostName, createdAt: Self.now(), startedAt: Self.now(), finishedAt: nil,
+                              seconds: nil, directory: directory, parentID: parentID)
+                try run.insert(db)
+                claim = .started(run)
+                return .commit
+            }
+            return claim
+        }
+    }
+
+    /// Whether a `running` run's process is alive: on this host, its pid exists; a run of another
+    /// host is taken as alive (its process cannot be checked from here).
+    static func isLive(_ run: Run) -> Bool {
+        guard run.status == "running" else { return false }
+        guard run.host == hostName else { return true }
+        return run.pid.map(processIsAlive) ?? false
+    }
 
     /// Inserts a new run in state `running`, owned by this process.
     public func start(study: String, name: String, kind: String, hash: String, configJSON: String, directory: String, parentID: Int64?) throws -> Run {
@@ -220,15 +287,6 @@ public final class RunStore {
                       seconds: nil, directory: directory, parentID: parentID)
         try db.write { db in try run.insert(db) }
         return run
-    }
-
-    /// Takes over an unfinished run (resume): running again, owned by this process.
-    public func reclaim(_ run: Run) throws -> Run {
-        var r = run
-        (r.status, r.pid, r.host, r.error) = ("running", Int(getpid()), Self.hostName, nil)
-        let copy = r
-        try db.write { db in try copy.update(db) }
-        return r
     }
 
     public func finish(_ id: Int64) throws {
@@ -316,6 +374,17 @@ public final class RunStore {
         }
     }
 
+    /// What is wrong with each of a run's recorded files: missing, another size, or another
+    /// SHA-256 than recorded (a flipped byte, a truncated or overwritten file). Empty when all match.
+    public func verifyArtifacts(_ id: Int64) throws -> [String] {
+        try artifacts(id).compactMap { a in
+            guard let data = FileManager.default.contents(atPath: a.path) else { return "\(a.path): missing (run \(id) recorded \(a.name))" }
+            if data.count != a.bytes { return "\(a.path): \(data.count) bytes where run \(id) recorded \(a.bytes)" }
+            let hash = SHA256.hex(data)
+            return hash == a.sha256 ? nil : "\(a.path): SHA-256 \(hash.prefix(16))... where run \(id) recorded \(a.sha256.prefix(16))... (the file changed)"
+        }
+    }
+
     public func artifacts(_ id: Int64) throws -> [Artifact] {
         try db.read { try Artifact.fetchAll($0, sql: "SELECT * FROM artifacts WHERE run_id = ? ORDER BY name", arguments: [id]) }
     }
@@ -323,9 +392,11 @@ public final class RunStore {
     public func recordEnvironment(_ id: Int64, _ e: RunEnvironment) throws {
         try db.write { db in
             try db.execute(sql: """
-                INSERT OR REPLACE INTO environments (run_id, git_commit, git_dirty, host, os, swift_version, blas, threads, cpu)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, e.gitCommit, e.gitDirty.map { $0 ? 1 : 0 }, e.host, e.os, e.swiftVersion, e.blas, e.threads, e.cpu])
+                INSERT OR REPLACE INTO environments (run_id, git_commit, git_dirty, host, os, swift_version, blas, threads, cpu,
+                  kernel_mode, blas_core)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, e.gitCommit, e.gitDirty.map { $0 ? 1 : 0 }, e.host, e.os, e.swiftVersion, e.blas, e.threads, e.cpu,
+                                 e.kernelMode, e.blasCore])
         }
     }
 
@@ -340,9 +411,13 @@ public final class RunStore {
 }
 
 public enum RunStoreError: Error, CustomStringConvertible {
-    case cannotLock(String, String)
+    case cannotLock(String, String), newerSchema(String, String, String)
     public var description: String {
-        switch self { case let .cannotLock(path, reason): return "\(path): cannot open the store's lock file: \(reason)" }
+        switch self {
+        case let .cannotLock(path, reason): return "\(path): cannot open the store's lock file: \(reason)"
+        case let .newerSchema(path, found, newest):
+            return "\(path): written by a newer DeepSPIO-Lab (schema migration '\(found)'; this version knows up to '\(newest)'); use that version or a new workspace"
+        }
     }
 }
 
@@ -351,14 +426,20 @@ public struct RunEnvironment: Sendable {
     public var gitCommit: String?
     public var gitDirty: Bool?
     public var host: String, os: String, swiftVersion: String, blas: String, threads: Int, cpu: String
+    /// The kernel policy as `KernelPolicy.State` describes it, e.g. `portable (Haswell)`.
+    public var kernelMode: String?
+    /// OpenBLAS's kernel name, e.g. `Haswell`.
+    public var blasCore: String?
 
-    public init(gitCommit: String?, gitDirty: Bool?, host: String, os: String, swiftVersion: String, blas: String, threads: Int, cpu: String) {
+    public init(gitCommit: String?, gitDirty: Bool?, host: String, os: String, swiftVersion: String, blas: String, threads: Int, cpu: String,
+                kernelMode: String? = nil, blasCore: String? = nil) {
         self.gitCommit = gitCommit; self.gitDirty = gitDirty; self.host = host; self.os = os
         self.swiftVersion = swiftVersion; self.blas = blas; self.threads = threads; self.cpu = cpu
+        self.kernelMode = kernelMode; self.blasCore = blasCore
     }
 
     /// The current process's environment; git state of the working directory, if it is a checkout.
-    public static func current(threads: Int, blas: String) -> RunEnvironment {
+    public static func current(threads: Int, blas: String, kernel: KernelPolicy.State) -> RunEnvironment {
         func git(_ args: [String]) -> String? {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -380,6 +461,7 @@ public struct RunEnvironment: Sendable {
         let swift = "6.x"
         #endif
         return RunEnvironment(gitCommit: commit, gitDirty: dirty, host: RunStore.hostName,
-                              os: ProcessInfo.processInfo.operatingSystemVersionString, swiftVersion: swift, blas: blas, threads: threads, cpu: cpu)
+                              os: ProcessInfo.processInfo.operatingSystemVersionString, swiftVersion: swift, blas: blas, threads: threads, cpu: cpu,
+                              kernelMode: kernel.description, blasCore: kernel.core)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SPIOKernels
 import SPIOConfig
 import SPIODigest
 import SPIOImageIO
@@ -24,12 +25,13 @@ public final class Runner {
     /// Polled between training batches (Ctrl-C).
     public var shouldStop: () -> Bool = { false }
     /// Read once per runner (it asks git), recorded with every run.
-    private lazy var environment = RunEnvironment.current(threads: Engine.threadCount, blas: Engine.blasDescription)
+    private lazy var environment = RunEnvironment.current(threads: Engine.threadCount, blas: Engine.blasDescription, kernel: KernelPolicy.state)
 
     public init(workspace: String) throws {
         self.workspace = workspace
         try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
         store = try RunStore(path: (workspace as NSString).appendingPathComponent("runs.sqlite"))
+        StalePartialFiles.remove(in: (workspace as NSString).appendingPathComponent("datasets"))
     }
 
     /// What one planned run produced.
@@ -72,17 +74,32 @@ public final class Runner {
     /// Finds a reusable finished run, or starts (or takes over) one; `body` does the work.
     private func cached(kind: String, hash: String, study: String, name: String, configJSON: String, directory: String,
                         parent: Int64?, _ body: (RunStore.Run) throws -> Void) throws -> RunStore.Run {
-        if !force, let done = try store.finished(kind: kind, hash: hash), FileManager.default.fileExists(atPath: done.directory) {
-            log("reusing \(kind) run \(done.id!) (\(name)): finished \(done.finishedAt ?? "")")
-            return done
-        }
         var run: RunStore.Run
-        if !force, let unfinished = try store.resumable(kind: kind, hash: hash) {
-            run = try store.reclaim(unfinished)
-            log("resuming \(kind) run \(run.id!) (\(name)), left \(unfinished.status)")
-        } else {
-            run = try store.start(study: study, name: name, kind: kind, hash: hash, configJSON: configJSON, directory: directory, parentID: parent)
-            log("\(kind) run \(run.id!) (\(name))")
+        var waiting: Int64?
+        claiming: while true {
+            switch try store.claim(study: study, name: name, kind: kind, hash: hash, configJSON: configJSON, directory: directory,
+                                   parentID: parent, force: force) {
+            case let .finished(done):
+                // A reused result is only as good as its files: they must be the ones recorded.
+                let problems = try store.verifyArtifacts(done.id!)
+                guard problems.isEmpty else { throw RunnerError.changedArtifacts(done.id!, problems) }
+                log("reusing \(kind) run \(done.id!) (\(name)): finished \(done.finishedAt ?? "")")
+                return done
+            case let .busy(other):
+                // Another process computes this very configuration: wait for its result.
+                if waiting != other.id { log("waiting for \(kind) run \(other.id!) (\(name)), computed by process \(other.pid ?? 0) on \(other.host)") }
+                waiting = other.id
+                if shouldStop() { throw TrainingError.interrupted(epoch: 0, step: 0, lastGoodCheckpoint: nil) }
+                usleep(500_000)
+            case let .resumed(r, was):
+                run = r
+                log("resuming \(kind) run \(run.id!) (\(name)), left \(was)")
+                break claiming
+            case let .started(r):
+                run = r
+                log("\(kind) run \(run.id!) (\(name))")
+                break claiming
+            }
         }
         try store.recordEnvironment(run.id!, environment)
         do {
@@ -131,12 +148,16 @@ public final class Runner {
     /// and the training blocks.
     func train(_ planned: StudyPlan.PlannedRun, study: String, description: String, dataset: RunStore.Run) throws -> RunStore.Run {
         let c = planned.config
-        let hash = SHA256.hex("{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),\"training\":\(c.training.json)}")
+        // Weights trained on other kernels than the portable ones differ in their last bits, so they
+        // are another run; portable runs keep the hash they always had.
+        let kernel = KernelPolicy.state
+        let kernelKey = kernel.isPortable ? "" : ",\"kernel\":\"\(kernel.core)\""
+        let hash = SHA256.hex("{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),\"training\":\(c.training.json)\(kernelKey)}")
         // Runs that differ only in their epoch count share a lineage: a longer run starts from a
         // shorter one's last checkpoint instead of from scratch.
         var anyEpochs = c.training
         anyEpochs.epochs = 0
-        let lineage = SHA256.hex("{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),\"training\":\(anyEpochs.json)}")
+        let lineage = SHA256.hex("{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),\"training\":\(anyEpochs.json)\(kernelKey)}")
         let dir = directory("models", hash)
         return try cached(kind: "train", hash: hash, study: study, name: planned.name, configJSON: c.canonicalJSON, directory: dir,
                           parent: dataset.id) { run in
@@ -355,5 +376,18 @@ enum ExamplePanels {
 
     static func panel(_ v: [Float], _ size: Int, _ title: String, _ map: ColourMap, range: (Float, Float)? = nil) -> RGBImage {
         ImagePanel.render(v, size: size, title: title.uppercased(), colourMap: map, range: range, zoom: max(1, 128 / size))
+    }
+}
+
+/// Why the runner refused to go on.
+public enum RunnerError: Error, CustomStringConvertible {
+    /// A finished run's files differ from what the store recorded.
+    case changedArtifacts(Int64, [String])
+    public var description: String {
+        switch self {
+        case let .changedArtifacts(id, problems):
+            return "run \(id)'s files are not the ones it recorded, so it cannot be reused:\n  " + problems.joined(separator: "\n  ")
+                + "\nrestore them, or run again with --force to recompute (spio verify lists every such file of a workspace)"
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SPIOKernels
 import SPIOConfig
 import SPIODigest
 import SPIONetworks
@@ -29,6 +30,8 @@ public struct StudyPlan {
     public let description: String
     public let file: String
     public let report: ReportConfig
+    /// The study's `kernel:` (portable or native); nil means the command line's or the default.
+    public let kernel: KernelMode?
     public let runs: [PlannedRun]
 
     /// Loads `path`. Preset paths are relative to the study file's folder, then to the working
@@ -39,8 +42,14 @@ public struct StudyPlan {
         try Self.expandSweeps(&studyTree)
         try Self.validate(studyTree, isStudy: true)
         report = studyTree.node(at: "report") == nil ? ReportConfig() : try studyTree.decode(ReportConfig.self, key: "report")
-        let head = try studyTree.restricted(to: ["study", "description", "presets"]).decode(StudyHead.self)
+        let head = try studyTree.restricted(to: ["study", "description", "presets", "kernel"]).decode(StudyHead.self)
+        kernel = head.kernel
         study = head.study ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        if let why = Self.unsafeStudyName(study) {
+            let mark = studyTree.node(at: "study")?.mark
+            throw ConfigError(file: path, line: mark?.line, column: mark?.column, keyPath: "study",
+                              message: "\(why); the study name names the report folder reports/<study>/")
+        }
         description = head.description ?? ""
         var tree = try ConfigTree(yaml: "{}", file: path)
         for preset in head.presets {
@@ -82,20 +91,39 @@ public struct StudyPlan {
         self.runs = runs
     }
 
+    /// Why `name` cannot be a study name, or nil. Names become folder names (`reports/<study>/`),
+    /// so only a safe file-name alphabet is allowed: a name like `..` or `../x` would write outside
+    /// `reports/` or over the working directory.
+    public static func unsafeStudyName(_ name: String) -> String? {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        guard !name.isEmpty, name.count <= 100 else { return "a study name has 1 to 100 characters, got \(name.count)" }
+        guard name.allSatisfy(allowed.contains), name.first!.isLetter || name.first!.isNumber else {
+            return "study name '\(name)' may use only letters, digits, '.', '_' and '-', starting with a letter or digit"
+        }
+        return nil
+    }
+
     private struct StudyHead: Decodable {
-        var study: String?, description: String?, presets: [String] = []
-        enum CodingKeys: String, CodingKey { case study, description, presets }
+        var study: String?, description: String?, presets: [String] = [], kernel: KernelMode?
+        enum CodingKeys: String, CodingKey { case study, description, presets, kernel }
         init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             study = try c.decodeIfPresent(String.self, forKey: .study)
             description = try c.decodeIfPresent(String.self, forKey: .description)
             presets = try c.decodeIfPresent([String].self, forKey: .presets) ?? []
+            if let text = try c.decodeIfPresent(String.self, forKey: .kernel) {
+                guard let mode = KernelMode(rawValue: text) else {
+                    throw DecodingError.dataCorruptedError(forKey: .kernel, in: c, debugDescription:
+                        "unknown kernel mode '\(text)'; expected one of \(KernelMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                kernel = mode
+            }
         }
     }
 
     /// Checks a file's top-level keys and each block against its own lines.
     static func validate(_ tree: ConfigTree, isStudy: Bool) throws {
-        let allowed: Set<String> = isStudy ? RunConfig.blocks.union(["study", "description", "presets", "grid", "variants", "report"])
+        let allowed: Set<String> = isStudy ? RunConfig.blocks.union(["study", "description", "presets", "kernel", "grid", "variants", "report"])
             : RunConfig.blocks.union(["description"])
         for (k, v) in tree.root.mapping! where !allowed.contains(k.string ?? "") {
             throw ConfigError(file: tree.file, line: k.mark?.line ?? v.mark?.line, column: k.mark?.column, keyPath: k.string ?? "?",

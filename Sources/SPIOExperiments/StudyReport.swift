@@ -82,6 +82,7 @@ public struct StudyReport {
         guard !rows.isEmpty else { throw ReportError.noRuns(study) }
         let (storedDescription, config) = try reportConfig()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        StalePartialFiles.remove(in: directory)
         var out = ReportFiles(directory: directory)
 
         var md = "# Study `\(study)`\n\n"

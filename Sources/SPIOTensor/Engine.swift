@@ -1,4 +1,5 @@
 import CBLAS
+import SPIOKernels
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -27,11 +28,12 @@ public enum Engine {
         threads = Swift.max(1, n)
     }
 
-    /// The OpenBLAS build configuration string and its core name (for run environments).
+    /// The OpenBLAS build configuration string, its core name and the kernel mode (for run
+    /// environments and benchmark tables).
     public static var blasDescription: String {
         let config = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
-        let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
-        return "\(config) (core \(core))"
+        let state = KernelPolicy.state
+        return "\(config) (core \(state.core); kernel mode \(state))"
     }
 
     /// Runs `body(range)` over `0..<count` split into contiguous ranges, one per thread.

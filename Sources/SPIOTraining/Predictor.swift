@@ -11,8 +11,11 @@ import SPIOTensor
 /// - PNG: red = channel 0, green = channel 1 (blue is ignored).
 public final class Predictor {
     public let model: EncoderDecoderNet
+    /// The checkpoint file the model was loaded from.
+    public let checkpointPath: String
 
     public init(checkpoint: String) throws {
+        checkpointPath = checkpoint
         let url = URL(fileURLWithPath: checkpoint)
         guard let json = try Checkpoint.config(at: url) else {
             throw ImageIOError(checkpoint, "holds no model configuration in its metadata (not a DeepSPIO-Lab checkpoint?)")
@@ -61,28 +64,52 @@ public final class Predictor {
     /// Predicts every input and writes `<stem>.npy` (H x W, or N x H x W) and `<stem>.png` (viridis
     /// with a colour bar) into `directory`. Returns the written paths.
     public func run(inputs: [String], directory: String) throws -> [String] {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var written: [String] = []
+        // Every output name first, so that an output landing on an input (or on the checkpoint) is
+        // refused before anything is written.
         var stems = Set<String>()
+        var outputs: [(input: String, npy: String, png: String)] = []
         for path in inputs {
-            let images = try readInput(path)
-            let maps = predict(images)
             var stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
             if stem.hasSuffix(".nii") { stem = (stem as NSString).deletingPathExtension }
             while stems.contains(stem) { stem += "_" }
             stems.insert(stem)
+            outputs.append((path, (directory as NSString).appendingPathComponent(stem + ".npy"),
+                            (directory as NSString).appendingPathComponent(stem + ".png")))
+        }
+        let protected = Set((inputs + [checkpointPath]).map(Self.resolved))
+        for o in outputs {
+            for out in [o.npy, o.png] where protected.contains(Self.resolved(out)) {
+                throw ImageIOError(out, "is an input of this prediction and would be overwritten; choose another output folder (nothing was written)")
+            }
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var written: [String] = []
+        for o in outputs {
+            let images = try readInput(o.input)
+            let inputValues = images.array
+            if let bad = inputValues.firstIndex(where: { !$0.isFinite }) {
+                throw ImageIOError(o.input, "holds a non-finite value (\(inputValues[bad])) at element \(bad); View Line images are finite")
+            }
+            let maps = predict(images)
+            let mapValues = maps.array
+            if mapValues.contains(where: { !$0.isFinite }) {
+                throw ImageIOError(checkpointPath, "gives non-finite concentrations for \(o.input): the checkpoint's weights are not finite or overflow")
+            }
             let (n, size) = (maps.shape[0], maps.shape[1])
-            let npy = (directory as NSString).appendingPathComponent(stem + ".npy")
-            try NPYArray(shape: n == 1 ? [size, size] : maps.shape, values: maps.array).write(to: npy)
+            try NPYArray(shape: n == 1 ? [size, size] : maps.shape, values: mapValues).write(to: o.npy)
             var panels: [RGBImage] = []
             for s in 0..<n {
                 panels.append(ImagePanel.render(maps.values((s * size * size)..<((s + 1) * size * size)), size: size,
                                                 title: n == 1 ? "C (UG/MM3)" : "C \(s) (UG/MM3)", colourMap: .viridis, zoom: max(1, 192 / size)))
             }
-            let png = (directory as NSString).appendingPathComponent(stem + ".png")
-            try ImagePanel.row(Array(panels.prefix(8))).writePNG(to: png)
-            written += [npy, png]
+            try ImagePanel.row(Array(panels.prefix(8))).writePNG(to: o.png)
+            written += [o.npy, o.png]
         }
         return written
+    }
+
+    /// A path with `.`, `..` and symbolic links resolved, for comparing files.
+    static func resolved(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import SPIOExperiments
+import SPIOKernels
 import SPIOTensor
 
 /// Options shared by the commands that use the run store.
@@ -61,10 +62,13 @@ struct Run: ParsableCommand {
     @OptionGroup var workspace: WorkspaceOptions
     @Option(help: "Write the report here (default reports/<study>); 'none' skips it.") var report: String?
     @Option(help: "Threads.") var threads = 2
+    @OptionGroup var kernelOptions: KernelOptions
 
     func run() throws {
-        Engine.setThreadCount(threads)
         let plan = try StudyPlan(path: file, overrides: overrides)
+        let kernel = try kernelOptions.apply(study: plan.kernel)
+        progress("kernels: \(kernel)")
+        Engine.setThreadCount(threads)
         let runner = try Runner(workspace: workspace.path)
         runner.force = force
         runner.log = progress
@@ -175,6 +179,10 @@ struct Report: ParsableCommand {
     @Option(help: "Output folder (default reports/<study>).") var out: String?
     @OptionGroup var workspace: WorkspaceOptions
 
+    func validate() throws {
+        if out == nil, let why = StudyPlan.unsafeStudyName(study) { throw ValidationError(why) }
+    }
+
     func run() throws {
         let start = Date()
         let files = try StudyReport(store: workspace.store(), study: study).write(to: out ?? "reports/\(study)")
@@ -191,19 +199,45 @@ struct Audit: ParsableCommand {
     @Option(help: "Relative tolerance; 0 means bitwise.") var tolerance = 0.0
     @OptionGroup var workspace: WorkspaceOptions
     @Option(help: "Threads.") var threads = 2
+    @OptionGroup var kernelOptions: KernelOptions
 
     func run() throws {
+        let store = try workspace.store()
+        let recorded = try SPIOExperiments.Audit.recordedKernel(store: store, runID: id)
+        let state = try kernelOptions.apply(study: recorded.mode, core: recorded.core)
+        let (tolerance, note) = SPIOExperiments.Audit.tolerance(recordedCore: recorded.core, currentCore: state.core, requested: self.tolerance)
+        if let note { progress("note: \(note)") }
         Engine.setThreadCount(threads)
         let scratch = (workspace.path as NSString).appendingPathComponent("audit/run-\(id)-\(getpid())")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let meter = ProgressLine()
-        let audit = try SPIOExperiments.Audit(store: workspace.store(), runID: id, scratch: scratch, tolerance: tolerance, log: progress,
+        let audit = try SPIOExperiments.Audit(store: store, runID: id, scratch: scratch, tolerance: tolerance, headlineOnly: note != nil, log: progress,
                                               progress: { meter.update($0, fraction: $1) })
         meter.finish()
         let rows = audit.lines.map { [$0.run, $0.key, String($0.values), $0.maxDifference == 0 ? "0" : String(format: "%.3g", $0.maxDifference), $0.equal ? "yes" : "NO"] }
         print(TextTable(header: ["run", "metric", "values", "max |difference|", tolerance == 0 ? "bitwise equal" : "within tolerance"], rows: rows).text)
+        for problem in audit.artifactProblems { print("changed file: \(problem)") }
         print(audit.passed ? "audit passed" : "audit FAILED")
         if !audit.passed { throw ExitCode(1) }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check every file of a workspace's finished runs against the SHA-256 the store recorded.",
+        discussion: "Lists missing, truncated or changed files and exits 1 if there is any; a run whose files changed is refused for reuse by `spio run`.")
+    @OptionGroup var workspace: WorkspaceOptions
+
+    func run() throws {
+        let store = try workspace.store()
+        var files = 0, problems: [String] = []
+        for r in try store.runs(status: "finished") {
+            files += try store.artifacts(r.id!).count
+            problems += try store.verifyArtifacts(r.id!)
+        }
+        for p in problems { print(p) }
+        print("\(files) files checked, \(problems.count) changed or missing")
+        if !problems.isEmpty { throw ExitCode(1) }
     }
 }
 
@@ -218,5 +252,35 @@ struct TextTable {
         }
         let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
         return ([line(header), rule] + rows.map(line)).joined(separator: "\n")
+    }
+}
+
+extension KernelMode: ExpressibleByArgument {}
+
+/// `--kernel portable|native`: which OpenBLAS kernels compute this command's products
+/// (docs/kernels.md). Precedence: this option, then `$SPIO_KERNEL`, then the study's `kernel:`,
+/// then `portable`. A user's own `OPENBLAS_CORETYPE` overrides the mode and is recorded.
+struct KernelOptions: ParsableArguments {
+    @Option(help: "OpenBLAS kernels: portable (Haswell AVX2 kernels on every CPU: bitwise the same numbers everywhere; the default) or native (the fastest for this CPU).")
+    var kernel: KernelMode?
+
+    /// Applies the mode (re-executing `spio` when the loaded kernels differ) and returns the state.
+    @discardableResult
+    func apply(study: KernelMode? = nil, core: String? = nil) throws -> KernelPolicy.State {
+        do {
+            let chosen = try kernel ?? KernelPolicy.environmentMode()
+            // An exact kernel (an audit's) applies only where no mode was asked for explicitly.
+            try KernelPolicy.activate(chosen ?? study ?? .portable, core: chosen == nil ? core : nil)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let state = KernelPolicy.state
+        if state.userOverride != nil {
+            progress("note: OPENBLAS_CORETYPE=\(state.userOverride!) from the environment overrides the \(state.mode.rawValue) kernels; "
+                     + "numbers may differ from the portable ones (unset it to get them)")
+        } else if !state.isPortable {
+            progress("note: \(state.mode.rawValue) kernels (OpenBLAS \(state.core)); numbers may differ in their last bits from the portable (Haswell) ones")
+        }
+        return state
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SPIOBench
+import SPIOKernels
 import SPIONetworks
 import SPIOTensor
 import SPIOTraining
@@ -39,10 +40,12 @@ struct Predict: ParsableCommand {
     @Argument(help: "Input images.") var inputs: [String]
     @Option(help: "Output folder.") var out: String
     @Option(help: "Threads.") var threads = 2
+    @OptionGroup var kernelOptions: KernelOptions
 
     func validate() throws { guard !inputs.isEmpty else { throw ValidationError("give at least one input file") } }
 
     func run() throws {
+        try kernelOptions.apply()
         Engine.setThreadCount(threads)
         let predictor = try Predictor(checkpoint: model)
         for path in try predictor.run(inputs: inputs, directory: out) { print(path) }
@@ -62,17 +65,20 @@ extension Bench {
         @Option(help: "Training steps per timed run.") var steps = 5
         @Option(help: "Timed runs (the median is reported).") var repeats = 5
         @Flag(help: "Print the result as JSON.") var json = false
+        @OptionGroup var kernelOptions: KernelOptions
 
         func run() throws {
             #if DEBUG
             progress("warning: this is a debug build; benchmark with `swift build -c release`.")
             #endif
+            let kernel = try kernelOptions.apply()
             let config = try BlockOverrides(overrides, allowed: ["model"]).modelConfig(preset: preset)
             let r = TrainBench(config: config, batch: batch, threads: threads, steps: steps, repeats: repeats, log: progress).run()
             if json {
                 let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
                 print(String(decoding: try enc.encode(r), as: UTF8.self))
             } else {
+                print("kernels: \(kernel); CPU: \(r.cpu)")
                 print(String(format: "%@ %@ (%d parameters), batch %d, %d threads: %.1f training samples/s (median of %d), inference %.2f ms/image, peak RSS %.0f MiB",
                              r.architecture, preset, r.parameters, batch, threads, r.trainSamplesPerSecond, repeats, r.inferenceMilliseconds, r.peakResidentMiB))
                 print(String(format: "convolutions: %.3f GFLOP per training sample; at this run's sgemm rate (%.1f GFLOP/s) an engine that lowers them to sgemm tops out at %.1f samples/s",

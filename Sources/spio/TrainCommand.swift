@@ -43,8 +43,10 @@ struct Train: ParsableCommand {
     var overrides: [String] = []
     @Option(help: "Output folder: checkpoints/, history.json, model.safetensors.") var out: String
     @Option(help: "Threads.") var threads = 2
+    @OptionGroup var kernelOptions: KernelOptions
 
     func run() throws {
+        try kernelOptions.apply()
         Engine.setThreadCount(threads)
         let sets = try BlockOverrides(overrides)
         let modelConfig = try sets.modelConfig(preset: model)

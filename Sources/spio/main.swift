@@ -2,6 +2,7 @@ import SPIOConfig
 import ArgumentParser
 import Foundation
 import SPIOBench
+import SPIOKernels
 import SPIONetworks
 import SPIOTensor
 import SPIOPhysics
@@ -11,7 +12,7 @@ struct Spio: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spio",
         abstract: "DeepSPIO-Lab: simulate View Line MRI, train DeepSPIO, measure the engine.",
-        subcommands: [Run.self, Validate.self, Runs.self, Show.self, Compare.self, Report.self, Audit.self, Simulate.self, Train.self, Predict.self, ModelCommand.self, Bench.self, Demo.self])
+        subcommands: [Run.self, Validate.self, Runs.self, Show.self, Compare.self, Report.self, Audit.self, Verify.self, Simulate.self, Train.self, Predict.self, ModelCommand.self, Bench.self, Demo.self])
 }
 
 /// Writes a line to standard error (progress), keeping standard output for results.
@@ -33,6 +34,7 @@ struct Bench: ParsableCommand {
         @Option(help: "Passes over the whole table, each with its own sgemm reference (medians over rounds are reported).") var rounds = 3
         @Option(help: "Also write the Markdown table to this file.") var out: String?
         @Option(help: "Only the layers whose description contains this text, e.g. 'Conv3x3/2 32->32' (for profiling).") var only: String?
+        @OptionGroup var kernelOptions: KernelOptions
 
         func validate() throws {
             guard ModelConfig.preset(preset) != nil else {
@@ -47,6 +49,7 @@ struct Bench: ParsableCommand {
             #if DEBUG
             progress("warning: this is a debug build; benchmark with `swift build -c release` (make bench).")
             #endif
+            try kernelOptions.apply()
             var bench = EngineBench(preset: preset, batch: batch, threads: threads, repeats: repeats, rounds: rounds, log: progress)
             bench.only = only
             let result = bench.run()
@@ -121,6 +124,14 @@ struct Simulate: ParsableCommand {
     }
 }
 
+// The release build is compiled for Haswell (AVX2 + FMA): say so on an older CPU instead of
+// stopping on an illegal instruction. SPIOKernels is built without those flags.
+#if !DEBUG
+if let why = KernelPolicy.unsupported(.portable) {
+    FileHandle.standardError.write("error: \(why)\n".data(using: .utf8)!)
+    exit(1)
+}
+#endif
 Spio.main()
 
 /// Until the simulator and studies land, `make quickstart` runs this: tiny DeepSPIO learns a toy
@@ -132,12 +143,14 @@ struct Demo: ParsableCommand {
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Workspace folder (default $SPIO_WORKSPACE or ./spio-runs).") var workspace: String?
+    @OptionGroup var kernelOptions: KernelOptions
 
     func validate() throws {
         guard steps > 0, threads > 0 else { throw ValidationError("--steps and --threads must be positive") }
     }
 
     func run() throws {
+        try kernelOptions.apply()
         Engine.setThreadCount(threads)
         let root = URL(fileURLWithPath: workspace ?? ProcessInfo.processInfo.environment["SPIO_WORKSPACE"] ?? "spio-runs")
         let dir = root.appendingPathComponent("demo")

@@ -29,6 +29,17 @@ final class RunStoreTests: ScratchDirectoryTestCase {
         XCTAssertNil(try store.finished(kind: "train", hash: "abd"))
     }
 
+    /// A store written by a newer version is refused with a message, not misread.
+    func testNewerStoreIsRefused() throws {
+        _ = try RunStore(path: dir + "/runs.sqlite")
+        let raw = try DatabaseQueue(path: dir + "/runs.sqlite")
+        try raw.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99')") }
+        try raw.close()
+        XCTAssertThrowsError(try RunStore(path: dir + "/runs.sqlite")) { error in
+            XCTAssertTrue("\(error)".contains("written by a newer DeepSPIO-Lab") && "\(error)".contains("v99"), "\(error)")
+        }
+    }
+
     /// A killed process's `running` run is resumable; a live one's is not.
     func testStaleRunningRunsAreResumable() throws {
         let store = try RunStore(path: dir + "/runs.sqlite")
@@ -64,7 +75,7 @@ final class RunStoreTests: ScratchDirectoryTestCase {
         XCTAssertNil(run.parentID)
         XCTAssertEqual(try store.metrics(1).map(\.value), [0.75])
         try store.db.read { db in XCTAssertTrue(try db.indexes(on: "runs").map(\.name).contains("runs_by_hash")) }
-        XCTAssertEqual(try store.db.read { try RunStore.migrator.appliedMigrations($0) }, ["v1", "v2", "v3"])
+        XCTAssertEqual(try store.db.read { try RunStore.migrator.appliedMigrations($0) }, ["v1", "v2", "v3", "v4"])
         // v3: every old run belongs to its study, with its grid values; the study has its description.
         let used = try store.studyRuns("s")
         XCTAssertEqual(used.map(\.run.id), [1])

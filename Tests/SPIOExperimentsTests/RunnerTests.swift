@@ -105,6 +105,60 @@ final class RunnerTests: ScratchDirectoryTestCase {
         }
     }
 
+    /// Three processes running the same study on one workspace at once: each configuration hash is
+    /// computed once (the others wait and reuse it), all three succeed, and a stale `.partial-<pid>`
+    /// dataset folder left by a killed process is removed.
+    func testConcurrentRunsOfOneStudyComputeEachHashOnce() throws {
+        let ws = dir + "/same"
+        try FileManager.default.createDirectory(atPath: ws + "/datasets/0123456789abcdef.partial-999999999", withIntermediateDirectories: true)
+        let file = study("same", epochs: 2)
+        let ps = try (0..<3).map { _ in try spio(["run", file, "--workspace", ws, "--report", "none"], wait: false) }
+        for p in ps { p.waitUntilExit(); XCTAssertEqual(p.terminationStatus, 0) }
+        let store = try RunStore(path: ws + "/runs.sqlite")
+        let runs = try store.runs()
+        XCTAssertEqual(runs.count, 4, "one run per hash: \(runs.map { "\($0.kind) \($0.status)" })")
+        XCTAssertEqual(Dictionary(grouping: runs, by: \.configHash).values.map(\.count).max(), 1)
+        XCTAssertTrue(runs.allSatisfy { $0.status == "finished" })
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: ws + "/datasets").filter { $0.contains(".partial-") }
+        XCTAssertEqual(leftovers, [])
+    }
+
+    /// A flipped byte in a finished run's file is found by `spio verify`, refused for reuse by
+    /// `spio run` (which names the file) and fails the audit.
+    func testChangedArtifactsAreFoundAndNeverReused() throws {
+        let file = study("tampered", epochs: 1)
+        let ws = dir + "/ws"
+        try spio(["run", file, "--workspace", ws, "--report", "none"])
+        try spio(["verify", "--workspace", ws])
+        let store = try RunStore(path: ws + "/runs.sqlite")
+        let training = try store.runs(kind: "train").first!
+        let model = try store.artifacts(training.id!).first { $0.name == "model.safetensors" }!.path
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: model))
+        bytes[bytes.count - 3] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: model))
+
+        func output(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = Self.spio
+            p.arguments = args
+            let pipe = Pipe()
+            p.standardOutput = pipe; p.standardError = pipe
+            try p.run()
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        var (status, text) = try output(["verify", "--workspace", ws])
+        XCTAssertEqual(status, 1, text)
+        XCTAssertTrue(text.contains("model.safetensors") && text.contains("the file changed"), text)
+        (status, text) = try output(["run", file, "--workspace", ws, "--report", "none"])
+        XCTAssertNotEqual(status, 0, text)
+        XCTAssertTrue(text.contains("cannot be reused") && text.contains("model.safetensors"), text)
+        (status, text) = try output(["audit", String(training.id!), "--workspace", ws])
+        XCTAssertEqual(status, 1, text)
+        XCTAssertTrue(text.contains("changed file:") && text.contains("audit FAILED"), text)
+    }
+
     /// The report is rendered from the store alone, and an audit reproduces every metric bitwise.
     func testReportAndAudit() throws {
         let file = study("reported", epochs: 2)

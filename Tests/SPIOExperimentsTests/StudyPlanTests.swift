@@ -36,7 +36,7 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
     func testMalformedStudiesGivePreciseMessages() {
         let cases: [(String, [String], String)] = [
             ("study: a\ntrainig: {epochs: 2}\n", [],
-             "study.yaml:2:1: trainig: unknown key 'trainig'; expected one of: data, description, evaluation, grid, model, presets, report, simulation, study, training, variants"),
+             "study.yaml:2:1: trainig: unknown key 'trainig'; expected one of: data, description, evaluation, grid, kernel, model, presets, report, simulation, study, training, variants"),
             (Self.tiny + "\ntraining: {epochs: many}\n", [], "study.yaml:3:20: training.epochs: expected an integer, got 'many'"),
             ("model: {preset: tiny, heads: image}\nsimulation: {imageSize: 32}\n", [], "study.yaml:1:23: model.heads: unknown key 'heads'"),
             ("model: {preset: tiny, head: decoder}\nsimulation: {imageSize: 32}\n", [],
@@ -69,11 +69,32 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
             (Self.tiny + "\nreport: {plots: [{file: a.png}]}\n", [], "study.yaml:3:18: report.plots[0].x: a plot needs x"),
             (Self.tiny + "\nevaluation: {sets: [{name: a, truthUgPerMM3: 3}]}\n", [],
              "study.yaml:3:46: evaluation.sets[0].truthUgPerMM3: only file sets take truthUgPerMM3"),
+            // Names that would put the report outside reports/ or over the working directory.
+            ("study: \"..\"\n" + Self.tiny, [], "study.yaml:1:8: study: study name '..' may use only letters"),
+            ("study: ../../x\n" + Self.tiny, [], "study.yaml:1:8: study: study name '../../x' may use only letters"),
+            ("study: a/b\n" + Self.tiny, [], "study.yaml:1:8: study: study name 'a/b' may use only letters"),
+            // Numbers are finite, wherever they are written.
+            (Self.tiny + "\ntraining: {learningRate: .inf}\n", [], "study.yaml:3:26: training.learningRate: expected a finite number, got '.inf'"),
+            (Self.tiny + "\ntraining: {learningRate: 1e400}\n", [], "study.yaml:3:26: training.learningRate: expected a finite number, got '1e400'"),
+            (Self.tiny + "\nsimulation: {noise: {snrDB: .nan}}\n", [],
+             "study.yaml:3:29: simulation.noise.snrDB: expected a finite number, got '.nan' (write inf for no noise)"),
+            (Self.tiny + "\nsimulation: {noise: {snrDB: -.inf}}\n", [], "study.yaml:3:29: simulation.noise.snrDB: expected a finite number"),
+            (Self.tiny, ["training.learningRate=.nan"], "--set: training.learningRate: expected a finite number, got '.nan'"),
+            (Self.tiny + "\nkernel: fastest\n", [], "study.yaml:3:9: kernel: unknown kernel mode 'fastest'"),
         ]
         for (text, overrides, expected) in cases {
             let got = message(text, overrides: overrides)
             XCTAssertTrue(got.hasPrefix(expected), "for\n\(text)\nexpected: \(expected)\n     got: \(got)\n")
         }
+    }
+
+    /// The noise-free SNR stays writable as inf, and a study may name its kernels.
+    func testInfiniteSNRAndKernelKeyAreAccepted() throws {
+        let path = write("ok.yaml", "study: ok-1.b_c\nkernel: native\n" + Self.tiny + "\nsimulation: {noise: {snrDB: inf}}\n")
+        let plan = try StudyPlan(path: path)
+        XCTAssertEqual(plan.study, "ok-1.b_c")
+        XCTAssertEqual(plan.kernel, .native)
+        XCTAssertEqual(plan.runs[0].config.simulation.noise.snrDB, .infinity)
     }
 
     /// An error inside a preset names the preset file and its line.

@@ -58,3 +58,40 @@ final class PredictorTests: XCTestCase {
         XCTAssertThrowsError(try Predictor(checkpoint: path)) { XCTAssertTrue("\($0)".contains("no model configuration"), "\($0)") }
     }
 }
+
+/// Inputs are never overwritten and non-finite values never become silent NaN maps.
+final class PredictorSafetyTests: XCTestCase {
+    func testAnOutputOnAnInputIsRefusedBeforeAnythingIsWritten() throws {
+        let dir = NSTemporaryDirectory() + "spio-predict-safety-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/scans", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let net = EncoderDecoderNet(.preset("tiny")!, seed: 3)
+        let ckpt = dir + "/model.safetensors"
+        try Checkpoint.save(net, config: net.config.json, to: URL(fileURLWithPath: ckpt))
+        let predictor = try Predictor(checkpoint: ckpt)
+        var rng = SeededGenerator(seed: 5)
+        let scan = dir + "/scans/x.npy"
+        try NPYArray(shape: [2, 32, 32], values: (0..<2048).map { _ in Float(rng.normal()) }).write(to: scan)
+        let before = try Data(contentsOf: URL(fileURLWithPath: scan))
+        // The same folder (also spelled with '..'), so x.npy would be written over the scan.
+        for out in [dir + "/scans", dir + "/scans/../scans"] {
+            XCTAssertThrowsError(try predictor.run(inputs: [scan], directory: out)) { error in
+                XCTAssertTrue("\(error)".contains("would be overwritten"), "\(error)")
+            }
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: scan)), before, "the input scan is unchanged")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/scans/x.png"), "nothing was written")
+
+        // A non-finite input names its file and writes nothing.
+        let bad = dir + "/scans/nan.npy"
+        var values = (0..<2048).map { _ in Float(rng.normal()) }
+        values[17] = .nan
+        try NPYArray(shape: [2, 32, 32], values: values).write(to: bad)
+        XCTAssertThrowsError(try predictor.run(inputs: [bad], directory: dir + "/out")) { error in
+            XCTAssertTrue("\(error)".contains("nan.npy") && "\(error)".contains("non-finite"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/nan.npy"))
+        // A valid input elsewhere works.
+        XCTAssertEqual(try predictor.run(inputs: [scan], directory: dir + "/out").count, 2)
+    }
+}
