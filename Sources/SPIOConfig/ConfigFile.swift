@@ -28,14 +28,64 @@ public enum ConfigFile {
 
     /// The text of a configuration file.
     static func read(_ path: String) throws -> String {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        if let size, size > maximumBytes {
+            throw ConfigError(file: path, line: nil, column: nil, keyPath: "", message: "is \(size) bytes; configuration files are at most \(maximumBytes)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, line: nil, column: nil, keyPath: "", message: "cannot read the file")
         }
-        return String(decoding: data, as: UTF8.self)
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: path, line: nil, column: nil, keyPath: "", message: "is not valid UTF-8 text")
+        }
+        return text
+    }
+
+    /// Bounds on a configuration file, checked before and after parsing: its size, how deeply its
+    /// values nest (a parser recursing 10,000 levels would overflow its stack) and how many values
+    /// it holds once aliases are expanded (a kilobyte of nested aliases can stand for 10^9 values).
+    public static let maximumBytes = 1 << 20
+    public static let maximumDepth = 64
+    public static let maximumValues = 100_000
+
+    /// The deepest nesting of `text`: flow brackets, and block indentation (spaces and `- `
+    /// markers before a line's content) counted in steps of one column, outside quotes and comments.
+    static func nestingDepth(_ text: String) -> (depth: Int, line: Int) {
+        var worst = (0, 1), line = 1, flow = 0, indent = 0
+        var quote: Character? = nil, lineStart = true, comment = false
+        var previous: Character = "\n"  // the last character that is not a space
+        var before: Character = "\n"    // the character just before this one
+        for ch in text {
+            defer { before = ch }
+            if ch == "\n" { line += 1; lineStart = true; indent = 0; comment = false; previous = "\n"; continue }
+            if comment { continue }
+            if let q = quote { if ch == q { quote = nil; previous = ch }; continue }
+            if lineStart {
+                if ch == " " || ch == "-" { indent += 1; if indent / 2 > worst.0 { worst = (indent / 2, line) }; previous = ch; continue }
+                lineStart = false
+            }
+            switch ch {
+            // A quote opens a quoted scalar only where a value starts (not in "the paper's loss").
+            case let q where (q == "'" || q == "\"") && ":-[{,\n".contains(previous): quote = q
+            case "#" where before == " " || before == "\n": comment = true
+            case "[", "{": flow += 1; if flow + indent / 2 > worst.0 { worst = (flow + indent / 2, line) }
+            case "]", "}": flow = max(0, flow - 1)
+            default: break
+            }
+            if ch != " " { previous = ch }
+        }
+        return worst
     }
 
     /// The YAML tree of `yaml` (nil for an empty document); syntax errors as `ConfigError`s.
     static func compose(_ yaml: String, file: String) throws -> Node? {
+        if yaml.utf8.count > maximumBytes {
+            throw ConfigError(file: file, line: nil, column: nil, keyPath: "", message: "is \(yaml.utf8.count) bytes; configuration files are at most \(maximumBytes)")
+        }
+        let (depth, line) = nestingDepth(yaml)
+        if depth > maximumDepth {
+            throw ConfigError(file: file, line: line, column: nil, keyPath: "", message: "nests deeper than \(maximumDepth) levels")
+        }
         do { return try Yams.compose(yaml: yaml) } catch let error as YamlError {
             throw ConfigError(file: file, line: yamlMark(error)?.line, column: yamlMark(error)?.column, keyPath: "", message: "not valid YAML: \(yamlProblem(error))")
         }
@@ -45,7 +95,8 @@ public enum ConfigFile {
         guard let root = try compose(yaml, file: file) else {
             throw ConfigError(file: file, line: nil, column: nil, keyPath: "", message: "the file is empty")
         }
-        try rejectNonFinite(root, path: [], file: file)
+        var budget = maximumValues
+        try checkValues(root, path: [], file: file, budget: &budget)
         if let key {
             guard let mapping = root.mapping else {
                 throw ConfigError(file: file, line: root.mark?.line, column: root.mark?.column, keyPath: "", message: "expected a mapping at the top level")
@@ -70,12 +121,24 @@ public enum ConfigFile {
         }
     }
 
-    /// Numbers must be finite: a `.nan`, `.inf` or `1e400` is refused where it was written (it would
-    /// otherwise mean a default, a crash or a run that never ends). The one infinity with a meaning
-    /// is a noise-free `snrDB` (`inf`, or `.inf`).
-    static func rejectNonFinite(_ node: Node, path: [String], file: String) throws {
+    /// Checks every value where it was written: numbers must be finite (a `.nan`, `.inf` or `1e400`
+    /// would otherwise mean a default, a crash or a run that never ends; the one infinity with a
+    /// meaning is a noise-free `snrDB`), a key must have a value (an empty one silently meant the
+    /// default) and appear once in its mapping, and the whole tree, aliases expanded, must hold at
+    /// most `maximumValues` values.
+    static func checkValues(_ node: Node, path: [String], file: String, budget: inout Int) throws {
+        budget -= 1
+        if budget < 0 {
+            throw ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path.joined(separator: "."),
+                              message: "the file holds more than \(maximumValues) values once its aliases are expanded")
+        }
         switch node {
         case let .scalar(s):
+            let empty = s.string.isEmpty || (s.style == .plain && ["~", "null", "Null", "NULL"].contains(s.string))
+            if empty && !path.isEmpty && path.last != "description" {
+                throw ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path.joined(separator: "."),
+                                  message: "has no value; write one, or delete the key for its default")
+            }
             guard s.style == .plain else { return }
             let lower = s.string.lowercased()
             let named = [".nan", ".inf", "+.inf", "-.inf"].contains(lower)
@@ -86,9 +149,17 @@ public enum ConfigFile {
             throw ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path.joined(separator: "."),
                               message: "expected a finite number, got '\(s.string)'" + (path.last == "snrDB" ? " (write inf for no noise)" : ""))
         case let .mapping(m):
-            for (k, v) in m { try rejectNonFinite(v, path: path + [k.string ?? "?"], file: file) }
+            var seen = Set<String>()
+            for (k, v) in m {
+                let key = k.string ?? "?"
+                if !seen.insert(key).inserted {
+                    throw ConfigError(file: file, line: k.mark?.line, column: k.mark?.column, keyPath: (path + [key]).joined(separator: "."),
+                                      message: "'\(key)' appears twice in this mapping")
+                }
+                try checkValues(v, path: path + [key], file: file, budget: &budget)
+            }
         case let .sequence(q):
-            for (i, v) in q.enumerated() { try rejectNonFinite(v, path: path + [String(i)], file: file) }
+            for (i, v) in q.enumerated() { try checkValues(v, path: path + [String(i)], file: file, budget: &budget) }
         default:
             return
         }

@@ -43,7 +43,9 @@ public struct TestSetConfig: Codable, Equatable, Sendable {
         try c.update(&files, .files); truthUgPerMM3 = try c.decodeIfPresent(Double.self, forKey: .truthUgPerMM3)
         try c.update(&labels, .labels); try c.update(&sweep, .sweep)
         interpretability = try c.decodeIfPresent(InterpretabilityConfig.self, forKey: .interpretability)
-        guard samples > 0 else { throw DecodingError.dataCorruptedError(forKey: .samples, in: c, debugDescription: "must be positive, got \(samples)") }
+        guard samples > 0 && samples <= 1_000_000 else {
+            throw DecodingError.dataCorruptedError(forKey: .samples, in: c, debugDescription: "must be 1 to 1000000, got \(samples)")
+        }
         if truthUgPerMM3 != nil && files.isEmpty {
             throw DecodingError.dataCorruptedError(forKey: .truthUgPerMM3, in: c, debugDescription: "only file sets take truthUgPerMM3; simulated sets know their truth")
         }
@@ -107,7 +109,9 @@ public struct DataConfig: Codable, Equatable, Sendable {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&samples, .samples)
-        guard samples >= 4 else { throw DecodingError.dataCorruptedError(forKey: .samples, in: c, debugDescription: "must be at least 4, got \(samples)") }
+        guard samples >= 4 && samples <= 10_000_000 else {
+            throw DecodingError.dataCorruptedError(forKey: .samples, in: c, debugDescription: "must be 4 to 10000000, got \(samples)")
+        }
     }
 }
 

@@ -73,6 +73,14 @@ public struct StudyPlan {
             axes.sort { $0.0 < $1.0 }
         }
         let variants = try Self.variants(studyTree)
+        // Counted before expanding: a grid of 9 keys x 10 values would be 10^9 runs.
+        let count = axes.reduce(max(1, variants.count)) { total, axis in total.multipliedReportingOverflow(by: max(1, axis.1.count)).partialValue > Self.maximumRuns
+            ? Self.maximumRuns + 1 : total * max(1, axis.1.count) }
+        if count > Self.maximumRuns {
+            let mark = studyTree.node(at: "grid")?.mark ?? studyTree.node(at: "variants")?.mark
+            throw ConfigError(file: path, line: mark?.line, column: mark?.column, keyPath: "grid",
+                              message: "expands to more than \(Self.maximumRuns) runs (variants times every grid combination); split the study")
+        }
         var runs: [PlannedRun] = []
         for variant in variants.isEmpty ? [nil] : variants.map(Optional.some) {
             for combo in Self.product(axes) {
@@ -90,6 +98,9 @@ public struct StudyPlan {
         }
         self.runs = runs
     }
+
+    /// The most runs one study may expand to.
+    public static let maximumRuns = 1_000
 
     /// Why `name` cannot be a study name, or nil. Names become folder names (`reports/<study>/`),
     /// so only a safe file-name alphabet is allowed: a name like `..` or `../x` would write outside
@@ -254,6 +265,28 @@ public struct StudyPlan {
         }
         for s in c.evaluation.sets where s.simulation.imageSize != c.model.inputSize {
             throw fail("evaluation.sets", "test set '\(s.name)' has imageSize \(s.simulation.imageSize); the model takes \(c.model.inputSize)")
+        }
+        // Test-set mistakes are found now, not after hours of training.
+        for s in c.evaluation.sets {
+            do { try s.simulation.validate() } catch { throw fail("evaluation.sets", "test set '\(s.name)': \(error)") }
+            for f in s.files where !FileManager.default.isReadableFile(atPath: f) {
+                throw fail("evaluation.sets", "test set '\(s.name)': cannot read '\(f)' (file paths are relative to the working directory)")
+            }
+            guard let interp = s.interpretability else { continue }
+            if s.files.isEmpty && interp.images > s.samples {
+                throw fail("evaluation.sets", "test set '\(s.name)': interpretability.images is \(interp.images) but the set has \(s.samples) images")
+            }
+            let bands = c.model.predictsWaveletBands ? 4 : 1
+            if interp.band >= bands {
+                throw fail("evaluation.sets", "test set '\(s.name)': interpretability.band is \(interp.band); this model has \(bands) output channel(s)")
+            }
+            let layers = interp.gradCAM + (interp.features.map { [$0] } ?? [])
+            if !layers.isEmpty {
+                let net = EncoderDecoderNet(c.model)
+                for name in layers {
+                    do { _ = try LayerProbe.locate(name, in: net) } catch { throw fail("evaluation.sets", "test set '\(s.name)': \(error)") }
+                }
+            }
         }
     }
 

@@ -32,7 +32,7 @@ public struct SimulationConfig: Codable, Equatable, Sendable {
     /// Range and consistency checks beyond types.
     public func validate() throws {
         guard imageSize >= 8 && imageSize <= 1024 && imageSize % 2 == 0 else { throw SimulationError.invalid("imageSize must be even, 8 to 1024 (got \(imageSize))") }
-        guard fovMM > 0 else { throw SimulationError.invalid("fovMM must be positive") }
+        guard fovMM >= 1 && fovMM <= 1000 else { throw SimulationError.invalid("fovMM must be 1 to 1000 mm (got \(fovMM))") }
         try sequence.validate(); try field.validate(); try scene.validate()
     }
 }
@@ -63,6 +63,10 @@ public struct FieldConfig: Codable, Equatable, Sendable {
         try c.update(&enabled, .enabled)
     }
     func validate() throws {
+        guard b0Tesla >= 0.1 && b0Tesla <= 20 else { throw SimulationError.invalid("field.b0Tesla must be 0.1 to 20 T (got \(b0Tesla))") }
+        guard saturationMagnetisationAm2PerKg > 0 && saturationMagnetisationAm2PerKg <= 1000 else {
+            throw SimulationError.invalid("field.saturationMagnetisationAm2PerKg must lie in (0, 1000]")
+        }
         guard paddingFactor >= 1 && paddingFactor <= 4 else { throw SimulationError.invalid("field.paddingFactor must be 1 to 4") }
         guard maxMatrix >= 16 && maxMatrix <= 512 else { throw SimulationError.invalid("field.maxMatrix must be 16 to 512") }
         guard partialVolumeSubsamples >= 2 && partialVolumeSubsamples <= 16 else { throw SimulationError.invalid("field.partialVolumeSubsamples must be 2 to 16") }
@@ -78,7 +82,12 @@ public struct NoiseConfig: Codable, Equatable, Sendable {
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        if let v = try? c.decodeIfPresent(Double.self, forKey: .snrDB) { snrDB = v; return }
+        if let v = try? c.decodeIfPresent(Double.self, forKey: .snrDB) {
+            guard v == .infinity || (-40...200).contains(v) else {
+                throw DecodingError.dataCorruptedError(forKey: .snrDB, in: c, debugDescription: "expected -40 to 200 dB, or inf for no noise, got \(v)")
+            }
+            snrDB = v; return
+        }
         if let s = try c.decodeIfPresent(String.self, forKey: .snrDB) {
             guard ["inf", "none", "off"].contains(s.lowercased()) else {
                 throw DecodingError.dataCorruptedError(forKey: .snrDB, in: c, debugDescription: "expected a number of dB or inf, got '\(s)'")

@@ -46,10 +46,11 @@ public struct ViewLineSequence: Codable, Equatable, Sendable {
 
     func validate() throws {
         func check(_ ok: Bool, _ what: String) throws { if !ok { throw SimulationError.invalid("sequence.\(what)") } }
-        try check(lineCount >= 1, "lineCount must be at least 1")
-        try check(stripeWidthMM > 0, "stripeWidthMM must be positive")
-        try check(rfBandwidthHz > 0, "rfBandwidthHz must be positive")
-        try check(readoutBandwidthHz > 0, "readoutBandwidthHz must be positive")
+        try check(lineCount >= 1 && lineCount <= 1000, "lineCount must be 1 to 1000")
+        try check(stripeWidthMM > 0 && stripeWidthMM <= 100, "stripeWidthMM must lie in (0, 100]")
+        try check(rfBandwidthHz > 0 && rfBandwidthHz <= 1e7, "rfBandwidthHz must lie in (0, 1e7]")
+        try check(readoutBandwidthHz > 0 && readoutBandwidthHz <= 1e7, "readoutBandwidthHz must lie in (0, 1e7]")
+        try check(echoTimeMS <= 1000, "echoTimeMS must be at most 1000")
         try check(readoutPolarity == 1 || readoutPolarity == -1, "readoutPolarity must be 1 or -1")
         try check(echoTimeMS >= 0 && r2PerSecondPerMM >= 0, "echoTimeMS and r2PerSecondPerMM must not be negative")
         try check((0...1).contains(sliceEdgeFraction), "sliceEdgeFraction must be in [0, 1]")

@@ -177,7 +177,9 @@ public final class Trainer {
     /// Loads the newest complete epoch, if there is one, and returns its folder.
     private func resume() throws -> String? {
         guard let dir = checkpointDirectory, let latest = Self.latestCheckpoint(in: dir) else { return nil }
-        let state = try JSONDecoder().decode(State.self, from: Data(contentsOf: latest.appendingPathComponent("state.json")))
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let state = try decoder.decode(State.self, from: Data(contentsOf: latest.appendingPathComponent("state.json")))
         guard state.identity == identity else {
             throw TrainingError.checkpointMismatch(directory: dir.path, reason: "holds checkpoints of another configuration (\(state.identity)); expected \(identity). Use another directory or delete it.")
         }
@@ -199,6 +201,8 @@ public final class Trainer {
         try Checkpoint.save(model, config: model.config.json, optimizer: optimizer, to: partial.appendingPathComponent("model.safetensors"),
                             extraMetadata: ["epoch": String(history.count), "training": config.json])
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+        // Without a validation set the epoch's validation NMAE is NaN.
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try enc.encode(State(identity: identity, history: history)).write(to: partial.appendingPathComponent("state.json"))
         try? fm.removeItem(at: final)
         try fm.moveItem(at: partial, to: final)

@@ -35,11 +35,11 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     /// The first out-of-range value, in words, or nil.
     public var problem: String? {
-        if epochs < 1 { return "epochs must be at least 1, got \(epochs)" }
-        if batchSize < 2 { return "batchSize must be at least 2 (BatchNorm needs batch statistics), got \(batchSize)" }
-        if !(learningRate > 0) { return "learningRate must be positive, got \(learningRate)" }
+        if epochs < 1 || epochs > 100_000 { return "epochs must be 1 to 100000, got \(epochs)" }
+        if batchSize < 2 || batchSize > 4096 { return "batchSize must be 2 to 4096 (BatchNorm needs batch statistics), got \(batchSize)" }
+        if !(learningRate > 0 && learningRate <= 10) { return "learningRate must lie in (0, 10], got \(learningRate)" }
         if !(0..<1).contains(beta1) || !(0..<1).contains(beta2) { return "beta1 and beta2 must lie in [0, 1)" }
-        if l2 < 0 { return "l2 must not be negative, got \(l2)" }
+        if !(l2 >= 0 && l2 <= 1) { return "l2 must lie in [0, 1], got \(l2)" }
         if !(validationFraction >= 0 && validationFraction < 1) { return "validationFraction must lie in [0, 1), got \(validationFraction)" }
         return nil
     }

@@ -54,7 +54,7 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
             ("model: {preset: small}\nsimulation: {imageSize: 32}\n", [],
              "study.yaml: model.inputSize: the model takes 64 x 64 images but simulation.imageSize is 32"),
             (Self.tiny + "\nevaluation: {sets: [{name: a, sample: 3}]}\n", [], "study.yaml:3:31: evaluation.sets[0].sample: unknown key 'sample'; expected one of: name, samples"),
-            (Self.tiny + "\ntraining: {batchSize: 1}\n", [], "study.yaml:3:11: training: batchSize must be at least 2 (BatchNorm needs batch statistics), got 1"),
+            (Self.tiny + "\ntraining: {batchSize: 1}\n", [], "study.yaml:3:11: training: batchSize must be 2 to 4096 (BatchNorm needs batch statistics), got 1"),
             (Self.tiny + "\nevaluation: {sweeps: [{name: s, samples: 2}]}\n", [],
              "study.yaml:3:23: evaluation.sweeps.0.over: expected a mapping from key paths inside the test set"),
             (Self.tiny + "\nevaluation: {sweeps: [{name: s, over: {simulation.noise.snrDB: 5}}]}\n", [],
@@ -76,11 +76,33 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
             // Numbers are finite, wherever they are written.
             (Self.tiny + "\ntraining: {learningRate: .inf}\n", [], "study.yaml:3:26: training.learningRate: expected a finite number, got '.inf'"),
             (Self.tiny + "\ntraining: {learningRate: 1e400}\n", [], "study.yaml:3:26: training.learningRate: expected a finite number, got '1e400'"),
-            (Self.tiny + "\nsimulation: {noise: {snrDB: .nan}}\n", [],
-             "study.yaml:3:29: simulation.noise.snrDB: expected a finite number, got '.nan' (write inf for no noise)"),
-            (Self.tiny + "\nsimulation: {noise: {snrDB: -.inf}}\n", [], "study.yaml:3:29: simulation.noise.snrDB: expected a finite number"),
+            ("model: {preset: tiny}\nsimulation: {imageSize: 32, noise: {snrDB: .nan}}\n", [],
+             "study.yaml:2:44: simulation.noise.snrDB: expected a finite number, got '.nan' (write inf for no noise)"),
+            ("model: {preset: tiny}\nsimulation: {imageSize: 32, noise: {snrDB: -.inf}}\n", [], "study.yaml:2:44: simulation.noise.snrDB: expected a finite number"),
             (Self.tiny, ["training.learningRate=.nan"], "--set: training.learningRate: expected a finite number, got '.nan'"),
             (Self.tiny + "\nkernel: fastest\n", [], "study.yaml:3:9: kernel: unknown kernel mode 'fastest'"),
+            // Values that silently meant a default, or were accepted twice.
+            (Self.tiny + "\ndata: {samples: ''}\n", [], "study.yaml:3:17: data.samples: has no value"),
+            (Self.tiny + "\ntraining:\n  epochs:\n", [], "study.yaml:4:10: training.epochs: has no value"),
+            (Self.tiny + "\ntraining: {epochs: 2, epochs: 3}\n", [], "study.yaml:3:23: training.epochs: 'epochs' appears twice"),
+            // Ranges with upper bounds.
+            (Self.tiny + "\ndata: {samples: 9223372036854775807}\n", [], "study.yaml:3:17: data.samples: must be 4 to 10000000"),
+            (Self.tiny + "\ntraining: {epochs: 9223372036854775807}\n", [], "study.yaml:3:11: training: epochs must be 1 to 100000"),
+            ("model: {preset: tiny}\nsimulation: {imageSize: 32, fovMM: 1e308}\n", [], "study.yaml: simulation: invalid simulation setting: fovMM must be 1 to 1000 mm"),
+            ("model: {preset: tiny}\nsimulation: {imageSize: 32, field: {b0Tesla: -1}}\n", [], "study.yaml: simulation: invalid simulation setting: field.b0Tesla must be 0.1 to 20 T"),
+            ("model: {preset: tiny}\nsimulation: {imageSize: 32, sequence: {lineCount: 9223372036854775807}}\n", [], "study.yaml: simulation: invalid simulation setting: sequence.lineCount"),
+            // Grids are counted before they are expanded.
+            (Self.tiny + "\ngrid: {" + (1...9).map { "training.k\($0): [0,1,2,3,4,5,6,7,8,9]" }.joined(separator: ", ") + "}\n", [],
+             "study.yaml:3:7: grid: expands to more than 1000 runs"),
+            // Test-set mistakes are found before training.
+            (Self.tiny + "\nevaluation: {sets: [{name: scans, files: [no-such-scan.npy]}]}\n", [],
+             "study.yaml: evaluation.sets: test set 'scans': cannot read 'no-such-scan.npy'"),
+            (Self.tiny + "\nevaluation: {sets: [{name: t, samples: 4, interpretability: {images: 9}}]}\n", [],
+             "study.yaml: evaluation.sets: test set 't': interpretability.images is 9 but the set has 4 images"),
+            (Self.tiny + "\nevaluation: {sets: [{name: t, interpretability: {band: 99}}]}\n", [],
+             "study.yaml: evaluation.sets: test set 't': interpretability.band is 99; this model has 4 output channel(s)"),
+            (Self.tiny + "\nevaluation: {sets: [{name: t, interpretability: {gradCAM: [bottleneck.99]}}]}\n", [],
+             "study.yaml: evaluation.sets: test set 't': "),
         ]
         for (text, overrides, expected) in cases {
             let got = message(text, overrides: overrides)
@@ -88,9 +110,36 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
         }
     }
 
+    /// YAML that would hang or overflow the stack is refused before it is decoded: deep nesting,
+    /// aliases that expand to billions of values, huge files, invalid UTF-8.
+    func testHostileYAMLIsBounded() throws {
+        let deep = "a: " + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + "\n"
+        XCTAssertTrue(message(deep).hasPrefix("study.yaml:1:1: nests deeper than 64 levels"), message(deep))
+        let indented = (0..<200).map { String(repeating: " ", count: 2 * $0) + "k\($0):" }.joined(separator: "\n") + " 1\n"
+        XCTAssertTrue(message(indented).contains("nests deeper than 64 levels"), message(indented))
+        var laughs = "description: x\nreport:\n  a0: &a0 {x: 1, y: 2}\n"
+        for i in 1...9 { laughs += "  a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        let start = Date()
+        XCTAssertTrue(message(laughs).contains("more than 100000 values once its aliases are expanded"), message(laughs))
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10, "refused without expanding")
+        let big = "description: '" + String(repeating: "x", count: 2 << 20) + "'\n"
+        XCTAssertTrue(message(big).contains("configuration files are at most 1048576"), message(big))
+        let path = (dir as NSString).appendingPathComponent("latin1.yaml")
+        try Data([0x73, 0x74, 0x75, 0x64, 0x79, 0x3A, 0x20, 0xE9, 0x0A]).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try StudyPlan(path: path)) { XCTAssertTrue("\($0)".contains("is not valid UTF-8"), "\($0)") }
+        // The paper's own studies still load (apostrophes in prose, folded descriptions, nested blocks).
+        let experiments = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../experiments").standardized
+        let cwd = FileManager.default.currentDirectoryPath
+        FileManager.default.changeCurrentDirectoryPath(experiments.deletingLastPathComponent().path)
+        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        for f in try FileManager.default.contentsOfDirectory(atPath: experiments.path) where f.hasSuffix(".yaml") {
+            XCTAssertNoThrow(try StudyPlan(path: "experiments/" + f), f)
+        }
+    }
+
     /// The noise-free SNR stays writable as inf, and a study may name its kernels.
     func testInfiniteSNRAndKernelKeyAreAccepted() throws {
-        let path = write("ok.yaml", "study: ok-1.b_c\nkernel: native\n" + Self.tiny + "\nsimulation: {noise: {snrDB: inf}}\n")
+        let path = write("ok.yaml", "study: ok-1.b_c\nkernel: native\nmodel: {preset: tiny}\nsimulation: {imageSize: 32, noise: {snrDB: inf}}\n")
         let plan = try StudyPlan(path: path)
         XCTAssertEqual(plan.study, "ok-1.b_c")
         XCTAssertEqual(plan.kernel, .native)
@@ -129,7 +178,7 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
         let forced = try StudyPlan(path: path, overrides: ["training.learningRate=0.5"])
         XCTAssertTrue(forced.runs.allSatisfy { $0.config.training.learningRate == 0.5 })
         // Test sets inherit the run's simulation and override it.
-        let e = write("eval.yaml", Self.tiny + "\nsimulation: {imageSize: 32, fovMM: 40}\nevaluation: {sets: [{name: noisy, samples: 5, simulation: {noise: {snrDB: 5}}}]}\n")
+        let e = write("eval.yaml", "model: {preset: tiny}\nsimulation: {imageSize: 32, fovMM: 40}\nevaluation: {sets: [{name: noisy, samples: 5, simulation: {noise: {snrDB: 5}}}]}\n")
         let s = try StudyPlan(path: e).runs[0].config.evaluation.sets[0]
         XCTAssertEqual(s.simulation.fovMM, 40)
         XCTAssertEqual(s.simulation.noise.snrDB, 5)
