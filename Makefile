@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEBIAN_PACKAGES := libopenblas-dev libfftw3-dev libsqlite3-dev libpng-dev zlib1g-dev pkg-config sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build release test quickstart studies bench clean
+.PHONY: deps build release test fuzz quickstart studies bench clean
 
 ## deps: install the Debian packages the build needs (only those missing)
 deps:
@@ -27,6 +27,11 @@ release: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
+
+## fuzz: the seeded fuzz suite with 3,000 generated cases per input kind instead of make test's 150 (about 5 minutes)
+fuzz: deps
+	$(SWIFT) build --build-tests
+	SPIO_FUZZ_CASES=3000 $(SWIFT) test --skip-build --disable-swift-testing --filter FuzzTests
 
 ## quickstart: build, then run experiments/quickstart.yaml (simulate, train, evaluate) and write reports/quickstart/
 quickstart: release

@@ -54,8 +54,12 @@ public struct NIfTIVolume {
         case 768: type = ElementType(kind: .unsigned, size: 4, bigEndian: bigEndian)
         default: throw ImageIOError(path, "unsupported NIfTI datatype \(datatype)")
         }
-        let offset = Int(float32(108))
-        guard offset >= 348 else { throw ImageIOError(path, "bad vox_offset \(float32(108))") }
+        // vox_offset is a float: NaN or 1e30 must be an error, not a trap converting it to Int.
+        let voxOffset = float32(108)
+        guard voxOffset.isFinite, voxOffset >= 348, voxOffset <= Float(bytes.count) else {
+            throw ImageIOError(path, "bad vox_offset \(voxOffset) (expected 348 to the file's \(bytes.count) bytes)")
+        }
+        let offset = Int(voxOffset)
         let count = nx * ny * nz  // the first volume when dims 4-7 hold more than one
         guard bytes.count >= offset + count * type.size else {
             throw ImageIOError(path, "truncated: \(nx)x\(ny)x\(nz) voxels of \(type.size) bytes need \(offset + count * type.size) bytes, file has \(bytes.count)")

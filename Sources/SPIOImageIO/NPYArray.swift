@@ -59,9 +59,18 @@ public struct NPYArray: Equatable {
                 guard let v = Int(s), v >= 0 else { throw ImageIOError(path, "bad NPY shape \(shapeText)") }
                 return v
             }
-        let count = shape.reduce(1, *)
         guard let type = ElementType(descr) else { throw ImageIOError(path, "unsupported NPY dtype \(descr)") }
         let dataStart = start + headerLength
+        // The declared shape is checked against the bytes present before anything is allocated; a
+        // header claiming 10^30 values must not overflow or abort.
+        var count = 1
+        for d in shape {
+            let (c, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, c <= (bytes.count - dataStart) / max(1, type.size) || d == 0 else {
+                throw ImageIOError(path, "truncated or corrupt: shape \(shapeText) of \(descr) needs more than the \(bytes.count - dataStart) data bytes present")
+            }
+            count = c
+        }
         guard bytes.count - dataStart >= count * type.size else {
             throw ImageIOError(path, "truncated: \(count) values of \(descr) need \(count * type.size) bytes, \(bytes.count - dataStart) present")
         }

@@ -28,6 +28,9 @@ public struct RGBImage {
     }
 
     /// Reads any PNG (grey, palette, 16-bit, alpha) converted to 8-bit RGB by libpng.
+    /// The largest PNG `readPNG` accepts (8192 x 8192).
+    public static let maximumPixels = 8192 * 8192
+
     public static func readPNG(_ path: String) throws -> RGBImage {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
@@ -38,6 +41,11 @@ public struct RGBImage {
             throw ImageIOError(path, "not a readable PNG: \(m)")
         }
         image.format = UInt32(PNG_FORMAT_RGB)
+        // The header's size is checked before the pixels are allocated (libpng allows 10^6 x 10^6).
+        guard Int(image.width) * Int(image.height) <= maximumPixels else {
+            png_image_free(&image)
+            throw ImageIOError(path, "is \(image.width) x \(image.height) pixels; at most \(maximumPixels) pixels are read")
+        }
         var out = RGBImage(width: Int(image.width), height: Int(image.height))
         let ok = out.pixels.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(out.width * 3), nil) }
         guard ok != 0 else {

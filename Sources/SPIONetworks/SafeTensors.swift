@@ -84,6 +84,7 @@ public enum SafeTensors {
         var tensors: [String: Entry] = [:]
         var metadata: [String: String] = [:]
         var covered = 0
+        var ranges: [(Int, Int, String)] = []
         for (name, value) in header {
             if name == "__metadata__" {
                 guard let m = value as? [String: Any] else { throw fail("__metadata__ is not an object") }
@@ -102,12 +103,24 @@ public enum SafeTensors {
             guard offs[1] <= body.count else {
                 throw fail("tensor \(name) ends at byte \(offs[1]) of the data but only \(body.count) are present: the file is truncated")
             }
-            let expected = shape.reduce(1, *) * dtype.size
+            var expected = dtype.size
+            for d in shape {
+                let (e, overflow) = expected.multipliedReportingOverflow(by: d)
+                guard !overflow, e <= body.count else { throw fail("tensor \(name) has shape \(shape), larger than the file's data") }
+                expected = e
+            }
             guard offs[1] - offs[0] == expected else {
                 throw fail("tensor \(name) has shape \(shape) (\(expected) bytes) but its data_offsets span \(offs[1] - offs[0])")
             }
             tensors[name] = Entry(dtype: dtype, shape: shape, bytes: body.subdata(in: offs[0]..<offs[1]))
             covered += expected
+            ranges.append((offs[0], offs[1], name))
+        }
+        // The tensors tile the data section: two entries sharing bytes would alias one another.
+        var end = 0
+        for r in ranges.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
+            guard r.0 >= end else { throw fail("tensor \(r.2) overlaps the tensor before it (bytes \(r.0)..<\(r.1))") }
+            end = r.1
         }
         guard covered == body.count else { throw fail("the data section has \(body.count) bytes but the tensors cover \(covered)") }
         return (tensors, metadata)

@@ -20,7 +20,11 @@ public final class Predictor {
         guard let json = try Checkpoint.config(at: url) else {
             throw ImageIOError(checkpoint, "holds no model configuration in its metadata (not a DeepSPIO-Lab checkpoint?)")
         }
-        model = EncoderDecoderNet(try ModelConfig.fromJSON(json))
+        let config: ModelConfig
+        do { config = try ModelConfig.fromJSON(json) } catch {
+            throw ImageIOError(checkpoint, "its metadata 'config' is not a model configuration: \(error)")
+        }
+        model = EncoderDecoderNet(config)
         try Checkpoint.load(model, from: url)
         model.setTraining(false)
     }
