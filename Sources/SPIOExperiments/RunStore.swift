@@ -142,6 +142,23 @@ public final class RunStore {
                 ALTER TABLE environments ADD COLUMN blas_core TEXT;
                 """)
         }
+        m.registerMigration("v5") { db in
+            // Paths relative to the workspace. Earlier stores kept them as given (relative to the
+            // directory spio ran in, or absolute); every one of them lies in a `datasets/`,
+            // `models/` or `evaluations/` folder of the workspace, named by a 16-digit hash.
+            func relative(_ p: String) -> String {
+                guard let r = p.range(of: "(^|/)(datasets|models|evaluations)/[0-9a-f]{16}(/|$)", options: .regularExpression)
+                else { return p }
+                return String(p[r.lowerBound...]).drop { $0 == "/" }.description
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT id, directory FROM runs") {
+                try db.execute(sql: "UPDATE runs SET directory = ? WHERE id = ?", arguments: [relative(row["directory"]), row["id"] as Int64])
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT run_id, name, path FROM artifacts") {
+                try db.execute(sql: "UPDATE artifacts SET path = ? WHERE run_id = ? AND name = ?",
+                               arguments: [relative(row["path"]), row["run_id"] as Int64, row["name"] as String])
+            }
+        }
         return m
     }
 
@@ -191,7 +208,7 @@ public final class RunStore {
             try Row.fetchAll(db, sql: "SELECT r.*, s.name AS study_name, s.grid_json, s.used_at FROM study_runs s JOIN runs r ON r.id = s.run_id WHERE s.study = ? ORDER BY r.id",
                              arguments: [study]).map { row in
                 let pairs = (try? JSONSerialization.jsonObject(with: Data((row["grid_json"] as String).utf8))) as? [[String]] ?? []
-                return StudyRun(run: try Run(row: row), name: row["study_name"], grid: pairs.map { ($0[0], $0[1]) }, usedAt: row["used_at"])
+                return StudyRun(run: resolved(try Run(row: row)), name: row["study_name"], grid: pairs.map { ($0[0], $0[1]) }, usedAt: row["used_at"])
             }
         }
     }
@@ -211,7 +228,7 @@ public final class RunStore {
         try db.read { db in
             try Run.fetchOne(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? AND status = 'finished' ORDER BY id DESC LIMIT 1",
                              arguments: [kind, hash])
-        }
+        }.map(resolved)
     }
 
     /// An unfinished run of this kind and hash that can be resumed: interrupted, failed, or marked
@@ -221,7 +238,7 @@ public final class RunStore {
             try Run.fetchAll(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? AND status IN ('running', 'interrupted', 'failed') ORDER BY id DESC",
                              arguments: [kind, hash])
         }
-        return candidates.first { !Self.isLive($0) }
+        return candidates.first { !Self.isLive($0) }.map(resolved)
     }
 
     /// Whether a process with this pid exists (on this host).
@@ -248,24 +265,24 @@ public final class RunStore {
             var claim: Claim!
             try db.inTransaction(.immediate) {
                 let all = try Run.fetchAll(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? ORDER BY id DESC", arguments: [kind, hash])
-                if !force, let done = all.first(where: { $0.status == "finished" && FileManager.default.fileExists(atPath: $0.directory) }) {
+                if !force, let done = all.map(resolved).first(where: { $0.status == "finished" && FileManager.default.fileExists(atPath: $0.directory) }) {
                     claim = .finished(done); return .commit
                 }
                 let me = Int(getpid())
                 if !force, let other = all.first(where: { $0.status == "running" && $0.pid != me && Self.isLive($0) }) {
-                    claim = .busy(other); return .commit
+                    claim = .busy(resolved(other)); return .commit
                 }
                 if !force, var r = all.first(where: { ["running", "interrupted", "failed"].contains($0.status) && !Self.isLive($0) }) {
                     let was = r.status
                     (r.status, r.pid, r.host, r.error) = ("running", me, Self.hostName, nil)
                     try r.update(db)
-                    claim = .resumed(r, was: was); return .commit
+                    claim = .resumed(resolved(r), was: was); return .commit
                 }
                 var run = Run(id: nil, study: study, name: name, kind: kind, configHash: hash, configJSON: configJSON, status: "running",
                               error: nil, pid: me, host: Self.hostName, createdAt: Self.now(), startedAt: Self.now(), finishedAt: nil,
-                              seconds: nil, directory: directory, parentID: parentID)
+                              seconds: nil, directory: stored(directory), parentID: parentID)
                 try run.insert(db)
-                claim = .started(run)
+                claim = .started(resolved(run))
                 return .commit
             }
             return claim
@@ -284,9 +301,9 @@ public final class RunStore {
     public func start(study: String, name: String, kind: String, hash: String, configJSON: String, directory: String, parentID: Int64?) throws -> Run {
         var run = Run(id: nil, study: study, name: name, kind: kind, configHash: hash, configJSON: configJSON, status: "running",
                       error: nil, pid: Int(getpid()), host: Self.hostName, createdAt: Self.now(), startedAt: Self.now(), finishedAt: nil,
-                      seconds: nil, directory: directory, parentID: parentID)
+                      seconds: nil, directory: stored(directory), parentID: parentID)
         try db.write { db in try run.insert(db) }
-        return run
+        return resolved(run)
     }
 
     public func finish(_ id: Int64) throws {
@@ -306,7 +323,7 @@ public final class RunStore {
         }
     }
 
-    public func run(_ id: Int64) throws -> Run? { try db.read { try Run.fetchOne($0, key: id) } }
+    public func run(_ id: Int64) throws -> Run? { try db.read { try Run.fetchOne($0, key: id) }.map(resolved) }
 
     /// Runs, newest first, optionally of one study and status.
     public func runs(study: String? = nil, status: String? = nil, kind: String? = nil) throws -> [Run] {
@@ -314,7 +331,7 @@ public final class RunStore {
         if let study { sql += " AND study = ?"; args.append(study) }
         if let status { sql += " AND status = ?"; args.append(status) }
         if let kind { sql += " AND kind = ?"; args.append(kind) }
-        return try db.read { try Run.fetchAll($0, sql: sql + " ORDER BY id", arguments: StatementArguments(args)) }
+        return try db.read { try Run.fetchAll($0, sql: sql + " ORDER BY id", arguments: StatementArguments(args)) }.map(resolved)
     }
 
     /// Runs of `kind` whose parameter `key` has `value`, oldest first.
@@ -322,7 +339,7 @@ public final class RunStore {
         try db.read { db in
             try Run.fetchAll(db, sql: "SELECT r.* FROM runs r JOIN params p ON p.run_id = r.id WHERE r.kind = ? AND p.key = ? AND p.value = ? ORDER BY r.id",
                              arguments: [kind, key, value])
-        }
+        }.map(resolved)
     }
 
     // MARK: params, metrics, artifacts, environment
@@ -364,13 +381,29 @@ public final class RunStore {
         }
     }
 
+    /// The workspace: the folder of the store. Run directories and artifact paths inside it are
+    /// stored relative to it (since v5), so a workspace can be moved or used from any directory.
+    public var workspace: String { (Self.absolute(path) as NSString).deletingLastPathComponent }
+
+    static func absolute(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
+
+    /// A path as stored: relative to the workspace when inside it, absolute otherwise.
+    func stored(_ p: String) -> String {
+        let a = Self.absolute(p), w = workspace + "/"
+        return a.hasPrefix(w) ? String(a.dropFirst(w.count)) : a
+    }
+
+    /// A stored path made usable from the current directory.
+    func resolved(_ p: String) -> String { p.hasPrefix("/") ? p : (workspace as NSString).appendingPathComponent(p) }
+    func resolved(_ r: Run) -> Run { var r = r; r.directory = resolved(r.directory); return r }
+
     /// Records a file of a run with its SHA-256 and size.
     public func addArtifact(_ id: Int64, name: String, path: String) throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let hash = SHA256.hex(data)
         try db.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO artifacts (run_id, name, path, sha256, bytes) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [id, name, path, hash, data.count])
+                           arguments: [id, name, stored(path), hash, data.count])
         }
     }
 
@@ -387,6 +420,7 @@ public final class RunStore {
 
     public func artifacts(_ id: Int64) throws -> [Artifact] {
         try db.read { try Artifact.fetchAll($0, sql: "SELECT * FROM artifacts WHERE run_id = ? ORDER BY name", arguments: [id]) }
+            .map { var a = $0; a.path = resolved(a.path); return a }
     }
 
     public func recordEnvironment(_ id: Int64, _ e: RunEnvironment) throws {

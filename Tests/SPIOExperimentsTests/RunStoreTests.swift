@@ -29,6 +29,26 @@ final class RunStoreTests: ScratchDirectoryTestCase {
         XCTAssertNil(try store.finished(kind: "train", hash: "abd"))
     }
 
+    /// v5 turns the paths earlier versions stored as given (relative to where spio ran, or
+    /// absolute) into paths relative to the workspace.
+    func testV5MakesPathsWorkspaceRelative() throws {
+        let store = try RunStore(path: dir + "/runs.sqlite")
+        let run = try store.start(study: "s", name: "n", kind: "train", hash: "h", configJSON: "{}", directory: dir + "/models/0123456789abcdef",
+                                  parentID: nil)
+        XCTAssertEqual(run.directory, dir + "/models/0123456789abcdef")
+        let raw = try DatabaseQueue(path: dir + "/runs.sqlite")
+        try raw.write { db in
+            try db.execute(sql: "UPDATE runs SET directory = 'spio-runs/models/0123456789abcdef'")
+            try db.execute(sql: "INSERT INTO artifacts (run_id, name, path, sha256, bytes) VALUES (?, 'm', '/old/place/ws/models/0123456789abcdef/model.safetensors', 'x', 1)",
+                           arguments: [run.id!])
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v5'")
+        }
+        try raw.close()
+        let reopened = try RunStore(path: dir + "/runs.sqlite")
+        XCTAssertEqual(try reopened.run(run.id!)?.directory, dir + "/models/0123456789abcdef")
+        XCTAssertEqual(try reopened.artifacts(run.id!).first?.path, dir + "/models/0123456789abcdef/model.safetensors")
+    }
+
     /// A store written by a newer version is refused with a message, not misread.
     func testNewerStoreIsRefused() throws {
         _ = try RunStore(path: dir + "/runs.sqlite")
@@ -75,7 +95,7 @@ final class RunStoreTests: ScratchDirectoryTestCase {
         XCTAssertNil(run.parentID)
         XCTAssertEqual(try store.metrics(1).map(\.value), [0.75])
         try store.db.read { db in XCTAssertTrue(try db.indexes(on: "runs").map(\.name).contains("runs_by_hash")) }
-        XCTAssertEqual(try store.db.read { try RunStore.migrator.appliedMigrations($0) }, ["v1", "v2", "v3", "v4"])
+        XCTAssertEqual(try store.db.read { try RunStore.migrator.appliedMigrations($0) }, ["v1", "v2", "v3", "v4", "v5"])
         // v3: every old run belongs to its study, with its grid values; the study has its description.
         let used = try store.studyRuns("s")
         XCTAssertEqual(used.map(\.run.id), [1])

@@ -123,6 +123,29 @@ final class RunnerTests: ScratchDirectoryTestCase {
         XCTAssertEqual(leftovers, [])
     }
 
+    /// A workspace named relative to one directory is reused from another, and after it is moved:
+    /// paths are stored relative to the workspace.
+    func testAMovedWorkspaceIsReused() throws {
+        let file = study("moved", epochs: 1)
+        try FileManager.default.createDirectory(atPath: dir + "/a", withIntermediateDirectories: true)
+        func run(_ args: [String], in cwd: String) throws {
+            let p = Process()
+            p.executableURL = Self.spio
+            p.arguments = args
+            p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+            p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+            try p.run(); p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, "spio \(args.joined(separator: " ")) in \(cwd)")
+        }
+        try run(["run", file, "--workspace", "ws", "--report", "none"], in: dir + "/a")
+        try FileManager.default.moveItem(atPath: dir + "/a/ws", toPath: dir + "/moved-ws")
+        try run(["run", file, "--workspace", dir + "/moved-ws", "--report", "none"], in: "/")
+        try run(["verify", "--workspace", "moved-ws"], in: dir)
+        let store = try RunStore(path: dir + "/moved-ws/runs.sqlite")
+        XCTAssertEqual(try store.runs().count, 4, "nothing recomputed")
+        XCTAssertTrue(try store.runs().allSatisfy { $0.directory.hasPrefix(dir + "/moved-ws/") })
+    }
+
     /// A flipped byte in a finished run's file is found by `spio verify`, refused for reuse by
     /// `spio run` (which names the file) and fails the audit.
     func testChangedArtifactsAreFoundAndNeverReused() throws {
