@@ -29,6 +29,10 @@ public final class Runner {
 
     public init(workspace: String) throws {
         self.workspace = workspace
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: workspace, isDirectory: &isFolder), !isFolder.boolValue {
+            throw RunnerError.workspaceIsAFile(workspace)
+        }
         try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
         store = try RunStore(path: (workspace as NSString).appendingPathComponent("runs.sqlite"))
         StalePartialFiles.remove(in: (workspace as NSString).appendingPathComponent("datasets"))
@@ -383,8 +387,11 @@ enum ExamplePanels {
 public enum RunnerError: Error, CustomStringConvertible {
     /// A finished run's files differ from what the store recorded.
     case changedArtifacts(Int64, [String])
+    /// The workspace path names a file.
+    case workspaceIsAFile(String)
     public var description: String {
         switch self {
+        case let .workspaceIsAFile(path): return "\(path): the workspace must be a folder, and this is a file"
         case let .changedArtifacts(id, problems):
             return "run \(id)'s files are not the ones it recorded, so it cannot be reused:\n  " + problems.joined(separator: "\n  ")
                 + "\nrestore them, or run again with --force to recompute (spio verify lists every such file of a workspace)"

@@ -52,12 +52,19 @@ public struct StudyPlan {
         }
         description = head.description ?? ""
         var tree = try ConfigTree(yaml: "{}", file: path)
-        for preset in head.presets {
+        for (i, preset) in head.presets.enumerated() {
             let resolved = Self.resolve(preset, relativeTo: path)
-            var presetTree = try ConfigTree(contentsOf: resolved)
-            try Self.expandSweeps(&presetTree)
-            try Self.validate(presetTree, isStudy: false)
-            tree.merge(presetTree.restricted(to: RunConfig.blocks))
+            do {
+                var presetTree = try ConfigTree(contentsOf: resolved)
+                try Self.expandSweeps(&presetTree)
+                try Self.validate(presetTree, isStudy: false)
+                tree.merge(presetTree.restricted(to: RunConfig.blocks))
+            } catch let error as ConfigError {
+                // Say which line of the study brought the preset in.
+                let mark = studyTree.node(at: "presets")?.sequence?[i].mark
+                throw ConfigError(file: error.file, line: error.line, column: error.column, keyPath: error.keyPath,
+                                  message: error.message + " (preset named at \(path):\(mark?.line ?? 0):\(mark?.column ?? 0), presets[\(i)])")
+            }
         }
         tree.merge(studyTree.restricted(to: RunConfig.blocks))
 

@@ -146,6 +146,11 @@ final class RunnerTests: ScratchDirectoryTestCase {
         XCTAssertTrue(try store.runs().allSatisfy { $0.directory.hasPrefix(dir + "/moved-ws/") })
     }
 
+    func testAWorkspaceThatIsAFileIsAClearError() throws {
+        try "x".write(toFile: dir + "/file", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Runner(workspace: dir + "/file")) { XCTAssertTrue("\($0)".contains("must be a folder, and this is a file"), "\($0)") }
+    }
+
     /// A flipped byte in a finished run's file is found by `spio verify`, refused for reuse by
     /// `spio run` (which names the file) and fails the audit.
     func testChangedArtifactsAreFoundAndNeverReused() throws {

@@ -151,6 +151,10 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
         write("configs/bad.yaml", "model:\n  preset: tiny\n  baseFilters: four\n")
         XCTAssertTrue(message("presets: [configs/bad.yaml]\n").hasPrefix("configs/bad.yaml:3:16: model.baseFilters: expected an integer"),
                       message("presets: [configs/bad.yaml]\n"))
+        XCTAssertTrue(message("description: x\npresets: [configs/base-missing.yaml, configs/bad.yaml]\n")
+                        .contains("(preset named at study.yaml:2:"), message("description: x\npresets: [configs/bad.yaml]\n"))
+        XCTAssertTrue(message("description: x\npresets:\n  - configs/bad.yaml\n").hasSuffix("(preset named at study.yaml:3:5, presets[0])"),
+                      message("description: x\npresets:\n  - configs/bad.yaml\n"))
     }
 
     func testPresetsGridAndOverrides() throws {
