@@ -65,6 +65,7 @@ public final class Trainer {
     public var batchHook: ((Int, Int, Tensor) -> Void)?
 
     private let loss = NormalisedL1Loss()
+    private let warmupLoss = MeanSquaredError()
     private let targets: Tensor
     private let batchInputs = Tensor(shape: [0]), batchTargets = Tensor(shape: [0])
     private let identity: String
@@ -131,7 +132,9 @@ public final class Trainer {
                 gather(targets, idx, into: batchTargets)
                 batchHook?(epoch, b, batchInputs)
                 model.zeroGrad()
-                let (value, grad) = loss(model(batchInputs), batchTargets)
+                let inWarmup = optimizer.step < config.mseWarmupSteps
+                let (value, grad) = inWarmup ? warmupLoss(model(batchInputs), batchTargets) : loss(model(batchInputs), batchTargets)
+                optimizer.learningRate = Float(config.learningRate(atStep: optimizer.step))
                 guard value.isFinite else {
                     throw TrainingError.nonFinite(epoch: epoch, step: optimizer.step + 1, what: "the loss", lastGoodCheckpoint: lastGood)
                 }

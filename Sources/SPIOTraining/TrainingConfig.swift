@@ -17,10 +17,35 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var seed: UInt64 = 1
     /// The last fraction of the dataset is held out for the per-epoch validation NMAE.
     public var validationFraction = 0.1
+    /// Recipe change (not the paper's): the first `mseWarmupSteps` Adam steps minimise the mean
+    /// squared error of the targets instead of the paper's loss. A mean-seeking loss has a gradient
+    /// away from the all-zero map, where the per-band normalised L1 has its plateau (the median of
+    /// mostly-zero targets is zero). 0, the default, is the paper's loss throughout.
+    public var mseWarmupSteps = 0
+    /// Linear learning-rate warm-up over the first `warmupSteps` steps (0: none, the paper's).
+    public var warmupSteps = 0
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case epochs, batchSize, learningRate, beta1, beta2, l2, seed, validationFraction }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case epochs, batchSize, learningRate, beta1, beta2, l2, seed, validationFraction, mseWarmupSteps, warmupSteps
+    }
+
+    /// The recipe keys are written only when set, so that configurations without them keep the
+    /// canonical JSON, and so the hashes, they always had.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(epochs, forKey: .epochs); try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(learningRate, forKey: .learningRate); try c.encode(beta1, forKey: .beta1); try c.encode(beta2, forKey: .beta2)
+        try c.encode(l2, forKey: .l2); try c.encode(seed, forKey: .seed); try c.encode(validationFraction, forKey: .validationFraction)
+        if mseWarmupSteps != 0 { try c.encode(mseWarmupSteps, forKey: .mseWarmupSteps) }
+        if warmupSteps != 0 { try c.encode(warmupSteps, forKey: .warmupSteps) }
+    }
+
+    /// The learning rate of Adam step `step` (0-based): linear warm-up, then constant.
+    public func learningRate(atStep step: Int) -> Double {
+        warmupSteps > 0 && step < warmupSteps ? learningRate * Double(step + 1) / Double(warmupSteps) : learningRate
+    }
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -28,6 +53,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try c.update(&epochs, .epochs); try c.update(&batchSize, .batchSize)
         try c.update(&learningRate, .learningRate); try c.update(&beta1, .beta1); try c.update(&beta2, .beta2)
         try c.update(&l2, .l2); try c.update(&seed, .seed); try c.update(&validationFraction, .validationFraction)
+        try c.update(&mseWarmupSteps, .mseWarmupSteps); try c.update(&warmupSteps, .warmupSteps)
         if let problem {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: problem))
         }
@@ -40,6 +66,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         if !(learningRate > 0 && learningRate <= 10) { return "learningRate must lie in (0, 10], got \(learningRate)" }
         if !(0..<1).contains(beta1) || !(0..<1).contains(beta2) { return "beta1 and beta2 must lie in [0, 1)" }
         if !(l2 >= 0 && l2 <= 1) { return "l2 must lie in [0, 1], got \(l2)" }
+        if !(0...10_000_000).contains(mseWarmupSteps) || !(0...10_000_000).contains(warmupSteps) {
+            return "mseWarmupSteps and warmupSteps must be 0 to 10000000"
+        }
         if !(validationFraction >= 0 && validationFraction < 1) { return "validationFraction must lie in [0, 1), got \(validationFraction)" }
         return nil
     }

@@ -10,18 +10,10 @@ final class KernelModeTests: ScratchDirectoryTestCase {
     /// Runs `spio` with OpenBLAS and spio kernel variables removed from the environment, then `extra` added.
     @discardableResult
     func spio(_ args: [String], extra: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = RunnerTests.spio
-        p.arguments = args
         var env = ProcessInfo.processInfo.environment
         for k in ["OPENBLAS_CORETYPE", "SPIO_KERNEL", "SPIO_KERNEL_CORE"] { env[k] = nil }
-        p.environment = env.merging(extra) { _, b in b }
-        let out = Pipe()
-        p.standardOutput = out; p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text)
+        let r = try RunnerTests.output(args, environment: env.merging(extra) { _, b in b })
+        return (r.status, r.text)
     }
 
     func testPortableByDefaultUserKernelRecordedAndAuditedOnItsOwnKernel() throws {

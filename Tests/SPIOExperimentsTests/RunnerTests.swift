@@ -30,6 +30,22 @@ final class RunnerTests: ScratchDirectoryTestCase {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }
 
+    /// Runs `spio` to its end and returns its exit status and its output (standard output and
+    /// error together), optionally with another environment or working directory.
+    static func output(_ args: [String], environment: [String: String]? = nil, in cwd: String? = nil) throws -> (status: Int32, text: String) {
+        let p = Process()
+        p.executableURL = spio
+        p.arguments = args
+        if let environment { p.environment = environment }
+        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        let pipe = Pipe()
+        p.standardOutput = pipe; p.standardError = pipe
+        try p.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
     @discardableResult
     func spio(_ args: [String], wait: Bool = true) throws -> Process {
         let p = Process()
@@ -129,13 +145,8 @@ final class RunnerTests: ScratchDirectoryTestCase {
         let file = study("moved", epochs: 1)
         try FileManager.default.createDirectory(atPath: dir + "/a", withIntermediateDirectories: true)
         func run(_ args: [String], in cwd: String) throws {
-            let p = Process()
-            p.executableURL = Self.spio
-            p.arguments = args
-            p.currentDirectoryURL = URL(fileURLWithPath: cwd)
-            p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
-            try p.run(); p.waitUntilExit()
-            XCTAssertEqual(p.terminationStatus, 0, "spio \(args.joined(separator: " ")) in \(cwd)")
+            let r = try Self.output(args, in: cwd)
+            XCTAssertEqual(r.status, 0, "spio \(args.joined(separator: " ")) in \(cwd): \(r.text)")
         }
         try run(["run", file, "--workspace", "ws", "--report", "none"], in: dir + "/a")
         try FileManager.default.moveItem(atPath: dir + "/a/ws", toPath: dir + "/moved-ws")
@@ -165,17 +176,7 @@ final class RunnerTests: ScratchDirectoryTestCase {
         bytes[bytes.count - 3] ^= 0x01
         try bytes.write(to: URL(fileURLWithPath: model))
 
-        func output(_ args: [String]) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = Self.spio
-            p.arguments = args
-            let pipe = Pipe()
-            p.standardOutput = pipe; p.standardError = pipe
-            try p.run()
-            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (p.terminationStatus, text)
-        }
+        func output(_ args: [String]) throws -> (Int32, String) { try Self.output(args) }
         var (status, text) = try output(["verify", "--workspace", ws])
         XCTAssertEqual(status, 1, text)
         XCTAssertTrue(text.contains("model.safetensors") && text.contains("the file changed"), text)

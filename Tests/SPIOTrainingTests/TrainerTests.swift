@@ -150,3 +150,54 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(try weights(threads: 1) == weights(threads: 2))
     }
 }
+
+/// The recipe knobs of the convergence study: an MSE warm-up and a learning-rate warm-up, both off
+/// by default and then invisible in the configuration's JSON (old hashes stay).
+final class TrainingRecipeTests: XCTestCase {
+    func testDefaultsKeepTheCanonicalJSON() throws {
+        let json = TrainingConfig().json
+        XCTAssertFalse(json.contains("Warmup") || json.contains("warmup"), json)
+        var c = TrainingConfig()
+        c.mseWarmupSteps = 600; c.warmupSteps = 100
+        XCTAssertTrue(c.json.contains("\"mseWarmupSteps\":600") && c.json.contains("\"warmupSteps\":100"), c.json)
+        let back = try JSONDecoder().decode(TrainingConfig.self, from: Data(c.json.utf8))
+        XCTAssertEqual(back, c)
+    }
+
+    func testLearningRateWarmup() {
+        var c = TrainingConfig()
+        c.learningRate = 1e-3; c.warmupSteps = 4
+        XCTAssertEqual((0..<6).map { c.learningRate(atStep: $0) }, [0.25e-3, 0.5e-3, 0.75e-3, 1e-3, 1e-3, 1e-3])
+        c.warmupSteps = 0
+        XCTAssertEqual(c.learningRate(atStep: 0), 1e-3)
+    }
+
+    /// During the warm-up the first batch's loss is the mean squared error of the untrained
+    /// network's wavelet bands; without it, the paper's normalised L1 of the same prediction.
+    func testMSEWarmupReplacesTheLossForItsSteps() throws {
+        let data = try TrainerTests.simulated(40)
+        var c = TrainingConfig()
+        (c.epochs, c.batchSize, c.seed, c.validationFraction) = (1, 8, 3, 0)
+        func firstLoss(warmup: Int) throws -> Double {
+            c.mseWarmupSteps = warmup
+            let t = Trainer(model: .preset("tiny")!, training: c, data: data, validation: nil, checkpointDirectory: nil)
+            return try t.run()[0].batchLosses[0]
+        }
+        // The same first batch through the same initial network, measured directly.
+        let reference = Trainer(model: .preset("tiny")!, training: c, data: data, validation: nil, checkpointDirectory: nil)
+        let idx = reference.batches(epoch: 1)[0]
+        let x = Tensor(shape: [idx.count, 2, 32, 32]), bands = Tensor(shape: [0])
+        let c0 = Tensor(shape: [idx.count, 1, 32, 32])
+        for (k, i) in idx.enumerated() {
+            (x.data + k * 2048).update(from: data.inputs.data + i * 2048, count: 2048)
+            (c0.data + k * 1024).update(from: data.concentration.data + i * 1024, count: 1024)
+        }
+        DB4Wavelet.forward(c0, into: bands)
+        let prediction = reference.model(x).copy()
+        let penalty = NormalisedL1Loss.weightPenalty(reference.optimizer.parameters, lambda: c.l2)
+        let mse = MeanSquaredError()(prediction, bands).loss, l1 = NormalisedL1Loss()(prediction, bands).loss
+        XCTAssertNotEqual(mse, l1)
+        XCTAssertEqual(try firstLoss(warmup: 5), mse + penalty, accuracy: 1e-6 * mse, "warm-up: MSE (the penalty is taken after the step)")
+        XCTAssertEqual(try firstLoss(warmup: 0), l1 + penalty, accuracy: 1e-6 * l1, "no warm-up: the paper's loss")
+    }
+}
