@@ -9,6 +9,12 @@ public struct EvaluationSummary {
     public var estimate: (mean: Double, sd: Double)?
     /// The true bottle concentration (mean over the set's images).
     public var truth: Double?
+    /// The metrics beside NMAE (`ImageMetrics`), mean and sd over the images, by store key
+    /// (`rmse`, `hfen`, `ssim`, `iron_error`); empty for evaluations made before they existed.
+    public var quality: [String: (mean: Double, sd: Double)] = [:]
+
+    /// The store keys of the metrics beside NMAE, in report order.
+    public static let qualityKeys = ["rmse", "hfen", "ssim", "iron_error"]
 
     public init(store: RunStore, id: Int64) throws {
         let metrics = try store.metrics(id)
@@ -19,6 +25,9 @@ public struct EvaluationSummary {
         let estimates = values("phantom.estimate"), truths = values("phantom.truth")
         if !estimates.isEmpty { estimate = Evaluation.meanAndSD(estimates) }
         if !truths.isEmpty { truth = truths.reduce(0, +) / Double(truths.count) }
+        for k in Self.qualityKeys {
+            if let m = values(k + ".mean").first, let s = values(k + ".sd").first { quality[k] = (m, s) }
+        }
     }
 
     /// One line for the terminal, e.g. "NMAE 0.6528 +- 0.2266 over 200 images".

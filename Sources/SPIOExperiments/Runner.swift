@@ -243,7 +243,8 @@ public final class Runner {
                 return SHA256.hex(bytes)
             }.joined(separator: ",")
         }
-        let json = "{\"training\":\"\(training.configHash)\",\"set\":\(canonicalJSON(set)),\"dataset\":\"\(source)\"}"
+        // "metrics": 2 since evaluations measure RMSE, HFEN, SSIM and the total-iron error too.
+        let json = "{\"training\":\"\(training.configHash)\",\"set\":\(canonicalJSON(set)),\"dataset\":\"\(source)\",\"metrics\":2}"
         let hash = SHA256.hex(json)
         let dir = directory("evaluations", hash)
         return try cached(kind: "evaluate", hash: hash, study: study, name: "\(name) \(set.name)", configJSON: json, directory: dir,
@@ -272,6 +273,20 @@ public final class Runner {
                 for (i, v) in nmae.enumerated() { if let v { values.append(("nmae", i, v)) } }
                 let (mean, sd) = Evaluation.meanAndSD(nmae.compactMap { $0 })
                 values += [("nmae.mean", 0, mean), ("nmae.sd", 0, sd), ("images", 0, Double(nmae.compactMap { $0 }.count))]
+                // The metrics a reviewer of susceptibility maps expects beside NMAE, per image.
+                let n = test.imageSize
+                var perKey: [String: [Double]] = [:]
+                for s in 0..<test.count {
+                    let m = ImageMetrics(prediction: maps.data + s * n * n, truth: truth.data + s * n * n, size: n)
+                    for (k, v) in [("rmse", m.rmse), ("hfen", m.hfen), ("ssim", m.ssim), ("iron_error", m.ironErrorFraction)] {
+                        guard let v, v.isFinite else { continue }
+                        values.append((k, s, v)); perKey[k, default: []].append(v)
+                    }
+                }
+                for (k, v) in perKey.sorted(by: { $0.key < $1.key }) {
+                    let (m, d) = Evaluation.meanAndSD(v)
+                    values += [(k + ".mean", 0, m), (k + ".sd", 0, d)]
+                }
             } else {
                 values.append(("images", 0, Double(test.count)))
             }

@@ -94,6 +94,7 @@ public struct StudyReport {
         md += "Figures labelled *paper* are the paper's own, quoted for comparison; every other number was computed here.\n\n"
 
         md += try runsSection(rows, config, &out)
+        md += try qualitySection(rows, &out)
         md += try sweepSections(rows, config, &out)
         md += try phantomSection(rows, config, &out)
         md += try interpretabilitySection(rows, &out)
@@ -101,6 +102,33 @@ public struct StudyReport {
         md += "Data: " + out.files.filter { $0.hasSuffix(".csv") }.map { "[\($0)](\($0))" }.joined(separator: ", ") + ".\n"
         try md.write(toFile: out.path("report.md"), atomically: true, encoding: .utf8)
         return [out.path("report.md")] + out.files.map(out.path)
+    }
+
+    // MARK: metrics beside NMAE
+
+    /// RMSE, HFEN, SSIM and the total-iron error of each run's plain test sets (evaluations that
+    /// measured them), as mean +- sd over the images.
+    private func qualitySection(_ rows: [Row], _ out: inout ReportFiles) throws -> String {
+        let keys = EvaluationSummary.qualityKeys
+        var csv = [["run", "name", "set"] + keys.flatMap { [$0 + "_mean", $0 + "_sd"] }]
+        var mdRows: [[String]] = []
+        for r in rows {
+            for e in r.evaluations where Self.isPlain(e) && !e.quality.isEmpty {
+                csv.append([String(r.training.id!), r.name, e.set.name] + keys.flatMap { k in
+                    e.quality[k].map { [Self.number($0.mean), Self.number($0.sd)] } ?? ["", ""] })
+                mdRows.append([String(r.training.id!), r.label, e.set.name] + keys.map { k in
+                    guard let q = e.quality[k] else { return "" }
+                    return k == "iron_error" ? String(format: "%+.1f +- %.1f", 100 * q.mean, 100 * q.sd) : "\(Self.fixed(q.mean)) +- \(Self.fixed(q.sd))"
+                })
+            }
+        }
+        guard !mdRows.isEmpty else { return "" }
+        try out.csv("metrics.csv", csv)
+        return "## Beside NMAE\n\nRMSE in ug/mm^3; HFEN = ||LoG(C^) - LoG(C)||_2 / ||LoG(C)||_2 with the QSM challenges' 15 x 15 "
+            + "Laplacian of Gaussian (sigma 1.5 pixels); SSIM with an 11 x 11 Gaussian window (sigma 1.5) and the truth's range; "
+            + "total iron = the relative error of sum(C) over the slice (proportional to its dipole moment), in per cent. "
+            + "Mean +- sd over the set's images (1 is a perfect SSIM, 0 a perfect HFEN).\n\n"
+            + Self.markdownTable(["run", "model", "set", "RMSE (ug/mm^3)", "HFEN", "SSIM", "total iron error (%)"], mdRows) + "\n"
     }
 
     // MARK: runs table

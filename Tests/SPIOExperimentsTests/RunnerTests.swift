@@ -202,6 +202,9 @@ final class RunnerTests: ScratchDirectoryTestCase {
         XCTAssertGreaterThan(try RGBImage.readPNG(dir + "/report/loss.png").width, 100)
         let md = try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8)
         XCTAssertTrue(md.contains("A tiny test study.") && md.contains("![training loss](loss.png)"), md)
+        XCTAssertTrue(md.contains("## Beside NMAE") && md.contains("| RMSE (ug/mm^3) | HFEN | SSIM | total iron error (%) |"), md)
+        let metrics = try String(contentsOfFile: dir + "/report/metrics.csv", encoding: .utf8)
+        XCTAssertTrue(metrics.hasPrefix("run,name,set,rmse_mean,rmse_sd,hfen_mean,hfen_sd,ssim_mean,ssim_sd,iron_error_mean,iron_error_sd\r\n"), metrics)
         // Re-render from the database alone into another folder: same table.
         try spio(["report", "reported", "--workspace", ws, "--out", dir + "/again"])
         XCTAssertEqual(try String(contentsOfFile: dir + "/again/runs.csv", encoding: .utf8), csv)
