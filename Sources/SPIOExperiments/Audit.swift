@@ -22,13 +22,13 @@ public struct Audit {
 
     /// What a cross-kernel audit compares (at the last step): the final training loss, the final
     /// validation NMAE and every test set's mean NMAE.
-    public static let headlineKeys: Set<String> = ["epoch.train_loss", "validation.nmae", "nmae.mean"]
+    public static let headlineKeys: Set<MetricKey> = [.epochTrainLoss, .validationNMAE, MetricKey.nmae.mean]
 
     /// The kernel mode and OpenBLAS kernel recorded for a run (or its training run), read from its
     /// environment; stores before v4 recorded only the `blas` text, whose `(core X` names it.
     public static func recordedKernel(store: RunStore, runID: Int64) throws -> (mode: KernelMode?, core: String?) {
         guard var run = try store.run(runID) else { throw AuditError.noSuchRun(runID) }
-        if run.kind == "evaluate", let parent = run.parentID, let p = try store.run(parent) { run = p }
+        if run.kind == .evaluate, let parent = run.parentID, let p = try store.run(parent) { run = p }
         let env = try store.environment(run.id!)
         var core = env["blas_core"].flatMap { $0.isEmpty ? nil : $0 }
         if core == nil, let blas = env["blas"], let r = blas.range(of: "(core ") {
@@ -45,12 +45,10 @@ public struct Audit {
         guard let recordedCore, recordedCore.lowercased() != currentCore.lowercased() else { return (requested, nil) }
         let tolerance = requested == 0 ? crossKernelTolerance : requested
         return (tolerance, "the run was trained with OpenBLAS \(recordedCore) kernels and this re-run uses \(currentCore): "
-                + "bitwise equality is not expected, so only the headline metrics (\(headlineKeys.sorted().joined(separator: ", ")), "
+                + "bitwise equality is not expected, so only the headline metrics (\(headlineKeys.sorted().map(\.rawValue).joined(separator: ", ")), "
                 + "last step) are compared, within a relative tolerance of \(tolerance)")
     }
 
-    /// Metrics that measure time, not results.
-    static func isTiming(_ key: String) -> Bool { key.hasSuffix("seconds") || key.hasSuffix("per_second") }
 
     /// With `headlineOnly` (a re-run on other kernels than the run's) only the headline metrics are
     /// compared, each at its last step: per-step losses and per-image errors of two kernels differ
@@ -59,10 +57,10 @@ public struct Audit {
                 log: @escaping (String) -> Void = { _ in },
                 progress: @escaping (String, Double) -> Void = { _, _ in }) throws {
         guard var original = try store.run(runID) else { throw AuditError.noSuchRun(runID) }
-        if original.kind == "evaluate", let parent = original.parentID, let p = try store.run(parent) { original = p }
-        guard original.kind == "train", original.status == "finished" else { throw AuditError.notAuditable(runID, original.kind, original.status) }
+        if original.kind == .evaluate, let parent = original.parentID, let p = try store.run(parent) { original = p }
+        guard original.kind == .train, original.status == .finished else { throw AuditError.notAuditable(runID, original.kind, original.status) }
         let config = try JSONDecoder().decode(RunConfig.self, from: Data(original.configJSON.utf8))
-        let originalEvaluations = try store.runs(study: original.study, kind: "evaluate").filter { $0.parentID == original.id && $0.status == "finished" }
+        let originalEvaluations = try store.runs(study: original.study, kind: .evaluate).filter { $0.parentID == original.id && $0.status == .finished }
         artifactProblems = try ([original] + originalEvaluations).flatMap { try store.verifyArtifacts($0.id!) }
         let runner = try Runner(workspace: scratch)
         runner.force = true
@@ -75,8 +73,8 @@ public struct Audit {
         }
         var lines: [Line] = []
         for (label, old, new) in pairs {
-            var a = try store.metrics(old).filter { !Self.isTiming($0.key) }
-            var b = try runner.store.metrics(new).filter { !Self.isTiming($0.key) }
+            var a = try store.metrics(old).filter { !$0.key.isTiming }
+            var b = try runner.store.metrics(new).filter { !$0.key.isTiming }
             if headlineOnly {
                 func lastHeadlines(_ ms: [RunStore.Metric]) -> [RunStore.Metric] {
                     Dictionary(grouping: ms.filter { Self.headlineKeys.contains($0.key) }, by: \.key).values.compactMap { $0.max { $0.step < $1.step } }
@@ -93,7 +91,7 @@ public struct Audit {
                     worst = max(worst, d.isNaN ? .infinity : d)
                     if tolerance == 0 ? v.bitPattern != m.value.bitPattern : !(d <= tolerance * max(1, abs(m.value))) { equal = false }
                 }
-                lines.append(Line(run: label, key: key, values: olds.count, maxDifference: worst, equal: equal))
+                lines.append(Line(run: label, key: key.rawValue, values: olds.count, maxDifference: worst, equal: equal))
             }
         }
         self.lines = lines
@@ -101,7 +99,7 @@ public struct Audit {
 }
 
 public enum AuditError: Error, CustomStringConvertible {
-    case noSuchRun(Int64), notAuditable(Int64, String, String)
+    case noSuchRun(Int64), notAuditable(Int64, RunKind, RunStatus)
     public var description: String {
         switch self {
         case let .noSuchRun(id): return "no run \(id) in the store"

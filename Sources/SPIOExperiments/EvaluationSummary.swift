@@ -11,22 +11,19 @@ public struct EvaluationSummary {
     public var truth: Double?
     /// The metrics beside NMAE (`ImageMetrics`), mean and sd over the images, by store key
     /// (`rmse`, `hfen`, `ssim`, `iron_error`); empty for evaluations made before they existed.
-    public var quality: [String: (mean: Double, sd: Double)] = [:]
-
-    /// The store keys of the metrics beside NMAE, in report order.
-    public static let qualityKeys = ["rmse", "hfen", "ssim", "iron_error"]
+    public var quality: [MetricKey: (mean: Double, sd: Double)] = [:]
 
     public init(store: RunStore, id: Int64) throws {
         let metrics = try store.metrics(id)
-        func values(_ key: String) -> [Double] { metrics.filter { $0.key == key }.map(\.value) }
-        nmaeMean = values("nmae.mean").first ?? .nan
-        nmaeSD = values("nmae.sd").first ?? .nan
-        images = values("images").first.map { Int($0) } ?? 0
-        let estimates = values("phantom.estimate"), truths = values("phantom.truth")
+        func values(_ key: MetricKey) -> [Double] { metrics.filter { $0.key == key }.map(\.value) }
+        nmaeMean = values(MetricKey.nmae.mean).first ?? .nan
+        nmaeSD = values(MetricKey.nmae.sd).first ?? .nan
+        images = values(.images).first.map { Int($0) } ?? 0
+        let estimates = values(.phantomEstimate), truths = values(.phantomTruth)
         if !estimates.isEmpty { estimate = Evaluation.meanAndSD(estimates) }
         if !truths.isEmpty { truth = truths.reduce(0, +) / Double(truths.count) }
-        for k in Self.qualityKeys {
-            if let m = values(k + ".mean").first, let s = values(k + ".sd").first { quality[k] = (m, s) }
+        for k in MetricKey.quality {
+            if let m = values(k.mean).first, let s = values(k.sd).first { quality[k] = (m, s) }
         }
     }
 

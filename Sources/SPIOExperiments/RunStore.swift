@@ -17,12 +17,10 @@ public final class RunStore {
         public var id: Int64?
         public var study: String
         public var name: String
-        /// `dataset`, `train` or `evaluate`.
-        public var kind: String
+        public var kind: RunKind
         public var configHash: String
         public var configJSON: String
-        /// `running`, `finished`, `failed` or `interrupted`.
-        public var status: String
+        public var status: RunStatus
         public var error: String?
         public var pid: Int?
         public var host: String
@@ -43,7 +41,7 @@ public final class RunStore {
     }
 
     public struct Metric: Codable, FetchableRecord, Sendable, Equatable {
-        public var runID: Int64, key: String, step: Int, value: Double
+        public var runID: Int64, key: MetricKey, step: Int, value: Double
         enum CodingKeys: String, CodingKey { case runID = "run_id", key, step, value }
     }
 
@@ -224,7 +222,7 @@ public final class RunStore {
     // MARK: runs
 
     /// The newest finished run of this kind and configuration hash.
-    public func finished(kind: String, hash: String) throws -> Run? {
+    public func finished(kind: RunKind, hash: String) throws -> Run? {
         try db.read { db in
             try Run.fetchOne(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? AND status = 'finished' ORDER BY id DESC LIMIT 1",
                              arguments: [kind, hash])
@@ -233,7 +231,7 @@ public final class RunStore {
 
     /// An unfinished run of this kind and hash that can be resumed: interrupted, failed, or marked
     /// running by a process of this host that no longer exists (killed).
-    public func resumable(kind: String, hash: String) throws -> Run? {
+    public func resumable(kind: RunKind, hash: String) throws -> Run? {
         let candidates = try db.read { db in
             try Run.fetchAll(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? AND status IN ('running', 'interrupted', 'failed') ORDER BY id DESC",
                              arguments: [kind, hash])
@@ -251,7 +249,7 @@ public final class RunStore {
         /// A new run, now owned by this process.
         case started(Run)
         /// An unfinished run (interrupted, failed or killed) taken over by this process; the status it had.
-        case resumed(Run, was: String)
+        case resumed(Run, was: RunStatus)
         /// A run of this hash that another live process is computing: wait for it.
         case busy(Run)
     }
@@ -259,26 +257,26 @@ public final class RunStore {
     /// Finds or claims the run of one configuration hash in one immediate transaction, so that of
     /// several processes asking at once exactly one computes it and the others wait or reuse it:
     /// at most one finished run per hash. `force` starts a new run whatever exists.
-    public func claim(study: String, name: String, kind: String, hash: String, configJSON: String, directory: String,
+    public func claim(study: String, name: String, kind: RunKind, hash: String, configJSON: String, directory: String,
                       parentID: Int64?, force: Bool = false) throws -> Claim {
         try db.writeWithoutTransaction { db in
             var claim: Claim!
             try db.inTransaction(.immediate) {
                 let all = try Run.fetchAll(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? ORDER BY id DESC", arguments: [kind, hash])
-                if !force, let done = all.map(resolved).first(where: { $0.status == "finished" && FileManager.default.fileExists(atPath: $0.directory) }) {
+                if !force, let done = all.map(resolved).first(where: { $0.status == .finished && FileManager.default.fileExists(atPath: $0.directory) }) {
                     claim = .finished(done); return .commit
                 }
                 let me = Int(getpid())
-                if !force, let other = all.first(where: { $0.status == "running" && $0.pid != me && Self.isLive($0) }) {
+                if !force, let other = all.first(where: { $0.status == .running && $0.pid != me && Self.isLive($0) }) {
                     claim = .busy(resolved(other)); return .commit
                 }
-                if !force, var r = all.first(where: { ["running", "interrupted", "failed"].contains($0.status) && !Self.isLive($0) }) {
+                if !force, var r = all.first(where: { [RunStatus.running, .interrupted, .failed].contains($0.status) && !Self.isLive($0) }) {
                     let was = r.status
-                    (r.status, r.pid, r.host, r.error) = ("running", me, Self.hostName, nil)
+                    (r.status, r.pid, r.host, r.error) = (.running, me, Self.hostName, nil)
                     try r.update(db)
                     claim = .resumed(resolved(r), was: was); return .commit
                 }
-                var run = Run(id: nil, study: study, name: name, kind: kind, configHash: hash, configJSON: configJSON, status: "running",
+                var run = Run(id: nil, study: study, name: name, kind: kind, configHash: hash, configJSON: configJSON, status: .running,
                               error: nil, pid: me, host: Self.hostName, createdAt: Self.now(), startedAt: Self.now(), finishedAt: nil,
                               seconds: nil, directory: stored(directory), parentID: parentID)
                 try run.insert(db)
@@ -292,14 +290,14 @@ public final class RunStore {
     /// Whether a `running` run's process is alive: on this host, its pid exists; a run of another
     /// host is taken as alive (its process cannot be checked from here).
     static func isLive(_ run: Run) -> Bool {
-        guard run.status == "running" else { return false }
+        guard run.status == .running else { return false }
         guard run.host == hostName else { return true }
         return run.pid.map(processIsAlive) ?? false
     }
 
     /// Inserts a new run in state `running`, owned by this process.
-    public func start(study: String, name: String, kind: String, hash: String, configJSON: String, directory: String, parentID: Int64?) throws -> Run {
-        var run = Run(id: nil, study: study, name: name, kind: kind, configHash: hash, configJSON: configJSON, status: "running",
+    public func start(study: String, name: String, kind: RunKind, hash: String, configJSON: String, directory: String, parentID: Int64?) throws -> Run {
+        var run = Run(id: nil, study: study, name: name, kind: kind, configHash: hash, configJSON: configJSON, status: .running,
                       error: nil, pid: Int(getpid()), host: Self.hostName, createdAt: Self.now(), startedAt: Self.now(), finishedAt: nil,
                       seconds: nil, directory: stored(directory), parentID: parentID)
         try db.write { db in try run.insert(db) }
@@ -326,7 +324,7 @@ public final class RunStore {
     public func run(_ id: Int64) throws -> Run? { try db.read { try Run.fetchOne($0, key: id) }.map(resolved) }
 
     /// Runs, newest first, optionally of one study and status.
-    public func runs(study: String? = nil, status: String? = nil, kind: String? = nil) throws -> [Run] {
+    public func runs(study: String? = nil, status: RunStatus? = nil, kind: RunKind? = nil) throws -> [Run] {
         var sql = "SELECT * FROM runs WHERE 1", args: [DatabaseValueConvertible] = []
         if let study { sql += " AND study = ?"; args.append(study) }
         if let status { sql += " AND status = ?"; args.append(status) }
@@ -335,7 +333,7 @@ public final class RunStore {
     }
 
     /// Runs of `kind` whose parameter `key` has `value`, oldest first.
-    public func runs(kind: String, param key: String, equals value: String) throws -> [Run] {
+    public func runs(kind: RunKind, param key: String, equals value: String) throws -> [Run] {
         try db.read { db in
             try Run.fetchAll(db, sql: "SELECT r.* FROM runs r JOIN params p ON p.run_id = r.id WHERE r.kind = ? AND p.key = ? AND p.value = ? ORDER BY r.id",
                              arguments: [kind, key, value])
@@ -363,7 +361,7 @@ public final class RunStore {
 
     /// Writes metrics in one transaction, replacing values already stored at the same (key, step):
     /// a resumed run rewrites what it recomputes, never duplicates it.
-    public func log(_ id: Int64, _ values: [(key: String, step: Int, value: Double)]) throws {
+    public func log(_ id: Int64, _ values: [(key: MetricKey, step: Int, value: Double)]) throws {
         try db.write { db in
             for v in values {
                 try db.execute(sql: "INSERT OR REPLACE INTO metrics (run_id, key, step, value) VALUES (?, ?, ?, ?)",
@@ -372,7 +370,7 @@ public final class RunStore {
         }
     }
 
-    public func metrics(_ id: Int64, key: String? = nil) throws -> [Metric] {
+    public func metrics(_ id: Int64, key: MetricKey? = nil) throws -> [Metric] {
         try db.read { db in
             if let key {
                 return try Metric.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ? AND key = ? ORDER BY step", arguments: [id, key])

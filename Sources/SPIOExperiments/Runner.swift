@@ -76,7 +76,7 @@ public final class Runner {
     }
 
     /// Finds a reusable finished run, or starts (or takes over) one; `body` does the work.
-    private func cached(kind: String, hash: String, study: String, name: String, configJSON: String, directory: String,
+    private func cached(kind: RunKind, hash: String, study: String, name: String, configJSON: String, directory: String,
                         parent: Int64?, _ body: (RunStore.Run) throws -> Void) throws -> RunStore.Run {
         var run: RunStore.Run
         var waiting: Int64?
@@ -125,7 +125,7 @@ public final class Runner {
         let hash = SimulatedDataset.contentHash(config: sim, count: count)
         let dir = directory("datasets", hash)
         let json = canonicalJSON(sim) + ",\"count\":\(count)"
-        return try cached(kind: "dataset", hash: hash, study: study, name: name, configJSON: json, directory: dir, parent: nil) { run in
+        return try cached(kind: .dataset, hash: hash, study: study, name: name, configJSON: json, directory: dir, parent: nil) { run in
             let start = Date()
             let data = try SimulatedDataset.generate(config: sim, count: count) { done in
                 self.progress("simulating \(done)/\(count)", Double(done) / Double(count))
@@ -138,7 +138,7 @@ public final class Runner {
             try FileManager.default.createDirectory(atPath: (dir as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try FileManager.default.moveItem(atPath: partial, toPath: dir)
             try store.setParams(run.id!, flatten(sim, prefix: "simulation").merging(["data.samples": String(count)]) { a, _ in a })
-            try store.log(run.id!, [("samples_per_second", 0, Double(count) / Date().timeIntervalSince(start))])
+            try store.log(run.id!, [(.samplesPerSecond, 0, Double(count) / Date().timeIntervalSince(start))])
             for file in ["images.npy", "concentration.npy", "manifest.json"] {
                 try store.addArtifact(run.id!, name: file, path: (dir as NSString).appendingPathComponent(file))
             }
@@ -163,7 +163,7 @@ public final class Runner {
         anyEpochs.epochs = 0
         let lineage = SHA256.hex("{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),\"training\":\(anyEpochs.json)\(kernelKey)}")
         let dir = directory("models", hash)
-        return try cached(kind: "train", hash: hash, study: study, name: planned.name, configJSON: c.canonicalJSON, directory: dir,
+        return try cached(kind: .train, hash: hash, study: study, name: planned.name, configJSON: c.canonicalJSON, directory: dir,
                           parent: dataset.id) { run in
             var params = flatten(c.model, prefix: "model").merging(flatten(c.training, prefix: "training")) { a, _ in a }
             for (k, v) in planned.gridValues { params["grid." + k] = v }
@@ -199,7 +199,7 @@ public final class Runner {
             let model = (dir as NSString).appendingPathComponent("model.safetensors")
             try Checkpoint.save(trainer.model, config: c.model.json, to: URL(fileURLWithPath: model), extraMetadata: ["training": c.training.json])
             try store.addArtifact(id, name: "model.safetensors", path: model)
-            try store.log(id, [("parameters", 0, Double(trainer.model.parameterCount))])
+            try store.log(id, [(.parameters, 0, Double(trainer.model.parameterCount))])
         }
     }
 
@@ -207,7 +207,7 @@ public final class Runner {
     /// and its newest checkpoint folder.
     func shorterRun(lineage: String, epochs: Int, excluding id: Int64) throws -> (Int64, URL)? {
         var best: (Int64, URL, Int)?
-        for r in try store.runs(kind: "train", param: "training.lineage", equals: lineage) where r.id != id {
+        for r in try store.runs(kind: .train, param: "training.lineage", equals: lineage) where r.id != id {
             guard let latest = Trainer.latestCheckpoint(in: URL(fileURLWithPath: r.directory).appendingPathComponent("checkpoints")),
                   let epoch = Int(latest.lastPathComponent.dropFirst("epoch-".count)), epoch <= epochs, epoch > (best?.2 ?? 0) else { continue }
             best = (r.id!, latest, epoch)
@@ -218,12 +218,12 @@ public final class Runner {
     /// Writes (or rewrites) the metrics of finished epochs: idempotent, so a resumed run rewrites
     /// rather than duplicates, and a crash between checkpoint and log loses nothing.
     func logEpochs(_ id: Int64, _ history: ArraySlice<EpochRecord>) throws {
-        var values: [(key: String, step: Int, value: Double)] = []
+        var values: [(key: MetricKey, step: Int, value: Double)] = []
         for r in history {
             let first = r.step - r.batchLosses.count
-            for (i, l) in r.batchLosses.enumerated() { values.append(("train.loss", first + i + 1, l)) }
-            values += [("epoch.train_loss", r.epoch, r.trainLoss), ("epoch.seconds", r.epoch, r.seconds)]
-            if r.validationNMAE.isFinite { values += [("validation.nmae", r.epoch, r.validationNMAE), ("validation.nmae_sd", r.epoch, r.validationNMAESD)] }
+            for (i, l) in r.batchLosses.enumerated() { values.append((.trainLoss, first + i + 1, l)) }
+            values += [(.epochTrainLoss, r.epoch, r.trainLoss), (.epochSeconds, r.epoch, r.seconds)]
+            if r.validationNMAE.isFinite { values += [(.validationNMAE, r.epoch, r.validationNMAE), (.validationNMAESD, r.epoch, r.validationNMAESD)] }
         }
         try store.log(id, values)
     }
@@ -247,7 +247,7 @@ public final class Runner {
         let json = "{\"training\":\"\(training.configHash)\",\"set\":\(canonicalJSON(set)),\"dataset\":\"\(source)\",\"metrics\":2}"
         let hash = SHA256.hex(json)
         let dir = directory("evaluations", hash)
-        return try cached(kind: "evaluate", hash: hash, study: study, name: "\(name) \(set.name)", configJSON: json, directory: dir,
+        return try cached(kind: .evaluate, hash: hash, study: study, name: "\(name) \(set.name)", configJSON: json, directory: dir,
                           parent: training.id) { run in
             let id = run.id!
             var params = ["set": set.name, "samples": String(set.samples), "seed": String(set.seed)]
@@ -267,28 +267,28 @@ public final class Runner {
                 test = TestImages(inputs: inputs, truth: nil)
             }
             let maps = Evaluation.predict(predictor.model, inputs: test.inputs)
-            var values: [(key: String, step: Int, value: Double)] = []
+            var values: [(key: MetricKey, step: Int, value: Double)] = []
             if let truth = test.truth {
                 let nmae = Evaluation.nmae(prediction: maps, truth: truth)
-                for (i, v) in nmae.enumerated() { if let v { values.append(("nmae", i, v)) } }
+                for (i, v) in nmae.enumerated() { if let v { values.append((.nmae, i, v)) } }
                 let (mean, sd) = Evaluation.meanAndSD(nmae.compactMap { $0 })
-                values += [("nmae.mean", 0, mean), ("nmae.sd", 0, sd), ("images", 0, Double(nmae.compactMap { $0 }.count))]
+                values += [(MetricKey.nmae.mean, 0, mean), (MetricKey.nmae.sd, 0, sd), (.images, 0, Double(nmae.compactMap { $0 }.count))]
                 // The metrics a reviewer of susceptibility maps expects beside NMAE, per image.
                 let n = test.imageSize
-                var perKey: [String: [Double]] = [:]
+                var perKey: [MetricKey: [Double]] = [:]
                 for s in 0..<test.count {
                     let m = ImageMetrics(prediction: maps.data + s * n * n, truth: truth.data + s * n * n, size: n)
-                    for (k, v) in [("rmse", m.rmse), ("hfen", m.hfen), ("ssim", m.ssim), ("iron_error", m.ironErrorFraction)] {
+                    for (k, v) in [(MetricKey.rmse, m.rmse), (.hfen, m.hfen), (.ssim, m.ssim), (.ironError, m.ironErrorFraction)] {
                         guard let v, v.isFinite else { continue }
                         values.append((k, s, v)); perKey[k, default: []].append(v)
                     }
                 }
                 for (k, v) in perKey.sorted(by: { $0.key < $1.key }) {
                     let (m, d) = Evaluation.meanAndSD(v)
-                    values += [(k + ".mean", 0, m), (k + ".sd", 0, d)]
+                    values += [(k.mean, 0, m), (k.sd, 0, d)]
                 }
             } else {
-                values.append(("images", 0, Double(test.count)))
+                values.append((.images, 0, Double(test.count)))
             }
             if set.phantomRegion || set.truthUgPerMM3 != nil {
                 let scene = set.simulation.scene
@@ -299,7 +299,7 @@ public final class Runner {
                 for s in 0..<test.count {
                     let est = Evaluation.regionMean(maps.data + s * n * n, size: n, centreRow: row, centreColumn: col, radiusPixels: radius)
                     let truth = set.truthUgPerMM3 ?? Evaluation.regionMean(test.truth!.data + s * n * n, size: n, centreRow: row, centreColumn: col, radiusPixels: radius)
-                    values += [("phantom.estimate", s, est), ("phantom.truth", s, truth)]
+                    values += [(.phantomEstimate, s, est), (.phantomTruth, s, truth)]
                 }
             }
             try store.log(id, values)

@@ -41,20 +41,20 @@ public struct StudyReport {
     }
 
     public func rows() throws -> [Row] {
-        let used = try store.studyRuns(study).filter { $0.run.status == "finished" }
+        let used = try store.studyRuns(study).filter { $0.run.status == .finished }
         // What the study used last under each name: a forced re-run or a changed test set
         // supersedes the earlier run.
-        func lastUsed(_ kind: String, by key: (RunStore.StudyRun) -> String) -> [RunStore.StudyRun] {
+        func lastUsed(_ kind: RunKind, by key: (RunStore.StudyRun) -> String) -> [RunStore.StudyRun] {
             var last: [String: RunStore.StudyRun] = [:]
             for u in used where u.run.kind == kind && (last[key(u)].map { $0.usedAt <= u.usedAt } ?? true) { last[key(u)] = u }
             return last.values.sorted { $0.run.id! < $1.run.id! }
         }
-        let evaluations = try lastUsed("evaluate") { "\($0.run.parentID ?? 0) \($0.name)" }.map(evaluated)
-        let latest = lastUsed("train") { $0.name }
+        let evaluations = try lastUsed(.evaluate) { "\($0.run.parentID ?? 0) \($0.name)" }.map(evaluated)
+        let latest = lastUsed(.train) { $0.name }
         return try latest.map { u in
             let t = u.run
-            let val = try store.metrics(t.id!, key: "validation.nmae")
-            return Row(training: t, name: u.name, grid: u.grid, parameters: Int(try store.metrics(t.id!, key: "parameters").first?.value ?? 0),
+            let val = try store.metrics(t.id!, key: .validationNMAE)
+            return Row(training: t, name: u.name, grid: u.grid, parameters: Int(try store.metrics(t.id!, key: .parameters).first?.value ?? 0),
                        epochs: val.count, validationNMAE: val.last?.value ?? .nan,
                        evaluations: evaluations.filter { $0.run.parentID == t.id })
         }
@@ -109,8 +109,8 @@ public struct StudyReport {
     /// RMSE, HFEN, SSIM and the total-iron error of each run's plain test sets (evaluations that
     /// measured them), as mean +- sd over the images.
     private func qualitySection(_ rows: [Row], _ out: inout ReportFiles) throws -> String {
-        let keys = EvaluationSummary.qualityKeys
-        var csv = [["run", "name", "set"] + keys.flatMap { [$0 + "_mean", $0 + "_sd"] }]
+        let keys = MetricKey.quality
+        var csv = [["run", "name", "set"] + keys.flatMap { [$0.rawValue + "_mean", $0.rawValue + "_sd"] }]
         var mdRows: [[String]] = []
         for r in rows {
             for e in r.evaluations where Self.isPlain(e) && !e.quality.isEmpty {
@@ -118,7 +118,7 @@ public struct StudyReport {
                     e.quality[k].map { [Self.number($0.mean), Self.number($0.sd)] } ?? ["", ""] })
                 mdRows.append([String(r.training.id!), r.label, e.set.name] + keys.map { k in
                     guard let q = e.quality[k] else { return "" }
-                    return k == "iron_error" ? String(format: "%+.1f +- %.1f", 100 * q.mean, 100 * q.sd) : "\(Self.fixed(q.mean)) +- \(Self.fixed(q.sd))"
+                    return k == .ironError ? String(format: "%+.1f +- %.1f", 100 * q.mean, 100 * q.sd) : "\(Self.fixed(q.mean)) +- \(Self.fixed(q.sd))"
                 })
             }
         }
@@ -181,7 +181,7 @@ public struct StudyReport {
             if evaluations.contains(where: { $0.1.images >= 20 }) {
                 var plot = LinePlot(title: "\(study): NMAE histogram, \(s)", xLabel: "NMAE per image", yLabel: "images")
                 for (r, e) in evaluations {
-                    plot.series.append(.init(label: r.label, points: Self.histogram(try store.metrics(e.run.id!, key: "nmae").map(\.value))))
+                    plot.series.append(.init(label: r.label, points: Self.histogram(try store.metrics(e.run.id!, key: .nmae).map(\.value))))
                 }
                 let file = "histogram-\(evaluations[0].1.set.slug).png"
                 try out.png(file, plot.render())
@@ -218,9 +218,9 @@ public struct StudyReport {
         var loss = LinePlot(title: "\(study): training loss", xLabel: "step", yLabel: "loss (moving mean of 20)")
         var val = LinePlot(title: "\(study): validation NMAE", xLabel: "epoch", yLabel: "NMAE")
         for r in rows {
-            let steps = try store.metrics(r.training.id!, key: "train.loss")
+            let steps = try store.metrics(r.training.id!, key: .trainLoss)
             loss.series.append(.init(label: r.label, points: LinePlot.movingMean(steps.map { (Double($0.step), $0.value) }, window: 20)))
-            let v = try store.metrics(r.training.id!, key: "validation.nmae"), sd = try store.metrics(r.training.id!, key: "validation.nmae_sd")
+            let v = try store.metrics(r.training.id!, key: .validationNMAE), sd = try store.metrics(r.training.id!, key: .validationNMAESD)
             // Error bars and markers only while they stay readable.
             val.series.append(.init(label: r.label, points: v.map { (Double($0.step), $0.value) }, errors: rows.count <= 3 ? sd.map(\.value) : nil,
                                     markers: v.count <= 30))

@@ -108,13 +108,13 @@ struct Run: ParsableCommand {
 struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List runs in the store.")
     @Option(help: "Only this study.") var study: String?
-    @Option(help: "Only this status: running, finished, failed, interrupted.") var status: String?
-    @Option(help: "Only this kind: dataset, train, evaluate.") var kind: String?
+    @Option(help: "Only this status: running, finished, failed, interrupted.") var status: RunStatus?
+    @Option(help: "Only this kind: dataset, train, evaluate.") var kind: RunKind?
     @OptionGroup var workspace: WorkspaceOptions
 
     func run() throws {
         let runs = try workspace.store().runs(study: study, status: status, kind: kind)
-        let rows = runs.map { r in [String(r.id!), r.kind, r.status, r.study, r.name, String(r.configHash.prefix(12)),
+        let rows = runs.map { r -> [String] in [String(r.id!), r.kind.rawValue, r.status.rawValue, r.study, r.name, String(r.configHash.prefix(12)),
                                     r.seconds.map { String(format: "%.1f", $0) } ?? "", r.error.map { String($0.prefix(60)) } ?? ""] }
         print(TextTable(header: ["id", "kind", "status", "study", "name", "config", "seconds", "error"], rows: rows).text)
     }
@@ -156,9 +156,9 @@ struct Compare: ParsableCommand {
             guard let r = try store.run(id) else { throw ValidationError("no run \(id)") }
             var c = try store.params(id).reduce(into: [String: String]()) { $0["param " + $1.key] = $1.value }
             for (k, ms) in Dictionary(grouping: try store.metrics(id), by: \.key) {
-                c["metric " + k] = String(format: "%.6g", ms.max { $0.step < $1.step }!.value)
+                c["metric " + k.rawValue] = String(format: "%.6g", ms.max { $0.step < $1.step }!.value)
             }
-            c["kind"] = r.kind; c["status"] = r.status; c["name"] = r.name
+            c["kind"] = r.kind.rawValue; c["status"] = r.status.rawValue; c["name"] = r.name
             columns.append(c)
         }
         let keys = Set(columns.flatMap(\.keys)).sorted { ($0.hasPrefix("metric") ? 1 : 0, $0) < ($1.hasPrefix("metric") ? 1 : 0, $1) }
@@ -231,7 +231,7 @@ struct Verify: ParsableCommand {
     func run() throws {
         let store = try workspace.store()
         var files = 0, problems: [String] = []
-        for r in try store.runs(status: "finished") {
+        for r in try store.runs(status: .finished) {
             files += try store.artifacts(r.id!).count
             problems += try store.verifyArtifacts(r.id!)
         }
@@ -256,6 +256,8 @@ struct TextTable {
 }
 
 extension KernelMode: ExpressibleByArgument {}
+extension RunKind: ExpressibleByArgument {}
+extension RunStatus: ExpressibleByArgument {}
 
 /// `--kernel portable|native`: which OpenBLAS kernels compute this command's products
 /// (docs/kernels.md). Precedence: this option, then `$SPIO_KERNEL`, then the study's `kernel:`,

@@ -37,7 +37,7 @@ final class KernelModeTests: ScratchDirectoryTestCase {
         XCTAssertTrue(r.output.contains("overridden by OPENBLAS_CORETYPE=Prescott"), r.output)
 
         let store = try RunStore(path: ws + "/runs.sqlite")
-        let trainings = try store.runs(kind: "train").filter { $0.status == "finished" }
+        let trainings = try store.runs(kind: .train).filter { $0.status == .finished }
         XCTAssertEqual(trainings.count, 2)
         let portable = try store.environment(trainings[0].id!), user = try store.environment(trainings[1].id!)
         XCTAssertEqual(portable["blas_core"], "Haswell")
@@ -86,7 +86,7 @@ final class KernelModeTests: ScratchDirectoryTestCase {
     /// Stores written before v4 name the kernel only inside the `blas` text.
     func testRecordedKernelOfAnOlderStore() throws {
         let store = try RunStore(path: dir + "/runs.sqlite")
-        let run = try store.start(study: "s", name: "n", kind: "train", hash: "h", configJSON: "{}", directory: dir, parentID: nil)
+        let run = try store.start(study: "s", name: "n", kind: .train, hash: "h", configJSON: "{}", directory: dir, parentID: nil)
         try store.recordEnvironment(run.id!, RunEnvironment(gitCommit: nil, gitDirty: nil, host: "h", os: "l", swiftVersion: "6",
                                                             blas: "OpenBLAS 0.3.21 DYNAMIC_ARCH (core Zen)", threads: 2, cpu: "EPYC"))
         let k = try Audit.recordedKernel(store: store, runID: run.id!)

@@ -7,33 +7,33 @@ final class RunStoreTests: ScratchDirectoryTestCase {
 
     func testRoundTrips() throws {
         let store = try RunStore(path: dir + "/runs.sqlite")
-        let run = try store.start(study: "s", name: "n", kind: "train", hash: "abc", configJSON: "{}", directory: dir, parentID: nil)
+        let run = try store.start(study: "s", name: "n", kind: .train, hash: "abc", configJSON: "{}", directory: dir, parentID: nil)
         try store.setParams(run.id!, ["model.head": "image", "training.epochs": "3"])
-        try store.log(run.id!, [("loss", 1, 0.5), ("loss", 2, 0.25), ("nmae", 0, 0.125)])
-        try store.log(run.id!, [("loss", 2, 0.2)])  // a resumed run rewrites, never duplicates
+        try store.log(run.id!, [(MetricKey.trainLoss, 1, 0.5), (.trainLoss, 2, 0.25), (.nmae, 0, 0.125)])
+        try store.log(run.id!, [(MetricKey.trainLoss, 2, 0.2)])  // a resumed run rewrites, never duplicates
         try "hello".write(toFile: dir + "/a.txt", atomically: true, encoding: .utf8)
         try store.addArtifact(run.id!, name: "a.txt", path: dir + "/a.txt")
         try store.recordEnvironment(run.id!, RunEnvironment(gitCommit: "c0ffee", gitDirty: true, host: "h", os: "linux", swiftVersion: "6.3",
                                                             blas: "OpenBLAS", threads: 2, cpu: "EPYC"))
         try store.finish(run.id!)
         let back = try store.run(run.id!)!
-        XCTAssertEqual(back.status, "finished")
+        XCTAssertEqual(back.status, .finished)
         XCTAssertNotNil(back.seconds)
         XCTAssertEqual(try store.params(run.id!), ["model.head": "image", "training.epochs": "3"])
-        XCTAssertEqual(try store.metrics(run.id!, key: "loss").map(\.value), [0.5, 0.2])
+        XCTAssertEqual(try store.metrics(run.id!, key: .trainLoss).map(\.value), [0.5, 0.2])
         let art = try store.artifacts(run.id!)[0]
         XCTAssertEqual(art.sha256, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
         XCTAssertEqual(art.bytes, 5)
         XCTAssertEqual(try store.environment(run.id!)["git_commit"], "c0ffee")
-        XCTAssertEqual(try store.finished(kind: "train", hash: "abc")?.id, run.id)
-        XCTAssertNil(try store.finished(kind: "train", hash: "abd"))
+        XCTAssertEqual(try store.finished(kind: .train, hash: "abc")?.id, run.id)
+        XCTAssertNil(try store.finished(kind: .train, hash: "abd"))
     }
 
     /// v5 turns the paths earlier versions stored as given (relative to where spio ran, or
     /// absolute) into paths relative to the workspace.
     func testV5MakesPathsWorkspaceRelative() throws {
         let store = try RunStore(path: dir + "/runs.sqlite")
-        let run = try store.start(study: "s", name: "n", kind: "train", hash: "h", configJSON: "{}", directory: dir + "/models/0123456789abcdef",
+        let run = try store.start(study: "s", name: "n", kind: .train, hash: "h", configJSON: "{}", directory: dir + "/models/0123456789abcdef",
                                   parentID: nil)
         XCTAssertEqual(run.directory, dir + "/models/0123456789abcdef")
         let raw = try DatabaseQueue(path: dir + "/runs.sqlite")
@@ -63,10 +63,10 @@ final class RunStoreTests: ScratchDirectoryTestCase {
     /// A killed process's `running` run is resumable; a live one's is not.
     func testStaleRunningRunsAreResumable() throws {
         let store = try RunStore(path: dir + "/runs.sqlite")
-        let mine = try store.start(study: "s", name: "n", kind: "train", hash: "h", configJSON: "{}", directory: dir, parentID: nil)
-        XCTAssertNil(try store.resumable(kind: "train", hash: "h"), "this process is alive")
+        let mine = try store.start(study: "s", name: "n", kind: .train, hash: "h", configJSON: "{}", directory: dir, parentID: nil)
+        XCTAssertNil(try store.resumable(kind: .train, hash: "h"), "this process is alive")
         try store.db.write { try $0.execute(sql: "UPDATE runs SET pid = 999999999 WHERE id = ?", arguments: [mine.id!]) }
-        XCTAssertEqual(try store.resumable(kind: "train", hash: "h")?.id, mine.id)
+        XCTAssertEqual(try store.resumable(kind: .train, hash: "h")?.id, mine.id)
     }
 
     /// A store written by schema v1 (no durations, no parent links) is upgraded in place.
@@ -107,8 +107,8 @@ final class RunStoreTests: ScratchDirectoryTestCase {
     /// Both the sqlite3 shell and Python's sqlite3 read the tables as docs/run-store.md documents them.
     func testOtherClientsReadTheTables() throws {
         let store = try RunStore(path: dir + "/runs.sqlite")
-        let run = try store.start(study: "s", name: "n", kind: "train", hash: "h", configJSON: "{}", directory: dir, parentID: nil)
-        try store.log(run.id!, [("validation.nmae", 1, 0.875)])
+        let run = try store.start(study: "s", name: "n", kind: .train, hash: "h", configJSON: "{}", directory: dir, parentID: nil)
+        try store.log(run.id!, [(MetricKey.validationNMAE, 1, 0.875)])
         try store.finish(run.id!)
         func output(_ tool: String, _ args: [String]) throws -> String {
             let p = Process()

@@ -63,8 +63,8 @@ final class RunnerTests: ScratchDirectoryTestCase {
 
     func trainMetrics(_ workspace: String) throws -> [RunStore.Metric] {
         let store = try RunStore(path: workspace + "/runs.sqlite")
-        let t = try store.runs(kind: "train").last { $0.status == "finished" }!
-        return try store.metrics(t.id!).filter { !$0.key.hasSuffix("seconds") }.map { var m = $0; m.runID = 0; return m }
+        let t = try store.runs(kind: .train).last { $0.status == .finished }!
+        return try store.metrics(t.id!).filter { !$0.key.isTiming }.map { var m = $0; m.runID = 0; return m }
     }
 
     /// Killed with SIGKILL after its first epoch, the run resumes on the next `spio run` and ends
@@ -79,8 +79,8 @@ final class RunnerTests: ScratchDirectoryTestCase {
         var killed = false
         for _ in 0..<600 {
             usleep(50_000)
-            if let store = try? RunStore(path: ws + "/runs.sqlite"), let t = try? store.runs(kind: "train").first,
-               let m = try? store.metrics(t.id!, key: "validation.nmae"), !m.isEmpty {
+            if let store = try? RunStore(path: ws + "/runs.sqlite"), let t = try? store.runs(kind: .train).first,
+               let m = try? store.metrics(t.id!, key: .validationNMAE), !m.isEmpty {
                 kill(p.processIdentifier, SIGKILL); killed = true; break
             }
             if !p.isRunning { break }
@@ -88,13 +88,13 @@ final class RunnerTests: ScratchDirectoryTestCase {
         p.waitUntilExit()
         XCTAssertTrue(killed, "the run finished before it could be killed")
         let store = try RunStore(path: ws + "/runs.sqlite")
-        XCTAssertEqual(try store.runs(kind: "train").first?.status, "running", "SIGKILL leaves the run marked running")
-        XCTAssertLessThan(try store.metrics(try store.runs(kind: "train").first!.id!, key: "validation.nmae").count, 4)
+        XCTAssertEqual(try store.runs(kind: .train).first?.status, .running, "SIGKILL leaves the run marked running")
+        XCTAssertLessThan(try store.metrics(try store.runs(kind: .train).first!.id!, key: .validationNMAE).count, 4)
 
         try spio(["run", file, "--workspace", ws, "--report", "none"])
-        let trains = try store.runs(kind: "train")
+        let trains = try store.runs(kind: .train)
         XCTAssertEqual(trains.count, 1, "the killed run was resumed, not restarted")
-        XCTAssertEqual(trains[0].status, "finished")
+        XCTAssertEqual(trains[0].status, .finished)
         XCTAssertEqual(try trainMetrics(ws), try trainMetrics(dir + "/whole"))
 
         // Everything is reused now: no new runs.
@@ -113,11 +113,11 @@ final class RunnerTests: ScratchDirectoryTestCase {
         let store = try RunStore(path: ws + "/runs.sqlite")
         for s in ["first", "second"] {
             let runs = try store.runs(study: s)
-            XCTAssertEqual(runs.map(\.kind).sorted(), ["dataset", "dataset", "evaluate", "train"], s)
-            XCTAssertTrue(runs.allSatisfy { $0.status == "finished" }, s)
-            let t = runs.first { $0.kind == "train" }!
-            XCTAssertEqual(try store.metrics(t.id!, key: "validation.nmae").count, 2)
-            XCTAssertEqual(try store.metrics(t.id!, key: "train.loss").count, 2 * 6, "2 epochs of 6 batches (43 images, batch 8)")
+            XCTAssertEqual(runs.map(\.kind.rawValue).sorted(), ["dataset", "dataset", "evaluate", "train"], s)
+            XCTAssertTrue(runs.allSatisfy { $0.status == .finished }, s)
+            let t = runs.first { $0.kind == .train }!
+            XCTAssertEqual(try store.metrics(t.id!, key: .validationNMAE).count, 2)
+            XCTAssertEqual(try store.metrics(t.id!, key: .trainLoss).count, 2 * 6, "2 epochs of 6 batches (43 images, batch 8)")
         }
     }
 
@@ -134,7 +134,7 @@ final class RunnerTests: ScratchDirectoryTestCase {
         let runs = try store.runs()
         XCTAssertEqual(runs.count, 4, "one run per hash: \(runs.map { "\($0.kind) \($0.status)" })")
         XCTAssertEqual(Dictionary(grouping: runs, by: \.configHash).values.map(\.count).max(), 1)
-        XCTAssertTrue(runs.allSatisfy { $0.status == "finished" })
+        XCTAssertTrue(runs.allSatisfy { $0.status == .finished })
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: ws + "/datasets").filter { $0.contains(".partial-") }
         XCTAssertEqual(leftovers, [])
     }
@@ -170,7 +170,7 @@ final class RunnerTests: ScratchDirectoryTestCase {
         try spio(["run", file, "--workspace", ws, "--report", "none"])
         try spio(["verify", "--workspace", ws])
         let store = try RunStore(path: ws + "/runs.sqlite")
-        let training = try store.runs(kind: "train").first!
+        let training = try store.runs(kind: .train).first!
         let model = try store.artifacts(training.id!).first { $0.name == "model.safetensors" }!.path
         var bytes = try Data(contentsOf: URL(fileURLWithPath: model))
         bytes[bytes.count - 3] ^= 0x01
@@ -210,7 +210,7 @@ final class RunnerTests: ScratchDirectoryTestCase {
         XCTAssertEqual(try String(contentsOfFile: dir + "/again/runs.csv", encoding: .utf8), csv)
 
         let store = try RunStore(path: ws + "/runs.sqlite")
-        let train = try store.runs(kind: "train")[0]
+        let train = try store.runs(kind: .train)[0]
         let audit = try Audit(store: store, runID: train.id!, scratch: dir + "/audit")
         XCTAssertTrue(audit.passed, audit.lines.filter { !$0.equal }.map { "\($0.run) \($0.key) \($0.maxDifference)" }.joined(separator: "; "))
         XCTAssertTrue(audit.lines.contains { $0.key == "train.loss" && $0.values == 12 })
@@ -232,7 +232,7 @@ final class RunnerTests: ScratchDirectoryTestCase {
         let straight = try Runner(workspace: dir + "/ws2").run(StudyPlan(path: study("grow", epochs: 3)))[0].training
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: long.directory + "/model.safetensors")),
                        try Data(contentsOf: URL(fileURLWithPath: straight.directory + "/model.safetensors")))
-        XCTAssertEqual(try runner.store.metrics(long.id!, key: "train.loss").count, 18, "all three epochs' losses (6 batches each)")
+        XCTAssertEqual(try runner.store.metrics(long.id!, key: .trainLoss).count, 18, "all three epochs' losses (6 batches each)")
     }
 
     /// A run that fails is stored as failed with its error text, and the error reaches the caller.
@@ -243,7 +243,7 @@ final class RunnerTests: ScratchDirectoryTestCase {
         let runner = try Runner(workspace: dir + "/ws")
         XCTAssertThrowsError(try runner.run(StudyPlan(path: path))) { XCTAssertTrue("\($0)".contains("/nonexistent/scan.nii"), "\($0)") }
         let runs = try runner.store.runs(study: "broken")
-        XCTAssertEqual(runs.map(\.status), ["failed"])
+        XCTAssertEqual(runs.map(\.status), [.failed])
         XCTAssertEqual(runs[0].error, "/nonexistent/scan.nii: no such file or folder")
     }
 }

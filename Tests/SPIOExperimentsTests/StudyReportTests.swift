@@ -62,7 +62,7 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         XCTAssertTrue(table[1].contains(",batch1[concentrationUgPerMM3=27.90],1,27.9,") && table[1].hasSuffix(",\"27.35, 1.97 %\""), table[1])
         XCTAssertTrue(table[2].contains(",batch1[concentrationUgPerMM3=3.49],1,3.49,"), table[2])
         let e27 = outcome.evaluations.first { (try? runner.store.params($0.id!)["set"]) == "batch1[concentrationUgPerMM3=27.90]" }!
-        let estimates = try runner.store.metrics(e27.id!, key: "phantom.estimate").map(\.value)
+        let estimates = try runner.store.metrics(e27.id!, key: .phantomEstimate).map(\.value)
         XCTAssertEqual(estimates.count, 2)
         XCTAssertTrue(table[1].contains(",\(StudyReport.number((estimates[0] + estimates[1]) / 2)),"), "\(table[1]) vs \(estimates)")
         let sweep = try String(contentsOfFile: dir + "/report/sweep-noise.csv", encoding: .utf8)
@@ -92,7 +92,7 @@ final class StudyReportTests: ScratchDirectoryTestCase {
 
         // A real scan: the first simulated 27.90 phantom written as an NPY file gives the simulated
         // set's first estimate, in a second study that reuses the trained model.
-        let phantomData = try runner.store.runs(kind: "dataset").first { $0.name.hasSuffix("batch1[concentrationUgPerMM3=27.90] data") }!
+        let phantomData = try runner.store.runs(kind: .dataset).first { $0.name.hasSuffix("batch1[concentrationUgPerMM3=27.90] data") }!
         let images = try NPYArray.read(phantomData.directory + "/images.npy")
         let plane = 2 * 32 * 32
         try NPYArray(shape: [2, 32, 32], values: Array(images.values[0..<plane])).write(to: dir + "/scan.npy")
@@ -103,16 +103,16 @@ final class StudyReportTests: ScratchDirectoryTestCase {
                 - {name: scan, files: [\(dir)/scan.npy], truthUgPerMM3: 27.9, labels: {batch: "real"},
                    simulation: {scene: {bottleRadiusMM: 4}}}
             """)
-        let before = try runner.store.runs(kind: "train").count
+        let before = try runner.store.runs(kind: .train).count
         let again = try runner.run(try StudyPlan(path: second))[0]
-        XCTAssertEqual(try runner.store.runs(kind: "train").count, before, "the model is reused, not retrained")
+        XCTAssertEqual(try runner.store.runs(kind: .train).count, before, "the model is reused, not retrained")
         XCTAssertEqual(again.training.id, outcome.training.id)
-        let scan = try runner.store.metrics(again.evaluations[0].id!, key: "phantom.estimate").map(\.value)
+        let scan = try runner.store.metrics(again.evaluations[0].id!, key: .phantomEstimate).map(\.value)
         // Not bitwise: the file is predicted in a batch of 1, the simulated set in a batch of 2, and
         // OpenBLAS sums a convolution's columns in an order that depends on the batch.
         XCTAssertEqual(scan.count, 1)
         XCTAssertEqual(scan[0], estimates[0], accuracy: 1e-5 * abs(estimates[0]))
-        XCTAssertEqual(try runner.store.metrics(again.evaluations[0].id!, key: "phantom.truth").map(\.value), [27.9])
+        XCTAssertEqual(try runner.store.metrics(again.evaluations[0].id!, key: .phantomTruth).map(\.value), [27.9])
         // The second study's report holds the reused training and its own set only.
         let rows = try StudyReport(store: runner.store, study: "second").rows()
         XCTAssertEqual(rows.map(\.training.id), [outcome.training.id])
@@ -131,7 +131,7 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         XCTAssertThrowsError(try runner.run(try StudyPlan(path: study))) { error in
             XCTAssertTrue("\(error)".contains("small.npy") && "\(error)".contains("2 x 16 x 16") && "\(error)".contains("2 x 32 x 32"), "\(error)")
         }
-        let failed = try runner.store.runs(status: "failed", kind: "evaluate")
+        let failed = try runner.store.runs(status: .failed, kind: .evaluate)
         XCTAssertEqual(failed.count, 1)
     }
 }
