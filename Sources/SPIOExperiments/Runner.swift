@@ -22,6 +22,8 @@ public final class Runner {
     public var log: (String) -> Void = { _ in }
     /// Training progress: text and fraction done.
     public var progress: (String, Double) -> Void = { _, _ in }
+    /// Trains the models (docs/architecture.md: the training seam).
+    public var backend: TrainingBackend = EngineBackend()
     /// Polled between training batches (Ctrl-C).
     public var shouldStop: () -> Bool = { false }
     /// Read once per runner (it asks git), recorded with every run.
@@ -169,6 +171,7 @@ public final class Runner {
             for (k, v) in planned.gridValues { params["grid." + k] = v }
             params["study.description"] = description
             params["training.lineage"] = lineage
+            params["training.backend"] = backend.name
             try store.setParams(run.id!, params)
             let checkpoints = URL(fileURLWithPath: dir).appendingPathComponent("checkpoints")
             if Trainer.latestCheckpoint(in: checkpoints) == nil, let (ancestor, latest) = try shorterRun(lineage: lineage, epochs: c.training.epochs, excluding: run.id!) {
@@ -176,30 +179,18 @@ public final class Runner {
                 try FileManager.default.copyItem(at: latest, to: checkpoints.appendingPathComponent(latest.lastPathComponent))
                 log("continuing from train run \(ancestor) at \(latest.lastPathComponent)")
             }
-            let (all, dropped) = try TrainingSet(directory: dataset.directory).droppingEmptyTargets()
-            if dropped > 0 { log("left out \(dropped) of \(all.count + dropped) training images with no SPIO in view") }
-            let (train, val) = Trainer.split(all, validationFraction: c.training.validationFraction)
-            let trainer = Trainer(model: c.model, training: c.training, data: train, validation: val, checkpointDirectory: checkpoints)
-            trainer.shouldStop = shouldStop
-            trainer.progress = { p in
-                self.progress(String(format: "%@  epoch %d/%d  batch %d/%d  loss %.4f  %.1f samples/s", planned.name, p.epoch, p.epochs,
-                                     p.batch, p.batches, p.loss, p.samplesPerSecond),
-                              (Double(p.epoch - 1) + Double(p.batch) / Double(p.batches)) / Double(p.epochs))
-            }
             let id = run.id!
             // The first call (after a resume, or epoch 1) logs every finished epoch, rewriting what a
             // crash may have left half-logged; later calls only the epoch just finished.
             var logged = 0
-            trainer.epochFinished = { history in
+            let callbacks = TrainingCallbacks(log: log, progress: progress, shouldStop: shouldStop) { history in
                 try self.logEpochs(id, history[(logged == 0 ? 0 : history.count - 1)...])
                 logged = history.count
             }
-            try trainer.run()
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let model = (dir as NSString).appendingPathComponent("model.safetensors")
-            try Checkpoint.save(trainer.model, config: c.model.json, to: URL(fileURLWithPath: model), extraMetadata: ["training": c.training.json])
-            try store.addArtifact(id, name: "model.safetensors", path: model)
-            try store.log(id, [(.parameters, 0, Double(trainer.model.parameterCount))])
+            let result = try backend.train(TrainingJob(name: planned.name, model: c.model, training: c.training, dataset: dataset.directory,
+                                                       directory: dir), callbacks)
+            try store.addArtifact(id, name: "model.safetensors", path: result.modelPath)
+            try store.log(id, [(.parameters, 0, Double(result.parameters))])
         }
     }
 
