@@ -16,9 +16,10 @@ python3 - "$tmp" "$out" <<'PY'
 import json, sys, platform, os, subprocess
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-blas = os.environ.get("OPENBLAS_CORETYPE", "auto-detected")
+# spio chooses its OpenBLAS kernels itself (docs/kernels.md) and reports them in its JSON.
+blas = "; ".join(sorted({r["kernel"] for r in rows if "kernel" in r})) or "not reported"
 lines = ["## spio bench train: `small`, batch 32, 2 threads, random data", "",
-         f"Machine: {cpu}, {os.cpu_count()} cores. OpenBLAS core type: {blas}. Medians of 5 timed runs of 5 steps after 2 warm-up steps.", "",
+         f"Machine: {cpu}, {os.cpu_count()} cores. DeepSPIO-Lab kernels: {blas}. Medians of 5 timed runs of 5 steps after 2 warm-up steps.", "",
          "| architecture | framework | parameters | training samples/s | ours / this | inference ms (1 image) | peak RSS MiB |",
          "|---|---|---|---|---|---|---|"]
 for arch in ("deepspio", "unet"):
