@@ -227,6 +227,10 @@ public struct StudyReport {
         }
         loss.logY = true
         try out.png("loss.png", loss.render())
+        // A divergence spike (a loss switch, a too-large step) hides every other value on a linear
+        // axis; values spanning more than a factor of 20 are drawn on a log axis.
+        let values = val.series.flatMap { $0.points.map(\.y) }.filter { $0.isFinite && $0 > 0 }
+        if let lo = values.min(), let hi = values.max(), hi > 20 * lo { val.logY = true }
         try out.png("validation.png", val.render())
         var md = "## Training\n\n![training loss](loss.png)\n\n"
         let wavelet = rows.map { (try? JSONDecoder().decode(RunConfig.self, from: Data($0.training.configJSON.utf8)))?.model.predictsWaveletBands }
