@@ -18,7 +18,8 @@ public enum RunStatus: String, Codable, CaseIterable, Sendable, DatabaseValueCon
 /// The name of a stored metric (`metrics.key`). Every metric the runner writes and the reports
 /// and audits read is one of these constants, so renaming a metric is a compile error, not an
 /// empty report column.
-public struct MetricKey: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible, DatabaseValueConvertible {
+public struct MetricKey: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible,
+                         DatabaseValueConvertible {
     public let rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
     public var description: String { rawValue }

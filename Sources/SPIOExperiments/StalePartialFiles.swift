@@ -13,7 +13,8 @@ public enum StalePartialFiles {
         for name in names {
             guard let r = name.range(of: ".partial-", options: .backwards), let pid = Int(name[r.upperBound...]),
                   !RunStore.processIsAlive(pid) else { continue }
-            if (try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(name))) != nil { removed.append(name) }
+            let path = (folder as NSString).appendingPathComponent(name)
+            if (try? FileManager.default.removeItem(atPath: path)) != nil { removed.append(name) }
         }
         return removed
     }

@@ -52,20 +52,24 @@ public struct EngineBackend: TrainingBackend {
     public func train(_ job: TrainingJob, _ callbacks: TrainingCallbacks) throws -> TrainingResult {
         let checkpoints = URL(fileURLWithPath: job.directory).appendingPathComponent("checkpoints")
         let (all, dropped) = try TrainingSet(directory: job.dataset).droppingEmptyTargets()
-        if dropped > 0 { callbacks.log("left out \(dropped) of \(all.count + dropped) training images with no SPIO in view") }
+        if dropped > 0 {
+            callbacks.log("left out \(dropped) of \(all.count + dropped) training images with no SPIO in view")
+        }
         let (train, val) = Trainer.split(all, validationFraction: job.training.validationFraction)
-        let trainer = Trainer(model: job.model, training: job.training, data: train, validation: val, checkpointDirectory: checkpoints)
+        let trainer = Trainer(model: job.model, training: job.training, data: train, validation: val,
+                              checkpointDirectory: checkpoints)
         trainer.shouldStop = callbacks.shouldStop
         trainer.progress = { p in
-            callbacks.progress(String(format: "%@  epoch %d/%d  batch %d/%d  loss %.4f  %.1f samples/s", job.name, p.epoch, p.epochs,
-                                      p.batch, p.batches, p.loss, p.samplesPerSecond),
+            callbacks.progress(String(format: "%@  epoch %d/%d  batch %d/%d  loss %.4f  %.1f samples/s", job.name,
+                                      p.epoch, p.epochs, p.batch, p.batches, p.loss, p.samplesPerSecond),
                                (Double(p.epoch - 1) + Double(p.batch) / Double(p.batches)) / Double(p.epochs))
         }
         trainer.epochFinished = callbacks.epochFinished
         try trainer.run()
         try FileManager.default.createDirectory(atPath: job.directory, withIntermediateDirectories: true)
         let model = (job.directory as NSString).appendingPathComponent("model.safetensors")
-        try Checkpoint.save(trainer.model, config: job.model.json, to: URL(fileURLWithPath: model), extraMetadata: ["training": job.training.json])
+        try Checkpoint.save(trainer.model, config: job.model.json, to: URL(fileURLWithPath: model),
+                            extraMetadata: ["training": job.training.json])
         return TrainingResult(modelPath: model, parameters: trainer.model.parameterCount)
     }
 }

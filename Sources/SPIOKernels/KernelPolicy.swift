@@ -38,7 +38,9 @@ public enum KernelPolicy {
         /// `portable (Haswell)`, `native (SkylakeX)`, `portable overridden by OPENBLAS_CORETYPE=X (core X)`,
         /// or, for an exact kernel asked for by an audit, `portable, kernel Prescott as requested`.
         public var description: String {
-            if let userOverride { return "\(mode.rawValue) overridden by OPENBLAS_CORETYPE=\(userOverride) (core \(core))" }
+            if let userOverride {
+                return "\(mode.rawValue) overridden by OPENBLAS_CORETYPE=\(userOverride) (core \(core))"
+            }
             if let wanted = KernelPolicy.wantedCore(mode), wanted.lowercased() != core.lowercased() {
                 return "\(mode.rawValue), kernel \(core) as requested (core \(core))"
             }
@@ -60,7 +62,8 @@ public enum KernelPolicy {
         let user = userCoreType
         let core = loadedCore
         let matchesMode = core.lowercased() == wantedCore(chosen)?.lowercased()
-        return State(mode: chosen, core: core, userOverride: user.flatMap { $0.lowercased() == core.lowercased() && matchesMode ? nil : $0 })
+        let override = user.flatMap { $0.lowercased() == core.lowercased() && matchesMode ? nil : $0 }
+        return State(mode: chosen, core: core, userOverride: override)
     }
 
     /// OpenBLAS's name of the kernels it loaded.
@@ -84,7 +87,8 @@ public enum KernelPolicy {
                 if text.hasPrefix("vendor_id") { f.amd = text.contains("AuthenticAMD") }
                 if text.hasPrefix("flags") {
                     sawFlags = true
-                    let flags = Set(text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == ":" }).map(String.init))
+                    let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == ":" })
+                    let flags = Set(words.map(String.init))
                     f.known = true
                     f.avx2 = flags.contains("avx2")
                     f.fma = flags.contains("fma")
@@ -135,12 +139,14 @@ public enum KernelPolicy {
     public static func unsupported(_ mode: KernelMode, cpu: CPUFeatures = .current) -> String? {
         #if arch(x86_64)
         if mode == .portable && cpu.known && !(cpu.avx2 && cpu.fma) {
-            return "this CPU has no AVX2/FMA, which the portable kernels (OpenBLAS Haswell) and the release build need; "
+            return "this CPU has no AVX2/FMA, which the portable kernels (OpenBLAS Haswell) and the release "
+                + "build need; "
                 + "DeepSPIO-Lab runs on x86-64 CPUs from 2013 on (Intel Haswell, AMD Zen or later)"
         }
         return nil
         #else
-        return mode == .portable ? "the portable kernels are x86-64 (AVX2) kernels; use --kernel native on this CPU" : nil
+        return mode == .portable
+            ? "the portable kernels are x86-64 (AVX2) kernels; use --kernel native on this CPU" : nil
         #endif
     }
 
@@ -192,7 +198,9 @@ public enum KernelPolicyError: Error, CustomStringConvertible {
         switch self {
         case let .unsupported(why): return why
         case let .reexecFailed(why): return "could not re-execute spio with the chosen OpenBLAS kernels: \(why)"
-        case let .badMode(text): return "unknown kernel mode '\(text)'; expected one of \(KernelMode.allCases.map(\.rawValue).joined(separator: ", "))"
+        case let .badMode(text):
+            let modes = KernelMode.allCases.map(\.rawValue).joined(separator: ", ")
+            return "unknown kernel mode '\(text)'; expected one of \(modes)"
         }
     }
 }
