@@ -223,20 +223,28 @@ public final class RunStore {
 
     /// The newest finished run of this kind and configuration hash.
     public func finished(kind: RunKind, hash: String) throws -> Run? {
-        try db.read { db in
-            try Run.fetchOne(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? AND status = 'finished' ORDER BY id DESC LIMIT 1",
-                             arguments: [kind, hash])
-        }.map(resolved)
+        try db.read { reusable(in: try runs(kind: kind, hash: hash, db: $0)) }
     }
 
     /// An unfinished run of this kind and hash that can be resumed: interrupted, failed, or marked
     /// running by a process of this host that no longer exists (killed).
     public func resumable(kind: RunKind, hash: String) throws -> Run? {
-        let candidates = try db.read { db in
-            try Run.fetchAll(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? AND status IN ('running', 'interrupted', 'failed') ORDER BY id DESC",
-                             arguments: [kind, hash])
-        }
-        return candidates.first { !Self.isLive($0) }.map(resolved)
+        try db.read { Self.resumable(in: try runs(kind: kind, hash: hash, db: $0)) }.map(resolved)
+    }
+
+    /// Every run of one kind and hash, newest first, as stored.
+    private func runs(kind: RunKind, hash: String, db: Database) throws -> [Run] {
+        try Run.fetchAll(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? ORDER BY id DESC", arguments: [kind, hash])
+    }
+
+    /// The newest finished run whose folder exists, resolved (what `finished` and `claim` reuse).
+    private func reusable(in all: [Run]) -> Run? {
+        all.map(resolved).first { $0.status == .finished && FileManager.default.fileExists(atPath: $0.directory) }
+    }
+
+    /// The newest unfinished run whose process is gone (what `resumable` and `claim` take over).
+    private static func resumable(in all: [Run]) -> Run? {
+        all.first { [RunStatus.running, .interrupted, .failed].contains($0.status) && !isLive($0) }
     }
 
     /// Whether a process with this pid exists (on this host).
@@ -262,15 +270,15 @@ public final class RunStore {
         try db.writeWithoutTransaction { db in
             var claim: Claim!
             try db.inTransaction(.immediate) {
-                let all = try Run.fetchAll(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? ORDER BY id DESC", arguments: [kind, hash])
-                if !force, let done = all.map(resolved).first(where: { $0.status == .finished && FileManager.default.fileExists(atPath: $0.directory) }) {
+                let all = try self.runs(kind: kind, hash: hash, db: db)
+                if !force, let done = self.reusable(in: all) {
                     claim = .finished(done); return .commit
                 }
                 let me = Int(getpid())
                 if !force, let other = all.first(where: { $0.status == .running && $0.pid != me && Self.isLive($0) }) {
                     claim = .busy(resolved(other)); return .commit
                 }
-                if !force, var r = all.first(where: { [RunStatus.running, .interrupted, .failed].contains($0.status) && !Self.isLive($0) }) {
+                if !force, var r = Self.resumable(in: all) {
                     let was = r.status
                     (r.status, r.pid, r.host, r.error) = (.running, me, Self.hostName, nil)
                     try r.update(db)

@@ -74,8 +74,11 @@ public enum KernelPolicy {
         public var avx2 = false, fma = false, avx512 = false, avx512bf16 = false, amd = false
         public var known = false
 
+        /// This CPU's features, read once per process (every `KernelPolicy.state` asks for them).
+        public static let current = read()
+
         /// Reads /proc/cpuinfo's first `flags` and `vendor_id` lines (Linux); unknown elsewhere.
-        public static var current: CPUFeatures {
+        static func read() -> CPUFeatures {
             var f = CPUFeatures()
             guard let fp = fopen("/proc/cpuinfo", "r") else { return f }
             defer { fclose(fp) }
