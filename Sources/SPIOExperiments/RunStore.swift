@@ -9,7 +9,9 @@ import SPIOTensor
 /// documented in docs/run-store.md. Safe for several processes at once (WAL + busy timeout).
 public final class RunStore {
     public let path: String
-    public let db: DatabasePool
+    /// A `DatabasePool` when opened for writing or reading a live store; a `DatabaseQueue` on an
+    /// immutable file when the store lies in a folder this process cannot write.
+    public let db: any DatabaseWriter
 
     /// A run: one dataset simulation, one training, or one evaluation.
     public struct Run: Codable, FetchableRecord, MutablePersistableRecord, Sendable {
@@ -50,10 +52,53 @@ public final class RunStore {
         enum CodingKeys: String, CodingKey { case runID = "run_id", name, path, sha256, bytes }
     }
 
-    /// Opens (creating if needed) and migrates the store.
-    public init(path: String) throws {
+    /// How a command uses the store: reading commands (`spio runs`, `show`, `compare`, `report`,
+    /// `verify`) open it read-only, so they work on a workspace they may not write (an archive, a
+    /// colleague's folder, a read-only mount) and never create or migrate anything.
+    public enum Access: Sendable { case readWrite, readOnly }
+
+    /// Opens the store; `.readWrite` creates and migrates it if needed.
+    public init(path: String, access: Access = .readWrite) throws {
         self.path = path
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        switch access {
+        case .readWrite: db = try Self.openForWriting(path)
+        case .readOnly: db = try Self.openForReading(path)
+        }
+        // A store written by a newer version has migrations this one does not know: opening it
+        // would misread its tables, and migrating is impossible.
+        let applied = try db.read { try Self.migrator.appliedIdentifiers($0) }
+        let known = Self.migrator.migrations
+        if let unknown = applied.subtracting(known).sorted().first {
+            throw RunStoreError.newerSchema(path, unknown, known.last ?? "")
+        }
+        switch access {
+        case .readWrite: try Self.migrator.migrate(db)
+        case .readOnly:
+            if applied.isEmpty { throw RunStoreError.empty(path) }
+            if let missing = known.first(where: { !applied.contains($0) }) { throw RunStoreError.olderSchema(path, missing) }
+        }
+    }
+
+    /// A workspace path that is a file, or a store path that is a folder.
+    private static func checkKinds(_ path: String) throws {
+        var isFolder: ObjCBool = false
+        let folder = (path as NSString).deletingLastPathComponent
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), !isFolder.boolValue {
+            throw RunStoreError.notAFolder(folder)
+        }
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw RunStoreError.storeIsAFolder(path)
+        }
+    }
+
+    private static func openForWriting(_ path: String) throws -> any DatabaseWriter {
+        try checkKinds(path)
+        let folder = (path as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw RunStoreError.cannotCreate(folder, WorkspaceFault.describe(error))
+        }
         var config = Configuration()
         config.busyMode = .timeout(30)
         // Switching a new file to WAL and checking which migrations ran are not protected by
@@ -61,18 +106,35 @@ public final class RunStore {
         // ("database is locked", "duplicate column"). An advisory lock beside the file
         // serialises opening; afterwards SQLite's own locking takes over.
         let lock = open(path + ".lock", O_RDWR | O_CREAT, 0o644)
-        guard lock >= 0 else { throw RunStoreError.cannotLock(path + ".lock", String(cString: strerror(errno))) }
+        guard lock >= 0 else {
+            let reason = String(cString: strerror(errno))
+            if errno == EACCES || errno == EROFS { throw RunStoreError.readOnly(path, reason) }
+            throw RunStoreError.cannotLock(path + ".lock", reason)
+        }
         defer { flock(lock, LOCK_UN); close(lock) }
         while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
-        db = try DatabasePool(path: path, configuration: config)
-        // A store written by a newer version has migrations this one does not know: opening it
-        // would misread its tables, and migrating is impossible.
-        let applied = try db.read { try Self.migrator.appliedIdentifiers($0) }
-        let known = Set(Self.migrator.migrations)
-        if let unknown = applied.subtracting(known).sorted().first {
-            throw RunStoreError.newerSchema(path, unknown, Self.migrator.migrations.last ?? "")
+        if FileManager.default.fileExists(atPath: path), access(path, W_OK) != 0 {
+            throw RunStoreError.readOnly(path, String(cString: strerror(errno)))
         }
-        try Self.migrator.migrate(db)
+        return try DatabasePool(path: path, configuration: config)
+    }
+
+    private static func openForReading(_ path: String) throws -> any DatabaseWriter {
+        try checkKinds(path)
+        guard FileManager.default.fileExists(atPath: path) else { throw RunStoreError.missing(path) }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(30)
+        // Reading a WAL store needs its `-shm` index, which SQLite creates beside the file. In a
+        // folder this process may not write, where the last writer closed cleanly (no `-wal`
+        // left), the file is complete and unchanging, so it is opened as immutable instead.
+        let folder = (path as NSString).deletingLastPathComponent
+        let writable = access(folder.isEmpty ? "." : folder, W_OK) == 0
+        let shm = FileManager.default.fileExists(atPath: path + "-shm")
+        if writable || shm { return try DatabasePool(path: path, configuration: config) }
+        if FileManager.default.fileExists(atPath: path + "-wal") { throw RunStoreError.unreadableWAL(path) }
+        let uri = "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path) + "?immutable=1"
+        return try DatabaseQueue(path: uri, configuration: config)
     }
 
     /// Schema versions, oldest first. v1 is the first release; v2 added run durations, parent
@@ -229,7 +291,7 @@ public final class RunStore {
     /// An unfinished run of this kind and hash that can be resumed: interrupted, failed, or marked
     /// running by a process of this host that no longer exists (killed).
     public func resumable(kind: RunKind, hash: String) throws -> Run? {
-        try db.read { Self.resumable(in: try runs(kind: kind, hash: hash, db: $0)) }.map(resolved)
+        try db.read { resumable(in: try runs(kind: kind, hash: hash, db: $0)) }.map(resolved)
     }
 
     /// Every run of one kind and hash, newest first, as stored.
@@ -242,9 +304,12 @@ public final class RunStore {
         all.map(resolved).first { $0.status == .finished && FileManager.default.fileExists(atPath: $0.directory) }
     }
 
-    /// The newest unfinished run whose process is gone (what `resumable` and `claim` take over).
-    private static func resumable(in all: [Run]) -> Run? {
-        all.first { [RunStatus.running, .interrupted, .failed].contains($0.status) && !isLive($0) }
+    /// The newest unfinished run whose process is gone, else a finished run whose folder was
+    /// removed (what `resumable` and `claim` take over). Recomputing the finished run in place,
+    /// rather than starting a second one, keeps one finished run per hash and its id.
+    private func resumable(in all: [Run]) -> Run? {
+        all.first { [RunStatus.running, .interrupted, .failed].contains($0.status) && !Self.isLive($0) }
+            ?? all.first { $0.status == .finished && !FileManager.default.fileExists(atPath: resolved($0).directory) }
     }
 
     /// Whether a process with this pid exists (on this host).
@@ -256,7 +321,8 @@ public final class RunStore {
         case finished(Run)
         /// A new run, now owned by this process.
         case started(Run)
-        /// An unfinished run (interrupted, failed or killed) taken over by this process; the status it had.
+        /// An unfinished run (interrupted, failed or killed), or a finished one whose folder is gone,
+        /// taken over by this process; the status it had.
         case resumed(Run, was: RunStatus)
         /// A run of this hash that another live process is computing: wait for it.
         case busy(Run)
@@ -278,7 +344,7 @@ public final class RunStore {
                 if !force, let other = all.first(where: { $0.status == .running && $0.pid != me && Self.isLive($0) }) {
                     claim = .busy(resolved(other)); return .commit
                 }
-                if !force, var r = Self.resumable(in: all) {
+                if !force, var r = self.resumable(in: all) {
                     let was = r.status
                     (r.status, r.pid, r.host, r.error) = (.running, me, Self.hostName, nil)
                     try r.update(db)
@@ -451,10 +517,26 @@ public final class RunStore {
 }
 
 public enum RunStoreError: Error, CustomStringConvertible {
-    case cannotLock(String, String), newerSchema(String, String, String)
+    case cannotLock(String, String), newerSchema(String, String, String), olderSchema(String, String)
+    case missing(String), empty(String), readOnly(String, String), notAFolder(String), storeIsAFolder(String)
+    case cannotCreate(String, String), unreadableWAL(String)
     public var description: String {
         switch self {
         case let .cannotLock(path, reason): return "\(path): cannot open the store's lock file: \(reason)"
+        case let .olderSchema(path, missing):
+            return "\(path): written by an older DeepSPIO-Lab (no schema migration '\(missing)'); "
+                + "run any writing command on it once (e.g. `spio run`) to upgrade it in place"
+        case let .missing(path): return "\(path): no run store here (run a study first, or give --workspace)"
+        case let .readOnly(path, reason):
+            return "\(path): the workspace is read-only (\(reason)); reading commands (runs, show, compare, report, verify) "
+                + "work on it, running needs a writable workspace (--workspace)"
+        case let .notAFolder(path): return "\(path): the workspace is a file, not a folder"
+        case let .empty(path): return "\(path): the store is empty (no runs yet)"
+        case let .storeIsAFolder(path): return "\(path): a folder where the run store's file belongs; move it away"
+        case let .cannotCreate(path, reason): return "\(path): cannot create the workspace: \(reason)"
+        case let .unreadableWAL(path):
+            return "\(path): the store has unmerged changes (\((path as NSString).lastPathComponent)-wal) in a folder this "
+                + "process cannot write, so SQLite cannot read it consistently; open it once where it is writable"
         case let .newerSchema(path, found, newest):
             return "\(path): written by a newer DeepSPIO-Lab (schema migration '\(found)'; this version knows up to '\(newest)'); use that version or a new workspace"
         }

@@ -33,11 +33,6 @@ public final class Runner {
 
     public init(workspace: String) throws {
         self.workspace = workspace
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: workspace, isDirectory: &isFolder), !isFolder.boolValue {
-            throw RunnerError.workspaceIsAFile(workspace)
-        }
-        try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
         store = try RunStore(path: (workspace as NSString).appendingPathComponent("runs.sqlite"))
         StalePartialFiles.remove(in: (workspace as NSString).appendingPathComponent("datasets"))
     }
@@ -105,7 +100,8 @@ public final class Runner {
                 usleep(500_000)
             case let .resumed(r, was):
                 run = r
-                log("resuming \(kind) run \(run.id!) (\(name)), left \(was)")
+                log(was == .finished ? "recomputing \(kind) run \(run.id!) (\(name)): its folder \(run.directory) is gone"
+                                     : "resuming \(kind) run \(run.id!) (\(name)), left \(was)")
                 break claiming
             case let .started(r):
                 run = r
@@ -116,11 +112,13 @@ public final class Runner {
         try store.recordEnvironment(run.id!, environment)
         do {
             try body(run)
-        } catch let error as TrainingError {
-            if case .interrupted = error { try store.fail(run.id!, error: "\(error)", interrupted: true) } else { try store.fail(run.id!, error: "\(error)") }
-            throw error
         } catch {
-            try store.fail(run.id!, error: "\(error)")
+            // The cause goes to the user even when it cannot be recorded (a full disk fails the
+            // store's write too); the run then stays `running` under a dead process, which the
+            // next `spio run` resumes like an interrupted one.
+            var interrupted = false
+            if case TrainingError.interrupted = error { interrupted = true }
+            try? store.fail(run.id!, error: WorkspaceFault.describe(error), interrupted: interrupted)
             throw error
         }
         try store.finish(run.id!)
@@ -399,11 +397,8 @@ enum ExamplePanels {
 public enum RunnerError: Error, CustomStringConvertible {
     /// A finished run's files differ from what the store recorded.
     case changedArtifacts(Int64, [String])
-    /// The workspace path names a file.
-    case workspaceIsAFile(String)
     public var description: String {
         switch self {
-        case let .workspaceIsAFile(path): return "\(path): the workspace must be a folder, and this is a file"
         case let .changedArtifacts(id, problems):
             return "run \(id)'s files are not the ones it recorded, so it cannot be reused:\n  " + problems.joined(separator: "\n  ")
                 + "\nrestore them, or run again with --force to recompute (spio verify lists every such file of a workspace)"

@@ -38,7 +38,55 @@ public enum FileBytes {
     /// Writes `bytes` to a temporary file beside `path`, then renames it into place.
     public static func writeAtomically(_ bytes: some Collection<UInt8>, to path: String) throws {
         let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        do { try Data(bytes).write(to: url, options: .atomic) } catch { throw ImageIOError(path, "cannot be written: \(error.localizedDescription)") }
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(bytes).write(to: url, options: .atomic)
+        } catch {
+            throw ImageIOError(path, "cannot be written: \(FileFault.reason(error))")
+        }
+    }
+}
+
+/// The operating system's words for a failed file operation ("No space left on device",
+/// "Read-only file system"), where Foundation on Linux gives `NSCocoaErrorDomain` codes or
+/// "The operation could not be completed".
+public enum FileFault {
+    public static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(u.code)))
+        }
+        guard ns.domain == NSCocoaErrorDomain else { return "\(error)" }
+        switch CocoaError.Code(rawValue: ns.code) {
+        case .fileWriteOutOfSpace: return String(cString: strerror(ENOSPC))
+        case .fileWriteVolumeReadOnly: return String(cString: strerror(EROFS))
+        case .fileWriteNoPermission, .fileReadNoPermission: return String(cString: strerror(EACCES))
+        case .fileNoSuchFile, .fileReadNoSuchFile: return String(cString: strerror(ENOENT))
+        case .fileWriteFileExists: return String(cString: strerror(EEXIST))
+        default: return path(error).flatMap(obstacle) ?? ns.localizedDescription
+        }
+    }
+
+    /// Why a path cannot be made, where Foundation gives no cause: a file where a folder is needed
+    /// on its way, or a folder this process may not write.
+    private static func obstacle(_ path: String) -> String? {
+        var ancestor = (path as NSString).deletingLastPathComponent
+        while !ancestor.isEmpty, ancestor != "/" {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: ancestor, isDirectory: &isFolder) {
+                if !isFolder.boolValue { return "\(ancestor) is a file, where a folder is needed" }
+                if access(ancestor, W_OK) != 0 { return "\(ancestor): " + String(cString: strerror(errno)) }
+                return nil
+            }
+            ancestor = (ancestor as NSString).deletingLastPathComponent
+        }
+        return nil
+    }
+
+    /// The file the error names, if any.
+    public static func path(_ error: Error) -> String? {
+        let ns = error as NSError
+        return (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
     }
 }

@@ -11,7 +11,11 @@ struct WorkspaceOptions: ParsableArguments {
     var workspace: String?
 
     var path: String { workspace ?? ProcessInfo.processInfo.environment["SPIO_WORKSPACE"] ?? "spio-runs" }
-    func store() throws -> RunStore { try RunStore(path: (path as NSString).appendingPathComponent("runs.sqlite")) }
+    var storePath: String { (path as NSString).appendingPathComponent("runs.sqlite") }
+    /// The store for commands that write (run, audit).
+    func store() throws -> RunStore { try RunStore(path: storePath) }
+    /// The store for commands that only read: works on a read-only workspace and creates nothing.
+    func readingStore() throws -> RunStore { try RunStore(path: storePath, access: .readOnly) }
 }
 
 /// Ctrl-C: the first asks the run to stop at the next batch (the store marks it interrupted and
@@ -113,7 +117,7 @@ struct Runs: ParsableCommand {
     @OptionGroup var workspace: WorkspaceOptions
 
     func run() throws {
-        let runs = try workspace.store().runs(study: study, status: status, kind: kind)
+        let runs = try workspace.readingStore().runs(study: study, status: status, kind: kind)
         let rows = runs.map { r -> [String] in [String(r.id!), r.kind.rawValue, r.status.rawValue, r.study, r.name, String(r.configHash.prefix(12)),
                                     r.seconds.map { String(format: "%.1f", $0) } ?? "", r.error.map { String($0.prefix(60)) } ?? ""] }
         print(TextTable(header: ["id", "kind", "status", "study", "name", "config", "seconds", "error"], rows: rows).text)
@@ -126,7 +130,7 @@ struct Show: ParsableCommand {
     @OptionGroup var workspace: WorkspaceOptions
 
     func run() throws {
-        let store = try workspace.store()
+        let store = try workspace.readingStore()
         guard let r = try store.run(id) else { throw ValidationError("no run \(id) in \(store.path)") }
         print("run \(id): \(r.kind) \(r.status)  study \(r.study)  name \(r.name)")
         print("config hash \(r.configHash)\ndirectory \(r.directory)\nstarted \(r.startedAt ?? "-")  finished \(r.finishedAt ?? "-")  seconds \(r.seconds.map { String(format: "%.1f", $0) } ?? "-")")
@@ -150,7 +154,7 @@ struct Compare: ParsableCommand {
     func validate() throws { guard ids.count >= 2 else { throw ValidationError("give at least two run ids") } }
 
     func run() throws {
-        let store = try workspace.store()
+        let store = try workspace.readingStore()
         var columns: [[String: String]] = []
         for id in ids {
             guard let r = try store.run(id) else { throw ValidationError("no run \(id)") }
@@ -185,7 +189,7 @@ struct Report: ParsableCommand {
 
     func run() throws {
         let start = Date()
-        let files = try StudyReport(store: workspace.store(), study: study).write(to: out ?? "reports/\(study)")
+        let files = try StudyReport(store: workspace.readingStore(), study: study).write(to: out ?? "reports/\(study)")
         for f in files { print(f) }
         progress(String(format: "rendered in %.2f s", Date().timeIntervalSince(start)))
     }
@@ -229,7 +233,7 @@ struct Verify: ParsableCommand {
     @OptionGroup var workspace: WorkspaceOptions
 
     func run() throws {
-        let store = try workspace.store()
+        let store = try workspace.readingStore()
         var files = 0, problems: [String] = []
         for r in try store.runs(status: .finished) {
             files += try store.artifacts(r.id!).count

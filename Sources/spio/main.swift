@@ -6,6 +6,7 @@ import SPIOKernels
 import SPIONetworks
 import SPIOTensor
 import SPIOPhysics
+import SPIOExperiments
 
 /// The `spio` command line.
 struct Spio: ParsableCommand {
@@ -132,7 +133,18 @@ if let why = KernelPolicy.unsupported(.portable) {
     exit(1)
 }
 #endif
-Spio.main()
+// Argument errors, help and exit codes go through ArgumentParser; a full disk, a read-only
+// workspace or a damaged store get their cause in words instead of SQLite's or Foundation's codes.
+do {
+    var command = try Spio.parseAsRoot()
+    try command.run()
+} catch {
+    if let text = WorkspaceFault.translated(error) {
+        progress("Error: " + text)
+        Spio.exit(withError: ExitCode(1))
+    }
+    Spio.exit(withError: error)
+}
 
 /// Until the simulator and studies land, `make quickstart` runs this: tiny DeepSPIO learns a toy
 /// image-to-wavelet-band mapping, and the trained model is written as a safetensors checkpoint.

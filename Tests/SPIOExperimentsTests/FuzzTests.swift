@@ -146,3 +146,129 @@ final class FuzzTests: ScratchDirectoryTestCase {
         return h + [UInt8](repeating: 0, count: nx * ny * nz * 4)
     }
 }
+
+/// Seeded faults in a finished workspace: files flipped, cut short or deleted, a damaged or empty
+/// store, a store from a newer version, stale partial files, a lock that is a folder, a run left
+/// `running` by a dead process, a folder that is a file. `spio runs`, `spio verify` and `spio run`
+/// must each end with a clear message or a correct result: never a signal, a hang, or a raw
+/// SQLite or Foundation text; after a successful run every hash has one finished run and the
+/// workspace verifies.
+final class WorkspaceFuzzTests: ScratchDirectoryTestCase {
+    enum Fault: CaseIterable {
+        case flipByte, truncateFile, deleteFile, deleteRunFolder, garbleStore, emptyStore, notAStore, newerSchema
+        case staleParts, lockIsAFolder, deadRunningRun, datasetsIsAFile, storeIsAFolder
+    }
+
+    /// Every fault once in `make test`; `make fuzz` (SPIO_FUZZ_CASES=3000) draws 300.
+    var cases: Int { max(Fault.allCases.count, (Int(ProcessInfo.processInfo.environment["SPIO_FUZZ_CASES"] ?? "") ?? 0) / 10) }
+
+    func testGeneratedWorkspaceFaultsEndInAMessageOrACorrectResult() throws {
+        let study = dir + "/ws-fuzz.yaml"
+        try """
+            study: wsfuzz
+            simulation: {imageSize: 32, seed: 3}
+            data: {samples: 24}
+            model: {preset: tiny}
+            training: {epochs: 1, batchSize: 8, learningRate: 0.003}
+            evaluation: {sets: [{name: test, samples: 4, seed: 5}]}
+            """.write(toFile: study, atomically: true, encoding: .utf8)
+        let base = dir + "/base"
+        let first = try Self.spio(["run", study, "--workspace", base, "--report", "none"])
+        XCTAssertEqual(first.status, 0, first.text)
+        let files = try FileManager.default.subpathsOfDirectory(atPath: base).filter { $0.hasSuffix(".npy") || $0.hasSuffix(".safetensors") }.sorted()
+        XCTAssertFalse(files.isEmpty)
+
+        var rng = SeededGenerator(seed: 20261130)
+        var outcomes = [String: Int]()
+        for n in 0..<cases {
+            let fault = n < Fault.allCases.count ? Fault.allCases[n] : Fault.allCases[rng.int(in: 0...(Fault.allCases.count - 1))]
+            let ws = dir + "/case-\(n)"
+            try FileManager.default.copyItem(atPath: base, toPath: ws)
+            try apply(fault, to: ws, files: files, rng: &rng)
+            for args in [["runs"], ["verify"], ["run", study, "--report", "none"], ["verify"]] {
+                let r = try Self.spio(args + ["--workspace", ws])
+                let label = "case \(n) \(fault) spio \(args[0]) (exit \(r.status), \(r.signalled ? "signal" : "no signal"))"
+                XCTAssertFalse(r.signalled || r.timedOut, "\(label): \(r.text)")
+                for raw in ["Fatal error", "NSCocoaErrorDomain", "Error Domain=", "SQLite error"] {
+                    XCTAssertFalse(r.text.contains(raw), "\(label) printed a raw text: \(r.text)")
+                }
+                if r.status != 0 {
+                    XCTAssertTrue(r.text.contains("Error:") || r.text.contains("changed or missing"), "\(label) without a message: \(r.text)")
+                }
+                outcomes["\(fault) \(args[0]) \(r.status == 0 ? "ok" : "refused")", default: 0] += 1
+                if args[0] == "run", r.status == 0 {
+                    let store = try RunStore(path: ws + "/runs.sqlite", access: .readOnly)
+                    let finished = try store.runs(status: .finished)
+                    XCTAssertEqual(Set(finished.map { "\($0.kind) \($0.configHash)" }).count, finished.count, "\(label): one finished run per hash")
+                    XCTAssertEqual(finished.count, 4, "\(label): dataset, training, test data, evaluation")
+                }
+            }
+            try? FileManager.default.removeItem(atPath: ws)
+        }
+        print("workspace faults:", outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+    }
+
+    func apply(_ fault: Fault, to ws: String, files: [String], rng: inout SeededGenerator) throws {
+        let file = ws + "/" + files[rng.int(in: 0...(files.count - 1))]
+        let fm = FileManager.default
+        switch fault {
+        case .flipByte:
+            var b = try Data(contentsOf: URL(fileURLWithPath: file))
+            b[rng.int(in: 0...(b.count - 1))] ^= UInt8(1 << rng.int(in: 0...7))
+            try b.write(to: URL(fileURLWithPath: file))
+        case .truncateFile:
+            let b = try Data(contentsOf: URL(fileURLWithPath: file))
+            try b.prefix(rng.int(in: 0...(b.count - 1))).write(to: URL(fileURLWithPath: file))
+        case .deleteFile: try fm.removeItem(atPath: file)
+        case .deleteRunFolder:
+            let folders = ["datasets", "models", "evaluations"]
+            let parent = ws + "/" + folders[rng.int(in: 0...2)]
+            let runs = try fm.contentsOfDirectory(atPath: parent).sorted()
+            try fm.removeItem(atPath: parent + "/" + runs[rng.int(in: 0...(runs.count - 1))])
+        case .garbleStore:
+            var b = try Data(contentsOf: URL(fileURLWithPath: ws + "/runs.sqlite"))
+            for _ in 0..<rng.int(in: 1...64) { b[rng.int(in: 0...(b.count - 1))] = UInt8(rng.int(in: 0...255)) }
+            try b.write(to: URL(fileURLWithPath: ws + "/runs.sqlite"))
+        case .emptyStore: try Data().write(to: URL(fileURLWithPath: ws + "/runs.sqlite"))
+        case .notAStore:
+            try Data((0..<4096).map { _ in UInt8(rng.int(in: 0...255)) }).write(to: URL(fileURLWithPath: ws + "/runs.sqlite"))
+        case .newerSchema:
+            let store = try RunStore(path: ws + "/runs.sqlite")
+            try store.db.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99')") }
+        case .staleParts:
+            let datasets = try fm.contentsOfDirectory(atPath: ws + "/datasets").sorted()
+            try fm.createDirectory(atPath: ws + "/datasets/\(datasets[0]).partial-999999", withIntermediateDirectories: true)
+            try Data([1, 2, 3]).write(to: URL(fileURLWithPath: ws + "/datasets/\(datasets[0]).partial-999999/images.npy"))
+        case .lockIsAFolder:
+            try fm.removeItem(atPath: ws + "/runs.sqlite.lock")
+            try fm.createDirectory(atPath: ws + "/runs.sqlite.lock", withIntermediateDirectories: true)
+        case .deadRunningRun:
+            let store = try RunStore(path: ws + "/runs.sqlite")
+            let id = rng.int(in: 1...4)
+            try store.db.write { try $0.execute(sql: "UPDATE runs SET status = 'running', pid = 999999999 WHERE id = ?", arguments: [id]) }
+        case .datasetsIsAFile:
+            try fm.removeItem(atPath: ws + "/datasets")
+            try Data("x".utf8).write(to: URL(fileURLWithPath: ws + "/datasets"))
+        case .storeIsAFolder:
+            try fm.removeItem(atPath: ws + "/runs.sqlite")
+            try fm.createDirectory(atPath: ws + "/runs.sqlite", withIntermediateDirectories: true)
+        }
+    }
+
+    /// Runs the test build's `spio` with a time limit; a process past it is killed and reported.
+    static func spio(_ args: [String], limitSeconds: Double = 120) throws -> (status: Int32, text: String, signalled: Bool, timedOut: Bool) {
+        let p = Process()
+        p.executableURL = RunnerTests.spio
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe; p.standardError = pipe
+        try p.run()
+        let deadline = DispatchWorkItem { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + limitSeconds, execute: deadline)
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        deadline.cancel()
+        let signalled = p.terminationReason == .uncaughtSignal
+        return (p.terminationStatus, text, signalled && p.terminationStatus != SIGKILL, signalled && p.terminationStatus == SIGKILL)
+    }
+}

@@ -159,7 +159,7 @@ final class RunnerTests: ScratchDirectoryTestCase {
 
     func testAWorkspaceThatIsAFileIsAClearError() throws {
         try "x".write(toFile: dir + "/file", atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try Runner(workspace: dir + "/file")) { XCTAssertTrue("\($0)".contains("must be a folder, and this is a file"), "\($0)") }
+        XCTAssertThrowsError(try Runner(workspace: dir + "/file")) { XCTAssertTrue("\($0)".contains("the workspace is a file, not a folder"), "\($0)") }
     }
 
     /// A flipped byte in a finished run's file is found by `spio verify`, refused for reuse by
