@@ -1,25 +1,26 @@
 import SPIONetworks
 import SPIOTensor
+import SPIOTraining
 
 /// The maps a test set's `interpretability` block asks for, as named arrays an evaluation stores
 /// (`interp-*.npy`) and a report draws.
 enum InterpretabilityMaps {
-    /// For the first `config.images` images of scaled `inputs` (N x 2 x H x W):
+    /// For the first `config.images` images of an evaluation (its scaled inputs, N x 2 x H x W):
     /// `interp-input.npy` (channel 0), `interp-prediction.npy`, `interp-gradcam-<layer>.npy` per
     /// layer and `interp-saliency.npy` (|d/dx| summed over both input channels), each N' x H x W;
     /// `interp-features-<layer>.npy`: the layer's first `featureCount` activation maps of the
     /// first image, K x h x w.
-    static func compute(_ config: InterpretabilityConfig, model: EncoderDecoderNet, inputs: Tensor,
-                        predictions: Tensor) throws -> [(String, Tensor)] {
-        let (n, c, h, w) = (min(config.images, inputs.shape[0]), inputs.shape[1], inputs.shape[2], inputs.shape[3])
+    static func compute(_ config: InterpretabilityConfig, model: EncoderDecoderNet, result: EvaluationResult) throws -> [(String, Tensor)] {
+        let inputs = result.inputs
+        let (n, c, h, w) = (min(config.images, result.count), inputs.shape[1], inputs.shape[2], inputs.shape[3])
         let plane = h * w
         func stack(_ maps: [[Float]]) -> Tensor { Tensor(shape: [maps.count, h, w], values: maps.flatMap { $0 }) }
         func image(_ i: Int) -> Tensor {
-            Tensor(shape: [1, c, h, w], values: inputs.values((i * c * plane)..<((i + 1) * c * plane)))
+            Tensor(shape: [1, c, h, w], values: (0..<c).flatMap { result.input(i, channel: $0) })
         }
         var out: [(String, Tensor)] = [
-            ("interp-input.npy", stack((0..<n).map { inputs.values(($0 * c * plane)..<($0 * c * plane + plane)) })),
-            ("interp-prediction.npy", stack((0..<n).map { predictions.values(($0 * plane)..<(($0 + 1) * plane)) })),
+            ("interp-input.npy", stack((0..<n).map { result.input($0) })),
+            ("interp-prediction.npy", stack((0..<n).map { result.map($0) })),
         ]
         for layer in config.gradCAM {
             let maps = try (0..<n).map { try Interpretability.gradCAM(model: model, input: image($0), layer: layer, outputChannel: config.band).array }

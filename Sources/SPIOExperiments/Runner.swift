@@ -251,28 +251,17 @@ public final class Runner {
             if !set.files.isEmpty { params["files"] = set.files.joined(separator: "\n") }
             try store.setParams(id, params)
             let predictor = try Predictor(checkpoint: (training.directory as NSString).appendingPathComponent("model.safetensors"))
-            let test: TestImages
-            if let data {
-                let t = try TrainingSet(directory: data.directory)
-                test = TestImages(inputs: t.inputs, truth: t.concentration)
-            } else {
-                let raw = try set.files.map(predictor.readInput)
-                let inputs = Tensor.concatenate(raw)
-                InputScaling.apply(inputs)
-                test = TestImages(inputs: inputs, truth: nil)
-            }
-            let maps = Evaluation.predict(predictor.model, inputs: test.inputs)
+            let test = try predictor.evaluate(data.map { .dataset(directory: $0.directory) } ?? .files(set.files))
             var values: [(key: MetricKey, step: Int, value: Double)] = []
-            if let truth = test.truth {
-                let nmae = Evaluation.nmae(prediction: maps, truth: truth)
+            if test.truth != nil {
+                let nmae = test.nmae()
                 for (i, v) in nmae.enumerated() { if let v { values.append((.nmae, i, v)) } }
                 let (mean, sd) = Evaluation.meanAndSD(nmae.compactMap { $0 })
                 values += [(MetricKey.nmae.mean, 0, mean), (MetricKey.nmae.sd, 0, sd), (.images, 0, Double(nmae.compactMap { $0 }.count))]
                 // The metrics a reviewer of susceptibility maps expects beside NMAE, per image.
-                let n = test.imageSize
                 var perKey: [MetricKey: [Double]] = [:]
                 for s in 0..<test.count {
-                    let m = ImageMetrics(prediction: maps.data + s * n * n, truth: truth.data + s * n * n, size: n)
+                    guard let m = test.imageMetrics(s) else { continue }
                     for (k, v) in [(MetricKey.rmse, m.rmse), (.hfen, m.hfen), (.ssim, m.ssim), (.ironError, m.ironErrorFraction)] {
                         guard let v, v.isFinite else { continue }
                         values.append((k, s, v)); perKey[k, default: []].append(v)
@@ -292,8 +281,9 @@ public final class Runner {
                 let (row, col) = (Double(n) / 2 - 0.5 + scene.bottleCentreMM[2] / pixelMM, Double(n) / 2 - 0.5 + scene.bottleCentreMM[0] / pixelMM)
                 let radius = scene.bottleRadiusMM / 2 / pixelMM
                 for s in 0..<test.count {
-                    let est = Evaluation.regionMean(maps.data + s * n * n, size: n, centreRow: row, centreColumn: col, radiusPixels: radius)
-                    let truth = set.truthUgPerMM3 ?? Evaluation.regionMean(test.truth!.data + s * n * n, size: n, centreRow: row, centreColumn: col, radiusPixels: radius)
+                    let est = test.regionMean(s, centreRow: row, centreColumn: col, radiusPixels: radius)!
+                    guard let truth = set.truthUgPerMM3 ?? test.regionMean(s, ofTruth: true, centreRow: row, centreColumn: col, radiusPixels: radius)
+                    else { continue }
                     values += [(.phantomEstimate, s, est), (.phantomTruth, s, truth)]
                 }
             }
@@ -304,30 +294,22 @@ public final class Runner {
                 try NPYArray(shape: t.shape, values: t.array).write(to: path)
                 try store.addArtifact(id, name: name, path: path)
             }
-            try save("predictions.npy", maps)
+            try save("predictions.npy", test.maps)
             // The first image's input channel 0, truth (simulated sets) and prediction, for strips.
-            let n = test.imageSize, plane = n * n
-            let first = [test.inputs.values(0..<plane), test.truth?.values(0..<plane), maps.values(0..<plane)].compactMap { $0 }
+            let n = test.imageSize
+            let first = [test.input(0), test.truth(0), test.map(0)].compactMap { $0 }
             try save("example.npy", Tensor(shape: [first.count, n, n], values: first.flatMap { $0 }))
             let png = (dir as NSString).appendingPathComponent("examples.png")
-            try ExamplePanels.render(test, predictions: maps, count: min(4, test.count)).writePNG(to: png)
+            try ExamplePanels.render(test, count: min(4, test.count)).writePNG(to: png)
             try store.addArtifact(id, name: "examples.png", path: png)
             if let interp = set.interpretability {
-                for (file, maps) in try InterpretabilityMaps.compute(interp, model: predictor.model, inputs: test.inputs, predictions: maps) {
+                for (file, maps) in try InterpretabilityMaps.compute(interp, model: predictor.model, result: test) {
                     try save(file, maps)
                 }
             }
             log("\(name) \(set.name): \(try EvaluationSummary(store: store, id: id).text)")
         }
     }
-}
-
-/// A test set's scaled inputs and, for simulated sets, the true concentration maps.
-struct TestImages {
-    let inputs: Tensor
-    let truth: Tensor?
-    var count: Int { inputs.shape[0] }
-    var imageSize: Int { inputs.shape[3] }
 }
 
 /// Dotted key -> value text of an encodable value (lists as JSON), for the params table.
@@ -371,12 +353,10 @@ indirect enum JSONValue: Decodable {
 /// Input channel 0, truth and prediction of test images as colour-mapped panels: rows for an
 /// evaluation's `examples.png`, columns for a report's strips.
 enum ExamplePanels {
-    static func render(_ images: TestImages, predictions: Tensor, count: Int) -> RGBImage {
-        let n = images.imageSize, plane = n * n
-        return ImagePanel.column((0..<count).map { s in
-            ImagePanel.row(cells(input: images.inputs.values((s * 2 * plane)..<(s * 2 * plane + plane)),
-                                 truth: images.truth?.values((s * plane)..<((s + 1) * plane)),
-                                 prediction: predictions.values((s * plane)..<((s + 1) * plane)), size: n, inputTitle: "INPUT (EVEN)"))
+    static func render(_ result: EvaluationResult, count: Int) -> RGBImage {
+        ImagePanel.column((0..<count).map { s in
+            ImagePanel.row(cells(input: result.input(s), truth: result.truth(s), prediction: result.map(s), size: result.imageSize,
+                                 inputTitle: "INPUT (EVEN)"))
         })
     }
 

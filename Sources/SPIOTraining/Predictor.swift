@@ -59,10 +59,33 @@ public final class Predictor {
     }
 
     /// Concentration maps (N x H x W, ug/mm^3) of unscaled N x 2 x H x W images.
-    public func predict(_ images: Tensor) -> Tensor {
+    public func predict(_ images: Tensor) -> Tensor { evaluate(unscaled: images, truth: nil).maps }
+
+    /// The one inference route: scales the images, predicts, and keeps what an evaluation reports.
+    public func evaluate(_ source: TestImageSource) throws -> EvaluationResult {
+        switch source {
+        case let .dataset(directory):
+            let set = try TrainingSet(directory: directory)
+            return EvaluationResult(inputs: set.inputs, truth: set.concentration, maps: Evaluation.predict(model, inputs: set.inputs))
+        case let .files(paths):
+            return evaluate(unscaled: Tensor.concatenate(try paths.map(readFiniteInput)), truth: nil)
+        }
+    }
+
+    private func evaluate(unscaled images: Tensor, truth: Tensor?) -> EvaluationResult {
         let x = images.copy()
         InputScaling.apply(x)
-        return Evaluation.predict(model, inputs: x)
+        return EvaluationResult(inputs: x, truth: truth, maps: Evaluation.predict(model, inputs: x))
+    }
+
+    /// `readInput`, refusing non-finite values (a View Line image is finite; NaN would spread
+    /// through every map of the batch).
+    public func readFiniteInput(_ path: String) throws -> Tensor {
+        let images = try readInput(path)
+        if let bad = images.array.firstIndex(where: { !$0.isFinite }) {
+            throw ImageIOError(path, "holds a non-finite value (\(images.data[bad])) at element \(bad); View Line images are finite")
+        }
+        return images
     }
 
     /// Predicts every input and writes `<stem>.npy` (H x W, or N x H x W) and `<stem>.png` (viridis
@@ -89,12 +112,7 @@ public final class Predictor {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var written: [String] = []
         for o in outputs {
-            let images = try readInput(o.input)
-            let inputValues = images.array
-            if let bad = inputValues.firstIndex(where: { !$0.isFinite }) {
-                throw ImageIOError(o.input, "holds a non-finite value (\(inputValues[bad])) at element \(bad); View Line images are finite")
-            }
-            let maps = predict(images)
+            let maps = predict(try readFiniteInput(o.input))
             let mapValues = maps.array
             if mapValues.contains(where: { !$0.isFinite }) {
                 throw ImageIOError(checkpointPath, "gives non-finite concentrations for \(o.input): the checkpoint's weights are not finite or overflow")

@@ -159,8 +159,8 @@ final class WorkspaceFuzzTests: ScratchDirectoryTestCase {
         case staleParts, lockIsAFolder, deadRunningRun, datasetsIsAFile, storeIsAFolder
     }
 
-    /// Every fault once in `make test`; `make fuzz` (SPIO_FUZZ_CASES=3000) draws 300.
-    var cases: Int { max(Fault.allCases.count, (Int(ProcessInfo.processInfo.environment["SPIO_FUZZ_CASES"] ?? "") ?? 0) / 10) }
+    /// Every fault once in `make test`; `make fuzz` (SPIO_FUZZ_CASES=3000) draws 60.
+    var cases: Int { max(Fault.allCases.count, (Int(ProcessInfo.processInfo.environment["SPIO_FUZZ_CASES"] ?? "") ?? 0) / 50) }
 
     func testGeneratedWorkspaceFaultsEndInAMessageOrACorrectResult() throws {
         let study = dir + "/ws-fuzz.yaml"
