@@ -44,9 +44,11 @@ public final class Runner {
         public let evaluations: [RunStore.Run]
     }
 
-    public func run(_ plan: StudyPlan) throws -> [Outcome] {
-        try begin(plan)
-        return try plan.runs.map { try run($0, study: plan.study, description: plan.description) }
+    /// Every planned run of `plan`, through `executor` (this process by default).
+    public func run(_ plan: StudyPlan, executor: StudyExecutor = LocalExecutor()) throws -> [Outcome] {
+        var outcomes: [Outcome] = []
+        try executor.execute(plan, runner: self) { outcomes.append($1) }
+        return outcomes
     }
 
     /// Records the study (description, report block) before its runs.
@@ -177,12 +179,6 @@ public final class Runner {
             params["training.lineage"] = lineage
             params["training.backend"] = backend.name
             try store.setParams(run.id!, params)
-            let checkpoints = URL(fileURLWithPath: dir).appendingPathComponent("checkpoints")
-            if Trainer.latestCheckpoint(in: checkpoints) == nil, let (ancestor, latest) = try shorterRun(lineage: lineage, epochs: c.training.epochs, excluding: run.id!) {
-                try FileManager.default.createDirectory(at: checkpoints, withIntermediateDirectories: true)
-                try FileManager.default.copyItem(at: latest, to: checkpoints.appendingPathComponent(latest.lastPathComponent))
-                log("continuing from train run \(ancestor) at \(latest.lastPathComponent)")
-            }
             let id = run.id!
             // The first call (after a resume, or epoch 1) logs every finished epoch, rewriting what a
             // crash may have left half-logged; later calls only the epoch just finished.
@@ -192,22 +188,24 @@ public final class Runner {
                 logged = history.count
             }
             let result = try backend.train(TrainingJob(name: planned.name, model: c.model, training: c.training, dataset: dataset.directory,
-                                                       directory: dir), callbacks)
+                                                       directory: dir, continueFrom: try shorterRun(lineage: lineage, epochs: c.training.epochs,
+                                                                                                    excluding: id)), callbacks)
             try store.addArtifact(id, name: "model.safetensors", path: result.modelPath)
             try store.log(id, [(.parameters, 0, Double(result.parameters))])
         }
     }
 
-    /// The training run of the same lineage with the most epochs checkpointed, at most `epochs`,
-    /// and its newest checkpoint folder.
-    func shorterRun(lineage: String, epochs: Int, excluding id: Int64) throws -> (Int64, URL)? {
-        var best: (Int64, URL, Int)?
+    /// The newest checkpoint of the training run of the same lineage with the most epochs
+    /// checkpointed, at most `epochs`.
+    func shorterRun(lineage: String, epochs: Int, excluding id: Int64) throws -> EpochCheckpoint? {
+        var best: EpochCheckpoint?
         for r in try store.runs(kind: .train, param: "training.lineage", equals: lineage) where r.id != id {
-            guard let latest = Trainer.latestCheckpoint(in: URL(fileURLWithPath: r.directory).appendingPathComponent("checkpoints")),
-                  let epoch = Int(latest.lastPathComponent.dropFirst("epoch-".count)), epoch <= epochs, epoch > (best?.2 ?? 0) else { continue }
-            best = (r.id!, latest, epoch)
+            guard var latest = Trainer.latestCheckpoint(in: Trainer.checkpointDirectory(ofRun: r.directory)),
+                  latest.epoch <= epochs, latest.epoch > (best?.epoch ?? 0) else { continue }
+            latest.owner = "train run \(r.id!)"
+            best = latest
         }
-        return best.map { ($0.0, $0.1) }
+        return best
     }
 
     /// Writes (or rewrites) the metrics of finished epochs: idempotent, so a resumed run rewrites

@@ -170,16 +170,32 @@ public final class Trainer {
     /// What `state.json` in an epoch folder holds.
     struct State: Codable { var identity: String; var history: [EpochRecord] }
 
-    /// The newest complete epoch folder under `directory`, if any.
-    public static func latestCheckpoint(in directory: URL) -> URL? {
+    /// A training run's checkpoint directory inside its run folder.
+    public static func checkpointDirectory(ofRun directory: String) -> URL {
+        URL(fileURLWithPath: directory).appendingPathComponent("checkpoints")
+    }
+
+    /// The newest complete epoch folder (`epoch-NNNN/` with its `state.json`) under `directory`.
+    public static func latestCheckpoint(in directory: URL) -> EpochCheckpoint? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        return names.filter { $0.hasPrefix("epoch-") && FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).appendingPathComponent("state.json").path) }
-            .sorted().last.map { directory.appendingPathComponent($0) }
+        let complete = names.filter {
+            $0.hasPrefix("epoch-") && FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).appendingPathComponent("state.json").path)
+        }
+        guard let name = complete.sorted().last, let epoch = Int(name.dropFirst("epoch-".count)) else { return nil }
+        return EpochCheckpoint(folder: directory.appendingPathComponent(name), epoch: epoch)
+    }
+
+    /// Continues a shorter run: copies its epoch folder into `directory`, which has none yet, so
+    /// the next `run()` resumes from it (the epoch count is not part of a checkpoint's identity).
+    /// The shorter run's own files stay as they were.
+    public static func seed(_ directory: URL, from checkpoint: EpochCheckpoint) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: checkpoint.folder, to: directory.appendingPathComponent(checkpoint.folder.lastPathComponent))
     }
 
     /// Loads the newest complete epoch, if there is one, and returns its folder.
     private func resume() throws -> String? {
-        guard let dir = checkpointDirectory, let latest = Self.latestCheckpoint(in: dir) else { return nil }
+        guard let dir = checkpointDirectory, let latest = Self.latestCheckpoint(in: dir)?.folder else { return nil }
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let state = try decoder.decode(State.self, from: Data(contentsOf: latest.appendingPathComponent("state.json")))
@@ -213,4 +229,13 @@ public final class Trainer {
         for old in epochs.dropLast(2) { try? fm.removeItem(at: dir.appendingPathComponent(old)) }
         return final.path
     }
+}
+
+/// A complete epoch of a checkpoint directory, as `Trainer` writes it.
+public struct EpochCheckpoint: Sendable {
+    /// The `epoch-NNNN/` folder: `model.safetensors` (weights and Adam state) and `state.json`.
+    public let folder: URL
+    public let epoch: Int
+    /// Which run wrote it, for messages ("train run 3"); empty when unknown.
+    public var owner = ""
 }

@@ -82,14 +82,11 @@ struct Run: ParsableCommand {
         runner.shouldStop = { Interrupt.requested }
         let start = Date()
         do {
-            try runner.begin(plan)
-            for (i, planned) in plan.runs.enumerated() {
-                progress("[\(i + 1)/\(plan.runs.count)] \(planned.name)")
-                let outcome = try runner.run(planned, study: plan.study, description: plan.description)
+            try LocalExecutor().execute(plan, runner: runner) { _, outcome in
                 meter.finish()
                 for e in outcome.evaluations {
-                    print("\(planned.name)  \((try runner.store.params(e.id!)["set"]) ?? "?"): \(try EvaluationSummary(store: runner.store, id: e.id!).text)"
-                          + "  (train run \(outcome.training.id!), evaluation run \(e.id!))")
+                    print("\(outcome.planned.name)  \((try runner.store.params(e.id!)["set"]) ?? "?"): "
+                          + "\(try EvaluationSummary(store: runner.store, id: e.id!).text)  (train run \(outcome.training.id!), evaluation run \(e.id!))")
                 }
             }
         } catch {

@@ -51,20 +51,14 @@ struct Train: ParsableCommand {
         let sets = try BlockOverrides(overrides)
         let modelConfig = try sets.modelConfig(preset: model)
         let trainingConfig = try sets.trainingConfig()
-        let all = try loadTrainingSet(data)
-        let (train, val): (TrainingSet, TrainingSet?) = try validation.map { (all, try loadTrainingSet($0)) }
-            ?? Trainer.split(all, validationFraction: trainingConfig.validationFraction)
-        let outURL = URL(fileURLWithPath: out)
-        let trainer = Trainer(model: modelConfig, training: trainingConfig, data: train, validation: val,
-                              checkpointDirectory: outURL.appendingPathComponent("checkpoints"))
-        progress("\(modelConfig.architecture.rawValue) (\(trainer.model.parameterCount) parameters), \(train.count) training and \(val?.count ?? 0) validation images, \(trainingConfig.epochs) epochs")
         let meter = ProgressLine()
-        trainer.progress = { p in
-            meter.update(String(format: "epoch %d/%d  batch %d/%d  loss %.4f  %.1f samples/s", p.epoch, p.epochs, p.batch, p.batches, p.loss, p.samplesPerSecond),
-                         fraction: (Double(p.epoch - 1) + Double(p.batch) / Double(p.batches)) / Double(p.epochs))
-        }
-        let history = try trainer.run()
+        let callbacks = TrainingCallbacks(log: progress, progress: { meter.update($0, fraction: $1) })
+        progress("\(modelConfig.architecture.rawValue) \(model), \(trainingConfig.epochs) epochs")
+        let result = try EngineBackend().train(TrainingJob(name: model, model: modelConfig, training: trainingConfig, dataset: data,
+                                                           validation: validation, directory: out), callbacks)
         meter.finish()
+        let history = result.history
+        let outURL = URL(fileURLWithPath: out)
         for r in history {
             print(String(format: "epoch %3d  step %6d  train loss %.4f  validation NMAE %.4f +- %.4f  (%.1f s)",
                          r.epoch, r.step, r.trainLoss, r.validationNMAE, r.validationNMAESD, r.seconds))
@@ -72,9 +66,7 @@ struct Train: ParsableCommand {
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted]
         try enc.encode(history).write(to: outURL.appendingPathComponent("history.json"))
         try TrainingCurve.render(history, title: "\(modelConfig.architecture.rawValue) \(model)").writePNG(to: outURL.appendingPathComponent("curve.png").path)
-        try Checkpoint.save(trainer.model, config: modelConfig.json, to: outURL.appendingPathComponent("model.safetensors"),
-                            extraMetadata: ["training": trainingConfig.json])
-        print("model: \(outURL.appendingPathComponent("model.safetensors").path)")
+        print("model: \(result.modelPath) (\(result.parameters) parameters)")
     }
 }
 
@@ -90,13 +82,6 @@ enum TrainingCurve {
                             errors: history.map(\.validationNMAESD), markers: true)]
         return ImagePanel.row([loss.render(), val.render()])
     }
-}
-
-/// A dataset folder without its empty samples (said on standard error).
-func loadTrainingSet(_ directory: String) throws -> TrainingSet {
-    let (set, dropped) = try TrainingSet(directory: directory).droppingEmptyTargets()
-    if dropped > 0 { progress("\(directory): left out \(dropped) of \(set.count + dropped) samples with no SPIO in view (the normalised loss is undefined for them)") }
-    return set
 }
 
 /// One progress line: redrawn in place on a terminal, a plain line every few seconds otherwise.

@@ -130,9 +130,10 @@ final class TrainerTests: XCTestCase {
             XCTAssertTrue(text.contains("epoch 2, step 6: the loss is not finite"), text)
             XCTAssertTrue(text.contains("epoch-0001"), text)
         }
-        XCTAssertEqual(Trainer.latestCheckpoint(in: dir)?.lastPathComponent, "epoch-0001")
+        XCTAssertEqual(Trainer.latestCheckpoint(in: dir)?.folder.lastPathComponent, "epoch-0001")
+        XCTAssertEqual(Trainer.latestCheckpoint(in: dir)?.epoch, 1)
         let restored = EncoderDecoderNet(.preset("tiny")!, seed: 99)
-        try Checkpoint.load(restored, from: Trainer.latestCheckpoint(in: dir)!.appendingPathComponent("model.safetensors"))
+        try Checkpoint.load(restored, from: Trainer.latestCheckpoint(in: dir)!.folder.appendingPathComponent("model.safetensors"))
         XCTAssertTrue(restored.parameters.allSatisfy { $0.value.array.allSatisfy(\.isFinite) })
     }
 

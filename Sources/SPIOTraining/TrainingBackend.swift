@@ -1,37 +1,5 @@
 import Foundation
 import SPIONetworks
-import SPIOTraining
-
-/// One model to train: what a `TrainingBackend` gets from the runner.
-public struct TrainingJob {
-    /// The run's name, for progress lines.
-    public var name: String
-    public var model: ModelConfig
-    public var training: TrainingConfig
-    /// The dataset folder (`images.npy`, `concentration.npy`) to train on; the last
-    /// `training.validationFraction` of it validates.
-    public var dataset: String
-    /// The run's folder: `checkpoints/epoch-NNNN/` while training (a backend resumes from the
-    /// newest one it finds), `model.safetensors` at the end.
-    public var directory: String
-}
-
-/// What a finished training left: the final model file and its parameter count.
-public struct TrainingResult {
-    public var modelPath: String
-    public var parameters: Int
-}
-
-/// The runner's side of a training: where lines, progress and finished epochs go, and when to stop.
-public struct TrainingCallbacks {
-    public var log: (String) -> Void
-    /// A progress line and the fraction done.
-    public var progress: (String, Double) -> Void
-    /// Polled between batches; true stops the training with `TrainingError.interrupted`.
-    public var shouldStop: () -> Bool
-    /// Called with the whole history after each epoch's checkpoint (and once after a resume).
-    public var epochFinished: ([EpochRecord]) throws -> Void
-}
 
 /// The seam between the runner, which records, and the code that trains (docs/architecture.md).
 /// The runner hands a backend one `TrainingJob` at a time and stores what it reports; a backend
@@ -50,12 +18,20 @@ public struct EngineBackend: TrainingBackend {
     public init() {}
 
     public func train(_ job: TrainingJob, _ callbacks: TrainingCallbacks) throws -> TrainingResult {
-        let checkpoints = URL(fileURLWithPath: job.directory).appendingPathComponent("checkpoints")
-        let (all, dropped) = try TrainingSet(directory: job.dataset).droppingEmptyTargets()
-        if dropped > 0 {
-            callbacks.log("left out \(dropped) of \(all.count + dropped) training images with no SPIO in view")
+        let checkpoints = Trainer.checkpointDirectory(ofRun: job.directory)
+        if let start = job.continueFrom, Trainer.latestCheckpoint(in: checkpoints) == nil {
+            try Trainer.seed(checkpoints, from: start)
+            callbacks.log("continuing from \(start.owner.isEmpty ? start.folder.deletingLastPathComponent().path : start.owner) at \(start.folder.lastPathComponent)")
         }
-        let (train, val) = Trainer.split(all, validationFraction: job.training.validationFraction)
+        // The normalised loss divides by the target's norm: an image without SPIO would weigh 1/eps.
+        func load(_ folder: String, _ what: String) throws -> TrainingSet {
+            let (set, dropped) = try TrainingSet(directory: folder).droppingEmptyTargets()
+            if dropped > 0 { callbacks.log("left out \(dropped) of \(set.count + dropped) \(what) images with no SPIO in view") }
+            return set
+        }
+        let all = try load(job.dataset, "training")
+        let (train, val): (TrainingSet, TrainingSet?) = try job.validation.map { (all, try load($0, "validation")) }
+            ?? Trainer.split(all, validationFraction: job.training.validationFraction)
         let trainer = Trainer(model: job.model, training: job.training, data: train, validation: val,
                               checkpointDirectory: checkpoints)
         trainer.shouldStop = callbacks.shouldStop
@@ -65,11 +41,11 @@ public struct EngineBackend: TrainingBackend {
                                (Double(p.epoch - 1) + Double(p.batch) / Double(p.batches)) / Double(p.epochs))
         }
         trainer.epochFinished = callbacks.epochFinished
-        try trainer.run()
+        let history = try trainer.run()
         try FileManager.default.createDirectory(atPath: job.directory, withIntermediateDirectories: true)
         let model = (job.directory as NSString).appendingPathComponent("model.safetensors")
         try Checkpoint.save(trainer.model, config: job.model.json, to: URL(fileURLWithPath: model),
                             extraMetadata: ["training": job.training.json])
-        return TrainingResult(modelPath: model, parameters: trainer.model.parameterCount)
+        return TrainingResult(modelPath: model, parameters: trainer.model.parameterCount, history: history)
     }
 }
