@@ -28,36 +28,41 @@ let package = Package(
         // Tensor, sgemm, im2col/col2im, deterministic parallel loops, the seeded generator.
         .target(name: "SPIOTensor", dependencies: ["CBLAS", "SPIOKernels"], swiftSettings: optimise),
         // Layers with explicit forward/backward, Adam, initialisers, safetensors checkpoints, models.
-        .target(name: "SPIONetworks", dependencies: ["SPIOTensor", "SPIOConfig"], swiftSettings: optimise),
+        .target(name: "SPIONetworks", dependencies: ["SPIOTensor", "SPIOCoding"], swiftSettings: optimise),
         // SHA-256 content hashes.
         .target(name: "SPIODigest", swiftSettings: optimise),
         // NPY read/write, NIfTI-1 reader (.nii, .nii.gz), PNG writer with colour maps, SHA-256.
         .target(name: "SPIOImageIO", dependencies: ["CZlib", "CPNG"], swiftSettings: optimise),
-        // YAML configuration files: strict Codable decoding, errors as file:line:column: key.path: message.
-        .target(name: "SPIOConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: optimise),
+        // Strict Codable decoding (unknown keys are errors) and canonical JSON: what every configuration
+        // type needs, without YAML.
+        .target(name: "SPIOCoding", swiftSettings: optimise),
+        // YAML configuration files and study composition (presets, variants, grids, sweeps, --set),
+        // errors as file:line:column: key.path: message. The only module that imports Yams.
+        .target(name: "SPIOConfig", dependencies: ["SPIOCoding", .product(name: "Yams", package: "Yams")], swiftSettings: optimise),
         // The View Line forward model: shapes, dipole field (FFTW), imaging, noise, anatomy, datasets.
-        .target(name: "SPIOPhysics", dependencies: ["SPIOTensor", "SPIOImageIO", "SPIODigest", "SPIOConfig", "CFFTW"],
+        .target(name: "SPIOPhysics", dependencies: ["SPIOTensor", "SPIOImageIO", "SPIODigest", "SPIOCoding", "CFFTW"],
                 swiftSettings: optimise),
         // Training (the paper's loss, Adam, checkpointed epochs with exact resume), evaluation, prediction.
-        .target(name: "SPIOTraining", dependencies: ["SPIONetworks", "SPIOTensor", "SPIOImageIO", "SPIOConfig"], swiftSettings: optimise),
+        .target(name: "SPIOTraining", dependencies: ["SPIONetworks", "SPIOTensor", "SPIOImageIO", "SPIOCoding"], swiftSettings: optimise),
         // Studies: YAML plans with presets and grids, the SQLite run store (GRDB), the cached runner, reports.
-        .target(name: "SPIOExperiments", dependencies: ["SPIOConfig", "SPIOPhysics", "SPIONetworks", "SPIOTraining", "SPIOImageIO",
-                                                        "SPIODigest", "SPIOTensor", "SPIOKernels", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")],
+        .target(name: "SPIOExperiments", dependencies: ["SPIOConfig", "SPIOCoding", "SPIOPhysics", "SPIONetworks", "SPIOTraining", "SPIOImageIO",
+                                                        "SPIODigest", "SPIOTensor", "SPIOKernels", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: optimise),
         // `spio bench` measurements, kept out of the executable so tests can drive them.
         .target(name: "SPIOBench", dependencies: ["SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOPhysics", "SPIOTraining", "CBLAS"], swiftSettings: optimise),
         .executableTarget(name: "spio", dependencies: [
-            "SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOConfig", "SPIOTraining", "SPIOExperiments",
+            "SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOConfig", "SPIOCoding", "SPIOTraining",
+            "SPIOExperiments",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW"]),
         .testTarget(name: "SPIOKernelsTests", dependencies: ["SPIOKernels"]),
         .testTarget(name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SPIOImageIOTests", dependencies: ["SPIOImageIO", "SPIODigest"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SPIOExperimentsTests", dependencies: ["SPIOExperiments", "SPIOKernels", "SPIOConfig", "SPIOTraining", "SPIONetworks", "SPIOPhysics", "SPIOTensor",
+        .testTarget(name: "SPIOExperimentsTests", dependencies: ["SPIOExperiments", "SPIOKernels", "SPIOConfig", "SPIOCoding", "SPIOTraining", "SPIONetworks", "SPIOPhysics", "SPIOTensor",
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SPIOTrainingTests", dependencies: ["SPIOTraining", "SPIONetworks", "SPIOTensor", "SPIOPhysics"]),
-        .testTarget(name: "SPIOPhysicsTests", dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor", "SPIOConfig"]),
+        .testTarget(name: "SPIOPhysicsTests", dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor", "SPIOConfig", "SPIOCoding"]),
     ],
     swiftLanguageModes: [.v5]
 )

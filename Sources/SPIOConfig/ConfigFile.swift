@@ -1,3 +1,4 @@
+import SPIOCoding
 import Foundation
 import Yams
 

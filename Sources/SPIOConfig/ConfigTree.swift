@@ -5,9 +5,9 @@ import Yams
 /// a study, grid values and `--set` overrides put at dotted key paths. Every value keeps the mark
 /// (line, column) and file it came from, so a bad value is reported where it was written.
 public struct ConfigTree {
-    public private(set) var root: Node
+    private(set) var root: Node
     /// Where each dotted path was last set from (file and mark), for error messages.
-    public private(set) var origins: [String: (file: String, mark: Mark?)] = [:]
+    private(set) var origins: [String: (file: String, mark: Mark?)] = [:]
     public let file: String
     /// The text this tree was parsed from, while it is unmodified (exact error positions).
     public private(set) var text: String?
@@ -24,7 +24,7 @@ public struct ConfigTree {
     }
 
     /// A tree over an already composed mapping node (a part of another file).
-    public init(root: Node, file: String) throws {
+    init(root: Node, file: String) throws {
         guard root.mapping != nil else {
             throw ConfigError(file: file, line: root.mark?.line, column: root.mark?.column, keyPath: "", message: "expected a mapping")
         }
@@ -43,8 +43,16 @@ public struct ConfigTree {
         if let m = node.mapping { for (k, v) in m { if let key = k.string { recordOrigins(v, path: path + [key], file: file, marks: marks) } } }
     }
 
+    /// Whether a value is set at a dotted path.
+    public func contains(_ path: String) -> Bool { node(at: path) != nil }
+
+    /// The line and column where the value at a dotted path was written, if known.
+    public func position(of path: String) -> (line: Int, column: Int)? {
+        node(at: path)?.mark.map { ($0.line, $0.column) }
+    }
+
     /// The node at a dotted path, if present.
-    public func node(at path: String) -> Node? {
+    func node(at path: String) -> Node? {
         var node: Node? = root
         for key in path.split(separator: ".") { node = node?.mapping?[String(key)] }
         return node
@@ -65,7 +73,7 @@ public struct ConfigTree {
         text = nil
     }
 
-    public static func merged(_ base: Node, _ over: Node) -> Node {
+    static func merged(_ base: Node, _ over: Node) -> Node {
         guard var b = base.mapping, let o = over.mapping else { return over }
         for (k, v) in o {
             if let existing = b[k], existing.mapping != nil, v.mapping != nil { b[k] = merged(existing, v) } else { b[k] = v }
@@ -75,7 +83,7 @@ public struct ConfigTree {
 
     /// Puts `value` at a dotted path, creating mappings on the way. Errors in it are later
     /// reported at its own line and column unless `marks` is false (command-line values).
-    public mutating func set(_ path: String, to value: Node, from file: String, marks: Bool = true) throws {
+    mutating func set(_ path: String, to value: Node, from file: String, marks: Bool = true) throws {
         let keys = path.split(separator: ".").map(String.init)
         guard !keys.isEmpty, keys.allSatisfy({ !$0.isEmpty }) else {
             throw ConfigError(file: file, line: value.mark?.line, column: value.mark?.column, keyPath: path, message: "expected a dotted key path such as model.head")
@@ -108,7 +116,7 @@ public struct ConfigTree {
     }
 
     /// Parses a `--set` value as a YAML scalar or flow collection (`5`, `image`, `[1, 2]`).
-    public static func parseValue(_ text: String, file: String, path: String) throws -> Node {
+    static func parseValue(_ text: String, file: String, path: String) throws -> Node {
         do {
             return try Yams.compose(yaml: text) ?? Node("", Tag(.null))
         } catch {

@@ -1,3 +1,4 @@
+import SPIOCoding
 import SPIOConfig
 
 /// A study's `report` block: what its report shows beyond the default tables and plots. Stored

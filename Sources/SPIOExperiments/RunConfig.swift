@@ -1,3 +1,4 @@
+import SPIOCoding
 import Foundation
 import SPIOConfig
 import SPIONetworks
@@ -136,5 +137,5 @@ public struct RunConfig: Codable, Equatable, Sendable {
 
     /// Canonical JSON: sorted keys, every field written (defaults included), so equal
     /// configurations hash equally whatever the key order or spelling of the files.
-    public var canonicalJSON: String { SPIOConfig.canonicalJSON(self) }
+    public var canonicalJSON: String { SPIOCoding.canonicalJSON(self) }
 }

@@ -1,3 +1,4 @@
+import SPIOCoding
 import Foundation
 import SPIOKernels
 import SPIOConfig
@@ -5,11 +6,11 @@ import SPIODigest
 import SPIONetworks
 import SPIOPhysics
 import SPIOTraining
-import Yams
 
-/// A study expanded into runs: presets merged in order under the study's own blocks, every
-/// `variant` times every combination of `grid` values, then `--set` overrides; each file's
-/// `evaluation.sweeps` expanded into test sets.
+/// A study expanded into typed runs: `StudyComposition` (SPIOConfig) merges presets under the
+/// study's own blocks, expands every `variant` times every combination of `grid` values, applies
+/// `--set` overrides and each file's `evaluation.sweeps`; each point is decoded into a `RunConfig`
+/// and checked across blocks here.
 public struct StudyPlan {
     public struct PlannedRun {
         /// `study` or `study[key=value,...]` for grid points and variants.
@@ -38,73 +39,35 @@ public struct StudyPlan {
     /// directory (`configs/...`). `overrides` are `key.path=value` strings.
     public init(path: String, overrides: [String] = []) throws {
         file = path
-        var studyTree = try ConfigTree(contentsOf: path)
-        try Self.expandSweeps(&studyTree)
-        try Self.validate(studyTree, isStudy: true)
-        report = studyTree.node(at: "report") == nil ? ReportConfig() : try studyTree.decode(ReportConfig.self, key: "report")
+        let composition = try StudyComposition(path: path, rules: Self.rules)
+        let studyTree = composition.study
+        report = studyTree.contains("report") ? try studyTree.decode(ReportConfig.self, key: "report") : ReportConfig()
         let head = try studyTree.restricted(to: ["study", "description", "presets", "kernel"]).decode(StudyHead.self)
         kernel = head.kernel
         study = head.study ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         if let why = Self.unsafeStudyName(study) {
-            let mark = studyTree.node(at: "study")?.mark
-            throw ConfigError(file: path, line: mark?.line, column: mark?.column, keyPath: "study",
+            let at = studyTree.position(of: "study")
+            throw ConfigError(file: path, line: at?.line, column: at?.column, keyPath: "study",
                               message: "\(why); the study name names the report folder reports/<study>/")
         }
         description = head.description ?? ""
-        var tree = try ConfigTree(yaml: "{}", file: path)
-        for (i, preset) in head.presets.enumerated() {
-            let resolved = Self.resolve(preset, relativeTo: path)
-            do {
-                var presetTree = try ConfigTree(contentsOf: resolved)
-                try Self.expandSweeps(&presetTree)
-                try Self.validate(presetTree, isStudy: false)
-                tree.merge(presetTree.restricted(to: RunConfig.blocks))
-            } catch let error as ConfigError {
-                // Say which line of the study brought the preset in.
-                let mark = studyTree.node(at: "presets")?.sequence?[i].mark
-                throw ConfigError(file: error.file, line: error.line, column: error.column, keyPath: error.keyPath,
-                                  message: error.message + " (preset named at \(path):\(mark?.line ?? 0):\(mark?.column ?? 0), presets[\(i)])")
-            }
-        }
-        tree.merge(studyTree.restricted(to: RunConfig.blocks))
-
-        // Grid: key path -> values, expanded in sorted key order.
-        var axes: [(String, [Node])] = []
-        if let grid = studyTree.node(at: "grid") {
-            axes = try Self.axes(grid, keyPath: "grid", file: path, expected: "expected a mapping from key paths to lists of values")
-            for (key, _) in axes where !RunConfig.blocks.contains(String(key.split(separator: ".").first ?? "")) {
-                let k = grid.mapping!.first { $0.key.string == key }!.key
-                throw ConfigError(file: path, line: k.mark?.line, column: k.mark?.column, keyPath: "grid.\(key)",
-                                  message: "grid keys start with one of \(RunConfig.blocks.sorted().joined(separator: ", "))")
-            }
-            axes.sort { $0.0 < $1.0 }
-        }
-        let variants = try Self.variants(studyTree)
-        // Counted before expanding: a grid of 9 keys x 10 values would be 10^9 runs.
-        let count = axes.reduce(max(1, variants.count)) { total, axis in total.multipliedReportingOverflow(by: max(1, axis.1.count)).partialValue > Self.maximumRuns
-            ? Self.maximumRuns + 1 : total * max(1, axis.1.count) }
-        if count > Self.maximumRuns {
-            let mark = studyTree.node(at: "grid")?.mark ?? studyTree.node(at: "variants")?.mark
-            throw ConfigError(file: path, line: mark?.line, column: mark?.column, keyPath: "grid",
-                              message: "expands to more than \(Self.maximumRuns) runs (variants times every grid combination); split the study")
-        }
         var runs: [PlannedRun] = []
-        for variant in variants.isEmpty ? [nil] : variants.map(Optional.some) {
-            for combo in Self.product(axes) {
-                var t = tree
-                for (k, v) in (variant?.settings ?? []) + combo { try t.set(k, to: v, from: path) }
-                for o in overrides { try t.applyOverride(o, blocks: RunConfig.blocks) }
-                try Self.applyTestSetInheritance(&t)
-                let config = try t.decode(RunConfig.self)
-                try Self.check(config, file: path)
-                let values = (variant.map { [("variant", $0.name)] } ?? [])
-                    + combo.map { ($0.0, $0.1.string ?? (try? Yams.serialize(node: $0.1).trimmingCharacters(in: .whitespacesAndNewlines)) ?? "?") }
-                let label = values.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-                runs.append(PlannedRun(name: values.isEmpty ? study : "\(study)[\(label)]", gridValues: values, config: config, yaml: try t.yaml()))
-            }
+        let study = self.study
+        try composition.compose(presets: head.presets, overrides: overrides) { point in
+            let config = try point.tree.decode(RunConfig.self)
+            try Self.check(config, file: path)
+            let label = point.values.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+            runs.append(PlannedRun(name: point.values.isEmpty ? study : "\(study)[\(label)]", gridValues: point.values, config: config,
+                                   yaml: try point.tree.yaml()))
         }
         self.runs = runs
     }
+
+    /// What a study's blocks are: the composition knows only trees.
+    static let rules = StudyComposition.Rules(
+        blocks: RunConfig.blocks, studyKeys: ["study", "description", "presets", "kernel", "grid", "variants", "report"],
+        presetKeys: ["description"], list: "evaluation.sets", inherited: "simulation", maximumRuns: maximumRuns,
+        checkBlocks: { _ = try $0.decode(FileBlocks.self) })
 
     /// The most runs one study may expand to.
     public static let maximumRuns = 1_000
@@ -139,101 +102,6 @@ public struct StudyPlan {
         }
     }
 
-    /// Checks a file's top-level keys and each block against its own lines.
-    static func validate(_ tree: ConfigTree, isStudy: Bool) throws {
-        let allowed: Set<String> = isStudy ? RunConfig.blocks.union(["study", "description", "presets", "kernel", "grid", "variants", "report"])
-            : RunConfig.blocks.union(["description"])
-        for (k, v) in tree.root.mapping! where !allowed.contains(k.string ?? "") {
-            throw ConfigError(file: tree.file, line: k.mark?.line ?? v.mark?.line, column: k.mark?.column, keyPath: k.string ?? "?",
-                              message: "unknown key '\(k.string ?? "?")'; expected one of: \(allowed.sorted().joined(separator: ", "))")
-        }
-        _ = try tree.decode(FileBlocks.self)
-    }
-
-    /// `variants`: a list of named sets of overrides, e.g. `{name: unet, model.architecture: unet}`.
-    static func variants(_ tree: ConfigTree) throws -> [(name: String, settings: [(String, Node)])] {
-        guard let node = tree.node(at: "variants") else { return [] }
-        func fail(_ n: Node?, _ key: String, _ message: String) -> ConfigError {
-            ConfigError(file: tree.file, line: n?.mark?.line, column: n?.mark?.column, keyPath: key, message: message)
-        }
-        guard let list = node.sequence, !list.isEmpty else { throw fail(node, "variants", "expected a non-empty list of {name: ..., key.path: value, ...}") }
-        var out: [(name: String, settings: [(String, Node)])] = []
-        for (i, item) in list.enumerated() {
-            guard let m = item.mapping, let name = m["name"]?.string, !name.isEmpty else {
-                throw fail(item, "variants.\(i)", "expected a mapping with a name, e.g. {name: unet, model.architecture: unet}")
-            }
-            guard !out.contains(where: { $0.name == name }) else { throw fail(m["name"], "variants.\(i).name", "variant '\(name)' is listed twice") }
-            var settings: [(String, Node)] = []
-            for (k, v) in m where k.string != "name" {
-                let key = k.string ?? "?"
-                guard RunConfig.blocks.contains(String(key.split(separator: ".").first ?? "")) else {
-                    throw fail(k, "variants.\(i).\(key)", "variant keys start with one of \(RunConfig.blocks.sorted().joined(separator: ", "))")
-                }
-                settings.append((key, v))
-            }
-            out.append((name, settings))
-        }
-        return out
-    }
-
-    /// A mapping from key paths to non-empty lists of values (`grid`, a sweep's `over`), in file order.
-    static func axes(_ node: Node, keyPath: String, file: String, expected: String) throws -> [(String, [Node])] {
-        guard let m = node.mapping else { throw ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, keyPath: keyPath, message: expected) }
-        return try m.map { k, v in
-            guard let key = k.string, let values = v.sequence, !values.isEmpty else {
-                throw ConfigError(file: file, line: v.mark?.line, column: v.mark?.column, keyPath: "\(keyPath).\(k.string ?? "?")",
-                                  message: "expected a non-empty list of values")
-            }
-            return (key, Array(values))
-        }
-    }
-
-    /// Every combination of the axes' values, the first axis outermost.
-    static func product(_ axes: [(String, [Node])]) -> [[(String, Node)]] {
-        axes.reduce([[]]) { combos, axis in combos.flatMap { c in axis.1.map { c + [(axis.0, $0)] } } }
-    }
-
-    /// Expands `evaluation.sweeps` into `evaluation.sets`: each sweep is a test set with `name` and
-    /// `over` (dotted key paths inside the set -> lists of values); every combination of values
-    /// becomes a set `name[key=value,...]` labelled with the values (by the last key of each path).
-    static func expandSweeps(_ tree: inout ConfigTree) throws {
-        guard let evaluation = tree.node(at: "evaluation")?.mapping, let sweeps = evaluation["sweeps"] else { return }
-        func fail(_ n: Node?, _ key: String, _ message: String) -> ConfigError {
-            ConfigError(file: tree.file, line: n?.mark?.line, column: n?.mark?.column, keyPath: key, message: message)
-        }
-        guard let list = sweeps.sequence else { throw fail(sweeps, "evaluation.sweeps", "expected a list of sweeps") }
-        var sets = evaluation["sets"]?.sequence.map(Array.init) ?? []
-        for (i, sweep) in list.enumerated() {
-            let at = "evaluation.sweeps.\(i)"
-            guard var m = sweep.mapping, let name = m["name"]?.string, !name.isEmpty else {
-                throw fail(sweep, at, "expected a mapping with a name and over: {key.path: [values]}")
-            }
-            let expected = "expected a mapping from key paths inside the test set (e.g. simulation.noise.snrDB) to lists of values"
-            guard let over = m["over"], over.mapping?.isEmpty == false else { throw fail(m["over"] ?? sweep, at + ".over", expected) }
-            let axes = try Self.axes(over, keyPath: at + ".over", file: tree.file, expected: expected)
-            m["over"] = nil
-            for combo in Self.product(axes) {
-                var set = try ConfigTree(root: .mapping(m), file: tree.file)
-                var labels = m["labels"]?.mapping ?? Node.Mapping([])
-                var parts: [String] = []
-                for (k, v) in combo {
-                    try set.set(k, to: v, from: tree.file)
-                    let label = String(k.split(separator: ".").last!), text = v.string ?? "?"
-                    labels[label] = Node(text)
-                    parts.append("\(label)=\(text)")
-                }
-                try set.set("name", to: Node("\(name)[\(parts.joined(separator: ","))]"), from: tree.file)
-                try set.set("sweep", to: Node(name), from: tree.file)
-                try set.set("labels", to: .mapping(labels), from: tree.file)
-                sets.append(set.root)
-            }
-        }
-        var e = evaluation
-        e["sweeps"] = nil
-        e["sets"] = .sequence(Node.Sequence(sets))
-        try tree.set("evaluation", to: .mapping(e), from: tree.file)
-    }
-
     /// A study or preset file's blocks, decoded from its own text for exact error positions.
     private struct FileBlocks: Decodable {
         enum CodingKeys: String, CodingKey { case simulation, data, model, training, evaluation }
@@ -245,20 +113,6 @@ public struct StudyPlan {
             _ = try c.decodeIfPresent(TrainingConfig.self, forKey: .training)
             _ = try c.decodeIfPresent(EvaluationConfig.self, forKey: .evaluation)
         }
-    }
-
-    /// Each test set's `simulation` is the run's simulation with the set's keys merged over it.
-    static func applyTestSetInheritance(_ t: inout ConfigTree) throws {
-        if t.node(at: "evaluation.sets") == nil { try t.set("evaluation.sets", to: .sequence(Node.Sequence([.mapping(Node.Mapping([]))])), from: t.file) }
-        guard let sets = t.node(at: "evaluation.sets")?.sequence else { return }
-        let base = t.node(at: "simulation") ?? .mapping(Node.Mapping([]))
-        var merged: [Node] = []
-        for s in sets {
-            guard var m = s.mapping else { merged.append(s); continue }
-            m["simulation"] = ConfigTree.merged(base, m["simulation"] ?? .mapping(Node.Mapping([])))
-            merged.append(.mapping(m))
-        }
-        try t.set("evaluation.sets", to: .sequence(Node.Sequence(merged)), from: t.file)
     }
 
     /// Cross-block checks beyond types.
@@ -295,11 +149,5 @@ public struct StudyPlan {
                 }
             }
         }
-    }
-
-    static func resolve(_ preset: String, relativeTo study: String) -> String {
-        if preset.hasPrefix("/") { return preset }
-        let beside = ((study as NSString).deletingLastPathComponent as NSString).appendingPathComponent(preset)
-        return FileManager.default.fileExists(atPath: beside) ? beside : preset
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import SPIOConfig
+import SPIOCoding
 
 /// The `model` block of an experiment: which network, its sizes, and the ablation switches of
 /// networks.md. `preset: tiny | small | paper` sets the sizes first; any other key overrides.

@@ -1,4 +1,4 @@
-import SPIOConfig
+import SPIOCoding
 import Foundation
 import SPIOTensor
 

@@ -2,7 +2,7 @@ import Foundation
 import SPIOTensor
 import SPIOImageIO
 import SPIODigest
-import SPIOConfig
+import SPIOCoding
 
 /// A simulated dataset held in memory: images N x 2 x n x n, concentration N x n x n and,
 /// when asked for, field N x n x n (Hz). Sample i depends only on (configuration, i), so the

@@ -1,4 +1,4 @@
-import SPIOConfig
+import SPIOCoding
 import Foundation
 
 /// The `simulation` block of an experiment file: everything that determines a simulated dataset.

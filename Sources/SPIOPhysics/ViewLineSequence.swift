@@ -1,4 +1,4 @@
-import SPIOConfig
+import SPIOCoding
 import Foundation
 
 /// The View Line sequence parameters (forward-model.md section 4). Units are in the names.

@@ -1,5 +1,5 @@
 import Foundation
-import SPIOConfig
+import SPIOCoding
 
 /// The `training` block of an experiment (networks.md, paper section 4.4). Unknown keys are errors.
 public struct TrainingConfig: Codable, Equatable, Sendable {

@@ -21,7 +21,7 @@ struct BlockOverrides {
             throw ValidationError("unknown preset '\(preset)'; expected one of \(ModelConfig.presetNames.joined(separator: ", "))")
         }
         var t = tree
-        if t.node(at: "model.preset") == nil { try t.applyOverride("model.preset=\(preset)", blocks: ["model"]) }
+        if !t.contains("model.preset") { try t.applyOverride("model.preset=\(preset)", blocks: ["model"]) }
         return try t.decode(ModelConfig.self, key: "model")
     }
 
