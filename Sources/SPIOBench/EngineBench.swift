@@ -9,47 +9,47 @@ import SPIOTensor
 /// The machine's speed drifts (shared hosts, turbo), so the whole table is measured in `rounds`
 /// passes, each with its own sgemm reference: a slow spell then shows up as one round's column
 /// instead of biasing one layer, and every figure reported is a median over rounds.
-public struct EngineBench {
-    public var preset: String
-    public var batch: Int
-    public var threads: Int
-    public var repeats: Int
+package struct EngineBench {
+    package var preset: String
+    package var batch: Int
+    package var threads: Int
+    package var repeats: Int
     /// Passes over the whole table (sgemm, every layer, the network).
-    public var rounds: Int
+    package var rounds: Int
     /// Prints progress lines while measuring.
-    public var log: (String) -> Void
+    package var log: (String) -> Void
 
     /// Only layers whose description contains this text (profiling one shape; the whole network
     /// is then timed once); nil: all.
-    public var only: String?
+    package var only: String?
 
-    public init(preset: String = "small", batch: Int = 32, threads: Int = 2, repeats: Int = 5, rounds: Int = 3,
+    package init(preset: String = "small", batch: Int = 32, threads: Int = 2, repeats: Int = 5, rounds: Int = 3,
                 log: @escaping (String) -> Void = { _ in }) {
         self.preset = preset; self.batch = batch; self.threads = threads; self.repeats = repeats; self.rounds = rounds
         self.log = log
     }
 
     /// One row of the layer table.
-    public struct Row {
-        public let layer: String, inputShape: [Int], count: Int, gflop: Double
+    package struct Row {
+        package let layer: String, inputShape: [Int], count: Int, gflop: Double
         /// Median forward+backward seconds of each round.
-        public var seconds: [Double]
-        public var medianSeconds: Double { medianOf(seconds) }
-        public var gflops: Double { gflop / medianSeconds }
+        package var seconds: [Double]
+        package var medianSeconds: Double { medianOf(seconds) }
+        package var gflops: Double { gflop / medianSeconds }
     }
 
     /// The whole measurement.
-    public struct Result {
+    package struct Result {
         /// sgemm GFLOP/s of each round through `Gemm` and through OpenBLAS's own threads.
-        public let sgemmGFLOPS: [Double], sgemmOpenBLASThreadedGFLOPS: [Double], sgemmSize: Int
-        public let rows: [Row]
+        package let sgemmGFLOPS: [Double], sgemmOpenBLASThreadedGFLOPS: [Double], sgemmSize: Int
+        package let rows: [Row]
         /// Whole-network seconds of each round.
-        public let networkSeconds: [Double], networkGFLOP: Double
-        public let threads: Int, batch: Int, preset: String
+        package let networkSeconds: [Double], networkGFLOP: Double
+        package let threads: Int, batch: Int, preset: String
         /// Each round's reference rate: the faster of its two sgemm measurements.
-        public var referenceGFLOPS: [Double] { zip(sgemmGFLOPS, sgemmOpenBLASThreadedGFLOPS).map { max($0, $1) } }
+        package var referenceGFLOPS: [Double] { zip(sgemmGFLOPS, sgemmOpenBLASThreadedGFLOPS).map { max($0, $1) } }
         /// Percent of the same round's reference, per round.
-        public func percents(gflop: Double, seconds: [Double]) -> [Double] {
+        package func percents(gflop: Double, seconds: [Double]) -> [Double] {
             zip(seconds, referenceGFLOPS).map { 100 * gflop / $0 / $1 }
         }
     }
@@ -138,7 +138,7 @@ public struct EngineBench {
         return (layer, input, dy)
     }
 
-    public func run() -> Result {
+    package func run() -> Result {
         guard let config = ModelConfig.preset(preset) else { preconditionFailure("unknown preset \(preset)") }
         Engine.setThreadCount(threads)
         let net = EncoderDecoderNet(config, seed: 1)
@@ -184,7 +184,7 @@ public struct EngineBench {
     }
 }
 
-public extension EngineBench.Result {
+package extension EngineBench.Result {
     /// The result as a Markdown report.
     var markdown: String {
         let rounds = referenceGFLOPS.count

@@ -4,21 +4,21 @@ import SPIOTensor
 
 /// `spio bench simulate`: simulated samples per second (paper scene generator, procedural brain,
 /// noise at 11 dB) at each image size, on the engine's threads. Medians of timed repetitions.
-public struct SimulateBench {
-    public let sizes: [Int]
-    public let samples: Int
-    public let threads: Int
-    public let repeats: Int
-    public let log: (String) -> Void
+package struct SimulateBench {
+    package let sizes: [Int]
+    package let samples: Int
+    package let threads: Int
+    package let repeats: Int
+    package let log: (String) -> Void
 
-    public init(sizes: [Int] = [64, 256], samples: Int = 64, threads: Int = 2, repeats: Int = 3, log: @escaping (String) -> Void = { _ in }) {
+    package init(sizes: [Int] = [64, 256], samples: Int = 64, threads: Int = 2, repeats: Int = 3, log: @escaping (String) -> Void = { _ in }) {
         self.sizes = sizes; self.samples = samples; self.threads = threads; self.repeats = repeats; self.log = log
     }
 
-    public struct Row { public let size: Int; public let fieldMatrix: Int; public let samples: Int; public let secondsMedian: Double
-        public var samplesPerSecond: Double { Double(samples) / secondsMedian } }
+    package struct Row { package let size: Int; package let fieldMatrix: Int; package let samples: Int; package let secondsMedian: Double
+        package var samplesPerSecond: Double { Double(samples) / secondsMedian } }
 
-    public func run() throws -> [Row] {
+    package func run() throws -> [Row] {
         Engine.setThreadCount(threads)
         return try sizes.map { size in
             var config = SimulationConfig()
@@ -38,7 +38,7 @@ public struct SimulateBench {
         }
     }
 
-    public static func markdown(_ rows: [Row], threads: Int) -> String {
+    package static func markdown(_ rows: [Row], threads: Int) -> String {
         var s = "## spio bench simulate (\(threads) threads)\n\n"
         s += "Random paper scenes (1-5 metaballs and tori), procedural brain, 11 dB noise; field grid = image matrix capped at 128, padded 2x.\n\n"
         s += "| image | field grid | samples | median s | samples/s |\n|---|---|---|---|---|\n"

@@ -6,39 +6,39 @@ import SPIOTensor
 /// `spio bench train`: training throughput (forward, the paper's loss, backward, Adam) on random
 /// data, single-image inference latency, and the process's peak resident memory. The same
 /// figures as bench/peers/bench_peer.py measures for PyTorch and Keras.
-public struct TrainBench {
-    public let config: ModelConfig
-    public let batch: Int, threads: Int, steps: Int, repeats: Int
-    public let log: (String) -> Void
+package struct TrainBench {
+    package let config: ModelConfig
+    package let batch: Int, threads: Int, steps: Int, repeats: Int
+    package let log: (String) -> Void
 
-    public init(config: ModelConfig, batch: Int = 32, threads: Int = 2, steps: Int = 5, repeats: Int = 5, log: @escaping (String) -> Void = { _ in }) {
+    package init(config: ModelConfig, batch: Int = 32, threads: Int = 2, steps: Int = 5, repeats: Int = 5, log: @escaping (String) -> Void = { _ in }) {
         self.config = config; self.batch = batch; self.threads = threads; self.steps = steps; self.repeats = repeats; self.log = log
     }
 
-    public struct Result: Codable {
-        public var framework = "DeepSPIO-Lab (Swift, OpenBLAS)"
+    package struct Result: Codable {
+        package var framework = "DeepSPIO-Lab (Swift, OpenBLAS)"
         /// The kernel mode and OpenBLAS kernel, e.g. `portable (Haswell)`.
-        public var kernel = KernelPolicy.state.description
-        public var cpu = cpuModel
-        public var architecture: String
-        public var parameters: Int
-        public var batch: Int, threads: Int
+        package var kernel = KernelPolicy.state.description
+        package var cpu = cpuModel
+        package var architecture: String
+        package var parameters: Int
+        package var batch: Int, threads: Int
         /// Median over repeats of (steps x batch) / seconds.
-        public var trainSamplesPerSecond: Double
-        public var trainSamplesPerSecondRuns: [Double]
+        package var trainSamplesPerSecond: Double
+        package var trainSamplesPerSecondRuns: [Double]
         /// Median single-image forward time in evaluation mode.
-        public var inferenceMilliseconds: Double
-        public var peakResidentMiB: Double
+        package var inferenceMilliseconds: Double
+        package var peakResidentMiB: Double
         /// Forward+backward convolution GFLOP per training sample.
-        public var convolutionGFLOPPerSample: Double
+        package var convolutionGFLOPPerSample: Double
         /// sgemm 1024^3 GFLOP/s measured in the same run (the faster of `Gemm` and OpenBLAS's threads).
-        public var sgemmGFLOPS: Double
+        package var sgemmGFLOPS: Double
         /// Samples/s an engine that lowers every convolution to sgemm could reach at that rate with
         /// nothing else to do: a ceiling for this engine's design on this machine and BLAS kernel.
-        public var sgemmCeilingSamplesPerSecond: Double { sgemmGFLOPS / convolutionGFLOPPerSample }
+        package var sgemmCeilingSamplesPerSecond: Double { sgemmGFLOPS / convolutionGFLOPPerSample }
     }
 
-    public func run() -> Result {
+    package func run() -> Result {
         Engine.setThreadCount(threads)
         let net = EncoderDecoderNet(config, seed: 1)
         let adam = Adam(parameters: net.parameters, learningRate: 1e-4)

@@ -6,7 +6,7 @@ import Foundation
 /// Configuration files cannot hold non-finite numbers (`ConfigFile` refuses them where they are
 /// written), but values built in code can; they are written as the strings "inf", "-inf" and "nan"
 /// instead of stopping the process, the one way plain Codable values fail to encode.
-public func canonicalJSON<T: Encodable>(_ value: T) -> String {
+package func canonicalJSON<T: Encodable>(_ value: T) -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")

@@ -1,13 +1,13 @@
 /// The strict-decoding rules every configuration type follows. Decoding helpers shared by the configuration types: unknown keys are errors, and missing keys
 /// take the documented defaults.
-public struct AnyCodingKey: CodingKey {
-    public var stringValue: String
-    public var intValue: Int? { nil }
-    public init(stringValue: String) { self.stringValue = stringValue }
-    public init?(intValue: Int) { nil }
+package struct AnyCodingKey: CodingKey {
+    package var stringValue: String
+    package var intValue: Int? { nil }
+    package init(stringValue: String) { self.stringValue = stringValue }
+    package init?(intValue: Int) { nil }
 }
 
-public extension Decoder {
+package extension Decoder {
     /// Throws for any key of this mapping that `Keys` does not list, naming the allowed keys.
     func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(_: Keys.Type) throws {
         let container = try self.container(keyedBy: AnyCodingKey.self)
@@ -20,7 +20,7 @@ public extension Decoder {
 }
 
 /// Decoding into a value that already holds its default: an absent key leaves it unchanged.
-public extension KeyedDecodingContainer {
+package extension KeyedDecodingContainer {
     func update<T: Decodable>(_ value: inout T, _ key: Key) throws {
         if let v = try decodeIfPresent(T.self, forKey: key) { value = v }
     }
@@ -44,7 +44,7 @@ public extension KeyedDecodingContainer {
     }
 }
 
-public extension KeyedDecodingContainer {
+package extension KeyedDecodingContainer {
     /// A choice among an enumeration's raw words, with the same message as `update(_:_:among:)`.
     func update<E: RawRepresentable & CaseIterable>(_ value: inout E, _ key: Key) throws where E.RawValue == String {
         var word = value.rawValue

@@ -3,17 +3,17 @@ import Foundation
 import Yams
 
 /// A configuration error pinned to its place: file, line, column, key path and what was expected.
-public struct ConfigError: Error, CustomStringConvertible {
-    public let file: String
-    public let line: Int?, column: Int?
-    public let keyPath: String
-    public let message: String
+package struct ConfigError: Error, CustomStringConvertible {
+    package let file: String
+    package let line: Int?, column: Int?
+    package let keyPath: String
+    package let message: String
 
-    public init(file: String, line: Int?, column: Int?, keyPath: String, message: String) {
+    package init(file: String, line: Int?, column: Int?, keyPath: String, message: String) {
         self.file = file; self.line = line; self.column = column; self.keyPath = keyPath; self.message = message
     }
 
-    public var description: String {
+    package var description: String {
         let place = line.map { "\(file):\($0):\(column ?? 1)" } ?? file
         return keyPath.isEmpty ? "\(place): \(message)" : "\(place): \(keyPath): \(message)"
     }
@@ -21,9 +21,9 @@ public struct ConfigError: Error, CustomStringConvertible {
 
 /// Reads YAML into Codable configuration types, turning Yams' errors into `ConfigError`s that
 /// point at the line and column of the offending key or value.
-public enum ConfigFile {
+package enum ConfigFile {
     /// Decodes `T` from the block under `key` (or the whole document when nil) of a YAML file.
-    public static func load<T: Decodable>(_ type: T.Type, from path: String, key: String? = nil) throws -> T {
+    package static func load<T: Decodable>(_ type: T.Type, from path: String, key: String? = nil) throws -> T {
         try decode(type, yaml: read(path), file: path, key: key)
     }
 
@@ -45,9 +45,9 @@ public enum ConfigFile {
     /// Bounds on a configuration file, checked before and after parsing: its size, how deeply its
     /// values nest (a parser recursing 10,000 levels would overflow its stack) and how many values
     /// it holds once aliases are expanded (a kilobyte of nested aliases can stand for 10^9 values).
-    public static let maximumBytes = 1 << 20
-    public static let maximumDepth = 64
-    public static let maximumValues = 100_000
+    package static let maximumBytes = 1 << 20
+    package static let maximumDepth = 64
+    package static let maximumValues = 100_000
 
     /// The deepest nesting of `text`: flow brackets, and block indentation (spaces and `- `
     /// markers before a line's content) counted in steps of one column, outside quotes and comments.
@@ -92,7 +92,7 @@ public enum ConfigFile {
         }
     }
 
-    public static func decode<T: Decodable>(_ type: T.Type, yaml: String, file: String, key: String? = nil) throws -> T {
+    package static func decode<T: Decodable>(_ type: T.Type, yaml: String, file: String, key: String? = nil) throws -> T {
         guard let root = try compose(yaml, file: file) else {
             throw ConfigError(file: file, line: nil, column: nil, keyPath: "", message: "the file is empty")
         }

@@ -4,16 +4,16 @@ import Yams
 /// A YAML mapping tree with its source file, for composing experiment files: presets merged under
 /// a study, grid values and `--set` overrides put at dotted key paths. Every value keeps the mark
 /// (line, column) and file it came from, so a bad value is reported where it was written.
-public struct ConfigTree {
+package struct ConfigTree {
     private(set) var root: Node
     /// Where each dotted path was last set from (file and mark), for error messages.
     private(set) var origins: [String: (file: String, mark: Mark?)] = [:]
-    public let file: String
+    package let file: String
     /// The text this tree was parsed from, while it is unmodified (exact error positions).
-    public private(set) var text: String?
+    package private(set) var text: String?
 
     /// Parses `yaml` (an empty document is an empty mapping); the top level must be a mapping.
-    public init(yaml: String, file: String) throws {
+    package init(yaml: String, file: String) throws {
         self.file = file
         root = try ConfigFile.compose(yaml, file: file) ?? Node.mapping(Node.Mapping([]))
         guard root.mapping != nil else {
@@ -34,7 +34,7 @@ public struct ConfigTree {
     }
 
     /// Reads a file.
-    public init(contentsOf path: String) throws {
+    package init(contentsOf path: String) throws {
         try self.init(yaml: ConfigFile.read(path), file: path)
     }
 
@@ -44,10 +44,10 @@ public struct ConfigTree {
     }
 
     /// Whether a value is set at a dotted path.
-    public func contains(_ path: String) -> Bool { node(at: path) != nil }
+    package func contains(_ path: String) -> Bool { node(at: path) != nil }
 
     /// The line and column where the value at a dotted path was written, if known.
-    public func position(of path: String) -> (line: Int, column: Int)? {
+    package func position(of path: String) -> (line: Int, column: Int)? {
         node(at: path)?.mark.map { ($0.line, $0.column) }
     }
 
@@ -59,7 +59,7 @@ public struct ConfigTree {
     }
 
     /// Keeps only the listed top-level keys.
-    public func restricted(to keys: Set<String>) -> ConfigTree {
+    package func restricted(to keys: Set<String>) -> ConfigTree {
         var copy = self
         copy.root = .mapping(Node.Mapping(root.mapping!.filter { keys.contains($0.key.string ?? "") }.map { ($0.key, $0.value) }))
         copy.text = nil
@@ -67,7 +67,7 @@ public struct ConfigTree {
     }
 
     /// Merges `other` over this tree: mappings merge key by key, anything else is replaced.
-    public mutating func merge(_ other: ConfigTree) {
+    package mutating func merge(_ other: ConfigTree) {
         root = Self.merged(root, other.root)
         for (k, v) in other.origins { origins[k] = v }
         text = nil
@@ -104,7 +104,7 @@ public struct ConfigTree {
 
     /// Applies one command-line override `block.key.path=value` (the value parsed as YAML), whose
     /// first key must be one of `blocks`; errors are reported against "--set".
-    public mutating func applyOverride(_ pair: String, blocks: Set<String>) throws {
+    package mutating func applyOverride(_ pair: String, blocks: Set<String>) throws {
         guard let eq = pair.firstIndex(of: "=") else {
             throw ConfigError(file: "--set", line: nil, column: nil, keyPath: pair, message: "expected key.path=value, e.g. training.epochs=5")
         }
@@ -125,11 +125,11 @@ public struct ConfigTree {
     }
 
     /// The tree as YAML text (for decoding and for storing the effective configuration).
-    public func yaml() throws -> String { try Yams.serialize(node: root, sortKeys: true) }
+    package func yaml() throws -> String { try Yams.serialize(node: root, sortKeys: true) }
 
     /// Decodes the tree (or its block `key`); errors name the file, line and column where the
     /// offending value was written.
-    public func decode<T: Decodable>(_ type: T.Type, key: String? = nil) throws -> T {
+    package func decode<T: Decodable>(_ type: T.Type, key: String? = nil) throws -> T {
         if let original = self.text { return try ConfigFile.decode(type, yaml: original, file: file, key: key) }
         let text = try yaml()
         do {

@@ -6,27 +6,27 @@ import Yams
 /// overrides, with each file's sweeps expanded into list entries and list entries inheriting a
 /// block from the run. What the blocks mean is the caller's (`Rules`); this type knows only trees,
 /// so errors keep the `file:line:column: key.path:` of the value that caused them.
-public struct StudyComposition {
+package struct StudyComposition {
     /// The domain's names: which top-level keys are run blocks, which other keys a study or a
     /// preset may hold, and how each file's typed blocks are checked.
-    public struct Rules {
+    package struct Rules {
         /// Top-level keys that make up a run's configuration (`simulation`, `model`, ...).
-        public var blocks: Set<String>
+        package var blocks: Set<String>
         /// Other keys a study file may hold (`study`, `presets`, `grid`, `variants`, ...).
-        public var studyKeys: Set<String>
+        package var studyKeys: Set<String>
         /// Other keys a preset file may hold (`description`).
-        public var presetKeys: Set<String>
+        package var presetKeys: Set<String>
         /// The list that sweeps expand into and whose entries inherit a block from the run, e.g.
         /// `evaluation.sets`; its sweeps are at `<parent>.sweeps` (e.g. `evaluation.sweeps`).
-        public var list: String
+        package var list: String
         /// The block each entry of `list` inherits from the run, merged under its own (`simulation`).
-        public var inherited: String
+        package var inherited: String
         /// Decodes one file's blocks from its own text, for exact error positions.
-        public var checkBlocks: (ConfigTree) throws -> Void
+        package var checkBlocks: (ConfigTree) throws -> Void
         /// The most runs one study may expand to.
-        public var maximumRuns: Int
+        package var maximumRuns: Int
 
-        public init(blocks: Set<String>, studyKeys: Set<String>, presetKeys: Set<String>, list: String, inherited: String,
+        package init(blocks: Set<String>, studyKeys: Set<String>, presetKeys: Set<String>, list: String, inherited: String,
                     maximumRuns: Int, checkBlocks: @escaping (ConfigTree) throws -> Void) {
             self.blocks = blocks; self.studyKeys = studyKeys; self.presetKeys = presetKeys
             self.list = list; self.inherited = inherited; self.maximumRuns = maximumRuns; self.checkBlocks = checkBlocks
@@ -34,20 +34,20 @@ public struct StudyComposition {
     }
 
     /// One run's effective configuration, before it is decoded into typed blocks.
-    public struct Point {
+    package struct Point {
         /// `("variant", name)` first if there are variants, then each grid key path and its value
         /// as text, in sorted key order.
-        public let values: [(String, String)]
-        public let tree: ConfigTree
+        package let values: [(String, String)]
+        package let tree: ConfigTree
     }
 
-    public let file: String
+    package let file: String
     /// The study file as written, with its sweeps expanded.
-    public let study: ConfigTree
-    public let rules: Rules
+    package let study: ConfigTree
+    package let rules: Rules
 
     /// Reads and checks the study file.
-    public init(path: String, rules: Rules) throws {
+    package init(path: String, rules: Rules) throws {
         file = path
         self.rules = rules
         var tree = try ConfigTree(contentsOf: path)
@@ -58,7 +58,7 @@ public struct StudyComposition {
 
     /// Composes every run, calling `each` with one point at a time (in variant, then grid order).
     /// `presets` are paths relative to the study file's folder, then to the working directory.
-    public func compose(presets: [String], overrides: [String], each: (Point) throws -> Void) throws {
+    package func compose(presets: [String], overrides: [String], each: (Point) throws -> Void) throws {
         var base = try ConfigTree(yaml: "{}", file: file)
         for (i, preset) in presets.enumerated() {
             let resolved = Self.resolve(preset, relativeTo: file)

@@ -1,12 +1,12 @@
 /// SHA-256 (FIPS 180-4), for content hashes of configurations and artifact files.
 /// Written here because none of the project's chosen libraries (OpenBLAS, FFTW, SQLite, zlib,
 /// libpng) exposes it; tests compare it with Python's hashlib.
-public struct SHA256 {
+package struct SHA256 {
     private var state: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
     private var pending: [UInt8] = []
     private var length: UInt64 = 0
 
-    public init() { pending.reserveCapacity(64) }
+    package init() { pending.reserveCapacity(64) }
 
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -18,17 +18,17 @@ public struct SHA256 {
         0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2]
 
-    public mutating func update(_ bytes: some Sequence<UInt8>) {
+    package mutating func update(_ bytes: some Sequence<UInt8>) {
         for b in bytes {
             pending.append(b); length += 1
             if pending.count == 64 { compress(pending); pending.removeAll(keepingCapacity: true) }
         }
     }
 
-    public mutating func update(_ text: String) { update(Array(text.utf8)) }
+    package mutating func update(_ text: String) { update(Array(text.utf8)) }
 
     /// The digest as 64 lower-case hex digits.
-    public mutating func hexDigest() -> String {
+    package mutating func hexDigest() -> String {
         let bits = length * 8
         pending.append(0x80)
         if pending.count > 56 { while pending.count < 64 { pending.append(0) }; compress(pending); pending.removeAll() }
@@ -38,8 +38,8 @@ public struct SHA256 {
         return state.map { String($0, radix: 16).leftPadded(to: 8) }.joined()
     }
 
-    public static func hex(_ bytes: some Sequence<UInt8>) -> String { var h = SHA256(); h.update(bytes); return h.hexDigest() }
-    public static func hex(_ text: String) -> String { hex(Array(text.utf8)) }
+    package static func hex(_ bytes: some Sequence<UInt8>) -> String { var h = SHA256(); h.update(bytes); return h.hexDigest() }
+    package static func hex(_ text: String) -> String { hex(Array(text.utf8)) }
 
     private mutating func compress(_ block: [UInt8]) {
         var w = [UInt32](repeating: 0, count: 64)

@@ -5,28 +5,28 @@ import SPIOTensor
 /// Re-runs a finished training run (and its evaluations) from its stored configuration in a
 /// scratch workspace and compares every metric with the stored ones. Training here is
 /// deterministic, so the expectation is bitwise equality; timing metrics are not compared.
-public struct Audit {
-    public struct Line { public var run: String, key: String, values: Int, maxDifference: Double, equal: Bool }
+package struct Audit {
+    package struct Line { package var run: String, key: String, values: Int, maxDifference: Double, equal: Bool }
 
-    public let lines: [Line]
+    package let lines: [Line]
     /// Files of the audited run (and its evaluations) that differ from their recorded SHA-256.
-    public let artifactProblems: [String]
-    public var passed: Bool { lines.allSatisfy(\.equal) && artifactProblems.isEmpty }
+    package let artifactProblems: [String]
+    package var passed: Bool { lines.allSatisfy(\.equal) && artifactProblems.isEmpty }
 
     /// The relative tolerance an audit falls back to when the re-run cannot use the kernels the run
     /// was trained with: another summation order changes the last bits of every product, and over
     /// hundreds of training steps those grow into differences of a few per cent in the headline
     /// metrics, and far more in per-step losses and per-image errors (docs/kernels.md has the
     /// measurement behind this figure).
-    public static let crossKernelTolerance = 0.1
+    package static let crossKernelTolerance = 0.1
 
     /// What a cross-kernel audit compares (at the last step): the final training loss, the final
     /// validation NMAE and every test set's mean NMAE.
-    public static let headlineKeys: Set<MetricKey> = [.epochTrainLoss, .validationNMAE, MetricKey.nmae.mean]
+    package static let headlineKeys: Set<MetricKey> = [.epochTrainLoss, .validationNMAE, MetricKey.nmae.mean]
 
     /// The kernel mode and OpenBLAS kernel recorded for a run (or its training run), read from its
     /// environment; stores before v4 recorded only the `blas` text, whose `(core X` names it.
-    public static func recordedKernel(store: RunStore, runID: Int64) throws -> (mode: KernelMode?, core: String?) {
+    package static func recordedKernel(store: RunStore, runID: Int64) throws -> (mode: KernelMode?, core: String?) {
         guard var run = try store.run(runID) else { throw AuditError.noSuchRun(runID) }
         if run.kind == .evaluate, let parent = run.parentID, let p = try store.run(parent) { run = p }
         let env = try store.environment(run.id!)
@@ -41,7 +41,7 @@ public struct Audit {
 
     /// The tolerance to audit with, and a note when the re-run's kernels differ from the recorded
     /// ones (bitwise equality is then not expected).
-    public static func tolerance(recordedCore: String?, currentCore: String, requested: Double) -> (Double, String?) {
+    package static func tolerance(recordedCore: String?, currentCore: String, requested: Double) -> (Double, String?) {
         guard let recordedCore, recordedCore.lowercased() != currentCore.lowercased() else { return (requested, nil) }
         let tolerance = requested == 0 ? crossKernelTolerance : requested
         return (tolerance, "the run was trained with OpenBLAS \(recordedCore) kernels and this re-run uses \(currentCore): "
@@ -53,7 +53,7 @@ public struct Audit {
     /// With `headlineOnly` (a re-run on other kernels than the run's) only the headline metrics are
     /// compared, each at its last step: per-step losses and per-image errors of two kernels differ
     /// by far more than their summaries do.
-    public init(store: RunStore, runID: Int64, scratch: String, tolerance: Double = 0, headlineOnly: Bool = false,
+    package init(store: RunStore, runID: Int64, scratch: String, tolerance: Double = 0, headlineOnly: Bool = false,
                 log: @escaping (String) -> Void = { _ in },
                 progress: @escaping (String, Double) -> Void = { _, _ in }) throws {
         guard var original = try store.run(runID) else { throw AuditError.noSuchRun(runID) }
@@ -98,9 +98,9 @@ public struct Audit {
     }
 }
 
-public enum AuditError: Error, CustomStringConvertible {
+package enum AuditError: Error, CustomStringConvertible {
     case noSuchRun(Int64), notAuditable(Int64, RunKind, RunStatus)
-    public var description: String {
+    package var description: String {
         switch self {
         case let .noSuchRun(id): return "no run \(id) in the store"
         case let .notAuditable(id, kind, status): return "run \(id) is a \(status) \(kind) run; audit re-runs finished training runs (or their evaluations)"

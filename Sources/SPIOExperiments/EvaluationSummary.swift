@@ -2,18 +2,18 @@ import SPIOTraining
 
 /// What one evaluation run measured, read back from the store: the NMAE mean and standard
 /// deviation over its images, and for phantom and real-scan sets the bottle estimate.
-public struct EvaluationSummary {
-    public var nmaeMean = Double.nan, nmaeSD = Double.nan
-    public var images = 0
+package struct EvaluationSummary {
+    package var nmaeMean = Double.nan, nmaeSD = Double.nan
+    package var images = 0
     /// The bottle estimate: mean and standard deviation over the set's images.
-    public var estimate: (mean: Double, sd: Double)?
+    package var estimate: (mean: Double, sd: Double)?
     /// The true bottle concentration (mean over the set's images).
-    public var truth: Double?
+    package var truth: Double?
     /// The metrics beside NMAE (`ImageMetrics`), mean and sd over the images, by store key
     /// (`rmse`, `hfen`, `ssim`, `iron_error`); empty for evaluations made before they existed.
-    public var quality: [MetricKey: (mean: Double, sd: Double)] = [:]
+    package var quality: [MetricKey: (mean: Double, sd: Double)] = [:]
 
-    public init(store: RunStore, id: Int64) throws {
+    package init(store: RunStore, id: Int64) throws {
         let metrics = try store.metrics(id)
         func values(_ key: MetricKey) -> [Double] { metrics.filter { $0.key == key }.map(\.value) }
         nmaeMean = values(MetricKey.nmae.mean).first ?? .nan
@@ -28,7 +28,7 @@ public struct EvaluationSummary {
     }
 
     /// One line for the terminal, e.g. "NMAE 0.6528 +- 0.2266 over 200 images".
-    public var text: String {
+    package var text: String {
         var parts: [String] = []
         if nmaeMean.isFinite { parts.append(String(format: "NMAE %.4f +- %.4f over %d images", nmaeMean, nmaeSD, images)) }
         if let estimate { parts.append(String(format: "bottle estimate %.3f +- %.3f ug/mm^3", estimate.mean, estimate.sd)) }

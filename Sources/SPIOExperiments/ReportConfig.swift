@@ -3,21 +3,21 @@ import SPIOConfig
 
 /// A study's `report` block: what its report shows beyond the default tables and plots. Stored
 /// with the study in the run store, so `spio report` needs nothing but the store.
-public struct ReportConfig: Codable, Equatable, Sendable {
+package struct ReportConfig: Codable, Equatable, Sendable {
     /// The paper's figure for a test set (by set name) or a run (by variant name), shown in a
     /// "paper" column beside ours.
-    public var paper: [String: String] = [:]
+    package var paper: [String: String] = [:]
     /// Line plots of sweep results.
-    public var plots: [SweepPlotConfig] = []
+    package var plots: [SweepPlotConfig] = []
     /// A training "converged" when its last validation NMAE is below this (the all-zero
     /// prediction scores 1.0).
-    public var convergedBelow = 0.9
+    package var convergedBelow = 0.9
     /// Markdown shown under the study's description (setup choices, the paper's figures).
-    public var notes = ""
+    package var notes = ""
 
-    public init() {}
+    package init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case paper, plots, convergedBelow, notes }
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&paper, .paper); try c.update(&plots, .plots)
@@ -27,21 +27,21 @@ public struct ReportConfig: Codable, Equatable, Sendable {
 
 /// One plot of sweep results: NMAE (or the phantom estimate) against the label `x`, one line per
 /// value of the label `series` (and per sweep when several are listed).
-public struct SweepPlotConfig: Codable, Equatable, Sendable {
+package struct SweepPlotConfig: Codable, Equatable, Sendable {
     /// The sweeps whose test sets are plotted (all when empty).
-    public var sweeps: [String] = []
-    public var x = ""
-    public var series: String?
+    package var sweeps: [String] = []
+    package var x = ""
+    package var series: String?
     /// `nmae` (mean +- sd over the set's images) or `estimate` (phantom estimate against truth).
-    public var metric = "nmae"
-    public var file = "sweep.png"
-    public var title = ""
-    public var xLabel: String?
-    public var logY = false
+    package var metric = "nmae"
+    package var file = "sweep.png"
+    package var title = ""
+    package var xLabel: String?
+    package var logY = false
 
-    public init() {}
+    package init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case sweeps, x, series, metric, file, title, xLabel, logY }
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&sweeps, .sweeps); try c.update(&x, .x); series = try c.decodeIfPresent(String.self, forKey: .series)

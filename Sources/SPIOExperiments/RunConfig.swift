@@ -8,35 +8,35 @@ import SPIOTraining
 /// One test set of the `evaluation` block: simulated from the run's `simulation` block with
 /// `simulation` overrides on top (another anatomy, noise level, scene), or read from files (real
 /// scans). `evaluation.sweeps` in a study expands into sets like these.
-public struct TestSetConfig: Codable, Equatable, Sendable {
-    public var name = "test"
-    public var samples = 200
+package struct TestSetConfig: Codable, Equatable, Sendable {
+    package var name = "test"
+    package var samples = 200
     /// Seed of the test set's simulation (different from the training seed by default).
-    public var seed: UInt64 = 1001
+    package var seed: UInt64 = 1001
     /// The effective simulation of this set: the run's simulation with this set's overrides merged
     /// in (filled in by `StudyPlan`; in a file, write only the keys that differ). For file sets
     /// it gives the pixel size (fovMM / imageSize) and the bottle's place (scene.bottleCentreMM,
     /// scene.bottleRadiusMM) for the phantom estimate.
-    public var simulation = SimulationConfig()
+    package var simulation = SimulationConfig()
     /// For bottle phantoms: also report the mean prediction in the disk of half the bottle radius.
-    public var phantomRegion = false
+    package var phantomRegion = false
     /// Real scans instead of simulated images: NPY (2 x H x W or N x 2 x H x W), NIfTI (nz = 2) or
     /// PNG (red, green = the two channels), H = W = the model's input size. Paths relative to the
     /// working directory.
-    public var files: [String] = []
+    package var files: [String] = []
     /// The known concentration of the scanned bottle (file sets; the phantom table's "true").
-    public var truthUgPerMM3: Double?
+    package var truthUgPerMM3: Double?
     /// Free labels shown in the report's tables and used as plot axes (sweeps set them).
-    public var labels: [String: String] = [:]
+    package var labels: [String: String] = [:]
     /// The sweep this set was expanded from, if any.
-    public var sweep = ""
-    public var interpretability: InterpretabilityConfig?
+    package var sweep = ""
+    package var interpretability: InterpretabilityConfig?
 
-    public init() {}
+    package init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, samples, seed, simulation, phantomRegion, files, truthUgPerMM3, labels, sweep, interpretability
     }
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&name, .name); try c.update(&samples, .samples); try c.update(&seed, .seed)
@@ -53,26 +53,26 @@ public struct TestSetConfig: Codable, Equatable, Sendable {
     }
 
     /// A file name for this set's figures: letters, digits, '-', '.' and '_' only.
-    public var slug: String { StudyReport.slug(name) }
+    package var slug: String { StudyReport.slug(name) }
 }
 
 /// Attention and saliency maps of a test set's first images (paper section 5.2).
-public struct InterpretabilityConfig: Codable, Equatable, Sendable {
+package struct InterpretabilityConfig: Codable, Equatable, Sendable {
     /// How many images of the set (the first ones).
-    public var images = 1
+    package var images = 1
     /// Layers for Grad-CAM (dotted names from `spio model summary`, e.g. bottleneck.3).
-    public var gradCAM: [String] = []
+    package var gradCAM: [String] = []
     /// The output channel Grad-CAM and saliency differentiate (a wavelet band for DeepSPIO: 0 = LL).
-    public var band = 0
+    package var band = 0
     /// Guided-backpropagation saliency with respect to the input.
-    public var saliency = true
+    package var saliency = true
     /// A layer whose feature maps (activations) are drawn for the first image.
-    public var features: String?
-    public var featureCount = 8
+    package var features: String?
+    package var featureCount = 8
 
-    public init() {}
+    package init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case images, gradCAM, band, saliency, features, featureCount }
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&images, .images); try c.update(&gradCAM, .gradCAM); try c.update(&band, .band)
@@ -85,11 +85,11 @@ public struct InterpretabilityConfig: Codable, Equatable, Sendable {
 }
 
 /// The `evaluation` block: test sets measured after training.
-public struct EvaluationConfig: Codable, Equatable, Sendable {
-    public var sets: [TestSetConfig] = [TestSetConfig()]
-    public init() {}
+package struct EvaluationConfig: Codable, Equatable, Sendable {
+    package var sets: [TestSetConfig] = [TestSetConfig()]
+    package init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case sets }
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&sets, .sets)
@@ -102,11 +102,11 @@ public struct EvaluationConfig: Codable, Equatable, Sendable {
 
 /// The `data` block: how many training images to simulate (the last `validationFraction` of
 /// them are the validation set).
-public struct DataConfig: Codable, Equatable, Sendable {
-    public var samples = 2000
-    public init() {}
+package struct DataConfig: Codable, Equatable, Sendable {
+    package var samples = 2000
+    package init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case samples }
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&samples, .samples)
@@ -118,17 +118,17 @@ public struct DataConfig: Codable, Equatable, Sendable {
 
 /// Everything that determines one run: the effective configuration after presets, grid values
 /// and overrides. Its canonical JSON is what the run store hashes.
-public struct RunConfig: Codable, Equatable, Sendable {
-    public var simulation = SimulationConfig()
-    public var data = DataConfig()
-    public var model = ModelConfig()
-    public var training = TrainingConfig()
-    public var evaluation = EvaluationConfig()
+package struct RunConfig: Codable, Equatable, Sendable {
+    package var simulation = SimulationConfig()
+    package var data = DataConfig()
+    package var model = ModelConfig()
+    package var training = TrainingConfig()
+    package var evaluation = EvaluationConfig()
 
-    public init() {}
-    public static let blocks: Set<String> = ["simulation", "data", "model", "training", "evaluation"]
+    package init() {}
+    package static let blocks: Set<String> = ["simulation", "data", "model", "training", "evaluation"]
     enum CodingKeys: String, CodingKey, CaseIterable { case simulation, data, model, training, evaluation }
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&simulation, .simulation); try c.update(&data, .data); try c.update(&model, .model)
@@ -137,5 +137,5 @@ public struct RunConfig: Codable, Equatable, Sendable {
 
     /// Canonical JSON: sorted keys, every field written (defaults included), so equal
     /// configurations hash equally whatever the key order or spelling of the files.
-    public var canonicalJSON: String { SPIOCoding.canonicalJSON(self) }
+    package var canonicalJSON: String { SPIOCoding.canonicalJSON(self) }
 }

@@ -7,58 +7,58 @@ import SPIOTensor
 /// The SQLite run store (GRDB, WAL mode): runs, their parameters, metrics per step, artifacts with
 /// SHA-256, and the environment of every run. Plain tables any SQLite client reads; the schema is
 /// documented in docs/run-store.md. Safe for several processes at once (WAL + busy timeout).
-public final class RunStore {
-    public let path: String
+package final class RunStore {
+    package let path: String
     /// A `DatabasePool` when opened for writing or reading a live store; a `DatabaseQueue` on an
     /// immutable file when the store lies in a folder this process cannot write.
-    public let db: any DatabaseWriter
+    package let db: any DatabaseWriter
 
     /// A run: one dataset simulation, one training, or one evaluation.
-    public struct Run: Codable, FetchableRecord, MutablePersistableRecord, Sendable {
-        public static let databaseTableName = "runs"
-        public var id: Int64?
-        public var study: String
-        public var name: String
-        public var kind: RunKind
-        public var configHash: String
-        public var configJSON: String
-        public var status: RunStatus
-        public var error: String?
-        public var pid: Int?
-        public var host: String
-        public var createdAt: String
-        public var startedAt: String?
-        public var finishedAt: String?
-        public var seconds: Double?
+    package struct Run: Codable, FetchableRecord, MutablePersistableRecord, Sendable {
+        package static let databaseTableName = "runs"
+        package var id: Int64?
+        package var study: String
+        package var name: String
+        package var kind: RunKind
+        package var configHash: String
+        package var configJSON: String
+        package var status: RunStatus
+        package var error: String?
+        package var pid: Int?
+        package var host: String
+        package var createdAt: String
+        package var startedAt: String?
+        package var finishedAt: String?
+        package var seconds: Double?
         /// Where the run's files live (dataset, checkpoints, predictions).
-        public var directory: String
+        package var directory: String
         /// The run this one was made from (a training's dataset, an evaluation's training).
-        public var parentID: Int64?
+        package var parentID: Int64?
 
         enum CodingKeys: String, CodingKey {
             case id, study, name, kind, configHash = "config_hash", configJSON = "config_json", status, error, pid, host
             case createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at", seconds, directory, parentID = "parent_id"
         }
-        public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+        package mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
     }
 
-    public struct Metric: Codable, FetchableRecord, Sendable, Equatable {
-        public var runID: Int64, key: MetricKey, step: Int, value: Double
+    package struct Metric: Codable, FetchableRecord, Sendable, Equatable {
+        package var runID: Int64, key: MetricKey, step: Int, value: Double
         enum CodingKeys: String, CodingKey { case runID = "run_id", key, step, value }
     }
 
-    public struct Artifact: Codable, FetchableRecord, Sendable {
-        public var runID: Int64, name: String, path: String, sha256: String, bytes: Int
+    package struct Artifact: Codable, FetchableRecord, Sendable {
+        package var runID: Int64, name: String, path: String, sha256: String, bytes: Int
         enum CodingKeys: String, CodingKey { case runID = "run_id", name, path, sha256, bytes }
     }
 
     /// How a command uses the store: reading commands (`spio runs`, `show`, `compare`, `report`,
     /// `verify`) open it read-only, so they work on a workspace they may not write (an archive, a
     /// colleague's folder, a read-only mount) and never create or migrate anything.
-    public enum Access: Sendable { case readWrite, readOnly }
+    package enum Access: Sendable { case readWrite, readOnly }
 
     /// Opens the store; `.readWrite` creates and migrates it if needed.
-    public init(path: String, access: Access = .readWrite) throws {
+    package init(path: String, access: Access = .readWrite) throws {
         self.path = path
         switch access {
         case .readWrite: db = try Self.openForWriting(path)
@@ -139,7 +139,7 @@ public final class RunStore {
 
     /// Schema versions, oldest first. v1 is the first release; v2 added run durations, parent
     /// links and indexes (a store written by v1 is upgraded in place).
-    public static var migrator: DatabaseMigrator {
+    package static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
             try db.execute(sql: """
@@ -229,33 +229,33 @@ public final class RunStore {
     // MARK: studies
 
     /// A study as last run: its description and its `report` block (canonical JSON).
-    public struct Study: Codable, FetchableRecord, PersistableRecord, Sendable {
-        public static let databaseTableName = "studies"
-        public var name: String, description: String, file: String, reportJSON: String, updatedAt: String
+    package struct Study: Codable, FetchableRecord, PersistableRecord, Sendable {
+        package static let databaseTableName = "studies"
+        package var name: String, description: String, file: String, reportJSON: String, updatedAt: String
         enum CodingKeys: String, CodingKey { case name, description, file, reportJSON = "report_json", updatedAt = "updated_at" }
     }
 
     /// A run as one study uses it.
-    public struct StudyRun: Sendable {
-        public var run: Run
+    package struct StudyRun: Sendable {
+        package var run: Run
         /// The name the study gave it (`study[key=value]`, plus a test-set suffix for evaluations).
-        public var name: String
+        package var name: String
         /// Grid and variant values, in the study's order.
-        public var grid: [(String, String)]
+        package var grid: [(String, String)]
         /// When the study last used it (ISO 8601).
-        public var usedAt: String
+        package var usedAt: String
     }
 
-    public func saveStudy(name: String, description: String, file: String, reportJSON: String) throws {
+    package func saveStudy(name: String, description: String, file: String, reportJSON: String) throws {
         try db.write { db in
             try Study(name: name, description: description, file: file, reportJSON: reportJSON, updatedAt: Self.now()).save(db)
         }
     }
 
-    public func study(_ name: String) throws -> Study? { try db.read { try Study.fetchOne($0, key: name) } }
+    package func study(_ name: String) throws -> Study? { try db.read { try Study.fetchOne($0, key: name) } }
 
     /// Records that `study` uses run `id` (made by it or reused from another study).
-    public func addToStudy(_ study: String, run id: Int64, name: String, grid: [(String, String)]) throws {
+    package func addToStudy(_ study: String, run id: Int64, name: String, grid: [(String, String)]) throws {
         try db.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO study_runs (study, run_id, name, grid_json, used_at) VALUES (?, ?, ?, ?, ?)",
                            arguments: [study, id, name, Self.json(grid.map { [$0.0, $0.1] }), Self.now()])
@@ -263,7 +263,7 @@ public final class RunStore {
     }
 
     /// The runs a study uses, oldest first.
-    public func studyRuns(_ study: String) throws -> [StudyRun] {
+    package func studyRuns(_ study: String) throws -> [StudyRun] {
         try db.read { db in
             try Row.fetchAll(db, sql: "SELECT r.*, s.name AS study_name, s.grid_json, s.used_at FROM study_runs s JOIN runs r ON r.id = s.run_id WHERE s.study = ? ORDER BY r.id",
                              arguments: [study]).map { row in
@@ -279,18 +279,18 @@ public final class RunStore {
         return f.string(from: Date())
     }
 
-    public static var hostName: String { ProcessInfo.processInfo.hostName }
+    package static var hostName: String { ProcessInfo.processInfo.hostName }
 
     // MARK: runs
 
     /// The newest finished run of this kind and configuration hash.
-    public func finished(kind: RunKind, hash: String) throws -> Run? {
+    package func finished(kind: RunKind, hash: String) throws -> Run? {
         try db.read { reusable(in: try runs(kind: kind, hash: hash, db: $0)) }
     }
 
     /// An unfinished run of this kind and hash that can be resumed: interrupted, failed, or marked
     /// running by a process of this host that no longer exists (killed).
-    public func resumable(kind: RunKind, hash: String) throws -> Run? {
+    package func resumable(kind: RunKind, hash: String) throws -> Run? {
         try db.read { resumable(in: try runs(kind: kind, hash: hash, db: $0)) }.map(resolved)
     }
 
@@ -313,10 +313,10 @@ public final class RunStore {
     }
 
     /// Whether a process with this pid exists (on this host).
-    public static func processIsAlive(_ pid: Int) -> Bool { pid > 0 && (kill(pid_t(pid), 0) == 0 || errno == EPERM) }
+    package static func processIsAlive(_ pid: Int) -> Bool { pid > 0 && (kill(pid_t(pid), 0) == 0 || errno == EPERM) }
 
     /// What `claim` found for a configuration hash.
-    public enum Claim {
+    package enum Claim {
         /// A finished run whose directory exists: reuse it.
         case finished(Run)
         /// A new run, now owned by this process.
@@ -331,7 +331,7 @@ public final class RunStore {
     /// Finds or claims the run of one configuration hash in one immediate transaction, so that of
     /// several processes asking at once exactly one computes it and the others wait or reuse it:
     /// at most one finished run per hash. `force` starts a new run whatever exists.
-    public func claim(study: String, name: String, kind: RunKind, hash: String, configJSON: String, directory: String,
+    package func claim(study: String, name: String, kind: RunKind, hash: String, configJSON: String, directory: String,
                       parentID: Int64?, force: Bool = false) throws -> Claim {
         try db.writeWithoutTransaction { db in
             var claim: Claim!
@@ -370,7 +370,7 @@ public final class RunStore {
     }
 
     /// Inserts a new run in state `running`, owned by this process.
-    public func start(study: String, name: String, kind: RunKind, hash: String, configJSON: String, directory: String, parentID: Int64?) throws -> Run {
+    package func start(study: String, name: String, kind: RunKind, hash: String, configJSON: String, directory: String, parentID: Int64?) throws -> Run {
         var run = Run(id: nil, study: study, name: name, kind: kind, configHash: hash, configJSON: configJSON, status: .running,
                       error: nil, pid: Int(getpid()), host: Self.hostName, createdAt: Self.now(), startedAt: Self.now(), finishedAt: nil,
                       seconds: nil, directory: stored(directory), parentID: parentID)
@@ -378,7 +378,7 @@ public final class RunStore {
         return resolved(run)
     }
 
-    public func finish(_ id: Int64) throws {
+    package func finish(_ id: Int64) throws {
         let now = Self.now()
         try db.write { db in
             try db.execute(sql: """
@@ -388,17 +388,17 @@ public final class RunStore {
         }
     }
 
-    public func fail(_ id: Int64, error: String, interrupted: Bool = false) throws {
+    package func fail(_ id: Int64, error: String, interrupted: Bool = false) throws {
         try db.write { db in
             try db.execute(sql: "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
                            arguments: [interrupted ? "interrupted" : "failed", error, Self.now(), id])
         }
     }
 
-    public func run(_ id: Int64) throws -> Run? { try db.read { try Run.fetchOne($0, key: id) }.map(resolved) }
+    package func run(_ id: Int64) throws -> Run? { try db.read { try Run.fetchOne($0, key: id) }.map(resolved) }
 
     /// Runs, newest first, optionally of one study and status.
-    public func runs(study: String? = nil, status: RunStatus? = nil, kind: RunKind? = nil) throws -> [Run] {
+    package func runs(study: String? = nil, status: RunStatus? = nil, kind: RunKind? = nil) throws -> [Run] {
         var sql = "SELECT * FROM runs WHERE 1", args: [DatabaseValueConvertible] = []
         if let study { sql += " AND study = ?"; args.append(study) }
         if let status { sql += " AND status = ?"; args.append(status) }
@@ -407,7 +407,7 @@ public final class RunStore {
     }
 
     /// Runs of `kind` whose parameter `key` has `value`, oldest first.
-    public func runs(kind: RunKind, param key: String, equals value: String) throws -> [Run] {
+    package func runs(kind: RunKind, param key: String, equals value: String) throws -> [Run] {
         try db.read { db in
             try Run.fetchAll(db, sql: "SELECT r.* FROM runs r JOIN params p ON p.run_id = r.id WHERE r.kind = ? AND p.key = ? AND p.value = ? ORDER BY r.id",
                              arguments: [kind, key, value])
@@ -417,7 +417,7 @@ public final class RunStore {
     // MARK: params, metrics, artifacts, environment
 
     /// Stores the flattened configuration (dotted keys) of a run, replacing what was there.
-    public func setParams(_ id: Int64, _ params: [String: String]) throws {
+    package func setParams(_ id: Int64, _ params: [String: String]) throws {
         try db.write { db in
             try db.execute(sql: "DELETE FROM params WHERE run_id = ?", arguments: [id])
             for (k, v) in params.sorted(by: { $0.key < $1.key }) {
@@ -426,7 +426,7 @@ public final class RunStore {
         }
     }
 
-    public func params(_ id: Int64) throws -> [String: String] {
+    package func params(_ id: Int64) throws -> [String: String] {
         try db.read { db in
             Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT key, value FROM params WHERE run_id = ?", arguments: [id])
                 .map { ($0["key"] as String, $0["value"] as String) })
@@ -435,7 +435,7 @@ public final class RunStore {
 
     /// Writes metrics in one transaction, replacing values already stored at the same (key, step):
     /// a resumed run rewrites what it recomputes, never duplicates it.
-    public func log(_ id: Int64, _ values: [(key: MetricKey, step: Int, value: Double)]) throws {
+    package func log(_ id: Int64, _ values: [(key: MetricKey, step: Int, value: Double)]) throws {
         try db.write { db in
             for v in values {
                 try db.execute(sql: "INSERT OR REPLACE INTO metrics (run_id, key, step, value) VALUES (?, ?, ?, ?)",
@@ -444,7 +444,7 @@ public final class RunStore {
         }
     }
 
-    public func metrics(_ id: Int64, key: MetricKey? = nil) throws -> [Metric] {
+    package func metrics(_ id: Int64, key: MetricKey? = nil) throws -> [Metric] {
         try db.read { db in
             if let key {
                 return try Metric.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ? AND key = ? ORDER BY step", arguments: [id, key])
@@ -455,7 +455,7 @@ public final class RunStore {
 
     /// The workspace: the folder of the store. Run directories and artifact paths inside it are
     /// stored relative to it (since v5), so a workspace can be moved or used from any directory.
-    public var workspace: String { (Self.absolute(path) as NSString).deletingLastPathComponent }
+    package var workspace: String { (Self.absolute(path) as NSString).deletingLastPathComponent }
 
     static func absolute(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
 
@@ -470,7 +470,7 @@ public final class RunStore {
     func resolved(_ r: Run) -> Run { var r = r; r.directory = resolved(r.directory); return r }
 
     /// Records a file of a run with its SHA-256 and size.
-    public func addArtifact(_ id: Int64, name: String, path: String) throws {
+    package func addArtifact(_ id: Int64, name: String, path: String) throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let hash = SHA256.hex(data)
         try db.write { db in
@@ -481,7 +481,7 @@ public final class RunStore {
 
     /// What is wrong with each of a run's recorded files: missing, another size, or another
     /// SHA-256 than recorded (a flipped byte, a truncated or overwritten file). Empty when all match.
-    public func verifyArtifacts(_ id: Int64) throws -> [String] {
+    package func verifyArtifacts(_ id: Int64) throws -> [String] {
         try artifacts(id).compactMap { a in
             guard let data = FileManager.default.contents(atPath: a.path) else { return "\(a.path): missing (run \(id) recorded \(a.name))" }
             if data.count != a.bytes { return "\(a.path): \(data.count) bytes where run \(id) recorded \(a.bytes)" }
@@ -490,12 +490,12 @@ public final class RunStore {
         }
     }
 
-    public func artifacts(_ id: Int64) throws -> [Artifact] {
+    package func artifacts(_ id: Int64) throws -> [Artifact] {
         try db.read { try Artifact.fetchAll($0, sql: "SELECT * FROM artifacts WHERE run_id = ? ORDER BY name", arguments: [id]) }
             .map { var a = $0; a.path = resolved(a.path); return a }
     }
 
-    public func recordEnvironment(_ id: Int64, _ e: RunEnvironment) throws {
+    package func recordEnvironment(_ id: Int64, _ e: RunEnvironment) throws {
         try db.write { db in
             try db.execute(sql: """
                 INSERT OR REPLACE INTO environments (run_id, git_commit, git_dirty, host, os, swift_version, blas, threads, cpu,
@@ -506,7 +506,7 @@ public final class RunStore {
         }
     }
 
-    public func environment(_ id: Int64) throws -> [String: String] {
+    package func environment(_ id: Int64) throws -> [String: String] {
         try db.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM environments WHERE run_id = ?", arguments: [id]) else { return [:] }
             var out: [String: String] = [:]
@@ -516,11 +516,11 @@ public final class RunStore {
     }
 }
 
-public enum RunStoreError: Error, CustomStringConvertible {
+package enum RunStoreError: Error, CustomStringConvertible {
     case cannotLock(String, String), newerSchema(String, String, String), olderSchema(String, String)
     case missing(String), empty(String), readOnly(String, String), notAFolder(String), storeIsAFolder(String)
     case cannotCreate(String, String), unreadableWAL(String)
-    public var description: String {
+    package var description: String {
         switch self {
         case let .cannotLock(path, reason): return "\(path): cannot open the store's lock file: \(reason)"
         case let .olderSchema(path, missing):
@@ -544,16 +544,16 @@ public enum RunStoreError: Error, CustomStringConvertible {
 }
 
 /// Where and with what a run was computed.
-public struct RunEnvironment: Sendable {
-    public var gitCommit: String?
-    public var gitDirty: Bool?
-    public var host: String, os: String, swiftVersion: String, blas: String, threads: Int, cpu: String
+package struct RunEnvironment: Sendable {
+    package var gitCommit: String?
+    package var gitDirty: Bool?
+    package var host: String, os: String, swiftVersion: String, blas: String, threads: Int, cpu: String
     /// The kernel policy as `KernelPolicy.State` describes it, e.g. `portable (Haswell)`.
-    public var kernelMode: String?
+    package var kernelMode: String?
     /// OpenBLAS's kernel name, e.g. `Haswell`.
-    public var blasCore: String?
+    package var blasCore: String?
 
-    public init(gitCommit: String?, gitDirty: Bool?, host: String, os: String, swiftVersion: String, blas: String, threads: Int, cpu: String,
+    package init(gitCommit: String?, gitDirty: Bool?, host: String, os: String, swiftVersion: String, blas: String, threads: Int, cpu: String,
                 kernelMode: String? = nil, blasCore: String? = nil) {
         self.gitCommit = gitCommit; self.gitDirty = gitDirty; self.host = host; self.os = os
         self.swiftVersion = swiftVersion; self.blas = blas; self.threads = threads; self.cpu = cpu
@@ -561,7 +561,7 @@ public struct RunEnvironment: Sendable {
     }
 
     /// The current process's environment; git state of the working directory, if it is a checkout.
-    public static func current(threads: Int, blas: String, kernel: KernelPolicy.State) -> RunEnvironment {
+    package static func current(threads: Int, blas: String, kernel: KernelPolicy.State) -> RunEnvironment {
         func git(_ args: [String]) -> String? {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")

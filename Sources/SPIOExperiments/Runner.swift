@@ -15,51 +15,51 @@ import SPIOTraining
 /// last epoch checkpoint; a failure records its error text.
 ///
 /// Workspace layout: `runs.sqlite`, `datasets/<hash>/`, `models/<hash>/`, `evaluations/<hash>/`.
-public final class Runner {
-    public let store: RunStore
-    public let workspace: String
-    public var force = false
+package final class Runner {
+    package let store: RunStore
+    package let workspace: String
+    package var force = false
     /// Lines for the user (standard error in the CLI).
-    public var log: (String) -> Void = { _ in }
+    package var log: (String) -> Void = { _ in }
     /// Training progress: text and fraction done.
-    public var progress: (String, Double) -> Void = { _, _ in }
+    package var progress: (String, Double) -> Void = { _, _ in }
     /// Finished runs whose files this runner has checked against their SHA-256.
     private var verified = Set<Int64>()
     /// Trains the models (docs/architecture.md: the training seam).
-    public var backend: TrainingBackend = EngineBackend()
+    package var backend: TrainingBackend = EngineBackend()
     /// Polled between training batches (Ctrl-C).
-    public var shouldStop: () -> Bool = { false }
+    package var shouldStop: () -> Bool = { false }
     /// Read once per runner (it asks git), recorded with every run.
     private lazy var environment = RunEnvironment.current(threads: Engine.threadCount, blas: Engine.blasDescription, kernel: KernelPolicy.state)
 
-    public init(workspace: String) throws {
+    package init(workspace: String) throws {
         self.workspace = workspace
         store = try RunStore(path: (workspace as NSString).appendingPathComponent("runs.sqlite"))
         StalePartialFiles.remove(in: (workspace as NSString).appendingPathComponent("datasets"))
     }
 
     /// What one planned run produced.
-    public struct Outcome {
-        public let planned: StudyPlan.PlannedRun
-        public let dataset: RunStore.Run, training: RunStore.Run
-        public let evaluations: [RunStore.Run]
+    package struct Outcome {
+        package let planned: StudyPlan.PlannedRun
+        package let dataset: RunStore.Run, training: RunStore.Run
+        package let evaluations: [RunStore.Run]
     }
 
     /// Every planned run of `plan`, through `executor` (this process by default).
-    public func run(_ plan: StudyPlan, executor: StudyExecutor = LocalExecutor()) throws -> [Outcome] {
+    package func run(_ plan: StudyPlan, executor: StudyExecutor = LocalExecutor()) throws -> [Outcome] {
         var outcomes: [Outcome] = []
         try executor.execute(plan, runner: self) { outcomes.append($1) }
         return outcomes
     }
 
     /// Records the study (description, report block) before its runs.
-    public func begin(_ plan: StudyPlan) throws {
+    package func begin(_ plan: StudyPlan) throws {
         try store.saveStudy(name: plan.study, description: plan.description, file: plan.file, reportJSON: canonicalJSON(plan.report))
     }
 
     /// Runs (or reuses) one planned run's dataset, training and evaluations, and records them as
     /// the study's: a run reused from another study belongs to both.
-    public func run(_ planned: StudyPlan.PlannedRun, study: String, description: String = "") throws -> Outcome {
+    package func run(_ planned: StudyPlan.PlannedRun, study: String, description: String = "") throws -> Outcome {
         let c = planned.config
         let data = try dataset(c.simulation, count: c.data.samples, study: study, name: planned.name + " data")
         try store.addToStudy(study, run: data.id!, name: planned.name + " data", grid: planned.gridValues)
@@ -373,10 +373,10 @@ enum ExamplePanels {
 }
 
 /// Why the runner refused to go on.
-public enum RunnerError: Error, CustomStringConvertible {
+package enum RunnerError: Error, CustomStringConvertible {
     /// A finished run's files differ from what the store recorded.
     case changedArtifacts(Int64, [String])
-    public var description: String {
+    package var description: String {
         switch self {
         case let .changedArtifacts(id, problems):
             return "run \(id)'s files are not the ones it recorded, so it cannot be reused:\n  " + problems.joined(separator: "\n  ")

@@ -3,7 +3,7 @@
 /// happens for each planned run; the runner decides what each run is and records it, and the store
 /// hands every configuration hash to exactly one process (`RunStore.claim`), so an executor may
 /// start runs in several processes or on several machines sharing the workspace.
-public protocol StudyExecutor {
+package protocol StudyExecutor {
     /// Recorded in messages, e.g. `local`.
     var name: String { get }
     /// Computes (or reuses) every planned run of `plan`, calling `finished` with each run's index
@@ -12,11 +12,11 @@ public protocol StudyExecutor {
 }
 
 /// This process, one planned run after another.
-public struct LocalExecutor: StudyExecutor {
-    public let name = "local"
-    public init() {}
+package struct LocalExecutor: StudyExecutor {
+    package let name = "local"
+    package init() {}
 
-    public func execute(_ plan: StudyPlan, runner: Runner, finished: (Int, Runner.Outcome) throws -> Void) throws {
+    package func execute(_ plan: StudyPlan, runner: Runner, finished: (Int, Runner.Outcome) throws -> Void) throws {
         try runner.begin(plan)
         for (i, planned) in plan.runs.enumerated() {
             runner.log("[\(i + 1)/\(plan.runs.count)] \(planned.name)")

@@ -11,33 +11,33 @@ import SPIOTraining
 /// study's own blocks, expands every `variant` times every combination of `grid` values, applies
 /// `--set` overrides and each file's `evaluation.sweeps`; each point is decoded into a `RunConfig`
 /// and checked across blocks here.
-public struct StudyPlan {
-    public struct PlannedRun {
+package struct StudyPlan {
+    package struct PlannedRun {
         /// `study` or `study[key=value,...]` for grid points and variants.
-        public let name: String
-        public let gridValues: [(String, String)]
-        public let config: RunConfig
+        package let name: String
+        package let gridValues: [(String, String)]
+        package let config: RunConfig
         /// The effective configuration as YAML (stored with the run).
-        public let yaml: String
+        package let yaml: String
         /// SHA-256 of `config.canonicalJSON`.
-        public var hash: String { SHA256.hex(Array(config.canonicalJSON.utf8)) }
+        package var hash: String { SHA256.hex(Array(config.canonicalJSON.utf8)) }
 
-        public init(name: String, gridValues: [(String, String)], config: RunConfig, yaml: String) {
+        package init(name: String, gridValues: [(String, String)], config: RunConfig, yaml: String) {
             self.name = name; self.gridValues = gridValues; self.config = config; self.yaml = yaml
         }
     }
 
-    public let study: String
-    public let description: String
-    public let file: String
-    public let report: ReportConfig
+    package let study: String
+    package let description: String
+    package let file: String
+    package let report: ReportConfig
     /// The study's `kernel:` (portable or native); nil means the command line's or the default.
-    public let kernel: KernelMode?
-    public let runs: [PlannedRun]
+    package let kernel: KernelMode?
+    package let runs: [PlannedRun]
 
     /// Loads `path`. Preset paths are relative to the study file's folder, then to the working
     /// directory (`configs/...`). `overrides` are `key.path=value` strings.
-    public init(path: String, overrides: [String] = []) throws {
+    package init(path: String, overrides: [String] = []) throws {
         file = path
         let composition = try StudyComposition(path: path, rules: Self.rules)
         let studyTree = composition.study
@@ -70,12 +70,12 @@ public struct StudyPlan {
         checkBlocks: { _ = try $0.decode(FileBlocks.self) })
 
     /// The most runs one study may expand to.
-    public static let maximumRuns = 1_000
+    package static let maximumRuns = 1_000
 
     /// Why `name` cannot be a study name, or nil. Names become folder names (`reports/<study>/`),
     /// so only a safe file-name alphabet is allowed: a name like `..` or `../x` would write outside
     /// `reports/` or over the working directory.
-    public static func unsafeStudyName(_ name: String) -> String? {
+    package static func unsafeStudyName(_ name: String) -> String? {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
         guard !name.isEmpty, name.count <= 100 else { return "a study name has 1 to 100 characters, got \(name.count)" }
         guard name.allSatisfy(allowed.contains), name.first!.isLetter || name.first!.isNumber else {

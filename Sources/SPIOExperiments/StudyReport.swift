@@ -12,35 +12,35 @@ import SPIOTraining
 /// - the phantom table (`phantom-table.csv`) in the paper's Table 1 layout, for sets with a
 ///   bottle estimate;
 /// - Grad-CAM, saliency and feature-map panels of sets with an `interpretability` block.
-public struct StudyReport {
-    public let store: RunStore
-    public let study: String
+package struct StudyReport {
+    package let store: RunStore
+    package let study: String
 
-    public init(store: RunStore, study: String) { self.store = store; self.study = study }
+    package init(store: RunStore, study: String) { self.store = store; self.study = study }
 
     /// One finished evaluation as the study uses it.
     @dynamicMemberLookup
-    public struct Evaluated {
-        public var run: RunStore.Run
-        public var set: TestSetConfig
-        public var summary: EvaluationSummary
-        public subscript<T>(dynamicMember keyPath: KeyPath<EvaluationSummary, T>) -> T { summary[keyPath: keyPath] }
+    package struct Evaluated {
+        package var run: RunStore.Run
+        package var set: TestSetConfig
+        package var summary: EvaluationSummary
+        package subscript<T>(dynamicMember keyPath: KeyPath<EvaluationSummary, T>) -> T { summary[keyPath: keyPath] }
     }
 
     /// One finished training run with its evaluations.
-    public struct Row {
-        public var training: RunStore.Run
-        public var name: String
-        public var grid: [(String, String)]
-        public var parameters: Int
-        public var epochs: Int
-        public var validationNMAE: Double
-        public var evaluations: [Evaluated]
+    package struct Row {
+        package var training: RunStore.Run
+        package var name: String
+        package var grid: [(String, String)]
+        package var parameters: Int
+        package var epochs: Int
+        package var validationNMAE: Double
+        package var evaluations: [Evaluated]
         /// Grid values, or the run's name without grid.
-        public var label: String { grid.isEmpty ? name : grid.map { "\($0.0.split(separator: ".").last!)=\($0.1)" }.joined(separator: " ") }
+        package var label: String { grid.isEmpty ? name : grid.map { "\($0.0.split(separator: ".").last!)=\($0.1)" }.joined(separator: " ") }
     }
 
-    public func rows() throws -> [Row] {
+    package func rows() throws -> [Row] {
         let used = try store.studyRuns(study).filter { $0.run.status == .finished }
         // What the study used last under each name: a forced re-run or a changed test set
         // supersedes the earlier run.
@@ -77,7 +77,7 @@ public struct StudyReport {
 
     /// Writes the report into `directory`; returns the files written.
     @discardableResult
-    public func write(to directory: String) throws -> [String] {
+    package func write(to directory: String) throws -> [String] {
         let rows = try rows()
         guard !rows.isEmpty else { throw ReportError.noRuns(study) }
         let (storedDescription, config) = try reportConfig()
@@ -255,7 +255,7 @@ public struct StudyReport {
     static func number(_ v: Double, digits: Int = 6) -> String { v.isFinite ? String(format: "%.\(digits)g", v) : "" }
 
     /// RFC 4180: CRLF line ends; fields with a comma, quote or line break are quoted, quotes doubled.
-    public static func writeCSV(_ rows: [[String]], to path: String) throws {
+    package static func writeCSV(_ rows: [[String]], to path: String) throws {
         func field(_ s: String) -> String {
             s.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" } ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
@@ -284,9 +284,9 @@ struct ReportFiles {
     }
 }
 
-public enum ReportError: Error, CustomStringConvertible {
+package enum ReportError: Error, CustomStringConvertible {
     case noRuns(String)
-    public var description: String {
+    package var description: String {
         switch self { case let .noRuns(s): return "no finished training runs of study '\(s)' in the store; run `spio run` first" }
     }
 }

@@ -5,12 +5,12 @@ import SPIOImageIO
 /// Says in words why reading or writing a workspace failed. SQLite reports a full disk as
 /// "database or disk is full" or "disk I/O error" with the statement it ran, and Foundation as
 /// `NSCocoaErrorDomain` codes; neither says what to do. Every other error keeps its own text.
-public enum WorkspaceFault {
+package enum WorkspaceFault {
     /// The error's text, with SQLite's and Foundation's file faults translated.
-    public static func describe(_ error: Error) -> String { translated(error) ?? "\(error)" }
+    package static func describe(_ error: Error) -> String { translated(error) ?? "\(error)" }
 
     /// The translated text of a SQLite or Foundation file fault; nil for any other error.
-    public static func translated(_ error: Error) -> String? {
+    package static func translated(_ error: Error) -> String? {
         if let e = error as? DatabaseError { return describe(e) }
         let domain = (error as NSError).domain
         guard domain == NSCocoaErrorDomain || domain == NSPOSIXErrorDomain else { return nil }

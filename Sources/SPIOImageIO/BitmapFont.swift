@@ -1,7 +1,7 @@
 /// A 5 x 7 pixel font (the HD44780 glyph shapes) for labels on figures: digits, capitals,
 /// lower-case e (for exponents; other lower-case letters draw as capitals) and common punctuation.
-public enum BitmapFont {
-    public static let glyphWidth = 5, glyphHeight = 7, advance = 6
+package enum BitmapFont {
+    package static let glyphWidth = 5, glyphHeight = 7, advance = 6
 
     static let glyphs: [Character: [UInt8]] = [
         "0": [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E], "1": [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
@@ -32,10 +32,10 @@ public enum BitmapFont {
     ]
 
     /// Width in pixels of `text` at `scale`.
-    public static func width(_ text: String, scale: Int = 1) -> Int { Swift.max(0, text.count * advance - 1) * scale }
+    package static func width(_ text: String, scale: Int = 1) -> Int { Swift.max(0, text.count * advance - 1) * scale }
 
     /// Draws `text` with its top-left corner at (x, y).
-    public static func draw(_ text: String, into image: inout RGBImage, x: Int, y: Int, scale: Int = 1,
+    package static func draw(_ text: String, into image: inout RGBImage, x: Int, y: Int, scale: Int = 1,
                             colour: (UInt8, UInt8, UInt8) = (0, 0, 0)) {
         var cx = x
         for ch in text {
@@ -51,7 +51,7 @@ public enum BitmapFont {
 
     /// Draws `text` rotated a quarter turn anticlockwise (reading bottom to top), its baseline
     /// starting at (x, y) and running up (y axis labels).
-    public static func drawVertical(_ text: String, into image: inout RGBImage, x: Int, y: Int, colour: (UInt8, UInt8, UInt8) = (0, 0, 0)) {
+    package static func drawVertical(_ text: String, into image: inout RGBImage, x: Int, y: Int, colour: (UInt8, UInt8, UInt8) = (0, 0, 0)) {
         var cy = y
         for ch in text {
             let rows = glyphs[ch] ?? glyphs[Character(ch.uppercased())] ?? [0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04]

@@ -2,9 +2,9 @@ import Foundation
 import CZlib
 
 /// Whole-file reads (plain or gzip) and atomic writes: a file appears complete or not at all.
-public enum FileBytes {
+package enum FileBytes {
     /// Reads a file; `.gz` files are inflated with zlib. Errors name the file.
-    public static func read(_ path: String, limitBytes: Int = 1 << 32) throws -> [UInt8] {
+    package static func read(_ path: String, limitBytes: Int = 1 << 32) throws -> [UInt8] {
         guard FileManager.default.fileExists(atPath: path) else { throw ImageIOError(path, "no such file") }
         if path.hasSuffix(".gz") { return try gunzip(path, limitBytes: limitBytes) }
         guard let data = FileManager.default.contents(atPath: path) else { throw ImageIOError(path, "cannot be read") }
@@ -36,7 +36,7 @@ public enum FileBytes {
     }
 
     /// Writes `bytes` to a temporary file beside `path`, then renames it into place.
-    public static func writeAtomically(_ bytes: some Collection<UInt8>, to path: String) throws {
+    package static func writeAtomically(_ bytes: some Collection<UInt8>, to path: String) throws {
         let url = URL(fileURLWithPath: path)
         do {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -50,8 +50,8 @@ public enum FileBytes {
 /// The operating system's words for a failed file operation ("No space left on device",
 /// "Read-only file system"), where Foundation on Linux gives `NSCocoaErrorDomain` codes or
 /// "The operation could not be completed".
-public enum FileFault {
-    public static func reason(_ error: Error) -> String {
+package enum FileFault {
+    package static func reason(_ error: Error) -> String {
         let ns = error as NSError
         if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
         if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain {
@@ -85,7 +85,7 @@ public enum FileFault {
     }
 
     /// The file the error names, if any.
-    public static func path(_ error: Error) -> String? {
+    package static func path(_ error: Error) -> String? {
         let ns = error as NSError
         return (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
     }

@@ -2,31 +2,31 @@ import Foundation
 
 /// A scalar image drawn through a colour map, scaled up by whole pixels, with an optional title
 /// above and a colour bar (with its minimum and maximum written beside it) on the right.
-public struct ImagePanel {
-    public var values: [Float]
-    public let width: Int, height: Int
-    public var colourMap: ColourMap = .grey
+package struct ImagePanel {
+    package var values: [Float]
+    package let width: Int, height: Int
+    package var colourMap: ColourMap = .grey
     /// Display range; nil means the data's minimum and maximum.
-    public var range: (Float, Float)?
-    public var title: String?
-    public var colourBar = true
+    package var range: (Float, Float)?
+    package var title: String?
+    package var colourBar = true
     /// Whole-pixel magnification (0: choose so the image is about 256 pixels wide).
-    public var zoom = 0
+    package var zoom = 0
 
-    public init(values: [Float], width: Int, height: Int) {
+    package init(values: [Float], width: Int, height: Int) {
         precondition(values.count == width * height, "ImagePanel: \(values.count) values for \(width) x \(height)")
         self.values = values; self.width = width; self.height = height
     }
 
     /// A square map drawn at once: the common case of the report and preview figures.
-    public static func render(_ values: [Float], size: Int, title: String, colourMap: ColourMap, range: (Float, Float)? = nil,
+    package static func render(_ values: [Float], size: Int, title: String, colourMap: ColourMap, range: (Float, Float)? = nil,
                               zoom: Int) -> RGBImage {
         var p = ImagePanel(values: values, width: size, height: size)
         (p.title, p.colourMap, p.range, p.zoom) = (title, colourMap, range, zoom)
         return p.render()
     }
 
-    public var displayRange: (Float, Float) {
+    package var displayRange: (Float, Float) {
         if let range { return range }
         let finite = values.filter { $0.isFinite }
         let lo = finite.min() ?? 0, hi = finite.max() ?? 1
@@ -34,13 +34,13 @@ public struct ImagePanel {
     }
 
     /// Formats a bar label: 3 significant digits, exponent form outside [1e-2, 1e4).
-    public static func label(_ v: Float) -> String {
+    package static func label(_ v: Float) -> String {
         let a = abs(Double(v))
         if a != 0 && (a < 1e-2 || a >= 1e4) { return String(format: "%.2e", Double(v)) }
         return String(format: a >= 100 ? "%.0f" : a >= 10 ? "%.1f" : "%.2f", Double(v))
     }
 
-    public func render() -> RGBImage {
+    package func render() -> RGBImage {
         let z = zoom > 0 ? zoom : Swift.max(1, 256 / Swift.max(width, height))
         let (lo, hi) = displayRange
         let titleH = title == nil ? 0 : 14, margin = 4
@@ -67,7 +67,7 @@ public struct ImagePanel {
     }
 
     /// Places panels side by side on a white background.
-    public static func row(_ images: [RGBImage], gap: Int = 6) -> RGBImage {
+    package static func row(_ images: [RGBImage], gap: Int = 6) -> RGBImage {
         let w = images.reduce(0) { $0 + $1.width } + gap * Swift.max(0, images.count - 1)
         var out = RGBImage(width: w, height: images.map(\.height).max() ?? 0)
         var x = 0
@@ -76,7 +76,7 @@ public struct ImagePanel {
     }
 
     /// Stacks images top to bottom with a white gap.
-    public static func column(_ images: [RGBImage], gap: Int = 6) -> RGBImage {
+    package static func column(_ images: [RGBImage], gap: Int = 6) -> RGBImage {
         let h = images.reduce(0) { $0 + $1.height } + gap * Swift.max(0, images.count - 1)
         var out = RGBImage(width: images.map(\.width).max() ?? 0, height: h)
         var y = 0

@@ -2,32 +2,32 @@ import Foundation
 
 /// A line plot for reports: axes with ticks and numbers, axis labels, a title, several series in
 /// distinct colours with optional markers and error bars, a legend, linear or log-10 y axis.
-public struct LinePlot {
+package struct LinePlot {
     /// One curve: points (x, y) and, optionally, a symmetric error per point.
-    public struct Series {
-        public var label: String
-        public var points: [(x: Double, y: Double)]
-        public var errors: [Double]?
-        public var markers: Bool
-        public init(label: String, points: [(x: Double, y: Double)], errors: [Double]? = nil, markers: Bool = false) {
+    package struct Series {
+        package var label: String
+        package var points: [(x: Double, y: Double)]
+        package var errors: [Double]?
+        package var markers: Bool
+        package init(label: String, points: [(x: Double, y: Double)], errors: [Double]? = nil, markers: Bool = false) {
             self.label = label; self.points = points; self.errors = errors; self.markers = markers
         }
     }
 
-    public var title: String
-    public var xLabel: String, yLabel: String
-    public var series: [Series] = []
-    public var logY = false
-    public var width = 560, height = 360
+    package var title: String
+    package var xLabel: String, yLabel: String
+    package var series: [Series] = []
+    package var logY = false
+    package var width = 560, height = 360
 
-    public init(title: String, xLabel: String, yLabel: String) { self.title = title; self.xLabel = xLabel; self.yLabel = yLabel }
+    package init(title: String, xLabel: String, yLabel: String) { self.title = title; self.xLabel = xLabel; self.yLabel = yLabel }
 
     /// Tableau-like colours, distinguishable on white.
-    public static let palette: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14),
+    package static let palette: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14),
                                                            (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
                                                            (188, 189, 34), (23, 190, 207)]
 
-    public func render() -> RGBImage {
+    package func render() -> RGBImage {
         var img = RGBImage(width: width, height: height)
         let (left, right, top, bottom) = (62, 16, 24, 40)
         let (pw, ph) = (width - left - right, height - top - bottom)
@@ -96,7 +96,7 @@ public struct LinePlot {
 
     /// The mean of the last `window` points' y at each point (fewer at the start): noisy per-step
     /// curves such as batch losses.
-    public static func movingMean(_ p: [(Double, Double)], window: Int) -> [(x: Double, y: Double)] {
+    package static func movingMean(_ p: [(Double, Double)], window: Int) -> [(x: Double, y: Double)] {
         var out: [(x: Double, y: Double)] = [], sum = 0.0
         for i in p.indices {
             sum += p[i].1

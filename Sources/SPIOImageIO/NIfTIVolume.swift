@@ -3,25 +3,25 @@ import Foundation
 /// A NIfTI-1 volume (single file, `.nii` or `.nii.gz`) read into Float with scl_slope and
 /// scl_inter applied as nibabel does (slope 0 or not finite means no scaling).
 /// Values are in file order: x fastest, then y, then z (`values[(z * ny + y) * nx + x]`).
-public struct NIfTIVolume {
+package struct NIfTIVolume {
     /// Voxel counts along x, y, z (a 2D image has nz = 1).
-    public let nx: Int, ny: Int, nz: Int
+    package let nx: Int, ny: Int, nz: Int
     /// Voxel sizes in millimetres (pixdim[1...3]).
-    public let voxelSizeMM: (x: Double, y: Double, z: Double)
+    package let voxelSizeMM: (x: Double, y: Double, z: Double)
     /// The NIfTI datatype code of the file (2 uint8, 4 int16, 8 int32, 16 float32, 64 float64, ...).
-    public let datatype: Int
-    public let values: [Float]
+    package let datatype: Int
+    package let values: [Float]
 
-    public subscript(x: Int, y: Int, z: Int) -> Float { values[(z * ny + y) * nx + x] }
+    package subscript(x: Int, y: Int, z: Int) -> Float { values[(z * ny + y) * nx + x] }
 
-    public static func read(_ path: String) throws -> NIfTIVolume {
+    package static func read(_ path: String) throws -> NIfTIVolume {
         guard path.hasSuffix(".nii") || path.hasSuffix(".nii.gz") else {
             throw ImageIOError(path, "expected a .nii or .nii.gz file")
         }
         return try decode(FileBytes.read(path), path: path)
     }
 
-    public static func decode(_ bytes: [UInt8], path: String) throws -> NIfTIVolume {
+    package static func decode(_ bytes: [UInt8], path: String) throws -> NIfTIVolume {
         guard bytes.count >= 348 else { throw ImageIOError(path, "too short for a NIfTI-1 header (\(bytes.count) bytes, need 348)") }
         let le = readInt(bytes, 0, 4, bigEndian: false), be = readInt(bytes, 0, 4, bigEndian: true)
         let bigEndian: Bool

@@ -3,17 +3,17 @@ import Foundation
 /// An n-dimensional array as NumPy's NPY format stores it, held as Float in C order.
 /// Writes version 1.0, little-endian float32; reads float32/64, (u)int8/16/32/64 and bool of
 /// either byte order (converted to Float), C order only.
-public struct NPYArray: Equatable {
-    public var shape: [Int]
-    public var values: [Float]
+package struct NPYArray: Equatable {
+    package var shape: [Int]
+    package var values: [Float]
 
-    public init(shape: [Int], values: [Float]) {
+    package init(shape: [Int], values: [Float]) {
         precondition(shape.reduce(1, *) == values.count, "NPYArray: shape \(shape) does not hold \(values.count) values")
         self.shape = shape; self.values = values
     }
 
     /// The NPY bytes (header padded so the data starts on a 64-byte boundary).
-    public static func encode(shape: [Int], values: UnsafeBufferPointer<Float>) -> [UInt8] {
+    package static func encode(shape: [Int], values: UnsafeBufferPointer<Float>) -> [UInt8] {
         let dims = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(dims), }"
         let unpadded = 10 + header.utf8.count + 1
@@ -26,16 +26,16 @@ public struct NPYArray: Equatable {
         return bytes
     }
 
-    public func write(to path: String) throws {
+    package func write(to path: String) throws {
         let bytes = values.withUnsafeBufferPointer { NPYArray.encode(shape: shape, values: $0) }
         try FileBytes.writeAtomically(bytes, to: path)
     }
 
-    public static func read(_ path: String) throws -> NPYArray {
+    package static func read(_ path: String) throws -> NPYArray {
         try decode(FileBytes.read(path), path: path)
     }
 
-    public static func decode(_ bytes: [UInt8], path: String) throws -> NPYArray {
+    package static func decode(_ bytes: [UInt8], path: String) throws -> NPYArray {
         guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1...5]) == Array("NUMPY".utf8) else {
             throw ImageIOError(path, "not an NPY file (bad magic)")
         }

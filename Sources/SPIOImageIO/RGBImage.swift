@@ -2,36 +2,36 @@ import Foundation
 import CPNG
 
 /// An 8-bit RGB raster, row 0 at the top, written as PNG through libpng's simplified API.
-public struct RGBImage {
-    public let width: Int, height: Int
-    public var pixels: [UInt8]
+package struct RGBImage {
+    package let width: Int, height: Int
+    package var pixels: [UInt8]
 
-    public init(width: Int, height: Int, fill: (UInt8, UInt8, UInt8) = (255, 255, 255)) {
+    package init(width: Int, height: Int, fill: (UInt8, UInt8, UInt8) = (255, 255, 255)) {
         self.width = width; self.height = height
         pixels = [UInt8](repeating: 0, count: width * height * 3)
         for i in 0..<(width * height) { pixels[3 * i] = fill.0; pixels[3 * i + 1] = fill.1; pixels[3 * i + 2] = fill.2 }
     }
 
-    public subscript(x: Int, y: Int) -> (UInt8, UInt8, UInt8) {
+    package subscript(x: Int, y: Int) -> (UInt8, UInt8, UInt8) {
         get { let i = 3 * (y * width + x); return (pixels[i], pixels[i + 1], pixels[i + 2]) }
         set { let i = 3 * (y * width + x); pixels[i] = newValue.0; pixels[i + 1] = newValue.1; pixels[i + 2] = newValue.2 }
     }
 
     /// Sets a pixel, ignoring coordinates outside the image.
-    public mutating func plot(_ x: Int, _ y: Int, _ c: (UInt8, UInt8, UInt8)) {
+    package mutating func plot(_ x: Int, _ y: Int, _ c: (UInt8, UInt8, UInt8)) {
         if x >= 0 && x < width && y >= 0 && y < height { self[x, y] = c }
     }
 
     /// Copies `other` with its top-left corner at (x, y), clipped to this image.
-    public mutating func paste(_ other: RGBImage, x: Int, y: Int) {
+    package mutating func paste(_ other: RGBImage, x: Int, y: Int) {
         for j in 0..<other.height { for i in 0..<other.width { plot(x + i, y + j, other[i, j]) } }
     }
 
     /// Reads any PNG (grey, palette, 16-bit, alpha) converted to 8-bit RGB by libpng.
     /// The largest PNG `readPNG` accepts (8192 x 8192).
-    public static let maximumPixels = 8192 * 8192
+    package static let maximumPixels = 8192 * 8192
 
-    public static func readPNG(_ path: String) throws -> RGBImage {
+    package static func readPNG(_ path: String) throws -> RGBImage {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         func message() -> String { withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } }
@@ -56,7 +56,7 @@ public struct RGBImage {
     }
 
     /// Writes the image as a PNG, atomically (a temporary file renamed into place).
-    public func writePNG(to path: String) throws {
+    package func writePNG(to path: String) throws {
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let tmp = path + ".partial-\(getpid())"

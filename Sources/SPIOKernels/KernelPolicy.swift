@@ -15,7 +15,7 @@ import Darwin
 ///   bitwise the same on any such machine (the default; committed reports are made this way).
 /// - `native`: the fastest kernels for this CPU (SkylakeX or Cooperlake with AVX-512, Zen on AMD,
 ///   Haswell otherwise); numbers may differ from `portable`.
-public enum KernelMode: String, CaseIterable, Sendable, Codable {
+package enum KernelMode: String, CaseIterable, Sendable, Codable {
     case portable, native
 }
 
@@ -25,19 +25,19 @@ public enum KernelMode: String, CaseIterable, Sendable, Codable {
 /// A `OPENBLAS_CORETYPE` that the user set in the environment wins over the mode and is recorded as
 /// such; the variable that `spio` set itself is marked by `SPIO_KERNEL_CORE`, so a re-executed
 /// process (or a child `spio`) can tell the two apart.
-public enum KernelPolicy {
+package enum KernelPolicy {
     /// The kernel in use and why.
-    public struct State: Equatable, Sendable, CustomStringConvertible {
+    package struct State: Equatable, Sendable, CustomStringConvertible {
         /// The mode asked for.
-        public var mode: KernelMode
+        package var mode: KernelMode
         /// OpenBLAS's name of the kernel it runs (`openblas_get_corename`), e.g. `Haswell`.
-        public var core: String
+        package var core: String
         /// The user's own `OPENBLAS_CORETYPE`, when it overrode the mode.
-        public var userOverride: String?
+        package var userOverride: String?
 
         /// `portable (Haswell)`, `native (SkylakeX)`, `portable overridden by OPENBLAS_CORETYPE=X (core X)`,
         /// or, for an exact kernel asked for by an audit, `portable, kernel Prescott as requested`.
-        public var description: String {
+        package var description: String {
             if let userOverride {
                 return "\(mode.rawValue) overridden by OPENBLAS_CORETYPE=\(userOverride) (core \(core))"
             }
@@ -48,17 +48,17 @@ public enum KernelPolicy {
         }
 
         /// Whether numbers computed in this state are the portable ones: the Haswell kernels.
-        public var isPortable: Bool { core.lowercased() == portableCore.lowercased() }
+        package var isPortable: Bool { core.lowercased() == portableCore.lowercased() }
     }
 
     /// OpenBLAS's name of the portable kernels.
-    public static let portableCore = "Haswell"
+    package static let portableCore = "Haswell"
     static let marker = "SPIO_KERNEL_CORE"
 
     nonisolated(unsafe) private static var chosen: KernelMode = .portable
 
     /// The kernel in use now.
-    public static var state: State {
+    package static var state: State {
         let user = userCoreType
         let core = loadedCore
         let matchesMode = core.lowercased() == wantedCore(chosen)?.lowercased()
@@ -67,15 +67,15 @@ public enum KernelPolicy {
     }
 
     /// OpenBLAS's name of the kernels it loaded.
-    public static var loadedCore: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+    package static var loadedCore: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
 
     /// The CPU's instruction-set extensions that decide the kernels (from /proc/cpuinfo).
-    public struct CPUFeatures: Sendable {
-        public var avx2 = false, fma = false, avx512 = false, avx512bf16 = false, amd = false
-        public var known = false
+    package struct CPUFeatures: Sendable {
+        package var avx2 = false, fma = false, avx512 = false, avx512bf16 = false, amd = false
+        package var known = false
 
         /// This CPU's features, read once per process (every `KernelPolicy.state` asks for them).
-        public static let current = read()
+        package static let current = read()
 
         /// Reads /proc/cpuinfo's first `flags` and `vendor_id` lines (Linux); unknown elsewhere.
         static func read() -> CPUFeatures {
@@ -106,7 +106,7 @@ public enum KernelPolicy {
 
     /// The OpenBLAS kernel a mode wants on this CPU, or nil to let OpenBLAS choose (native on a CPU
     /// whose features are unknown).
-    public static func wantedCore(_ mode: KernelMode, cpu: CPUFeatures = .current) -> String? {
+    package static func wantedCore(_ mode: KernelMode, cpu: CPUFeatures = .current) -> String? {
         switch mode {
         case .portable: return portableCore
         case .native:
@@ -124,7 +124,7 @@ public enum KernelPolicy {
 
     /// Whether this CPU can run an OpenBLAS kernel by name (AVX-512 kernels need AVX-512, the
     /// Haswell and Zen kernels AVX2 and FMA; older kernels run on any x86-64 CPU).
-    public static func canRun(core: String, cpu: CPUFeatures = .current) -> Bool {
+    package static func canRun(core: String, cpu: CPUFeatures = .current) -> Bool {
         #if arch(x86_64)
         guard cpu.known else { return false }
         switch core.lowercased() {
@@ -139,7 +139,7 @@ public enum KernelPolicy {
     }
 
     /// Why a mode cannot run on this CPU, or nil.
-    public static func unsupported(_ mode: KernelMode, cpu: CPUFeatures = .current) -> String? {
+    package static func unsupported(_ mode: KernelMode, cpu: CPUFeatures = .current) -> String? {
         #if arch(x86_64)
         if mode == .portable && cpu.known && !(cpu.avx2 && cpu.fma) {
             return "this CPU has no AVX2/FMA, which the portable kernels (OpenBLAS Haswell) and the release "
@@ -167,7 +167,7 @@ public enum KernelPolicy {
     ///
     /// `core` asks for one kernel by name instead of the mode's (an audit re-running a run on the
     /// kernels it was trained with); it is ignored when this CPU cannot run it.
-    public static func activate(_ mode: KernelMode, core: String? = nil) throws {
+    package static func activate(_ mode: KernelMode, core: String? = nil) throws {
         let exact = core.flatMap { canRun(core: $0) ? $0 : nil }
         if exact == nil, let why = unsupported(mode) { throw KernelPolicyError.unsupported(why) }
         chosen = mode
@@ -187,7 +187,7 @@ public enum KernelPolicy {
     }
 
     /// The mode named by `SPIO_KERNEL` in the environment, if any; throws for an unknown name.
-    public static func environmentMode() throws -> KernelMode? {
+    package static func environmentMode() throws -> KernelMode? {
         guard let text = getenv("SPIO_KERNEL").map({ String(cString: $0) }), !text.isEmpty else { return nil }
         guard let mode = KernelMode(rawValue: text) else { throw KernelPolicyError.badMode("SPIO_KERNEL=\(text)") }
         return mode
@@ -195,9 +195,9 @@ public enum KernelPolicy {
 }
 
 /// Why a kernel mode could not be applied.
-public enum KernelPolicyError: Error, CustomStringConvertible {
+package enum KernelPolicyError: Error, CustomStringConvertible {
     case unsupported(String), reexecFailed(String), badMode(String)
-    public var description: String {
+    package var description: String {
         switch self {
         case let .unsupported(why): return why
         case let .reexecFailed(why): return "could not re-execute spio with the chosen OpenBLAS kernels: \(why)"

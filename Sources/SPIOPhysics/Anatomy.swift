@@ -4,7 +4,7 @@ import SPIOImageIO
 
 /// A source of proton-density images (rho): one pixels x pixels slice per call, [z][x], row 0 at
 /// the most negative z, values in [0, 1]. Randomness comes only from the generator passed in.
-public protocol Anatomy: Sendable {
+package protocol Anatomy: Sendable {
     func slice(pixels: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float]
 }
 
@@ -69,10 +69,10 @@ func renderSupersampled(pixels n: Int, fovMM: Double, _ f: (Double, Double, Int)
 /// A random head-like slice (proton-density contrast): scalp, skull, CSF, a folded cortical
 /// ribbon (grey matter) with CSF-filled sulci, white matter, the interhemispheric fissure,
 /// ventricles, deep grey nuclei, smooth texture and a gentle coil bias field.
-public struct ProceduralBrain: Anatomy {
-    public init() {}
+package struct ProceduralBrain: Anatomy {
+    package init() {}
 
-    public func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
+    package func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
         let s = fovMM / 50  // designed on a 50 mm FOV, scaled to any other
         let ax = rng.uniform(18, 21) * s, az = rng.uniform(20.5, 23.5) * s
         let tilt = rng.uniform(-0.15, 0.15)
@@ -127,10 +127,10 @@ public struct ProceduralBrain: Anatomy {
 
 /// A random breast-like slice: the chest wall (ribs, pectoral muscle) on the left, a breast of
 /// fat with fibroglandular texture, skin and nipple, air elsewhere.
-public struct ProceduralBreast: Anatomy {
-    public init() {}
+package struct ProceduralBreast: Anatomy {
+    package init() {}
 
-    public func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
+    package func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
         let s = fovMM / 50
         let wall = rng.uniform(-17, -13) * s, depth = rng.uniform(28, 36) * s, halfHeight = rng.uniform(18, 23) * s
         let droop = rng.uniform(-3, 3) * s, muscle = rng.uniform(3, 5) * s, skin = rng.uniform(0.6, 0.9) * s
@@ -170,15 +170,15 @@ public struct ProceduralBreast: Anatomy {
 /// The agar phantom: a uniform agar disk (a cylinder along y) in air, holding the SPIO bottle
 /// (a cylinder along y through the plane) with an optional plastic wall. The bottle's contents
 /// are water (rho 1); the particles make them a void through the concentration.
-public struct AgarPhantom: Anatomy, Equatable {
-    public var agarRadiusMM = 20.0
-    public var bottleRadiusMM = 4.0
-    public var bottleWallMM = 0.5
+package struct AgarPhantom: Anatomy, Equatable {
+    package var agarRadiusMM = 20.0
+    package var bottleRadiusMM = 4.0
+    package var bottleWallMM = 0.5
     /// Bottle centre in the image plane (x, z) in mm.
-    public var bottleCentreXMM = 0.0, bottleCentreZMM = 0.0
-    public init() {}
+    package var bottleCentreXMM = 0.0, bottleCentreZMM = 0.0
+    package init() {}
 
-    public func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
+    package func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
         renderSupersampled(pixels: n, fovMM: fovMM) { x, z, _ in
             let r = (x * x + z * z).squareRoot()
             if r > agarRadiusMM { return 0 }
@@ -190,9 +190,9 @@ public struct AgarPhantom: Anatomy, Equatable {
 }
 
 /// Uniform proton density 1 everywhere (tests and calibration).
-public struct UniformAnatomy: Anatomy {
-    public init() {}
-    public func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
+package struct UniformAnatomy: Anatomy {
+    package init() {}
+    package func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
         [Float](repeating: 1, count: n * n)
     }
 }

@@ -2,13 +2,13 @@ import Foundation
 import CFFTW
 
 /// Physical constants of the forward model.
-public enum PhysicalConstants {
+package enum PhysicalConstants {
     /// Vacuum permeability in T m / A.
-    public static let mu0TmPerA = 4e-7 * Double.pi
+    package static let mu0TmPerA = 4e-7 * Double.pi
     /// Proton gyromagnetic ratio over 2 pi, in Hz / T.
-    public static let gammaBarHzPerT = 42.577478e6
+    package static let gammaBarHzPerT = 42.577478e6
     /// 1 ug Fe / mm^3 in mmol/L of Fe (1000 mg/L / 55.845 g/mol).
-    public static let millimolarPerUgPerMM3 = 1000 / 55.845
+    package static let millimolarPerUgPerMM3 = 1000 / 55.845
 }
 
 /// The field offset of a source volume through the Lorentz-corrected dipole kernel
@@ -21,10 +21,10 @@ public enum PhysicalConstants {
 /// Plans are made once with FFTW_ESTIMATE: FFTW_MEASURE may choose different algorithms from run
 /// to run, which would change the last bits of the field and break bitwise reproducibility.
 /// `planeField` may be called from several threads at once.
-public final class DipoleFieldSolver: @unchecked Sendable {
-    public let grid: VolumeGrid
+package final class DipoleFieldSolver: @unchecked Sendable {
+    package let grid: VolumeGrid
     /// Padded sizes per axis (z, y, x order in memory).
-    public let paddedX: Int, paddedY: Int, paddedZ: Int
+    package let paddedX: Int, paddedY: Int, paddedZ: Int
     private let kernel: UnsafeMutablePointer<Float>   // D on the r2c half spectrum [kz][ky][kx]
     private let forwardPlan: fftwf_plan
     private let inversePlan: fftwf_plan
@@ -32,14 +32,14 @@ public final class DipoleFieldSolver: @unchecked Sendable {
     private let lock = NSLock()
 
     /// The field in the plane y = 0 on the field grid [z][x] (Hz) and its derivative along y (Hz/mm).
-    public struct PlaneField {
-        public let nx: Int, nz: Int
-        public let voxelXMM: Double, voxelZMM: Double
-        public var fieldHz: [Float]
-        public var dFieldDyHzPerMM: [Float]
+    package struct PlaneField {
+        package let nx: Int, nz: Int
+        package let voxelXMM: Double, voxelZMM: Double
+        package var fieldHz: [Float]
+        package var dFieldDyHzPerMM: [Float]
 
         /// `map` (one of the two fields) interpolated at (x, z) mm; grid centres are (i - n/2) d.
-        public func sample(_ map: [Float], xMM: Double, zMM: Double) -> Double {
+        package func sample(_ map: [Float], xMM: Double, zMM: Double) -> Double {
             bilinearSample(map, width: nx, height: nz, x: xMM / voxelXMM + Double(nx / 2), y: zMM / voxelZMM + Double(nz / 2))
         }
     }
@@ -63,7 +63,7 @@ public final class DipoleFieldSolver: @unchecked Sendable {
     private static let plannerLock = NSLock()
 
     /// - Parameter padding: padded size over grid size per axis (at least 1; 2 is the default).
-    public init(grid: VolumeGrid, padding: SIMD3<Int> = SIMD3(repeating: 2)) {
+    package init(grid: VolumeGrid, padding: SIMD3<Int> = SIMD3(repeating: 2)) {
         precondition(padding.min() >= 1, "DipoleFieldSolver: padding factors must be at least 1")
         precondition(grid.ny >= 3, "DipoleFieldSolver: the grid needs at least 3 planes along y")
         self.grid = grid
@@ -111,7 +111,7 @@ public final class DipoleFieldSolver: @unchecked Sendable {
 
     /// The field offset in Hz in the plane y = 0 for a source volume in tesla
     /// (mu0 M for saturated SPIO, B0 Delta chi for linear sources), stored [z][y][x] on `grid`.
-    public func planeField(sourceTesla source: [Float]) -> PlaneField {
+    package func planeField(sourceTesla source: [Float]) -> PlaneField {
         precondition(source.count == grid.count, "DipoleFieldSolver: source has \(source.count) voxels, grid \(grid.count)")
         let b = takeBuffers(); defer { giveBack(b) }
         let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz)

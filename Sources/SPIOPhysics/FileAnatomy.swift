@@ -6,14 +6,14 @@ import SPIOImageIO
 /// or an NPY stack (N x H x W, or one H x W image). Each call picks a file and a slice from the
 /// central `sliceFraction` of the third axis, resamples it bilinearly to the image matrix and
 /// scales it so its 99.5th percentile is 1. Files are read once and kept.
-public final class FileAnatomy: Anatomy, @unchecked Sendable {
-    public let paths: [String]
-    public let sliceFraction: Double
+package final class FileAnatomy: Anatomy, @unchecked Sendable {
+    package let paths: [String]
+    package let sliceFraction: Double
     private var cache: [String: (nx: Int, ny: Int, nz: Int, values: [Float])] = [:]
     private let lock = NSLock()
 
     /// - Parameter path: a .nii, .nii.gz or .npy file, or a folder of NIfTI files.
-    public init(path: String, sliceFraction: Double = 0.5) throws {
+    package init(path: String, sliceFraction: Double = 0.5) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ImageIOError(path, "no such file or folder")
@@ -53,7 +53,7 @@ public final class FileAnatomy: Anatomy, @unchecked Sendable {
         return v
     }
 
-    public func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
+    package func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
         let path = paths[rng.int(in: 0...(paths.count - 1))]
         let v = try volume(path)
         let span = Swift.max(1, Int((Double(v.nz) * sliceFraction).rounded()))
@@ -69,7 +69,7 @@ public final class FileAnatomy: Anatomy, @unchecked Sendable {
     }
 
     /// Bilinear resampling of a width x height image (x fastest) to n x n, aligning pixel centres.
-    public static func resample(_ image: [Float], width: Int, height: Int, to n: Int) -> [Float] {
+    package static func resample(_ image: [Float], width: Int, height: Int, to n: Int) -> [Float] {
         var out = [Float](repeating: 0, count: n * n)
         for r in 0..<n { for c in 0..<n {
             let y = (Double(r) + 0.5) * Double(height) / Double(n) - 0.5, x = (Double(c) + 0.5) * Double(width) / Double(n) - 0.5

@@ -8,31 +8,31 @@ import SPIOTensor
 /// - `bottle`: the agar phantom's SPIO bottle, a cylinder along y.
 /// - `none`: no objects.
 /// Listed `objects` are added to the random and bottle scenes too (e.g. an air sphere).
-public struct SceneConfig: Codable, Equatable, Sendable {
-    public static let kinds = ["random", "objects", "bottle", "none"]
-    public var kind = "random"
-    public var shapeCount = [1, 5]
-    public var concentrationRangeUgPerMM3 = [0.22, 17.5]
-    public var shapeKinds = ["metaball", "torus"]
+package struct SceneConfig: Codable, Equatable, Sendable {
+    package static let kinds = ["random", "objects", "bottle", "none"]
+    package var kind = "random"
+    package var shapeCount = [1, 5]
+    package var concentrationRangeUgPerMM3 = [0.22, 17.5]
+    package var shapeKinds = ["metaball", "torus"]
     /// Centres lie within this fraction of the FOV (centred) in x and z ...
-    public var centreFraction = 0.6
+    package var centreFraction = 0.6
     /// ... and within this distance of the image plane.
-    public var planeDistanceMM = 3.0
-    public var metaballThresholdRangePerMM2 = [0.01, 0.05]
-    public var metaballCentreCount = [1, 4]
+    package var planeDistanceMM = 3.0
+    package var metaballThresholdRangePerMM2 = [0.01, 0.05]
+    package var metaballCentreCount = [1, 4]
     /// Metaball centres lie within this distance of each other.
-    public var metaballSpreadMM = 8.0
-    public var torusMinorRadiusRangeMM = [2.0, 4.0]
-    public var torusMajorRadiusRangeMM = [5.0, 10.0]
-    public var objects: [ObjectConfig] = []
+    package var metaballSpreadMM = 8.0
+    package var torusMinorRadiusRangeMM = [2.0, 4.0]
+    package var torusMajorRadiusRangeMM = [5.0, 10.0]
+    package var objects: [ObjectConfig] = []
     /// The bottle scene.
-    public var concentrationUgPerMM3 = 13.95
-    public var bottleRadiusMM = 4.0
-    public var bottleLengthMM = 30.0
-    public var bottleCentreMM = [0.0, 0.0, 0.0]
+    package var concentrationUgPerMM3 = 13.95
+    package var bottleRadiusMM = 4.0
+    package var bottleLengthMM = 30.0
+    package var bottleCentreMM = [0.0, 0.0, 0.0]
 
-    public init() {}
-    public init(kind: String) { self.kind = kind }
+    package init() {}
+    package init(kind: String) { self.kind = kind }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case kind, shapeCount, concentrationRangeUgPerMM3, shapeKinds, centreFraction, planeDistanceMM,
@@ -40,7 +40,7 @@ public struct SceneConfig: Codable, Equatable, Sendable {
              torusMajorRadiusRangeMM, objects, concentrationUgPerMM3, bottleRadiusMM, bottleLengthMM, bottleCentreMM
     }
 
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&kind, .kind, among: SceneConfig.kinds)
@@ -76,7 +76,7 @@ public struct SceneConfig: Codable, Equatable, Sendable {
     }
 
     /// The objects of one sample.
-    public func objects(fovMM: Double, rng: inout SeededGenerator) -> [SceneObject] {
+    package func objects(fovMM: Double, rng: inout SeededGenerator) -> [SceneObject] {
         var out = objects.map { $0.object }
         switch kind {
         case "random":
@@ -118,27 +118,27 @@ public struct SceneConfig: Codable, Equatable, Sendable {
 /// One object written out in a config, e.g.
 /// `{shape: sphere, centerMM: [0, 0, 5], radiusMM: 3, concentrationUgPerMM3: 10}` or an air
 /// sphere `{shape: sphere, centerMM: [8, 0, 0], radiusMM: 4, deltaChiPPM: 9.4}`.
-public struct ObjectConfig: Codable, Equatable, Sendable {
-    public static let shapes = ["sphere", "cylinder", "box", "torus", "metaball"]
-    public var shape = "sphere"
-    public var centerMM = [0.0, 0.0, 0.0]
-    public var radiusMM = 3.0
-    public var lengthMM = 20.0
+package struct ObjectConfig: Codable, Equatable, Sendable {
+    package static let shapes = ["sphere", "cylinder", "box", "torus", "metaball"]
+    package var shape = "sphere"
+    package var centerMM = [0.0, 0.0, 0.0]
+    package var radiusMM = 3.0
+    package var lengthMM = 20.0
     /// Cylinder axis direction (x, y, z).
-    public var axis = [0.0, 1.0, 0.0]
-    public var sizeMM = [4.0, 4.0, 4.0]
-    public var majorRadiusMM = 7.0, minorRadiusMM = 3.0
-    public var centersMM: [[Double]] = []
-    public var thresholdPerMM2 = 0.03
-    public var concentrationUgPerMM3 = 0.0
-    public var deltaChiPPM = 0.0
+    package var axis = [0.0, 1.0, 0.0]
+    package var sizeMM = [4.0, 4.0, 4.0]
+    package var majorRadiusMM = 7.0, minorRadiusMM = 3.0
+    package var centersMM: [[Double]] = []
+    package var thresholdPerMM2 = 0.03
+    package var concentrationUgPerMM3 = 0.0
+    package var deltaChiPPM = 0.0
 
-    public init() {}
+    package init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case shape, centerMM, radiusMM, lengthMM, axis, sizeMM, majorRadiusMM, minorRadiusMM, centersMM, thresholdPerMM2,
              concentrationUgPerMM3, deltaChiPPM
     }
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&shape, .shape, among: ObjectConfig.shapes)
@@ -159,7 +159,7 @@ public struct ObjectConfig: Codable, Equatable, Sendable {
         }
     }
 
-    public var object: SceneObject {
+    package var object: SceneObject {
         let p = PointMM(centerMM[0], centerMM[1], centerMM[2])
         let s: Shape
         switch shape {

@@ -1,9 +1,9 @@
 /// A point in millimetres: x (phase encoding), y (through the image plane), z (B0 and readout).
-public typealias PointMM = SIMD3<Double>
+package typealias PointMM = SIMD3<Double>
 
 /// The solid shapes of a scene (paper eqs. 2 and 3, plus shapes for phantoms and tests).
 /// All sizes are in millimetres.
-public enum Shape: Equatable, Sendable {
+package enum Shape: Equatable, Sendable {
     case sphere(centerMM: PointMM, radiusMM: Double)
     /// A finite cylinder; `axis` need not be normalised.
     case cylinder(centerMM: PointMM, radiusMM: Double, lengthMM: Double, axis: PointMM)
@@ -14,11 +14,11 @@ public enum Shape: Equatable, Sendable {
     case metaball(centersMM: [PointMM], thresholdPerMM2: Double)
 
     /// Whether `p` is inside; for many points, take `insideTest()` once instead.
-    public func contains(_ p: PointMM) -> Bool { insideTest()(p) }
+    package func contains(_ p: PointMM) -> Bool { insideTest()(p) }
 
     /// The inside test with the shape's parameters unpacked once: for the voxeliser's hot loops,
     /// where matching the enum on every point costs more than the test itself.
-    public func insideTest() -> (PointMM) -> Bool {
+    package func insideTest() -> (PointMM) -> Bool {
         switch self {
         case let .sphere(c, r):
             let r2 = r * r
@@ -56,7 +56,7 @@ public enum Shape: Equatable, Sendable {
     }
 
     /// An axis-aligned box (min, max) that contains the shape.
-    public var boundsMM: (PointMM, PointMM) {
+    package var boundsMM: (PointMM, PointMM) {
         switch self {
         case let .sphere(c, r): return (c - r, c + r)
         case let .cylinder(c, r, length, axis):
@@ -83,14 +83,14 @@ public enum Shape: Equatable, Sendable {
 
 /// One object of a scene: a shape filled with SPIO at a concentration, or with a linear
 /// susceptibility difference (air), or both.
-public struct SceneObject: Equatable, Sendable {
-    public var shape: Shape
+package struct SceneObject: Equatable, Sendable {
+    package var shape: Shape
     /// Iron concentration in ug Fe / mm^3 (= mg/mL).
-    public var concentrationUgPerMM3: Double
+    package var concentrationUgPerMM3: Double
     /// Volume susceptibility difference to tissue, SI, in parts per million.
-    public var deltaChiPPM: Double
+    package var deltaChiPPM: Double
 
-    public init(shape: Shape, concentrationUgPerMM3: Double = 0, deltaChiPPM: Double = 0) {
+    package init(shape: Shape, concentrationUgPerMM3: Double = 0, deltaChiPPM: Double = 0) {
         self.shape = shape; self.concentrationUgPerMM3 = concentrationUgPerMM3; self.deltaChiPPM = deltaChiPPM
     }
 }

@@ -7,30 +7,30 @@ import SPIOCoding
 /// A simulated dataset held in memory: images N x 2 x n x n, concentration N x n x n and,
 /// when asked for, field N x n x n (Hz). Sample i depends only on (configuration, i), so the
 /// arrays are the same on any thread count.
-public struct SimulatedDataset {
+package struct SimulatedDataset {
     /// Bumped whenever the simulator's output changes for the same configuration (part of the hash).
-    public static let generatorVersion = "view-line-simulator 2"
+    package static let generatorVersion = "view-line-simulator 2"
 
-    public let config: SimulationConfig
-    public let count: Int
-    public var images: [Float]
-    public var concentration: [Float]
-    public var fieldHz: [Float]?
+    package let config: SimulationConfig
+    package let count: Int
+    package var images: [Float]
+    package var concentration: [Float]
+    package var fieldHz: [Float]?
     /// The anatomy of the first samples (those previewed), n x n each.
-    public var protonDensity: [[Float]] = []
-    public static let keptAnatomies = 8
+    package var protonDensity: [[Float]] = []
+    package static let keptAnatomies = 8
 
-    public var imageSize: Int { config.imageSize }
+    package var imageSize: Int { config.imageSize }
 
     /// Content hash of (generator version, configuration, count): the dataset's cache key.
-    public static func contentHash(config: SimulationConfig, count: Int) -> String {
+    package static func contentHash(config: SimulationConfig, count: Int) -> String {
         let json = canonicalJSON(config)
         return SHA256.hex("\(generatorVersion)\n\(json)\ncount=\(count)")
     }
 
     /// Simulates `count` samples on the engine's threads. `progress(done)` is called from the
     /// simulating threads, serialised.
-    public static func generate(config: SimulationConfig, count: Int, keepField: Bool = false,
+    package static func generate(config: SimulationConfig, count: Int, keepField: Bool = false,
                                 progress: ((Int) -> Void)? = nil) throws -> SimulatedDataset {
         precondition(count >= 0)
         let simulator = try ViewLineSimulator(config: config)
@@ -68,7 +68,7 @@ public struct SimulatedDataset {
     /// Writes images.npy, concentration.npy, field.npy (when kept), manifest.json and PNG previews
     /// of the first `previews` samples into `directory`. The manifest is written last, so a
     /// folder with a manifest is complete.
-    public func write(to directory: String, previews: Int = 4) throws {
+    package func write(to directory: String, previews: Int = 4) throws {
         let n = imageSize
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -96,7 +96,7 @@ public struct SimulatedDataset {
 
     /// Stripes (even red, odd green, as the paper's Fig. 2d), both channels, the concentration and
     /// the field (when kept), side by side with colour bars.
-    public func previewImage(_ i: Int) -> RGBImage {
+    package func previewImage(_ i: Int) -> RGBImage {
         let n = imageSize, plane = n * n
         let ch0 = Array(images[(i * 2 * plane)..<(i * 2 * plane + plane)]), ch1 = Array(images[(i * 2 * plane + plane)..<((i + 1) * 2 * plane)])
         let top = Swift.max(ch0.max() ?? 1, ch1.max() ?? 1, 1e-6)
@@ -124,13 +124,13 @@ public struct SimulatedDataset {
 }
 
 /// manifest.json of a simulated dataset.
-public struct DatasetManifest: Codable {
-    public var generator: String
-    public var contentHash: String
-    public var count: Int
-    public var imageSize: Int
-    public var arrays: [String: [Int]]
-    public var units: [String: String]
-    public var previews: [String]
-    public var config: SimulationConfig
+package struct DatasetManifest: Codable {
+    package var generator: String
+    package var contentHash: String
+    package var count: Int
+    package var imageSize: Int
+    package var arrays: [String: [Int]]
+    package var units: [String: String]
+    package var previews: [String]
+    package var config: SimulationConfig
 }

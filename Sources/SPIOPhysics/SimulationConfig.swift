@@ -3,23 +3,23 @@ import Foundation
 
 /// The `simulation` block of an experiment file: everything that determines a simulated dataset.
 /// Every field has a default (forward-model.md); unknown keys are errors.
-public struct SimulationConfig: Codable, Equatable, Sendable {
+package struct SimulationConfig: Codable, Equatable, Sendable {
     /// Image matrix (square), pixels per side.
-    public var imageSize = 64
-    public var fovMM = 50.0
+    package var imageSize = 64
+    package var fovMM = 50.0
     /// Dataset seed: sample i uses the generator stream (seed, i).
-    public var seed: UInt64 = 1
-    public var anatomy = AnatomyConfig()
-    public var scene = SceneConfig()
-    public var sequence = ViewLineSequence()
-    public var field = FieldConfig()
-    public var noise = NoiseConfig()
+    package var seed: UInt64 = 1
+    package var anatomy = AnatomyConfig()
+    package var scene = SceneConfig()
+    package var sequence = ViewLineSequence()
+    package var field = FieldConfig()
+    package var noise = NoiseConfig()
 
-    public init() {}
+    package init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable { case imageSize, fovMM, seed, anatomy, scene, sequence, field, noise }
 
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&imageSize, .imageSize); try c.update(&fovMM, .fovMM)
@@ -30,7 +30,7 @@ public struct SimulationConfig: Codable, Equatable, Sendable {
     }
 
     /// Range and consistency checks beyond types.
-    public func validate() throws {
+    package func validate() throws {
         guard imageSize >= 8 && imageSize <= 1024 && imageSize % 2 == 0 else { throw SimulationError.invalid("imageSize must be even, 8 to 1024 (got \(imageSize))") }
         guard fovMM >= 1 && fovMM <= 1000 else { throw SimulationError.invalid("fovMM must be 1 to 1000 mm (got \(fovMM))") }
         try sequence.validate(); try field.validate(); try scene.validate()
@@ -38,22 +38,22 @@ public struct SimulationConfig: Codable, Equatable, Sendable {
 }
 
 /// Sources and the field grid.
-public struct FieldConfig: Codable, Equatable, Sendable {
-    public var b0Tesla = 7.0
+package struct FieldConfig: Codable, Equatable, Sendable {
+    package var b0Tesla = 7.0
     /// Saturation magnetisation of the particles per kg of iron (A m^2 / kg Fe).
-    public var saturationMagnetisationAm2PerKg = 100.0
+    package var saturationMagnetisationAm2PerKg = 100.0
     /// Zero padding: padded size over grid size, every axis.
-    public var paddingFactor = 2
+    package var paddingFactor = 2
     /// Field grid: the image matrix capped at this many voxels per axis.
-    public var maxMatrix = 128
+    package var maxMatrix = 128
     /// Voxels on a shape's boundary are sub-sampled this many times per axis.
-    public var partialVolumeSubsamples = 4
+    package var partialVolumeSubsamples = 4
     /// Ignore all fields (imaging tests).
-    public var enabled = true
+    package var enabled = true
 
-    public init() {}
+    package init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case b0Tesla, saturationMagnetisationAm2PerKg, paddingFactor, maxMatrix, partialVolumeSubsamples, enabled }
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&b0Tesla, .b0Tesla)
@@ -74,12 +74,12 @@ public struct FieldConfig: Codable, Equatable, Sendable {
 }
 
 /// Complex Gaussian noise at an SNR in dB; `snrDB: inf` (or `.inf`, `none`) means none.
-public struct NoiseConfig: Codable, Equatable, Sendable {
-    public var snrDB = Double.infinity
-    public init() {}
-    public init(snrDB: Double) { self.snrDB = snrDB }
+package struct NoiseConfig: Codable, Equatable, Sendable {
+    package var snrDB = Double.infinity
+    package init() {}
+    package init(snrDB: Double) { self.snrDB = snrDB }
     enum CodingKeys: String, CodingKey, CaseIterable { case snrDB }
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try? c.decodeIfPresent(Double.self, forKey: .snrDB) {
@@ -95,25 +95,25 @@ public struct NoiseConfig: Codable, Equatable, Sendable {
         }
         snrDB = .infinity
     }
-    public func encode(to encoder: Encoder) throws {
+    package func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         if snrDB.isFinite { try c.encode(snrDB, forKey: .snrDB) } else { try c.encode("inf", forKey: .snrDB) }
     }
 }
 
 /// Which proton-density images the stripes are drawn on.
-public struct AnatomyConfig: Codable, Equatable, Sendable {
-    public static let kinds = ["procedural-brain", "procedural-breast", "agar", "uniform", "file"]
-    public var kind = "procedural-brain"
+package struct AnatomyConfig: Codable, Equatable, Sendable {
+    package static let kinds = ["procedural-brain", "procedural-breast", "agar", "uniform", "file"]
+    package var kind = "procedural-brain"
     /// For `file`: a .nii, .nii.gz or .npy file, or a folder of them.
-    public var path: String?
-    public var sliceFraction = 0.5
-    public var agarRadiusMM = 20.0
-    public var bottleWallMM = 0.5
-    public init() {}
-    public init(kind: String) { self.kind = kind }
+    package var path: String?
+    package var sliceFraction = 0.5
+    package var agarRadiusMM = 20.0
+    package var bottleWallMM = 0.5
+    package init() {}
+    package init(kind: String) { self.kind = kind }
     enum CodingKeys: String, CodingKey, CaseIterable { case kind, path, sliceFraction, agarRadiusMM, bottleWallMM }
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&kind, .kind, among: AnatomyConfig.kinds)

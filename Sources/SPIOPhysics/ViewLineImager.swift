@@ -4,12 +4,12 @@ import Foundation
 /// in-plane concentration and the in-plane field: for every column and every fine sample along z,
 /// the excitation weight of each nearby stripe, relaxation and dephasing, then a linear splat at
 /// the displaced readout position (wrapping around the FOV as readout aliasing does).
-public struct ViewLineImager: Sendable {
-    public let sequence: ViewLineSequence
-    public let pixels: Int
-    public let fovMM: Double
+package struct ViewLineImager: Sendable {
+    package let sequence: ViewLineSequence
+    package let pixels: Int
+    package let fovMM: Double
 
-    public init(sequence: ViewLineSequence, pixels: Int, fovMM: Double) {
+    package init(sequence: ViewLineSequence, pixels: Int, fovMM: Double) {
         self.sequence = sequence; self.pixels = pixels; self.fovMM = fovMM
     }
 
@@ -20,7 +20,7 @@ public struct ViewLineImager: Sendable {
     ///   - fieldHz, dFieldDy: per-sample field offset (Hz) and |dB/dy| (Hz/mm) at (x column, fine z),
     ///     same layout, or nil for no field.
     /// - Returns: 2 x pixels x pixels, channel 0 the even stripes, channel 1 the odd ones.
-    public func image(protonDensity rho: [Float], fineConcentration: [Float]?, fieldHz: [Float]?, dFieldDyHzPerMM: [Float]?) -> [Float] {
+    package func image(protonDensity rho: [Float], fineConcentration: [Float]?, fieldHz: [Float]?, dFieldDyHzPerMM: [Float]?) -> [Float] {
         let n = pixels, s = sequence.samplesPerPixel, d = fovMM / Double(n), fine = n * s
         precondition(rho.count == n * n, "ViewLineImager: anatomy must be \(n) x \(n)")
         var out = [Float](repeating: 0, count: 2 * n * n)

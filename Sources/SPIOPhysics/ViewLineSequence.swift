@@ -2,41 +2,41 @@ import SPIOCoding
 import Foundation
 
 /// The View Line sequence parameters (forward-model.md section 4). Units are in the names.
-public struct ViewLineSequence: Codable, Equatable, Sendable {
-    public var lineCount = 25
-    public var stripeWidthMM = 1.0
+package struct ViewLineSequence: Codable, Equatable, Sendable {
+    package var lineCount = 25
+    package var stripeWidthMM = 1.0
     /// Excitation bandwidth; with the stripe width it sets G_ex.
-    public var rfBandwidthHz = 2000.0
+    package var rfBandwidthHz = 2000.0
     /// Readout bandwidth over the FOV; sets G_ro.
-    public var readoutBandwidthHz = 50000.0
+    package var readoutBandwidthHz = 50000.0
     /// +1: readout gradient with the polarity of the excitation gradient; -1 flips it.
-    public var readoutPolarity = 1.0
-    public var echoTimeMS = 8.7
+    package var readoutPolarity = 1.0
+    package var echoTimeMS = 8.7
     /// Transverse relaxivity of the particles, per second per mM Fe.
-    public var r2PerSecondPerMM = 150.0
+    package var r2PerSecondPerMM = 150.0
     /// Width of the slice profile's raised-cosine edges as a fraction of the stripe width
     /// (0 = sharp rectangle).
-    public var sliceEdgeFraction = 0.1
+    package var sliceEdgeFraction = 0.1
     /// Fine samples per pixel along the readout (z).
-    public var samplesPerPixel = 4
-    public var throughPlaneDephasing = true
+    package var samplesPerPixel = 4
+    package var throughPlaneDephasing = true
 
-    public init() {}
+    package init() {}
 
     /// Excitation gradient in Hz/mm: an offset of b Hz moves the excited stripe by -b / G_ex.
-    public var excitationHzPerMM: Double { rfBandwidthHz / stripeWidthMM }
+    package var excitationHzPerMM: Double { rfBandwidthHz / stripeWidthMM }
 
     /// Readout gradient in Hz/mm (signed by `readoutPolarity`).
-    public func readoutHzPerMM(fovMM: Double) -> Double { readoutPolarity * readoutBandwidthHz / fovMM }
+    package func readoutHzPerMM(fovMM: Double) -> Double { readoutPolarity * readoutBandwidthHz / fovMM }
 
     /// Stripe centres in mm: evenly spaced across the FOV with pitch fov / lineCount.
-    public func stripeCentresMM(fovMM: Double) -> [Double] {
+    package func stripeCentresMM(fovMM: Double) -> [Double] {
         let pitch = fovMM / Double(lineCount)
         return (0..<lineCount).map { -fovMM / 2 + (Double($0) + 0.5) * pitch }
     }
 
     /// The unit-width slice profile: 1 in the flat middle, raised-cosine edges, integral 1.
-    public func profile(_ u: Double) -> Double {
+    package func profile(_ u: Double) -> Double {
         let a = abs(u), e = sliceEdgeFraction
         if e <= 0 { return a < 0.5 ? 1 : (a == 0.5 ? 0.5 : 0) }
         if a <= 0.5 - e / 2 { return 1 }
@@ -59,9 +59,9 @@ public struct ViewLineSequence: Codable, Equatable, Sendable {
 }
 
 /// A configuration value the simulator cannot use.
-public enum SimulationError: Error, CustomStringConvertible, Equatable {
+package enum SimulationError: Error, CustomStringConvertible, Equatable {
     case invalid(String)
-    public var description: String { switch self { case .invalid(let s): return "invalid simulation setting: \(s)" } }
+    package var description: String { switch self { case .invalid(let s): return "invalid simulation setting: \(s)" } }
 }
 
 extension ViewLineSequence {
@@ -69,7 +69,7 @@ extension ViewLineSequence {
         case lineCount, stripeWidthMM, rfBandwidthHz, readoutBandwidthHz, readoutPolarity, echoTimeMS, r2PerSecondPerMM,
              sliceEdgeFraction, samplesPerPixel, throughPlaneDephasing
     }
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init()

@@ -2,29 +2,29 @@ import Foundation
 import SPIOTensor
 
 /// One simulated training sample: the two-channel View Line image and its targets.
-public struct SimulatedSample: Sendable {
+package struct SimulatedSample: Sendable {
     /// 2 x n x n: channel 0 the even stripes, channel 1 the odd ones.
-    public var image: [Float]
+    package var image: [Float]
     /// n x n: the concentration in the image plane (ug/mm^3), partial-volume averaged per pixel.
-    public var concentration: [Float]
+    package var concentration: [Float]
     /// n x n: the field offset in the image plane at the pixel centres (Hz).
-    public var fieldHz: [Float]
-    public var objects: [SceneObject]
+    package var fieldHz: [Float]
+    package var objects: [SceneObject]
     /// n x n: the anatomy the stripes were drawn on (for previews).
-    public var protonDensity: [Float]
+    package var protonDensity: [Float]
 }
 
 /// The whole forward model for one configuration: anatomy, scene, dipole field, View Line imaging
 /// and noise. `sample(_:)` is a pure function of (configuration, index) and may run on many
 /// threads at once.
-public final class ViewLineSimulator: @unchecked Sendable {
-    public let config: SimulationConfig
-    public let anatomy: Anatomy
-    public let fieldGrid: VolumeGrid
+package final class ViewLineSimulator: @unchecked Sendable {
+    package let config: SimulationConfig
+    package let anatomy: Anatomy
+    package let fieldGrid: VolumeGrid
     private let solver: DipoleFieldSolver?
     private let imager: ViewLineImager
 
-    public init(config: SimulationConfig) throws {
+    package init(config: SimulationConfig) throws {
         try config.validate()
         self.config = config
         switch config.anatomy.kind {
@@ -49,12 +49,12 @@ public final class ViewLineSimulator: @unchecked Sendable {
     }
 
     /// The source of an object in tesla: mu0 Ms C for the saturated particles plus B0 Delta chi.
-    public func sourceTesla(_ o: SceneObject) -> Double {
+    package func sourceTesla(_ o: SceneObject) -> Double {
         PhysicalConstants.mu0TmPerA * config.field.saturationMagnetisationAm2PerKg * o.concentrationUgPerMM3
             + config.field.b0Tesla * o.deltaChiPPM * 1e-6
     }
 
-    public func sample(_ index: Int) throws -> SimulatedSample {
+    package func sample(_ index: Int) throws -> SimulatedSample {
         var rng = SeededGenerator(seed: config.seed, stream: UInt64(index))
         let n = config.imageSize, s = config.sequence.samplesPerPixel, fov = config.fovMM
         let objects = config.scene.objects(fovMM: fov, rng: &rng)
@@ -113,16 +113,16 @@ public final class ViewLineSimulator: @unchecked Sendable {
 }
 
 /// Complex Gaussian noise at a given SNR (forward-model.md section 6).
-public enum NoiseModel {
+package enum NoiseModel {
     /// S: the mean noiseless magnitude over pixels above 10 % of the maximum.
-    public static func signalLevel(_ image: [Float]) -> Double {
+    package static func signalLevel(_ image: [Float]) -> Double {
         let peak = image.max() ?? 0
         let bright = image.filter { $0 > 0.1 * peak }
         return bright.isEmpty ? 0 : bright.reduce(0.0) { $0 + Double($1) } / Double(bright.count)
     }
 
     /// Replaces each pixel m by |m + n_re + i n_im| with sigma = S / 10^(snrDB/20); infinite SNR: no change.
-    public static func apply(to image: inout [Float], snrDB: Double, rng: inout SeededGenerator) {
+    package static func apply(to image: inout [Float], snrDB: Double, rng: inout SeededGenerator) {
         guard snrDB.isFinite else { return }
         let sigma = signalLevel(image) / pow(10, snrDB / 20)
         for i in image.indices {

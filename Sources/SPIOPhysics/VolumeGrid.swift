@@ -1,22 +1,22 @@
 /// A voxel grid over the field of view. Voxel i along an axis of n voxels of size d is centred at
 /// (i - n/2) d millimetres, so the image plane y = 0 is the centre of voxel ny/2.
 /// Volumes are stored [z][y][x], x fastest.
-public struct VolumeGrid: Equatable, Sendable {
-    public let nx: Int, ny: Int, nz: Int
-    public let voxelMM: PointMM
+package struct VolumeGrid: Equatable, Sendable {
+    package let nx: Int, ny: Int, nz: Int
+    package let voxelMM: PointMM
 
-    public init(nx: Int, ny: Int, nz: Int, voxelMM: PointMM) {
+    package init(nx: Int, ny: Int, nz: Int, voxelMM: PointMM) {
         precondition(nx > 0 && ny > 0 && nz > 0 && voxelMM.min() > 0, "VolumeGrid needs positive sizes")
         self.nx = nx; self.ny = ny; self.nz = nz; self.voxelMM = voxelMM
     }
 
     /// A cube of n voxels per axis covering `fovMM`.
-    public init(cube n: Int, fovMM: Double) { self.init(nx: n, ny: n, nz: n, voxelMM: PointMM(repeating: fovMM / Double(n))) }
+    package init(cube n: Int, fovMM: Double) { self.init(nx: n, ny: n, nz: n, voxelMM: PointMM(repeating: fovMM / Double(n))) }
 
-    public var count: Int { nx * ny * nz }
-    public var sizes: SIMD3<Int> { SIMD3(nx, ny, nz) }
+    package var count: Int { nx * ny * nz }
+    package var sizes: SIMD3<Int> { SIMD3(nx, ny, nz) }
 
-    public func centreMM(_ i: Int, _ j: Int, _ k: Int) -> PointMM {
+    package func centreMM(_ i: Int, _ j: Int, _ k: Int) -> PointMM {
         PointMM(Double(i - nx / 2), Double(j - ny / 2), Double(k - nz / 2)) * voxelMM
     }
 
@@ -33,13 +33,13 @@ public struct VolumeGrid: Equatable, Sendable {
 
 /// Voxelises scene objects with partial volume: a voxel whose 8 corners agree is taken as fully
 /// inside or outside; a voxel on a boundary is sub-sampled `subsamples`^3 times.
-public struct Voxeliser: Sendable {
-    public var subsamples = 4
+package struct Voxeliser: Sendable {
+    package var subsamples = 4
 
-    public init(subsamples: Int = 4) { precondition(subsamples >= 1); self.subsamples = subsamples }
+    package init(subsamples: Int = 4) { precondition(subsamples >= 1); self.subsamples = subsamples }
 
     /// Adds value(object) x (volume fraction of the object in each voxel) into `volume`.
-    public func accumulate(_ objects: [SceneObject], grid: VolumeGrid, into volume: inout [Float],
+    package func accumulate(_ objects: [SceneObject], grid: VolumeGrid, into volume: inout [Float],
                            value: (SceneObject) -> Double) {
         precondition(volume.count == grid.count, "Voxeliser: volume has \(volume.count) voxels, grid \(grid.count)")
         for object in objects {
@@ -79,7 +79,7 @@ public struct Voxeliser: Sendable {
     /// The partial-volume fraction-weighted value of `objects` in the plane y = `yMM`, on an
     /// n x n pixel grid over `fovMM` (pixel centres at -fov/2 + (i + 1/2) d), each pixel
     /// sub-sampled `subsamples`^2 times. Row = z, column = x.
-    public func plane(_ objects: [SceneObject], pixels n: Int, fovMM: Double, yMM: Double = 0,
+    package func plane(_ objects: [SceneObject], pixels n: Int, fovMM: Double, yMM: Double = 0,
                       value: (SceneObject) -> Double) -> [Float] {
         let s = subsamples, d = fovMM / Double(n), fine = n * s
         var out = [Float](repeating: 0, count: n * n)

@@ -2,10 +2,10 @@ import SPIONetworks
 import SPIOTensor
 
 /// Concentration maps from a model, and the paper's metrics (section 5).
-public enum Evaluation {
+package enum Evaluation {
     /// Runs `model` in evaluation mode over scaled `inputs` (N x C x H x W) in batches and returns
     /// N x H x W concentration maps (the inverse db4 transform of predicted bands).
-    public static func predict(_ model: EncoderDecoderNet, inputs: Tensor, batchSize: Int = 32) -> Tensor {
+    package static func predict(_ model: EncoderDecoderNet, inputs: Tensor, batchSize: Int = 32) -> Tensor {
         model.setTraining(false)
         defer { model.setTraining(true) }
         let (n, size) = (inputs.shape[0], model.config.inputSize)
@@ -25,7 +25,7 @@ public enum Evaluation {
 
     /// NMAE = ||C^ - C||_1 / ||C||_1 per image. Images whose truth is all zero have no NMAE and
     /// are returned as nil.
-    public static func nmae(prediction: Tensor, truth: Tensor) -> [Double?] {
+    package static func nmae(prediction: Tensor, truth: Tensor) -> [Double?] {
         precondition(prediction.count == truth.count && prediction.shape[0] == truth.shape[0],
                      "NMAE needs equal shapes, got \(prediction.shape) and \(truth.shape)")
         let n = truth.shape[0], plane = truth.count / max(n, 1)
@@ -40,7 +40,7 @@ public enum Evaluation {
     }
 
     /// Mean and sample standard deviation.
-    public static func meanAndSD(_ values: [Double]) -> (mean: Double, sd: Double) {
+    package static func meanAndSD(_ values: [Double]) -> (mean: Double, sd: Double) {
         guard !values.isEmpty else { return (.nan, .nan) }
         let mean = values.reduce(0, +) / Double(values.count)
         guard values.count > 1 else { return (mean, 0) }
@@ -50,7 +50,7 @@ public enum Evaluation {
 
     /// The phantom-table estimate: the mean of `map` (H x W) over the disk of `radiusPixels` around
     /// (`centreRow`, `centreColumn`) (networks.md: half the bottle's radius).
-    public static func regionMean(_ map: UnsafePointer<Float>, size: Int, centreRow: Double, centreColumn: Double,
+    package static func regionMean(_ map: UnsafePointer<Float>, size: Int, centreRow: Double, centreColumn: Double,
                                   radiusPixels: Double) -> Double {
         var sum = 0.0, count = 0
         for r in 0..<size {

@@ -4,7 +4,7 @@ import SPIOTensor
 
 /// The images a model is evaluated on: a simulated dataset folder (`images.npy` with its true
 /// `concentration.npy`) or image files without truth (NPY, NIfTI, PNG; see `Predictor`).
-public enum TestImageSource: Sendable {
+package enum TestImageSource: Sendable {
     case dataset(directory: String)
     case files([String])
 }
@@ -12,46 +12,46 @@ public enum TestImageSource: Sendable {
 /// What one evaluation of a model produced: the scaled inputs it saw, the truth where there is
 /// one, and the predicted concentration maps, with the paper's and the reviewers' metrics per
 /// image. Images are addressed by index; no caller does pointer arithmetic on the tensors.
-public struct EvaluationResult {
+package struct EvaluationResult {
     /// N x 2 x H x W, each image divided by its own 99th percentile (what the network saw).
-    public let inputs: Tensor
+    package let inputs: Tensor
     /// N x H x W true concentrations (ug/mm^3) of simulated sets; nil for files.
-    public let truth: Tensor?
+    package let truth: Tensor?
     /// N x H x W predicted concentrations (ug/mm^3).
-    public let maps: Tensor
+    package let maps: Tensor
 
-    public init(inputs: Tensor, truth: Tensor?, maps: Tensor) {
+    package init(inputs: Tensor, truth: Tensor?, maps: Tensor) {
         self.inputs = inputs; self.truth = truth; self.maps = maps
     }
 
-    public var count: Int { inputs.shape[0] }
-    public var imageSize: Int { inputs.shape[3] }
+    package var count: Int { inputs.shape[0] }
+    package var imageSize: Int { inputs.shape[3] }
     private var plane: Int { imageSize * imageSize }
 
     /// Channel `channel` of scaled input `i`, H x W row-major.
-    public func input(_ i: Int, channel: Int = 0) -> [Float] {
+    package func input(_ i: Int, channel: Int = 0) -> [Float] {
         let start = (i * inputs.shape[1] + channel) * plane
         return inputs.values(start..<(start + plane))
     }
 
     /// The predicted map of image `i`.
-    public func map(_ i: Int) -> [Float] { maps.values((i * plane)..<((i + 1) * plane)) }
+    package func map(_ i: Int) -> [Float] { maps.values((i * plane)..<((i + 1) * plane)) }
 
     /// The true map of image `i`, if the set has truth.
-    public func truth(_ i: Int) -> [Float]? { truth?.values((i * plane)..<((i + 1) * plane)) }
+    package func truth(_ i: Int) -> [Float]? { truth?.values((i * plane)..<((i + 1) * plane)) }
 
     /// NMAE per image (nil where the truth is all zero); empty without truth.
-    public func nmae() -> [Double?] { truth.map { Evaluation.nmae(prediction: maps, truth: $0) } ?? [] }
+    package func nmae() -> [Double?] { truth.map { Evaluation.nmae(prediction: maps, truth: $0) } ?? [] }
 
     /// RMSE, HFEN, SSIM and the total-iron error of image `i`; nil without truth.
-    public func imageMetrics(_ i: Int) -> ImageMetrics? {
+    package func imageMetrics(_ i: Int) -> ImageMetrics? {
         guard let truth else { return nil }
         return ImageMetrics(prediction: maps.data + i * plane, truth: truth.data + i * plane, size: imageSize)
     }
 
     /// The mean of image `i`'s predicted map (or its truth) over a disk (the phantom table's
     /// estimate); nil when `ofTruth` and the set has none.
-    public func regionMean(_ i: Int, ofTruth: Bool = false, centreRow: Double, centreColumn: Double, radiusPixels: Double) -> Double? {
+    package func regionMean(_ i: Int, ofTruth: Bool = false, centreRow: Double, centreColumn: Double, radiusPixels: Double) -> Double? {
         guard let source = ofTruth ? truth : maps else { return nil }
         return Evaluation.regionMean(source.data + i * plane, size: imageSize, centreRow: centreRow, centreColumn: centreColumn,
                                      radiusPixels: radiusPixels)

@@ -13,15 +13,15 @@ import Foundation
 ///   inside the image.
 /// - `ironErrorFraction`: the relative error of the total iron, (sum p - sum t) / sum t (the sum of
 ///   C over the slice is proportional to its dipole moment).
-public struct ImageMetrics: Equatable, Sendable {
-    public var rmse: Double
-    public var hfen: Double?
-    public var ssim: Double
-    public var ironErrorFraction: Double?
+package struct ImageMetrics: Equatable, Sendable {
+    package var rmse: Double
+    package var hfen: Double?
+    package var ssim: Double
+    package var ironErrorFraction: Double?
 
     /// Metrics of one pair of maps; `hfen` and `ironErrorFraction` are nil when the truth has no
     /// high frequencies or no iron.
-    public init(prediction p: UnsafePointer<Float>, truth t: UnsafePointer<Float>, size n: Int) {
+    package init(prediction p: UnsafePointer<Float>, truth t: UnsafePointer<Float>, size n: Int) {
         let count = n * n
         var se = 0.0, sumP = 0.0, sumT = 0.0
         for i in 0..<count {

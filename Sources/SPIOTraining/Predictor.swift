@@ -9,12 +9,12 @@ import SPIOTensor
 /// - NPY: 2 x H x W or N x 2 x H x W (float or integer types);
 /// - NIfTI (.nii, .nii.gz): nx = W, ny = H, nz = 2 (channel 0 = even stripes, as `spio simulate` writes);
 /// - PNG: red = channel 0, green = channel 1 (blue is ignored).
-public final class Predictor {
-    public let model: EncoderDecoderNet
+package final class Predictor {
+    package let model: EncoderDecoderNet
     /// The checkpoint file the model was loaded from.
-    public let checkpointPath: String
+    package let checkpointPath: String
 
-    public init(checkpoint: String) throws {
+    package init(checkpoint: String) throws {
         checkpointPath = checkpoint
         let url = URL(fileURLWithPath: checkpoint)
         guard let json = try Checkpoint.config(at: url) else {
@@ -30,7 +30,7 @@ public final class Predictor {
     }
 
     /// Reads one input file as N x 2 x H x W, unscaled.
-    public func readInput(_ path: String) throws -> Tensor {
+    package func readInput(_ path: String) throws -> Tensor {
         let c = model.config
         let (channels, size) = (c.inputChannels, c.inputSize)
         let lower = path.lowercased()
@@ -59,10 +59,10 @@ public final class Predictor {
     }
 
     /// Concentration maps (N x H x W, ug/mm^3) of unscaled N x 2 x H x W images.
-    public func predict(_ images: Tensor) -> Tensor { evaluate(unscaled: images, truth: nil).maps }
+    package func predict(_ images: Tensor) -> Tensor { evaluate(unscaled: images, truth: nil).maps }
 
     /// The one inference route: scales the images, predicts, and keeps what an evaluation reports.
-    public func evaluate(_ source: TestImageSource) throws -> EvaluationResult {
+    package func evaluate(_ source: TestImageSource) throws -> EvaluationResult {
         switch source {
         case let .dataset(directory):
             let set = try TrainingSet(directory: directory)
@@ -80,7 +80,7 @@ public final class Predictor {
 
     /// `readInput`, refusing non-finite values (a View Line image is finite; NaN would spread
     /// through every map of the batch).
-    public func readFiniteInput(_ path: String) throws -> Tensor {
+    package func readFiniteInput(_ path: String) throws -> Tensor {
         let images = try readInput(path)
         if let bad = images.array.firstIndex(where: { !$0.isFinite }) {
             throw ImageIOError(path, "holds a non-finite value (\(images.data[bad])) at element \(bad); View Line images are finite")
@@ -90,7 +90,7 @@ public final class Predictor {
 
     /// Predicts every input and writes `<stem>.npy` (H x W, or N x H x W) and `<stem>.png` (viridis
     /// with a colour bar) into `directory`. Returns the written paths.
-    public func run(inputs: [String], directory: String) throws -> [String] {
+    package func run(inputs: [String], directory: String) throws -> [String] {
         // Every output name first, so that an output landing on an input (or on the checkpoint) is
         // refused before anything is written.
         var stems = Set<String>()

@@ -3,27 +3,27 @@ import SPIONetworks
 import SPIOTensor
 
 /// One finished epoch.
-public struct EpochRecord: Codable, Equatable, Sendable {
-    public var epoch: Int
+package struct EpochRecord: Codable, Equatable, Sendable {
+    package var epoch: Int
     /// Adam steps taken so far (all epochs).
-    public var step: Int
+    package var step: Int
     /// Mean training loss over the epoch's batches (data term + L2 term).
-    public var trainLoss: Double
+    package var trainLoss: Double
     /// Validation NMAE in image space, mean and standard deviation over images (NaN without a validation set).
-    public var validationNMAE: Double
-    public var validationNMAESD: Double
-    public var seconds: Double
+    package var validationNMAE: Double
+    package var validationNMAESD: Double
+    package var seconds: Double
     /// Loss of every batch, in order (the loss-vs-step curves).
-    public var batchLosses: [Double]
+    package var batchLosses: [Double]
 }
 
 /// Why training stopped early.
-public enum TrainingError: Error, CustomStringConvertible {
+package enum TrainingError: Error, CustomStringConvertible {
     case nonFinite(epoch: Int, step: Int, what: String, lastGoodCheckpoint: String?)
     case interrupted(epoch: Int, step: Int, lastGoodCheckpoint: String?)
     case checkpointMismatch(directory: String, reason: String)
 
-    public var description: String {
+    package var description: String {
         func keep(_ p: String?) -> String { p.map { "; the last good checkpoint is \($0)" } ?? "; no checkpoint was written yet" }
         switch self {
         case let .nonFinite(e, s, what, last):
@@ -35,10 +35,10 @@ public enum TrainingError: Error, CustomStringConvertible {
 }
 
 /// What the trainer reports while it runs.
-public struct TrainingProgress: Sendable {
-    public var epoch: Int, epochs: Int, batch: Int, batches: Int, step: Int
-    public var loss: Double
-    public var samplesPerSecond: Double
+package struct TrainingProgress: Sendable {
+    package var epoch: Int, epochs: Int, batch: Int, batches: Int, step: Int
+    package var loss: Double
+    package var samplesPerSecond: Double
 }
 
 /// Trains a model with the paper's loss and Adam (networks.md): each epoch visits every training
@@ -46,23 +46,23 @@ public struct TrainingProgress: Sendable {
 /// measures the validation NMAE and writes a checkpoint. A run pointed at a checkpoint directory
 /// that already holds epochs of the same configuration resumes after the last complete one and
 /// ends with the same weights, bit for bit, as a run that was never interrupted.
-public final class Trainer {
-    public let model: EncoderDecoderNet
-    public let optimizer: Adam
-    public let config: TrainingConfig
-    public let training: TrainingSet
-    public let validation: TrainingSet?
+package final class Trainer {
+    package let model: EncoderDecoderNet
+    package let optimizer: Adam
+    package let config: TrainingConfig
+    package let training: TrainingSet
+    package let validation: TrainingSet?
     /// Where epochs are checkpointed (`epoch-NNNN/`); nil keeps everything in memory.
-    public let checkpointDirectory: URL?
-    public private(set) var history: [EpochRecord] = []
+    package let checkpointDirectory: URL?
+    package private(set) var history: [EpochRecord] = []
     /// Called after every batch.
-    public var progress: ((TrainingProgress) -> Void)?
+    package var progress: ((TrainingProgress) -> Void)?
     /// Polled between batches; returning true stops with `TrainingError.interrupted`.
-    public var shouldStop: () -> Bool = { false }
+    package var shouldStop: () -> Bool = { false }
     /// Called with the history after each epoch's checkpoint is written (and once after a resume).
-    public var epochFinished: (([EpochRecord]) throws -> Void)?
+    package var epochFinished: (([EpochRecord]) throws -> Void)?
     /// Sees (epoch, batch, inputs) before each step; tests use it to inject faults.
-    public var batchHook: ((Int, Int, Tensor) -> Void)?
+    package var batchHook: ((Int, Int, Tensor) -> Void)?
 
     private let loss = NormalisedL1Loss()
     private let warmupLoss = MeanSquaredError()
@@ -70,7 +70,7 @@ public final class Trainer {
     private let batchInputs = Tensor(shape: [0]), batchTargets = Tensor(shape: [0])
     private let identity: String
 
-    public init(model modelConfig: ModelConfig, training config: TrainingConfig, data: TrainingSet,
+    package init(model modelConfig: ModelConfig, training config: TrainingConfig, data: TrainingSet,
                 validation: TrainingSet?, checkpointDirectory: URL?) {
         if let p = config.problem { preconditionFailure("invalid training configuration: \(p)") }
         precondition(data.imageSize == modelConfig.inputSize && data.inputs.shape[1] == modelConfig.inputChannels,
@@ -98,7 +98,7 @@ public final class Trainer {
 
     /// Training then validation split of one set: the last `fraction` (at least one image when
     /// the fraction is positive) is held out.
-    public static func split(_ set: TrainingSet, validationFraction: Double) -> (TrainingSet, TrainingSet?) {
+    package static func split(_ set: TrainingSet, validationFraction: Double) -> (TrainingSet, TrainingSet?) {
         let held = validationFraction > 0 ? max(1, Int((Double(set.count) * validationFraction).rounded())) : 0
         precondition(set.count - held >= 2, "\(set.count) images leave fewer than 2 for training")
         return (set.subset(0..<(set.count - held)), held > 0 ? set.subset((set.count - held)..<set.count) : nil)
@@ -117,7 +117,7 @@ public final class Trainer {
 
     /// Trains until `config.epochs` epochs are complete, resuming from the checkpoint directory.
     @discardableResult
-    public func run() throws -> [EpochRecord] {
+    package func run() throws -> [EpochRecord] {
         var lastGood = try resume()
         if !history.isEmpty { try epochFinished?(history) }
         while history.count < config.epochs {
@@ -171,12 +171,12 @@ public final class Trainer {
     struct State: Codable { var identity: String; var history: [EpochRecord] }
 
     /// A training run's checkpoint directory inside its run folder.
-    public static func checkpointDirectory(ofRun directory: String) -> URL {
+    package static func checkpointDirectory(ofRun directory: String) -> URL {
         URL(fileURLWithPath: directory).appendingPathComponent("checkpoints")
     }
 
     /// The newest complete epoch folder (`epoch-NNNN/` with its `state.json`) under `directory`.
-    public static func latestCheckpoint(in directory: URL) -> EpochCheckpoint? {
+    package static func latestCheckpoint(in directory: URL) -> EpochCheckpoint? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let complete = names.filter {
             $0.hasPrefix("epoch-") && FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).appendingPathComponent("state.json").path)
@@ -188,7 +188,7 @@ public final class Trainer {
     /// Continues a shorter run: copies its epoch folder into `directory`, which has none yet, so
     /// the next `run()` resumes from it (the epoch count is not part of a checkpoint's identity).
     /// The shorter run's own files stay as they were.
-    public static func seed(_ directory: URL, from checkpoint: EpochCheckpoint) throws {
+    package static func seed(_ directory: URL, from checkpoint: EpochCheckpoint) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: checkpoint.folder, to: directory.appendingPathComponent(checkpoint.folder.lastPathComponent))
     }
@@ -232,10 +232,10 @@ public final class Trainer {
 }
 
 /// A complete epoch of a checkpoint directory, as `Trainer` writes it.
-public struct EpochCheckpoint: Sendable {
+package struct EpochCheckpoint: Sendable {
     /// The `epoch-NNNN/` folder: `model.safetensors` (weights and Adam state) and `state.json`.
-    public let folder: URL
-    public let epoch: Int
+    package let folder: URL
+    package let epoch: Int
     /// Which run wrote it, for messages ("train run 3"); empty when unknown.
-    public var owner = ""
+    package var owner = ""
 }

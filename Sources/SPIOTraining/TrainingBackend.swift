@@ -6,18 +6,18 @@ import SPIONetworks
 /// must write resumable checkpoints under `job.directory/checkpoints/` and the final model as
 /// `model.safetensors` in the engine's format, so evaluations, `spio predict` and audits work
 /// on it unchanged.
-public protocol TrainingBackend {
+package protocol TrainingBackend {
     /// Recorded with every run it trains (`training.backend`).
     var name: String { get }
     func train(_ job: TrainingJob, _ callbacks: TrainingCallbacks) throws -> TrainingResult
 }
 
 /// This project's CPU engine (SPIONetworks, SPIOTraining's `Trainer`).
-public struct EngineBackend: TrainingBackend {
-    public let name = "swift"
-    public init() {}
+package struct EngineBackend: TrainingBackend {
+    package let name = "swift"
+    package init() {}
 
-    public func train(_ job: TrainingJob, _ callbacks: TrainingCallbacks) throws -> TrainingResult {
+    package func train(_ job: TrainingJob, _ callbacks: TrainingCallbacks) throws -> TrainingResult {
         let checkpoints = Trainer.checkpointDirectory(ofRun: job.directory)
         if let start = job.continueFrom, Trainer.latestCheckpoint(in: checkpoints) == nil {
             try Trainer.seed(checkpoints, from: start)

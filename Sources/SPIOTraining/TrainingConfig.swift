@@ -2,30 +2,30 @@ import Foundation
 import SPIOCoding
 
 /// The `training` block of an experiment (networks.md, paper section 4.4). Unknown keys are errors.
-public struct TrainingConfig: Codable, Equatable, Sendable {
+package struct TrainingConfig: Codable, Equatable, Sendable {
     /// Passes over the training set.
-    public var epochs = 10
+    package var epochs = 10
     /// Mini-batch size (the paper's 32).
-    public var batchSize = 32
+    package var batchSize = 32
     /// Adam's step size. The paper's 1e-5 is for 4 million images; our short CPU runs use more.
-    public var learningRate = 1e-3
-    public var beta1 = 0.9
-    public var beta2 = 0.999
+    package var learningRate = 1e-3
+    package var beta1 = 0.9
+    package var beta2 = 0.999
     /// lambda of the loss term lambda ||theta||^2 (the paper does not give it).
-    public var l2 = 1e-6
+    package var l2 = 1e-6
     /// Seeds the initial weights and each epoch's shuffle (stream = epoch).
-    public var seed: UInt64 = 1
+    package var seed: UInt64 = 1
     /// The last fraction of the dataset is held out for the per-epoch validation NMAE.
-    public var validationFraction = 0.1
+    package var validationFraction = 0.1
     /// Recipe change (not the paper's): the first `mseWarmupSteps` Adam steps minimise the mean
     /// squared error of the targets instead of the paper's loss. A mean-seeking loss has a gradient
     /// away from the all-zero map, where the per-band normalised L1 has its plateau (the median of
     /// mostly-zero targets is zero). 0, the default, is the paper's loss throughout.
-    public var mseWarmupSteps = 0
+    package var mseWarmupSteps = 0
     /// Linear learning-rate warm-up over the first `warmupSteps` steps (0: none, the paper's).
-    public var warmupSteps = 0
+    package var warmupSteps = 0
 
-    public init() {}
+    package init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case epochs, batchSize, learningRate, beta1, beta2, l2, seed, validationFraction, mseWarmupSteps, warmupSteps
@@ -33,7 +33,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     /// The recipe keys are written only when set, so that configurations without them keep the
     /// canonical JSON, and so the hashes, they always had.
-    public func encode(to encoder: Encoder) throws {
+    package func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(epochs, forKey: .epochs); try c.encode(batchSize, forKey: .batchSize)
         try c.encode(learningRate, forKey: .learningRate); try c.encode(beta1, forKey: .beta1); try c.encode(beta2, forKey: .beta2)
@@ -43,11 +43,11 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     }
 
     /// The learning rate of Adam step `step` (0-based): linear warm-up, then constant.
-    public func learningRate(atStep step: Int) -> Double {
+    package func learningRate(atStep step: Int) -> Double {
         warmupSteps > 0 && step < warmupSteps ? learningRate * Double(step + 1) / Double(warmupSteps) : learningRate
     }
 
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&epochs, .epochs); try c.update(&batchSize, .batchSize)
@@ -60,7 +60,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     }
 
     /// The first out-of-range value, in words, or nil.
-    public var problem: String? {
+    package var problem: String? {
         if epochs < 1 || epochs > 100_000 { return "epochs must be 1 to 100000, got \(epochs)" }
         if batchSize < 2 || batchSize > 4096 { return "batchSize must be 2 to 4096 (BatchNorm needs batch statistics), got \(batchSize)" }
         if !(learningRate > 0 && learningRate <= 10) { return "learningRate must lie in (0, 10], got \(learningRate)" }
@@ -74,5 +74,5 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     }
 
     /// Canonical JSON (sorted keys).
-    public var json: String { canonicalJSON(self) }
+    package var json: String { canonicalJSON(self) }
 }

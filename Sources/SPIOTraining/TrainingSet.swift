@@ -6,14 +6,14 @@ import SPIOTensor
 /// Images and their true concentration maps, ready for a network: N x C x H x W inputs, each
 /// sample divided by its own 99th percentile (networks.md), and N x H x W concentrations in
 /// ug/mm^3 (never scaled).
-public struct TrainingSet {
-    public let inputs: Tensor
-    public let concentration: Tensor
-    public var count: Int { inputs.shape[0] }
-    public var imageSize: Int { inputs.shape[3] }
+package struct TrainingSet {
+    package let inputs: Tensor
+    package let concentration: Tensor
+    package var count: Int { inputs.shape[0] }
+    package var imageSize: Int { inputs.shape[3] }
 
     /// Takes unscaled images and scales them.
-    public init(images: Tensor, concentration: Tensor) {
+    package init(images: Tensor, concentration: Tensor) {
         precondition(images.shape.count == 4 && concentration.shape.count == 3 && images.shape[0] == concentration.shape[0]
                      && images.shape[2] == concentration.shape[1] && images.shape[3] == concentration.shape[2],
                      "TrainingSet needs N x C x H x W images and N x H x W concentrations, got \(images.shape) and \(concentration.shape)")
@@ -24,7 +24,7 @@ public struct TrainingSet {
 
     /// Reads `images.npy` (N x 2 x H x W) and `concentration.npy` (N x H x W) of a dataset folder
     /// written by `spio simulate`.
-    public init(directory: String) throws {
+    package init(directory: String) throws {
         func read(_ name: String) throws -> NPYArray { try NPYArray.read((directory as NSString).appendingPathComponent(name)) }
         let (img, conc) = (try read("images.npy"), try read("concentration.npy"))
         guard img.shape.count == 4, conc.shape.count == 3, img.shape[0] == conc.shape[0],
@@ -35,13 +35,13 @@ public struct TrainingSet {
     }
 
     /// Samples `range` as a new set (already scaled inputs are copied as they are).
-    public func subset(_ range: Range<Int>) -> TrainingSet {
+    package func subset(_ range: Range<Int>) -> TrainingSet {
         TrainingSet(scaledInputs: gather(inputs, Array(range)), concentration: gather(concentration, Array(range)))
     }
 
     /// The set without samples whose concentration map is all zero (no SPIO in view): the paper's
     /// normalised loss divides by the target's norm, so such a sample would weigh 1/eps.
-    public func droppingEmptyTargets() -> (set: TrainingSet, dropped: Int) {
+    package func droppingEmptyTargets() -> (set: TrainingSet, dropped: Int) {
         let plane = concentration.count / max(count, 1)
         let keep = (0..<count).filter { s in (0..<plane).contains { concentration.data[s * plane + $0] != 0 } }
         return keep.count == count ? (self, 0) : (TrainingSet(scaledInputs: gather(inputs, keep), concentration: gather(concentration, keep)), count - keep.count)
@@ -62,8 +62,8 @@ func gather(_ source: Tensor, _ indices: [Int], into out: Tensor? = nil) -> Tens
 
 /// Per-sample input normalisation: divide all channels by the sample's 99th percentile (nearest
 /// rank), or leave the sample as it is when that is 0.
-public enum InputScaling {
-    public static func apply(_ images: Tensor) {
+package enum InputScaling {
+    package static func apply(_ images: Tensor) {
         let n = images.shape[0], volume = images.count / max(n, 1)
         Engine.parallelFor(n) { r in
             var buffer = [Float](repeating: 0, count: volume)
@@ -77,7 +77,7 @@ public enum InputScaling {
     }
 
     /// The 99th percentile (nearest rank) of `values`; reorders them.
-    public static func percentile99(_ values: inout [Float]) -> Float {
+    package static func percentile99(_ values: inout [Float]) -> Float {
         guard !values.isEmpty else { return 0 }
         values.sort()
         let rank = Int((0.99 * Double(values.count)).rounded(.up)) - 1
