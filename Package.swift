@@ -31,8 +31,10 @@ let package = Package(
         .target(name: "SPIONetworks", dependencies: ["SPIOTensor", "SPIOCoding"], swiftSettings: optimise),
         // SHA-256 content hashes.
         .target(name: "SPIODigest", swiftSettings: optimise),
-        // NPY read/write, NIfTI-1 reader (.nii, .nii.gz), PNG writer with colour maps, SHA-256.
+        // NPY read/write, NIfTI-1 reader (.nii, .nii.gz), PNG read/write, whole-file reads and atomic writes.
         .target(name: "SPIOImageIO", dependencies: ["CZlib", "CPNG"], swiftSettings: optimise),
+        // Figures: colour maps, labelled image panels with colour bars, line plots.
+        .target(name: "SPIOPlots", dependencies: ["SPIOImageIO"], swiftSettings: optimise),
         // Strict Codable decoding (unknown keys are errors) and canonical JSON: what every configuration
         // type needs, without YAML.
         .target(name: "SPIOCoding", swiftSettings: optimise),
@@ -40,25 +42,25 @@ let package = Package(
         // errors as file:line:column: key.path: message. The only module that imports Yams.
         .target(name: "SPIOConfig", dependencies: ["SPIOCoding", .product(name: "Yams", package: "Yams")], swiftSettings: optimise),
         // The View Line forward model: shapes, dipole field (FFTW), imaging, noise, anatomy, datasets.
-        .target(name: "SPIOPhysics", dependencies: ["SPIOTensor", "SPIOImageIO", "SPIODigest", "SPIOCoding", "CFFTW"],
+        .target(name: "SPIOPhysics", dependencies: ["SPIOTensor", "SPIOImageIO", "SPIOPlots", "SPIODigest", "SPIOCoding", "CFFTW"],
                 swiftSettings: optimise),
         // Training (the paper's loss, Adam, checkpointed epochs with exact resume), evaluation, prediction.
-        .target(name: "SPIOTraining", dependencies: ["SPIONetworks", "SPIOTensor", "SPIOImageIO", "SPIOCoding"], swiftSettings: optimise),
+        .target(name: "SPIOTraining", dependencies: ["SPIONetworks", "SPIOTensor", "SPIOImageIO", "SPIOPlots", "SPIOCoding"], swiftSettings: optimise),
         // Studies: YAML plans with presets and grids, the SQLite run store (GRDB), the cached runner, reports.
         .target(name: "SPIOExperiments", dependencies: ["SPIOConfig", "SPIOCoding", "SPIOPhysics", "SPIONetworks", "SPIOTraining", "SPIOImageIO",
-                                                        "SPIODigest", "SPIOTensor", "SPIOKernels", .product(name: "GRDB", package: "GRDB.swift")],
+                                                        "SPIOPlots", "SPIODigest", "SPIOTensor", "SPIOKernels", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: optimise),
         // `spio bench` measurements, kept out of the executable so tests can drive them.
         .target(name: "SPIOBench", dependencies: ["SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOPhysics", "SPIOTraining", "CBLAS"], swiftSettings: optimise),
         .executableTarget(name: "spio", dependencies: [
-            "SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOConfig", "SPIOCoding", "SPIOTraining",
+            "SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOPlots", "SPIOConfig", "SPIOCoding", "SPIOTraining",
             "SPIOExperiments",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW"]),
         .testTarget(name: "SPIOKernelsTests", dependencies: ["SPIOKernels"]),
         .testTarget(name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SPIOImageIOTests", dependencies: ["SPIOImageIO", "SPIODigest"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SPIOImageIOTests", dependencies: ["SPIOImageIO", "SPIOPlots", "SPIODigest"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SPIOExperimentsTests", dependencies: ["SPIOExperiments", "SPIOKernels", "SPIOConfig", "SPIOCoding", "SPIOTraining", "SPIONetworks", "SPIOPhysics", "SPIOTensor",
                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SPIOTrainingTests", dependencies: ["SPIOTraining", "SPIONetworks", "SPIOTensor", "SPIOPhysics"]),

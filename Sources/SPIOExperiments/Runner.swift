@@ -4,6 +4,7 @@ import SPIOKernels
 import SPIOConfig
 import SPIODigest
 import SPIOImageIO
+import SPIOPlots
 import SPIONetworks
 import SPIOPhysics
 import SPIOTensor
@@ -233,7 +234,7 @@ package final class Runner {
             source = data!.configHash
         } else {
             source = try set.files.map { f -> String in
-                guard let bytes = FileManager.default.contents(atPath: f) else { throw ImageIOError(f, "no such file or folder") }
+                guard let bytes = FileManager.default.contents(atPath: f) else { throw FileError(f, "no such file or folder") }
                 return SHA256.hex(bytes)
             }.joined(separator: ",")
         }

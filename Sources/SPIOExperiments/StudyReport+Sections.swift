@@ -1,5 +1,6 @@
 import Foundation
 import SPIOImageIO
+import SPIOPlots
 import SPIOTraining
 
 /// The report's sweep tables and plots, the phantom table, and the image strips.

@@ -1,5 +1,6 @@
 import Foundation
 import SPIOImageIO
+import SPIOPlots
 import SPIOTraining
 
 /// Renders a study's report from the run store and the runs' artifacts alone, into `report.md`,

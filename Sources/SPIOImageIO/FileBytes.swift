@@ -5,28 +5,28 @@ import CZlib
 package enum FileBytes {
     /// Reads a file; `.gz` files are inflated with zlib. Errors name the file.
     package static func read(_ path: String, limitBytes: Int = 1 << 32) throws -> [UInt8] {
-        guard FileManager.default.fileExists(atPath: path) else { throw ImageIOError(path, "no such file") }
+        guard FileManager.default.fileExists(atPath: path) else { throw FileError(path, "no such file") }
         if path.hasSuffix(".gz") { return try gunzip(path, limitBytes: limitBytes) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw ImageIOError(path, "cannot be read") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw FileError(path, "cannot be read") }
         return [UInt8](data)
     }
 
     private static func gunzip(_ path: String, limitBytes: Int) throws -> [UInt8] {
-        guard let file = gzopen(path, "rb") else { throw ImageIOError(path, "cannot be opened") }
+        guard let file = gzopen(path, "rb") else { throw FileError(path, "cannot be opened") }
         defer { gzclose(file) }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
-            if n < 0 { throw ImageIOError(path, "corrupt gzip data (\(gzipError(file)))") }
+            if n < 0 { throw FileError(path, "corrupt gzip data (\(gzipError(file)))") }
             if n == 0 { break }
             out.append(contentsOf: chunk[0..<Int(n)])
-            if out.count > limitBytes { throw ImageIOError(path, "inflates to more than \(limitBytes) bytes") }
+            if out.count > limitBytes { throw FileError(path, "inflates to more than \(limitBytes) bytes") }
         }
         var code: Int32 = 0
         _ = gzerror(file, &code)
         // zlib reports a stream cut short as Z_BUF_ERROR at end of file.
-        if code != Z_OK && code != Z_STREAM_END { throw ImageIOError(path, "truncated or corrupt gzip stream (\(gzipError(file)))") }
+        if code != Z_OK && code != Z_STREAM_END { throw FileError(path, "truncated or corrupt gzip stream (\(gzipError(file)))") }
         return out
     }
 
@@ -42,7 +42,7 @@ package enum FileBytes {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(bytes).write(to: url, options: .atomic)
         } catch {
-            throw ImageIOError(path, "cannot be written: \(FileFault.reason(error))")
+            throw FileError(path, "cannot be written: \(FileFault.reason(error))")
         }
     }
 }

@@ -16,31 +16,31 @@ package struct NIfTIVolume {
 
     package static func read(_ path: String) throws -> NIfTIVolume {
         guard path.hasSuffix(".nii") || path.hasSuffix(".nii.gz") else {
-            throw ImageIOError(path, "expected a .nii or .nii.gz file")
+            throw FileError(path, "expected a .nii or .nii.gz file")
         }
         return try decode(FileBytes.read(path), path: path)
     }
 
     package static func decode(_ bytes: [UInt8], path: String) throws -> NIfTIVolume {
-        guard bytes.count >= 348 else { throw ImageIOError(path, "too short for a NIfTI-1 header (\(bytes.count) bytes, need 348)") }
+        guard bytes.count >= 348 else { throw FileError(path, "too short for a NIfTI-1 header (\(bytes.count) bytes, need 348)") }
         let le = readInt(bytes, 0, 4, bigEndian: false), be = readInt(bytes, 0, 4, bigEndian: true)
         let bigEndian: Bool
         if le == 348 { bigEndian = false } else if be == 348 { bigEndian = true } else {
-            throw ImageIOError(path, "not a NIfTI-1 file (sizeof_hdr is \(le), expected 348)")
+            throw FileError(path, "not a NIfTI-1 file (sizeof_hdr is \(le), expected 348)")
         }
         let magic = String(decoding: bytes[344..<347], as: UTF8.self)
         guard magic == "n+1" else {
-            throw ImageIOError(path, magic == "ni1" ? "two-file NIfTI (.hdr/.img) is not supported" : "wrong NIfTI magic \"\(magic)\" (expected n+1)")
+            throw FileError(path, magic == "ni1" ? "two-file NIfTI (.hdr/.img) is not supported" : "wrong NIfTI magic \"\(magic)\" (expected n+1)")
         }
         func int16(_ o: Int) -> Int { let v = readInt(bytes, o, 2, bigEndian: bigEndian); return v >= 32768 ? v - 65536 : v }
         func float32(_ o: Int) -> Float { Float(bitPattern: UInt32(readInt(bytes, o, 4, bigEndian: bigEndian))) }
         let rank = int16(40)
-        guard (1...7).contains(rank) else { throw ImageIOError(path, "absurd dim[0] = \(rank) (expected 1 to 7)") }
+        guard (1...7).contains(rank) else { throw FileError(path, "absurd dim[0] = \(rank) (expected 1 to 7)") }
         let dims = (1...7).map { $0 <= rank ? int16(40 + 2 * $0) : 1 }
-        guard dims.allSatisfy({ $0 >= 1 }) else { throw ImageIOError(path, "absurd dimensions \(Array(dims[0..<rank]))") }
+        guard dims.allSatisfy({ $0 >= 1 }) else { throw FileError(path, "absurd dimensions \(Array(dims[0..<rank]))") }
         let (nx, ny, nz) = (dims[0], dims[1], dims[2])
         guard nx.multipliedReportingOverflow(by: ny).partialValue <= Int(Int32.max),
-              nx * ny <= Int(Int32.max) / nz else { throw ImageIOError(path, "absurd dimensions \(Array(dims[0..<rank])): too many voxels") }
+              nx * ny <= Int(Int32.max) / nz else { throw FileError(path, "absurd dimensions \(Array(dims[0..<rank])): too many voxels") }
         let datatype = int16(70)
         let type: ElementType
         switch datatype {
@@ -52,17 +52,17 @@ package struct NIfTIVolume {
         case 256: type = ElementType(kind: .signed, size: 1, bigEndian: bigEndian)
         case 512: type = ElementType(kind: .unsigned, size: 2, bigEndian: bigEndian)
         case 768: type = ElementType(kind: .unsigned, size: 4, bigEndian: bigEndian)
-        default: throw ImageIOError(path, "unsupported NIfTI datatype \(datatype)")
+        default: throw FileError(path, "unsupported NIfTI datatype \(datatype)")
         }
         // vox_offset is a float: NaN or 1e30 must be an error, not a trap converting it to Int.
         let voxOffset = float32(108)
         guard voxOffset.isFinite, voxOffset >= 348, voxOffset <= Float(bytes.count) else {
-            throw ImageIOError(path, "bad vox_offset \(voxOffset) (expected 348 to the file's \(bytes.count) bytes)")
+            throw FileError(path, "bad vox_offset \(voxOffset) (expected 348 to the file's \(bytes.count) bytes)")
         }
         let offset = Int(voxOffset)
         let count = nx * ny * nz  // the first volume when dims 4-7 hold more than one
         guard bytes.count >= offset + count * type.size else {
-            throw ImageIOError(path, "truncated: \(nx)x\(ny)x\(nz) voxels of \(type.size) bytes need \(offset + count * type.size) bytes, file has \(bytes.count)")
+            throw FileError(path, "truncated: \(nx)x\(ny)x\(nz) voxels of \(type.size) bytes need \(offset + count * type.size) bytes, file has \(bytes.count)")
         }
         let slope = float32(112), inter = float32(116)
         let scaled = slope != 0 && slope.isFinite

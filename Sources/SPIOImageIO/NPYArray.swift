@@ -37,29 +37,29 @@ package struct NPYArray: Equatable {
 
     package static func decode(_ bytes: [UInt8], path: String) throws -> NPYArray {
         guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1...5]) == Array("NUMPY".utf8) else {
-            throw ImageIOError(path, "not an NPY file (bad magic)")
+            throw FileError(path, "not an NPY file (bad magic)")
         }
         let major = bytes[6]
         let headerLength: Int, start: Int
         switch major {
         case 1: headerLength = Int(bytes[8]) | Int(bytes[9]) << 8; start = 10
         case 2, 3:
-            guard bytes.count >= 12 else { throw ImageIOError(path, "truncated NPY header") }
+            guard bytes.count >= 12 else { throw FileError(path, "truncated NPY header") }
             headerLength = (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }; start = 12
-        default: throw ImageIOError(path, "unsupported NPY version \(major)")
+        default: throw FileError(path, "unsupported NPY version \(major)")
         }
-        guard bytes.count >= start + headerLength else { throw ImageIOError(path, "truncated NPY header") }
+        guard bytes.count >= start + headerLength else { throw FileError(path, "truncated NPY header") }
         let header = String(decoding: bytes[start..<(start + headerLength)], as: UTF8.self)
         guard let descr = field(header, "descr").map({ $0.trimmingCharacters(in: CharacterSet(charactersIn: "'\"")) }),
-              let shapeText = field(header, "shape") else { throw ImageIOError(path, "NPY header lacks descr or shape: \(header)") }
-        if field(header, "fortran_order") == "True" { throw ImageIOError(path, "Fortran-order NPY arrays are not supported") }
+              let shapeText = field(header, "shape") else { throw FileError(path, "NPY header lacks descr or shape: \(header)") }
+        if field(header, "fortran_order") == "True" { throw FileError(path, "Fortran-order NPY arrays are not supported") }
         let shape = try shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() ")).split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             .map { (s: String) -> Int in
-                guard let v = Int(s), v >= 0 else { throw ImageIOError(path, "bad NPY shape \(shapeText)") }
+                guard let v = Int(s), v >= 0 else { throw FileError(path, "bad NPY shape \(shapeText)") }
                 return v
             }
-        guard let type = ElementType(descr) else { throw ImageIOError(path, "unsupported NPY dtype \(descr)") }
+        guard let type = ElementType(descr) else { throw FileError(path, "unsupported NPY dtype \(descr)") }
         let dataStart = start + headerLength
         // The declared shape is checked against the bytes present before anything is allocated; a
         // header claiming 10^30 values must not overflow or abort.
@@ -67,12 +67,12 @@ package struct NPYArray: Equatable {
         for d in shape {
             let (c, overflow) = count.multipliedReportingOverflow(by: d)
             guard !overflow, c <= (bytes.count - dataStart) / max(1, type.size) || d == 0 else {
-                throw ImageIOError(path, "truncated or corrupt: shape \(shapeText) of \(descr) needs more than the \(bytes.count - dataStart) data bytes present")
+                throw FileError(path, "truncated or corrupt: shape \(shapeText) of \(descr) needs more than the \(bytes.count - dataStart) data bytes present")
             }
             count = c
         }
         guard bytes.count - dataStart >= count * type.size else {
-            throw ImageIOError(path, "truncated: \(count) values of \(descr) need \(count * type.size) bytes, \(bytes.count - dataStart) present")
+            throw FileError(path, "truncated: \(count) values of \(descr) need \(count * type.size) bytes, \(bytes.count - dataStart) present")
         }
         let values = bytes.withUnsafeBytes { raw in
             (0..<count).map { type.value(raw, at: dataStart + $0 * type.size) }

@@ -35,22 +35,22 @@ package struct RGBImage {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         func message() -> String { withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } }
-        guard FileManager.default.fileExists(atPath: path) else { throw ImageIOError(path, "no such file") }
+        guard FileManager.default.fileExists(atPath: path) else { throw FileError(path, "no such file") }
         guard png_image_begin_read_from_file(&image, path) != 0 else {
             let m = message(); png_image_free(&image)
-            throw ImageIOError(path, "not a readable PNG: \(m)")
+            throw FileError(path, "not a readable PNG: \(m)")
         }
         image.format = UInt32(PNG_FORMAT_RGB)
         // The header's size is checked before the pixels are allocated (libpng allows 10^6 x 10^6).
         guard Int(image.width) * Int(image.height) <= maximumPixels else {
             png_image_free(&image)
-            throw ImageIOError(path, "is \(image.width) x \(image.height) pixels; at most \(maximumPixels) pixels are read")
+            throw FileError(path, "is \(image.width) x \(image.height) pixels; at most \(maximumPixels) pixels are read")
         }
         var out = RGBImage(width: Int(image.width), height: Int(image.height))
         let ok = out.pixels.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(out.width * 3), nil) }
         guard ok != 0 else {
             let m = message(); png_image_free(&image)
-            throw ImageIOError(path, "PNG read failed: \(m)")
+            throw FileError(path, "PNG read failed: \(m)")
         }
         return out
     }
@@ -69,8 +69,8 @@ package struct RGBImage {
             let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             png_image_free(&image)
             try? FileManager.default.removeItem(atPath: tmp)
-            throw ImageIOError(path, "PNG write failed: \(message)")
+            throw FileError(path, "PNG write failed: \(message)")
         }
-        if rename(tmp, path) != 0 { throw ImageIOError(path, "cannot be written (rename failed)") }
+        if rename(tmp, path) != 0 { throw FileError(path, "cannot be written (rename failed)") }
     }
 }

@@ -16,16 +16,16 @@ package final class FileAnatomy: Anatomy, @unchecked Sendable {
     package init(path: String, sliceFraction: Double = 0.5) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ImageIOError(path, "no such file or folder")
+            throw FileError(path, "no such file or folder")
         }
         if isDirectory.boolValue {
             let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
                 .filter { $0.hasSuffix(".nii") || $0.hasSuffix(".nii.gz") || $0.hasSuffix(".npy") }
-            guard !names.isEmpty else { throw ImageIOError(path, "folder holds no .nii, .nii.gz or .npy files") }
+            guard !names.isEmpty else { throw FileError(path, "folder holds no .nii, .nii.gz or .npy files") }
             paths = names.map { (path as NSString).appendingPathComponent($0) }
         } else {
             guard path.hasSuffix(".nii") || path.hasSuffix(".nii.gz") || path.hasSuffix(".npy") else {
-                throw ImageIOError(path, "expected a .nii, .nii.gz or .npy file")
+                throw FileError(path, "expected a .nii, .nii.gz or .npy file")
             }
             paths = [path]
         }
@@ -42,13 +42,13 @@ package final class FileAnatomy: Anatomy, @unchecked Sendable {
             switch a.shape.count {
             case 2: v = (a.shape[1], a.shape[0], 1, a.values)
             case 3: v = (a.shape[2], a.shape[1], a.shape[0], a.values)
-            default: throw ImageIOError(path, "expected an image (H x W) or a stack (N x H x W), got shape \(a.shape)")
+            default: throw FileError(path, "expected an image (H x W) or a stack (N x H x W), got shape \(a.shape)")
             }
         } else {
             let nii = try NIfTIVolume.read(path)
             v = (nii.nx, nii.ny, nii.nz, nii.values)
         }
-        guard v.nx >= 2 && v.ny >= 2 else { throw ImageIOError(path, "images of \(v.nx) x \(v.ny) are too small") }
+        guard v.nx >= 2 && v.ny >= 2 else { throw FileError(path, "images of \(v.nx) x \(v.ny) are too small") }
         cache[path] = v
         return v
     }

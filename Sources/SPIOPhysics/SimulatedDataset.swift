@@ -1,6 +1,7 @@
 import Foundation
 import SPIOTensor
 import SPIOImageIO
+import SPIOPlots
 import SPIODigest
 import SPIOCoding
 

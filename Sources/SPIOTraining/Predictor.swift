@@ -1,5 +1,6 @@
 import Foundation
 import SPIOImageIO
+import SPIOPlots
 import SPIONetworks
 import SPIOTensor
 
@@ -18,11 +19,11 @@ package final class Predictor {
         checkpointPath = checkpoint
         let url = URL(fileURLWithPath: checkpoint)
         guard let json = try Checkpoint.config(at: url) else {
-            throw ImageIOError(checkpoint, "holds no model configuration in its metadata (not a DeepSPIO-Lab checkpoint?)")
+            throw FileError(checkpoint, "holds no model configuration in its metadata (not a DeepSPIO-Lab checkpoint?)")
         }
         let config: ModelConfig
         do { config = try ModelConfig.fromJSON(json) } catch {
-            throw ImageIOError(checkpoint, "its metadata 'config' is not a model configuration: \(error)")
+            throw FileError(checkpoint, "its metadata 'config' is not a model configuration: \(error)")
         }
         model = EncoderDecoderNet(config)
         try Checkpoint.load(model, from: url)
@@ -50,10 +51,10 @@ package final class Predictor {
                 t.data[img.width * img.height + p] = Float(img.pixels[3 * p + 1]) / 255
             }
         } else {
-            throw ImageIOError(path, "unsupported input; expected .npy, .nii, .nii.gz or .png")
+            throw FileError(path, "unsupported input; expected .npy, .nii, .nii.gz or .png")
         }
         guard t.shape.count == 4, t.shape[1] == channels, t.shape[2] == size, t.shape[3] == size else {
-            throw ImageIOError(path, "has shape \(t.shape.dropFirst().map(String.init).joined(separator: " x ")) per image; the model expects \(channels) x \(size) x \(size)")
+            throw FileError(path, "has shape \(t.shape.dropFirst().map(String.init).joined(separator: " x ")) per image; the model expects \(channels) x \(size) x \(size)")
         }
         return t
     }
@@ -83,7 +84,7 @@ package final class Predictor {
     package func readFiniteInput(_ path: String) throws -> Tensor {
         let images = try readInput(path)
         if let bad = images.array.firstIndex(where: { !$0.isFinite }) {
-            throw ImageIOError(path, "holds a non-finite value (\(images.data[bad])) at element \(bad); View Line images are finite")
+            throw FileError(path, "holds a non-finite value (\(images.data[bad])) at element \(bad); View Line images are finite")
         }
         return images
     }
@@ -106,7 +107,7 @@ package final class Predictor {
         let protected = Set((inputs + [checkpointPath]).map(Self.resolved))
         for o in outputs {
             for out in [o.npy, o.png] where protected.contains(Self.resolved(out)) {
-                throw ImageIOError(out, "is an input of this prediction and would be overwritten; choose another output folder (nothing was written)")
+                throw FileError(out, "is an input of this prediction and would be overwritten; choose another output folder (nothing was written)")
             }
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -115,7 +116,7 @@ package final class Predictor {
             let maps = predict(try readFiniteInput(o.input))
             let mapValues = maps.array
             if mapValues.contains(where: { !$0.isFinite }) {
-                throw ImageIOError(checkpointPath, "gives non-finite concentrations for \(o.input): the checkpoint's weights are not finite or overflow")
+                throw FileError(checkpointPath, "gives non-finite concentrations for \(o.input): the checkpoint's weights are not finite or overflow")
             }
             let (n, size) = (maps.shape[0], maps.shape[1])
             try NPYArray(shape: n == 1 ? [size, size] : maps.shape, values: mapValues).write(to: o.npy)

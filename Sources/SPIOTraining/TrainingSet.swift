@@ -29,7 +29,7 @@ package struct TrainingSet {
         let (img, conc) = (try read("images.npy"), try read("concentration.npy"))
         guard img.shape.count == 4, conc.shape.count == 3, img.shape[0] == conc.shape[0],
               img.shape[2] == conc.shape[1], img.shape[3] == conc.shape[2] else {
-            throw ImageIOError(directory, "images.npy \(img.shape) and concentration.npy \(conc.shape) do not pair as N x C x H x W and N x H x W")
+            throw FileError(directory, "images.npy \(img.shape) and concentration.npy \(conc.shape) do not pair as N x C x H x W and N x H x W")
         }
         self.init(images: Tensor(shape: img.shape, values: img.values), concentration: Tensor(shape: conc.shape, values: conc.values))
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SPIOConfig
 import SPIOImageIO
+import SPIOPlots
 import SPIONetworks
 import SPIOTensor
 import SPIOTraining

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import SPIOImageIO
+@testable import SPIOPlots
 
 final class PNGTests: XCTestCase {
     func testWritesAValidPNGWithTheRightSize() throws {

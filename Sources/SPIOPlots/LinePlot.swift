@@ -1,4 +1,5 @@
 import Foundation
+import SPIOImageIO
 
 /// A line plot for reports: axes with ticks and numbers, axis labels, a title, several series in
 /// distinct colours with optional markers and error bars, a legend, linear or log-10 y axis.

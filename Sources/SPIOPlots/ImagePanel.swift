@@ -1,4 +1,5 @@
 import Foundation
+import SPIOImageIO
 
 /// A scalar image drawn through a colour map, scaled up by whole pixels, with an optional title
 /// above and a colour bar (with its minimum and maximum written beside it) on the right.

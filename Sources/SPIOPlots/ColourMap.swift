@@ -1,3 +1,5 @@
+import SPIOImageIO
+
 /// Colour maps from scalar values in [0, 1] to RGB, by linear interpolation between anchors.
 package struct ColourMap: Sendable {
     package let name: String

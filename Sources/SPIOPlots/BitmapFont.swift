@@ -1,3 +1,5 @@
+import SPIOImageIO
+
 /// A 5 x 7 pixel font (the HD44780 glyph shapes) for labels on figures: digits, capitals,
 /// lower-case e (for exponents; other lower-case letters draw as capitals) and common punctuation.
 package enum BitmapFont {
