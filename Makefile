@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEBIAN_PACKAGES := libopenblas-dev libfftw3-dev libsqlite3-dev libpng-dev zlib1g-dev pkg-config sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build release test fuzz quickstart studies bench clean
+.PHONY: deps build release test fuzz format lint quickstart studies bench clean
 
 ## deps: install the Debian packages the build needs (only those missing)
 deps:
@@ -32,6 +32,14 @@ test: deps
 fuzz: deps
 	$(SWIFT) build --build-tests
 	SPIO_FUZZ_CASES=3000 $(SWIFT) test --skip-build --disable-swift-testing --filter FuzzTests
+
+## format: reformat Sources and Tests with the toolchain's swift-format (.swift-format: 120 columns, 4 spaces)
+format:
+	swift-format format -i -r --parallel Sources Tests
+
+## lint: fail if any Swift file differs from `make format`'s layout (run by .ci/run)
+lint:
+	swift-format lint --strict -r --parallel Sources Tests
 
 ## quickstart: build, then run experiments/quickstart.yaml (simulate, train, evaluate) and write reports/quickstart/
 quickstart: release

@@ -7,19 +7,21 @@ let package = Package(
     products: [
         .executable(name: "spio", targets: ["spio"]),
         .library(name: "SPIOTensor", targets: ["SPIOTensor"]),
-        .library(name: "SPIONetworks", targets: ["SPIONetworks"]),
+        .library(name: "SPIONetworks", targets: ["SPIONetworks"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
-        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0")
     ],
     targets: [
         // C headers of OpenBLAS (cblas + openblas_set_num_threads) and FFTW3 single precision.
-        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
-        .systemLibrary(name: "CFFTW", path: "Sources/CFFTW", pkgConfig: "fftw3f",
-                       providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CFFTW", path: "Sources/CFFTW", pkgConfig: "fftw3f",
+            providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         // Which OpenBLAS kernels run (portable or native), applied by re-executing spio. Built without
@@ -40,31 +42,59 @@ let package = Package(
         .target(name: "SPIOCoding", swiftSettings: optimise),
         // YAML configuration files and study composition (presets, variants, grids, sweeps, --set),
         // errors as file:line:column: key.path: message. The only module that imports Yams.
-        .target(name: "SPIOConfig", dependencies: ["SPIOCoding", .product(name: "Yams", package: "Yams")], swiftSettings: optimise),
+        .target(
+            name: "SPIOConfig", dependencies: ["SPIOCoding", .product(name: "Yams", package: "Yams")],
+            swiftSettings: optimise),
         // The View Line forward model: shapes, dipole field (FFTW), imaging, noise, anatomy, datasets.
-        .target(name: "SPIOPhysics", dependencies: ["SPIOTensor", "SPIOImageIO", "SPIOPlots", "SPIODigest", "SPIOCoding", "CFFTW"],
-                swiftSettings: optimise),
+        .target(
+            name: "SPIOPhysics",
+            dependencies: ["SPIOTensor", "SPIOImageIO", "SPIOPlots", "SPIODigest", "SPIOCoding", "CFFTW"],
+            swiftSettings: optimise),
         // Training (the paper's loss, Adam, checkpointed epochs with exact resume), evaluation, prediction.
-        .target(name: "SPIOTraining", dependencies: ["SPIONetworks", "SPIOTensor", "SPIOImageIO", "SPIOPlots", "SPIOCoding"], swiftSettings: optimise),
+        .target(
+            name: "SPIOTraining",
+            dependencies: ["SPIONetworks", "SPIOTensor", "SPIOImageIO", "SPIOPlots", "SPIOCoding"],
+            swiftSettings: optimise),
         // Studies: YAML plans with presets and grids, the SQLite run store (GRDB), the cached runner, reports.
-        .target(name: "SPIOExperiments", dependencies: ["SPIOConfig", "SPIOCoding", "SPIOPhysics", "SPIONetworks", "SPIOTraining", "SPIOImageIO",
-                                                        "SPIOPlots", "SPIODigest", "SPIOTensor", "SPIOKernels", .product(name: "GRDB", package: "GRDB.swift")],
-                swiftSettings: optimise),
+        .target(
+            name: "SPIOExperiments",
+            dependencies: [
+                "SPIOConfig", "SPIOCoding", "SPIOPhysics", "SPIONetworks", "SPIOTraining", "SPIOImageIO",
+                "SPIOPlots", "SPIODigest", "SPIOTensor", "SPIOKernels", .product(name: "GRDB", package: "GRDB.swift")
+            ],
+            swiftSettings: optimise),
         // `spio bench` measurements, kept out of the executable so tests can drive them.
-        .target(name: "SPIOBench", dependencies: ["SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOPhysics", "SPIOTraining", "CBLAS"], swiftSettings: optimise),
-        .executableTarget(name: "spio", dependencies: [
-            "SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOPlots", "SPIOConfig", "SPIOCoding", "SPIOTraining",
-            "SPIOExperiments",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .target(
+            name: "SPIOBench",
+            dependencies: ["SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOPhysics", "SPIOTraining", "CBLAS"],
+            swiftSettings: optimise),
+        .executableTarget(
+            name: "spio",
+            dependencies: [
+                "SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOPlots",
+                "SPIOConfig", "SPIOCoding", "SPIOTraining",
+                "SPIOExperiments",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
+            ]),
         .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW"]),
         .testTarget(name: "SPIOKernelsTests", dependencies: ["SPIOKernels"]),
-        .testTarget(name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SPIOImageIOTests", dependencies: ["SPIOImageIO", "SPIOPlots", "SPIODigest"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SPIOExperimentsTests", dependencies: ["SPIOExperiments", "SPIOKernels", "SPIOConfig", "SPIOCoding", "SPIOTraining", "SPIONetworks", "SPIOPhysics", "SPIOTensor",
-                                                          .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "SPIOTrainingTests", dependencies: ["SPIOTraining", "SPIONetworks", "SPIOTensor", "SPIOPhysics"]),
-        .testTarget(name: "SPIOPhysicsTests", dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor", "SPIOConfig", "SPIOCoding"]),
+        .testTarget(
+            name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "SPIOImageIOTests", dependencies: ["SPIOImageIO", "SPIOPlots", "SPIODigest"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "SPIOExperimentsTests",
+            dependencies: [
+                "SPIOExperiments", "SPIOKernels", "SPIOConfig", "SPIOCoding", "SPIOTraining", "SPIONetworks",
+                "SPIOPhysics", "SPIOTensor",
+                .product(name: "GRDB", package: "GRDB.swift")
+            ]),
+        .testTarget(
+            name: "SPIOTrainingTests", dependencies: ["SPIOTraining", "SPIONetworks", "SPIOTensor", "SPIOPhysics"]),
+        .testTarget(
+            name: "SPIOPhysicsTests",
+            dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor", "SPIOConfig", "SPIOCoding"])
     ],
     swiftLanguageModes: [.v5]
 )

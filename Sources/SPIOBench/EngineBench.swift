@@ -23,8 +23,10 @@ package struct EngineBench {
     /// is then timed once); nil: all.
     package var only: String?
 
-    package init(preset: String = "small", batch: Int = 32, threads: Int = 2, repeats: Int = 5, rounds: Int = 3,
-                log: @escaping (String) -> Void = { _ in }) {
+    package init(
+        preset: String = "small", batch: Int = 32, threads: Int = 2, repeats: Int = 5, rounds: Int = 3,
+        log: @escaping (String) -> Void = { _ in }
+    ) {
         self.preset = preset; self.batch = batch; self.threads = threads; self.repeats = repeats; self.rounds = rounds
         self.log = log
     }
@@ -76,7 +78,9 @@ package struct EngineBench {
         let ours = Self.median(repeats) { Gemm.sgemm(m: n, n: n, k: n, a: a, b: b, c: &c) }
         openblas_set_num_threads(Int32(threads))
         let native = Self.median(repeats) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, &c, Int32(n))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0,
+                &c, Int32(n))
         }
         openblas_set_num_threads(1)
         return (flop / ours * 1e-9, flop / native * 1e-9)
@@ -85,11 +89,14 @@ package struct EngineBench {
     /// Forward FLOPs of a convolution layer for an input shape (multiply-adds count 2).
     static func forwardFLOP(_ layer: Module, _ input: [Int]) -> Double {
         if let c = layer as? Conv2D {
-            let g = ConvGeometry(channels: c.inChannels, inH: input[2], inW: input[3], kernelH: c.kernelSize, kernelW: c.kernelSize, stride: c.stride, padding: c.padding)
+            let g = ConvGeometry(
+                channels: c.inChannels, inH: input[2], inW: input[3], kernelH: c.kernelSize, kernelW: c.kernelSize,
+                stride: c.stride, padding: c.padding)
             return 2 * Double(input[0] * c.outChannels * g.outPlane * g.rows)
         }
         if let t = layer as? ConvTranspose2D {
-            return 2 * Double(input[0] * t.inChannels * input[2] * input[3] * t.outChannels * t.kernelSize * t.kernelSize)
+            return 2
+                * Double(input[0] * t.inChannels * input[2] * input[3] * t.outChannels * t.kernelSize * t.kernelSize)
         }
         return 0
     }
@@ -114,22 +121,32 @@ package struct EngineBench {
     }
 
     static func describe(_ m: Module) -> String {
-        if let c = m as? Conv2D { return "Conv\(c.kernelSize)x\(c.kernelSize)/\(c.stride) \(c.inChannels)->\(c.outChannels)" + (c.computesInputGradient ? "" : " (no dx)") }
-        if let t = m as? ConvTranspose2D { return "ConvT\(t.kernelSize)x\(t.kernelSize)/\(t.stride) \(t.inChannels)->\(t.outChannels)" }
+        if let c = m as? Conv2D {
+            return "Conv\(c.kernelSize)x\(c.kernelSize)/\(c.stride) \(c.inChannels)->\(c.outChannels)"
+                + (c.computesInputGradient ? "" : " (no dx)")
+        }
+        if let t = m as? ConvTranspose2D {
+            return "ConvT\(t.kernelSize)x\(t.kernelSize)/\(t.stride) \(t.inChannels)->\(t.outChannels)"
+        }
         return "\(type(of: m))"
     }
 
     /// A fresh, He-initialised copy of a network layer with its own workspace, and a random input.
-    private static func standalone(_ m: Module, _ shape: [Int], _ rng: inout SeededGenerator) -> (Layer, Tensor, Tensor) {
+    private static func standalone(_ m: Module, _ shape: [Int], _ rng: inout SeededGenerator) -> (Layer, Tensor, Tensor)
+    {
         let ws = Workspace()
         let layer: Layer
         if let c = m as? Conv2D {
-            let l = Conv2D(c.inChannels, c.outChannels, kernelSize: c.kernelSize, stride: c.stride, padding: c.padding, workspace: ws)
+            let l = Conv2D(
+                c.inChannels, c.outChannels, kernelSize: c.kernelSize, stride: c.stride, padding: c.padding,
+                workspace: ws)
             l.computesInputGradient = c.computesInputGradient
             layer = l
         } else {
             let t = m as! ConvTranspose2D
-            layer = ConvTranspose2D(t.inChannels, t.outChannels, kernelSize: t.kernelSize, stride: t.stride, padding: t.padding, outputPadding: t.outputPadding, workspace: ws)
+            layer = ConvTranspose2D(
+                t.inChannels, t.outChannels, kernelSize: t.kernelSize, stride: t.stride, padding: t.padding,
+                outputPadding: t.outputPadding, workspace: ws)
         }
         HeInitialiser.initialise(layer, seed: 3)
         let input = Tensor(shape: shape)
@@ -153,13 +170,19 @@ package struct EngineBench {
         net.visit { _, m in
             guard let shape = Self.convolutionInputShape(m) else { return }
             let key = Self.describe(m) + " \(shape)"
-            if let e = layers[key] { layers[key] = (e.0, e.1, e.2 + 1) } else { layers[key] = (m, shape, 1); order.append(key) }
+            if let e = layers[key] {
+                layers[key] = (e.0, e.1, e.2 + 1)
+            } else {
+                layers[key] = (m, shape, 1); order.append(key)
+            }
         }
         let selected = order.filter { key in only.map { key.contains($0) } ?? true }
         let standalone = selected.map { key in Self.standalone(layers[key]!.0, layers[key]!.1, &rng) }
         var rows = selected.map { key in
             let (m, shape, count) = layers[key]!
-            return Row(layer: Self.describe(m), inputShape: shape, count: count, gflop: Self.trainingFLOP(m, shape) * 1e-9, seconds: [])
+            return Row(
+                layer: Self.describe(m), inputShape: shape, count: count, gflop: Self.trainingFLOP(m, shape) * 1e-9,
+                seconds: [])
         }
         let dy = net(x).copy()
         let size = 1024
@@ -168,19 +191,31 @@ package struct EngineBench {
             log("round \(round) of \(rounds): sgemm \(size)^3 ...")
             let (ours, native) = Self.measureSgemm(n: size, repeats: repeats, threads: threads)
             oursRounds.append(ours); nativeRounds.append(native)
-            log(String(format: "sgemm: %.1f GFLOP/s (deterministic blocks), %.1f GFLOP/s (OpenBLAS threads)", ours, native))
+            log(
+                String(
+                    format: "sgemm: %.1f GFLOP/s (deterministic blocks), %.1f GFLOP/s (OpenBLAS threads)", ours, native)
+            )
             for (i, (layer, input, dyLayer)) in standalone.enumerated() {
-                let t = Self.median(repeats) { _ = layer(input); _ = layer.backward(dyLayer) }
+                let t = Self.median(repeats) {
+                    _ = layer(input); _ = layer.backward(dyLayer)
+                }
                 rows[i].seconds.append(t)
-                log(String(format: "%@ %@: %.2f ms, %.1f GFLOP/s", rows[i].layer, "\(rows[i].inputShape)", t * 1e3, rows[i].gflop / t))
+                log(
+                    String(
+                        format: "%@ %@: %.2f ms, %.1f GFLOP/s", rows[i].layer, "\(rows[i].inputShape)", t * 1e3,
+                        rows[i].gflop / t))
             }
             // With `only`, the whole network is timed once (the run is for profiling one shape).
-            let whole = Self.median(only == nil ? repeats : 0) { net.zeroGrad(); _ = net(x); _ = net.backward(dy) }
+            let whole = Self.median(only == nil ? repeats : 0) {
+                net.zeroGrad(); _ = net(x); _ = net.backward(dy)
+            }
             networkRounds.append(whole)
             log(String(format: "whole network: %.1f ms per batch of %d", whole * 1e3, batch))
         }
-        return Result(sgemmGFLOPS: oursRounds, sgemmOpenBLASThreadedGFLOPS: nativeRounds, sgemmSize: size, rows: rows,
-                      networkSeconds: networkRounds, networkGFLOP: networkFLOP * 1e-9, threads: threads, batch: batch, preset: preset)
+        return Result(
+            sgemmGFLOPS: oursRounds, sgemmOpenBLASThreadedGFLOPS: nativeRounds, sgemmSize: size, rows: rows,
+            networkSeconds: networkRounds, networkGFLOP: networkFLOP * 1e-9, threads: threads, batch: batch,
+            preset: preset)
     }
 }
 
@@ -188,24 +223,45 @@ package extension EngineBench.Result {
     /// The result as a Markdown report.
     var markdown: String {
         let rounds = referenceGFLOPS.count
-        func list(_ values: [Double], _ format: String) -> String { values.map { String(format: format, $0) }.joined(separator: ", ") }
+        func list(_ values: [Double], _ format: String) -> String {
+            values.map { String(format: format, $0) }.joined(separator: ", ")
+        }
         var s = "## spio bench engine: DeepSPIO `\(preset)`, batch \(batch), \(threads) threads\n\n"
-        s += "Machine: \(cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores; BLAS: \(Engine.blasDescription). "
-        s += "\(rounds) round\(rounds == 1 ? "" : "s"), each timing sgemm, every layer and the whole network in turn; a time is the median of the timed repetitions after one warm-up, "
-        s += "a percentage is of the same round's sgemm rate, and the table gives medians over rounds with every round's percentage beside them.\n\n"
-        s += "sgemm \(sgemmSize)^3 per round: " + list(sgemmGFLOPS, "%.1f") + " GFLOP/s through Gemm (deterministic blocks), "
+        s +=
+            "Machine: \(cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores; BLAS: "
+            + "\(Engine.blasDescription). "
+        s +=
+            "\(rounds) round\(rounds == 1 ? "" : "s"), each timing sgemm, every layer and the whole network in turn; "
+            + "a time is the median of the timed repetitions after one warm-up, "
+        s +=
+            "a percentage is of the same round's sgemm rate, and the table gives medians over rounds with every "
+            + "round's percentage beside them.\n\n"
+        s +=
+            "sgemm \(sgemmSize)^3 per round: " + list(sgemmGFLOPS, "%.1f")
+            + " GFLOP/s through Gemm (deterministic blocks), "
         s += list(sgemmOpenBLASThreadedGFLOPS, "%.1f") + " GFLOP/s with OpenBLAS's own threads. "
-        s += String(format: "Reference: the faster of the two in each round (median %.1f GFLOP/s).\n\n", medianOf(referenceGFLOPS))
-        s += "| layer | input N x C x H x W | in net | fwd+bwd ms | GFLOP | GFLOP/s | % of sgemm | % per round |\n|---|---|---|---|---|---|---|---|\n"
+        s += String(
+            format: "Reference: the faster of the two in each round (median %.1f GFLOP/s).\n\n",
+            medianOf(referenceGFLOPS))
+        s +=
+            "| layer | input N x C x H x W | in net | fwd+bwd ms | GFLOP | GFLOP/s | % of sgemm | % per round "
+            + "|\n|---|---|---|---|---|---|---|---|\n"
         for r in rows {
             let p = percents(gflop: r.gflop, seconds: r.seconds)
-            s += String(format: "| %@ | %@ | %d | %.2f | %.3f | %.1f | %.0f %% | %@ |\n", r.layer, r.inputShape.map(String.init).joined(separator: " x "),
-                        r.count, r.medianSeconds * 1e3, r.gflop, r.gflops, medianOf(p), list(p, "%.0f"))
+            s += String(
+                format: "| %@ | %@ | %d | %.2f | %.3f | %.1f | %.0f %% | %@ |\n", r.layer,
+                r.inputShape.map(String.init).joined(separator: " x "),
+                r.count, r.medianSeconds * 1e3, r.gflop, r.gflops, medianOf(p), list(p, "%.0f"))
         }
         let wholeSeconds = medianOf(networkSeconds), p = percents(gflop: networkGFLOP, seconds: networkSeconds)
-        s += String(format: "| **whole network** (fwd+bwd, all layers) | %d x 2 x H x W | 1 | %.1f | %.2f | %.1f | %.0f %% | %@ |\n",
-                    batch, wholeSeconds * 1e3, networkGFLOP, networkGFLOP / wholeSeconds, medianOf(p), list(p, "%.0f"))
-        s += String(format: "\nWhole network: %.1f training images/s (forward+backward only; FLOPs count convolutions only).\n", Double(batch) / wholeSeconds)
+        s += String(
+            format:
+                "| **whole network** (fwd+bwd, all layers) | %d x 2 x H x W | 1 | %.1f | %.2f | %.1f | %.0f %% | %@ "
+                + "|\n",
+            batch, wholeSeconds * 1e3, networkGFLOP, networkGFLOP / wholeSeconds, medianOf(p), list(p, "%.0f"))
+        s += String(
+            format: "\nWhole network: %.1f training images/s (forward+backward only; FLOPs count convolutions only).\n",
+            Double(batch) / wholeSeconds)
         return s
     }
 }
@@ -213,8 +269,9 @@ package extension EngineBench.Result {
 /// The CPU model from /proc/cpuinfo (Linux), or "unknown CPU".
 var cpuModel: String {
     guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-          let value = line.split(separator: ":", maxSplits: 1).last else { return "unknown CPU" }
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+        let value = line.split(separator: ":", maxSplits: 1).last
+    else { return "unknown CPU" }
     return value.trimmingCharacters(in: .whitespaces)
 }
 

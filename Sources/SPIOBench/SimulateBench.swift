@@ -11,12 +11,17 @@ package struct SimulateBench {
     package let repeats: Int
     package let log: (String) -> Void
 
-    package init(sizes: [Int] = [64, 256], samples: Int = 64, threads: Int = 2, repeats: Int = 3, log: @escaping (String) -> Void = { _ in }) {
+    package init(
+        sizes: [Int] = [64, 256], samples: Int = 64, threads: Int = 2, repeats: Int = 3,
+        log: @escaping (String) -> Void = { _ in }
+    ) {
         self.sizes = sizes; self.samples = samples; self.threads = threads; self.repeats = repeats; self.log = log
     }
 
-    package struct Row { package let size: Int; package let fieldMatrix: Int; package let samples: Int; package let secondsMedian: Double
-        package var samplesPerSecond: Double { Double(samples) / secondsMedian } }
+    package struct Row {
+        package let size: Int; package let fieldMatrix: Int; package let samples: Int; package let secondsMedian: Double
+        package var samplesPerSecond: Double { Double(samples) / secondsMedian }
+    }
 
     package func run() throws -> [Row] {
         Engine.setThreadCount(threads)
@@ -34,16 +39,22 @@ package struct SimulateBench {
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
                 log("\(size) x \(size): \(count) samples in \(String(format: "%.2f", times.last!)) s")
             }
-            return Row(size: size, fieldMatrix: Swift.min(size, config.field.maxMatrix), samples: count, secondsMedian: medianOf(times))
+            return Row(
+                size: size, fieldMatrix: Swift.min(size, config.field.maxMatrix), samples: count,
+                secondsMedian: medianOf(times))
         }
     }
 
     package static func markdown(_ rows: [Row], threads: Int) -> String {
         var s = "## spio bench simulate (\(threads) threads)\n\n"
-        s += "Random paper scenes (1-5 metaballs and tori), procedural brain, 11 dB noise; field grid = image matrix capped at 128, padded 2x.\n\n"
+        s +=
+            "Random paper scenes (1-5 metaballs and tori), procedural brain, 11 dB noise; field grid = image matrix "
+            + "capped at 128, padded 2x.\n\n"
         s += "| image | field grid | samples | median s | samples/s |\n|---|---|---|---|---|\n"
         for r in rows {
-            s += "| \(r.size) x \(r.size) | \(r.fieldMatrix)^3 (FFT \(2 * r.fieldMatrix)^3) | \(r.samples) | \(String(format: "%.3f", r.secondsMedian)) | \(String(format: "%.1f", r.samplesPerSecond)) |\n"
+            s +=
+                "| \(r.size) x \(r.size) | \(r.fieldMatrix)^3 (FFT \(2 * r.fieldMatrix)^3) | \(r.samples) | "
+                + "\(String(format: "%.3f", r.secondsMedian)) | \(String(format: "%.1f", r.samplesPerSecond)) |\n"
         }
         return s
     }

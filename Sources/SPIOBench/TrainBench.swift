@@ -11,8 +11,12 @@ package struct TrainBench {
     package let batch: Int, threads: Int, steps: Int, repeats: Int
     package let log: (String) -> Void
 
-    package init(config: ModelConfig, batch: Int = 32, threads: Int = 2, steps: Int = 5, repeats: Int = 5, log: @escaping (String) -> Void = { _ in }) {
-        self.config = config; self.batch = batch; self.threads = threads; self.steps = steps; self.repeats = repeats; self.log = log
+    package init(
+        config: ModelConfig, batch: Int = 32, threads: Int = 2, steps: Int = 5, repeats: Int = 5,
+        log: @escaping (String) -> Void = { _ in }
+    ) {
+        self.config = config; self.batch = batch; self.threads = threads; self.steps = steps; self.repeats = repeats;
+        self.log = log
     }
 
     package struct Result: Codable {
@@ -45,7 +49,9 @@ package struct TrainBench {
         let loss = NormalisedL1Loss()
         var rng = SeededGenerator(seed: 3)
         let s = config.inputSize
-        let x = Tensor(shape: [batch, config.inputChannels, s, s], values: (0..<(batch * config.inputChannels * s * s)).map { _ in Float(rng.normal()) })
+        let x = Tensor(
+            shape: [batch, config.inputChannels, s, s],
+            values: (0..<(batch * config.inputChannels * s * s)).map { _ in Float(rng.normal()) })
         let outShape = net.outputShape(batch: batch)
         let y = Tensor(shape: outShape, values: (0..<outShape.reduce(1, *)).map { _ in Float(rng.normal()) })
         func step() { net.zeroGrad(); _ = net.backward(loss(net(x), y).gradient); adam.update() }
@@ -57,10 +63,14 @@ package struct TrainBench {
             for _ in 0..<steps { step() }
             let sec = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             rates.append(Double(steps * batch) / sec)
-            log("\(config.architecture.rawValue) train run \(r + 1)/\(repeats): \(String(format: "%.1f", rates.last!)) samples/s")
+            log(
+                "\(config.architecture.rawValue) train run \(r + 1)/\(repeats): "
+                    + "\(String(format: "%.1f", rates.last!)) samples/s"
+            )
         }
         net.setTraining(false)
-        let one = Tensor(shape: [1, config.inputChannels, s, s], values: Array(x.array.prefix(config.inputChannels * s * s)))
+        let one = Tensor(
+            shape: [1, config.inputChannels, s, s], values: Array(x.array.prefix(config.inputChannels * s * s)))
         for _ in 0..<3 { _ = net(one) }
         var times: [Double] = []
         for _ in 0..<21 {
@@ -71,9 +81,11 @@ package struct TrainBench {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let sgemm = EngineBench.measureSgemm(n: 1024, repeats: 5, threads: threads)
-        return Result(architecture: config.architecture.rawValue, parameters: net.parameterCount, batch: batch, threads: threads,
-                      trainSamplesPerSecond: medianOf(rates), trainSamplesPerSecondRuns: rates, inferenceMilliseconds: medianOf(times),
-                      peakResidentMiB: Double(usage.ru_maxrss) / 1024, convolutionGFLOPPerSample: gflopPerSample,
-                      sgemmGFLOPS: max(sgemm.0, sgemm.1))
+        return Result(
+            architecture: config.architecture.rawValue, parameters: net.parameterCount, batch: batch, threads: threads,
+            trainSamplesPerSecond: medianOf(rates), trainSamplesPerSecondRuns: rates,
+            inferenceMilliseconds: medianOf(times),
+            peakResidentMiB: Double(usage.ru_maxrss) / 1024, convolutionGFLOPPerSample: gflopPerSample,
+            sgemmGFLOPS: max(sgemm.0, sgemm.1))
     }
 }

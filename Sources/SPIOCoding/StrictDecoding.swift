@@ -1,5 +1,5 @@
-/// The strict-decoding rules every configuration type follows. Decoding helpers shared by the configuration types: unknown keys are errors, and missing keys
-/// take the documented defaults.
+/// The strict-decoding rules every configuration type follows: unknown keys are errors, and
+/// missing keys take the documented defaults.
 package struct AnyCodingKey: CodingKey {
     package var stringValue: String
     package var intValue: Int? { nil }
@@ -13,8 +13,11 @@ package extension Decoder {
         let container = try self.container(keyedBy: AnyCodingKey.self)
         let allowed = Keys.allCases.map(\.stringValue)
         for key in container.allKeys where !allowed.contains(key.stringValue) {
-            throw DecodingError.dataCorrupted(.init(codingPath: codingPath + [key],
-                debugDescription: "unknown key '\(key.stringValue)'; expected one of: \(allowed.joined(separator: ", "))"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: codingPath + [key],
+                    debugDescription:
+                        "unknown key '\(key.stringValue)'; expected one of: \(allowed.joined(separator: ", "))"))
         }
     }
 }
@@ -29,7 +32,8 @@ package extension KeyedDecodingContainer {
     func update<T: Decodable>(_ value: inout [T], _ key: Key, count: Int) throws {
         guard let v = try decodeIfPresent([T].self, forKey: key) else { return }
         guard v.count == count else {
-            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "expected a list of \(count) numbers, got \(v.count)")
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: self, debugDescription: "expected a list of \(count) numbers, got \(v.count)")
         }
         value = v
     }
@@ -38,7 +42,8 @@ package extension KeyedDecodingContainer {
     func update(_ value: inout String, _ key: Key, among options: [String]) throws {
         guard let v = try decodeIfPresent(String.self, forKey: key) else { return }
         guard options.contains(v) else {
-            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "'\(v)' is not one of: \(options.joined(separator: ", "))")
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: self, debugDescription: "'\(v)' is not one of: \(options.joined(separator: ", "))")
         }
         value = v
     }

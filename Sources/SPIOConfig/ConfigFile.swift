@@ -31,7 +31,9 @@ package enum ConfigFile {
     static func read(_ path: String) throws -> String {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
         if let size, size > maximumBytes {
-            throw ConfigError(file: path, line: nil, column: nil, keyPath: "", message: "is \(size) bytes; configuration files are at most \(maximumBytes)")
+            throw ConfigError(
+                file: path, line: nil, column: nil, keyPath: "",
+                message: "is \(size) bytes; configuration files are at most \(maximumBytes)")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, line: nil, column: nil, keyPath: "", message: "cannot read the file")
@@ -55,14 +57,16 @@ package enum ConfigFile {
         var worst = (0, 1), line = 1, flow = 0, indent = 0
         var quote: Character? = nil, lineStart = true, comment = false
         var previous: Character = "\n"  // the last character that is not a space
-        var before: Character = "\n"    // the character just before this one
+        var before: Character = "\n"  // the character just before this one
         for ch in text {
             defer { before = ch }
             if ch == "\n" { line += 1; lineStart = true; indent = 0; comment = false; previous = "\n"; continue }
             if comment { continue }
             if let q = quote { if ch == q { quote = nil; previous = ch }; continue }
             if lineStart {
-                if ch == " " || ch == "-" { indent += 1; if indent / 2 > worst.0 { worst = (indent / 2, line) }; previous = ch; continue }
+                if ch == " " || ch == "-" {
+                    indent += 1; if indent / 2 > worst.0 { worst = (indent / 2, line) }; previous = ch; continue
+                }
                 lineStart = false
             }
             switch ch {
@@ -81,18 +85,24 @@ package enum ConfigFile {
     /// The YAML tree of `yaml` (nil for an empty document); syntax errors as `ConfigError`s.
     static func compose(_ yaml: String, file: String) throws -> Node? {
         if yaml.utf8.count > maximumBytes {
-            throw ConfigError(file: file, line: nil, column: nil, keyPath: "", message: "is \(yaml.utf8.count) bytes; configuration files are at most \(maximumBytes)")
+            throw ConfigError(
+                file: file, line: nil, column: nil, keyPath: "",
+                message: "is \(yaml.utf8.count) bytes; configuration files are at most \(maximumBytes)")
         }
         let (depth, line) = nestingDepth(yaml)
         if depth > maximumDepth {
-            throw ConfigError(file: file, line: line, column: nil, keyPath: "", message: "nests deeper than \(maximumDepth) levels")
+            throw ConfigError(
+                file: file, line: line, column: nil, keyPath: "", message: "nests deeper than \(maximumDepth) levels")
         }
         do { return try Yams.compose(yaml: yaml) } catch let error as YamlError {
-            throw ConfigError(file: file, line: yamlMark(error)?.line, column: yamlMark(error)?.column, keyPath: "", message: "not valid YAML: \(yamlProblem(error))")
+            throw ConfigError(
+                file: file, line: yamlMark(error)?.line, column: yamlMark(error)?.column, keyPath: "",
+                message: "not valid YAML: \(yamlProblem(error))")
         }
     }
 
-    package static func decode<T: Decodable>(_ type: T.Type, yaml: String, file: String, key: String? = nil) throws -> T {
+    package static func decode<T: Decodable>(_ type: T.Type, yaml: String, file: String, key: String? = nil) throws -> T
+    {
         guard let root = try compose(yaml, file: file) else {
             throw ConfigError(file: file, line: nil, column: nil, keyPath: "", message: "the file is empty")
         }
@@ -100,7 +110,9 @@ package enum ConfigFile {
         try checkValues(root, path: [], file: file, budget: &budget)
         if let key {
             guard let mapping = root.mapping else {
-                throw ConfigError(file: file, line: root.mark?.line, column: root.mark?.column, keyPath: "", message: "expected a mapping at the top level")
+                throw ConfigError(
+                    file: file, line: root.mark?.line, column: root.mark?.column, keyPath: "",
+                    message: "expected a mapping at the top level")
             }
             guard mapping[key] != nil else {
                 throw ConfigError(file: file, line: nil, column: nil, keyPath: "", message: "no '\(key)' block")
@@ -115,10 +127,14 @@ package enum ConfigFile {
             var (path, message) = describe(error)
             let (mark, keyPath, node) = locate(path, in: root, pointAtKey: message.hasPrefix("unknown key"))
             // Yams reports a scalar that does not parse as the type as "not found": say what was written.
-            if message.hasSuffix(", found nothing"), let text = node?.scalar?.string, !["", "~", "null", "Null", "NULL"].contains(text) {
+            if message.hasSuffix(", found nothing"), let text = node?.scalar?.string,
+                !["", "~", "null", "Null", "NULL"].contains(text)
+            {
                 message = message.replacingOccurrences(of: ", found nothing", with: ", got '\(text)'")
             }
-            throw ConfigError(file: file, line: mark?.line, column: mark?.column, keyPath: keyPath.joined(separator: "."), message: message)
+            throw ConfigError(
+                file: file, line: mark?.line, column: mark?.column, keyPath: keyPath.joined(separator: "."),
+                message: message)
         }
     }
 
@@ -130,32 +146,40 @@ package enum ConfigFile {
     static func checkValues(_ node: Node, path: [String], file: String, budget: inout Int) throws {
         budget -= 1
         if budget < 0 {
-            throw ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path.joined(separator: "."),
-                              message: "the file holds more than \(maximumValues) values once its aliases are expanded")
+            throw ConfigError(
+                file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path.joined(separator: "."),
+                message: "the file holds more than \(maximumValues) values once its aliases are expanded")
         }
         switch node {
         case let .scalar(s):
             let empty = s.string.isEmpty || (s.style == .plain && ["~", "null", "Null", "NULL"].contains(s.string))
             if empty && !path.isEmpty && path.last != "description" {
-                throw ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path.joined(separator: "."),
-                                  message: "has no value; write one, or delete the key for its default")
+                throw ConfigError(
+                    file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path.joined(separator: "."),
+                    message: "has no value; write one, or delete the key for its default")
             }
             guard s.style == .plain else { return }
             let lower = s.string.lowercased()
             let named = [".nan", ".inf", "+.inf", "-.inf"].contains(lower)
-            let value: Double? = named ? (lower == ".nan" ? .nan : lower.hasPrefix("-") ? -.infinity : .infinity)
+            let value: Double? =
+                named
+                ? (lower == ".nan" ? .nan : lower.hasPrefix("-") ? -.infinity : .infinity)
                 : (lower.contains(where: \.isNumber) ? Double(lower) : nil)
             guard let value, !value.isFinite else { return }
             if path.last == "snrDB" && value == .infinity { return }
-            throw ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path.joined(separator: "."),
-                              message: "expected a finite number, got '\(s.string)'" + (path.last == "snrDB" ? " (write inf for no noise)" : ""))
+            throw ConfigError(
+                file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path.joined(separator: "."),
+                message: "expected a finite number, got '\(s.string)'"
+                    + (path.last == "snrDB" ? " (write inf for no noise)" : ""))
         case let .mapping(m):
             var seen = Set<String>()
             for (k, v) in m {
                 let key = k.string ?? "?"
                 if !seen.insert(key).inserted {
-                    throw ConfigError(file: file, line: k.mark?.line, column: k.mark?.column, keyPath: (path + [key]).joined(separator: "."),
-                                      message: "'\(key)' appears twice in this mapping")
+                    throw ConfigError(
+                        file: file, line: k.mark?.line, column: k.mark?.column,
+                        keyPath: (path + [key]).joined(separator: "."),
+                        message: "'\(key)' appears twice in this mapping")
                 }
                 try checkValues(v, path: path + [key], file: file, budget: &budget)
             }
@@ -195,7 +219,8 @@ package enum ConfigFile {
         case is Bool.Type: return "true or false"
         default:
             let name = "\(t)"
-            return name.hasPrefix("Array") ? "a list" : name.hasPrefix("Dictionary") ? "a mapping" : "a mapping (\(name))"
+            return name.hasPrefix("Array")
+                ? "a list" : name.hasPrefix("Dictionary") ? "a mapping" : "a mapping (\(name))"
         }
     }
 
@@ -212,7 +237,10 @@ package enum ConfigFile {
                 let pair = mapping.first { $0.key.string == key.stringValue }
                 if let pair {
                     mark = pair.key.mark ?? mark; node = pair.value
-                    if !pointAtKey || key.stringValue != path.last?.stringValue, let m = node?.mark, node?.scalar == nil { mark = m }
+                    if !pointAtKey || key.stringValue != path.last?.stringValue, let m = node?.mark, node?.scalar == nil
+                    {
+                        mark = m
+                    }
                     continue
                 }
                 node = nil
@@ -225,9 +253,12 @@ package enum ConfigFile {
         // For a wrong value point at the value rather than its key.
         if !pointAtKey, let m = node?.mark, node?.scalar != nil { mark = m }
         // "objects", "[1]" -> "objects[1]"
-        return (mark, names.reduce(into: [String]()) { acc, s in
-            if s.hasPrefix("["), let last = acc.popLast() { acc.append(last + s) } else { acc.append(s) }
-        }, node)
+        return (
+            mark,
+            names.reduce(into: [String]()) { acc, s in
+                if s.hasPrefix("["), let last = acc.popLast() { acc.append(last + s) } else { acc.append(s) }
+            }, node
+        )
     }
 
     private static func yamlMark(_ e: YamlError) -> Mark? {

@@ -17,7 +17,9 @@ package struct ConfigTree {
         self.file = file
         root = try ConfigFile.compose(yaml, file: file) ?? Node.mapping(Node.Mapping([]))
         guard root.mapping != nil else {
-            throw ConfigError(file: file, line: root.mark?.line, column: root.mark?.column, keyPath: "", message: "expected a mapping at the top level")
+            throw ConfigError(
+                file: file, line: root.mark?.line, column: root.mark?.column, keyPath: "",
+                message: "expected a mapping at the top level")
         }
         recordOrigins(root, path: [], file: file)
         text = yaml
@@ -26,7 +28,9 @@ package struct ConfigTree {
     /// A tree over an already composed mapping node (a part of another file).
     init(root: Node, file: String) throws {
         guard root.mapping != nil else {
-            throw ConfigError(file: file, line: root.mark?.line, column: root.mark?.column, keyPath: "", message: "expected a mapping")
+            throw ConfigError(
+                file: file, line: root.mark?.line, column: root.mark?.column, keyPath: "", message: "expected a mapping"
+            )
         }
         self.file = file
         self.root = root
@@ -40,7 +44,9 @@ package struct ConfigTree {
 
     private mutating func recordOrigins(_ node: Node, path: [String], file: String, marks: Bool = true) {
         if !path.isEmpty { origins[path.joined(separator: ".")] = (file, marks ? node.mark : nil) }
-        if let m = node.mapping { for (k, v) in m { if let key = k.string { recordOrigins(v, path: path + [key], file: file, marks: marks) } } }
+        if let m = node.mapping {
+            for (k, v) in m { if let key = k.string { recordOrigins(v, path: path + [key], file: file, marks: marks) } }
+        }
     }
 
     /// Whether a value is set at a dotted path.
@@ -61,7 +67,8 @@ package struct ConfigTree {
     /// Keeps only the listed top-level keys.
     package func restricted(to keys: Set<String>) -> ConfigTree {
         var copy = self
-        copy.root = .mapping(Node.Mapping(root.mapping!.filter { keys.contains($0.key.string ?? "") }.map { ($0.key, $0.value) }))
+        copy.root = .mapping(
+            Node.Mapping(root.mapping!.filter { keys.contains($0.key.string ?? "") }.map { ($0.key, $0.value) }))
         copy.text = nil
         return copy
     }
@@ -76,7 +83,11 @@ package struct ConfigTree {
     static func merged(_ base: Node, _ over: Node) -> Node {
         guard var b = base.mapping, let o = over.mapping else { return over }
         for (k, v) in o {
-            if let existing = b[k], existing.mapping != nil, v.mapping != nil { b[k] = merged(existing, v) } else { b[k] = v }
+            if let existing = b[k], existing.mapping != nil, v.mapping != nil {
+                b[k] = merged(existing, v)
+            } else {
+                b[k] = v
+            }
         }
         return .mapping(b)
     }
@@ -86,13 +97,16 @@ package struct ConfigTree {
     mutating func set(_ path: String, to value: Node, from file: String, marks: Bool = true) throws {
         let keys = path.split(separator: ".").map(String.init)
         guard !keys.isEmpty, keys.allSatisfy({ !$0.isEmpty }) else {
-            throw ConfigError(file: file, line: value.mark?.line, column: value.mark?.column, keyPath: path, message: "expected a dotted key path such as model.head")
+            throw ConfigError(
+                file: file, line: value.mark?.line, column: value.mark?.column, keyPath: path,
+                message: "expected a dotted key path such as model.head")
         }
         func put(_ node: Node, _ rest: ArraySlice<String>) throws -> Node {
             guard let key = rest.first else { return value }
             guard var m = node.mapping else {
-                throw ConfigError(file: file, line: value.mark?.line, column: value.mark?.column, keyPath: path,
-                                  message: "cannot set a key inside '\(keys[keys.count - rest.count - 1])', which is not a mapping")
+                throw ConfigError(
+                    file: file, line: value.mark?.line, column: value.mark?.column, keyPath: path,
+                    message: "cannot set a key inside '\(keys[keys.count - rest.count - 1])', which is not a mapping")
             }
             m[key] = try put(m[key] ?? .mapping(Node.Mapping([])), rest.dropFirst())
             return .mapping(m)
@@ -106,11 +120,15 @@ package struct ConfigTree {
     /// first key must be one of `blocks`; errors are reported against "--set".
     package mutating func applyOverride(_ pair: String, blocks: Set<String>) throws {
         guard let eq = pair.firstIndex(of: "=") else {
-            throw ConfigError(file: "--set", line: nil, column: nil, keyPath: pair, message: "expected key.path=value, e.g. training.epochs=5")
+            throw ConfigError(
+                file: "--set", line: nil, column: nil, keyPath: pair,
+                message: "expected key.path=value, e.g. training.epochs=5")
         }
         let key = String(pair[..<eq]), text = String(pair[pair.index(after: eq)...])
         guard blocks.contains(String(key.split(separator: ".").first ?? "")) else {
-            throw ConfigError(file: "--set", line: nil, column: nil, keyPath: key, message: "keys start with one of \(blocks.sorted().joined(separator: ", "))")
+            throw ConfigError(
+                file: "--set", line: nil, column: nil, keyPath: key,
+                message: "keys start with one of \(blocks.sorted().joined(separator: ", "))")
         }
         try set(key, to: try Self.parseValue(text, file: "--set", path: key), from: "--set", marks: false)
     }
@@ -120,7 +138,8 @@ package struct ConfigTree {
         do {
             return try Yams.compose(yaml: text) ?? Node("", Tag(.null))
         } catch {
-            throw ConfigError(file: file, line: nil, column: nil, keyPath: path, message: "'\(text)' is not a YAML value")
+            throw ConfigError(
+                file: file, line: nil, column: nil, keyPath: path, message: "'\(text)' is not a YAML value")
         }
     }
 
@@ -139,7 +158,9 @@ package struct ConfigTree {
             var path = error.keyPath
             while !path.isEmpty {
                 if let o = origins[path] {
-                    throw ConfigError(file: o.file, line: o.mark?.line, column: o.mark?.column, keyPath: error.keyPath, message: error.message)
+                    throw ConfigError(
+                        file: o.file, line: o.mark?.line, column: o.mark?.column, keyPath: error.keyPath,
+                        message: error.message)
                 }
                 path = path.split(separator: ".").dropLast().joined(separator: ".")
             }

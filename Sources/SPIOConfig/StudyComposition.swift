@@ -26,8 +26,10 @@ package struct StudyComposition {
         /// The most runs one study may expand to.
         package var maximumRuns: Int
 
-        package init(blocks: Set<String>, studyKeys: Set<String>, presetKeys: Set<String>, list: String, inherited: String,
-                    maximumRuns: Int, checkBlocks: @escaping (ConfigTree) throws -> Void) {
+        package init(
+            blocks: Set<String>, studyKeys: Set<String>, presetKeys: Set<String>, list: String, inherited: String,
+            maximumRuns: Int, checkBlocks: @escaping (ConfigTree) throws -> Void
+        ) {
             self.blocks = blocks; self.studyKeys = studyKeys; self.presetKeys = presetKeys
             self.list = list; self.inherited = inherited; self.maximumRuns = maximumRuns; self.checkBlocks = checkBlocks
         }
@@ -70,19 +72,23 @@ package struct StudyComposition {
             } catch let error as ConfigError {
                 // Say which line of the study brought the preset in.
                 let mark = study.node(at: "presets")?.sequence?[i].mark
-                throw ConfigError(file: error.file, line: error.line, column: error.column, keyPath: error.keyPath,
-                                  message: error.message + " (preset named at \(file):\(mark?.line ?? 0):\(mark?.column ?? 0), presets[\(i)])")
+                throw ConfigError(
+                    file: error.file, line: error.line, column: error.column, keyPath: error.keyPath,
+                    message: error.message
+                        + " (preset named at \(file):\(mark?.line ?? 0):\(mark?.column ?? 0), presets[\(i)])")
             }
         }
         base.merge(study.restricted(to: rules.blocks))
 
         var axes: [(String, [Node])] = []
         if let grid = study.node(at: "grid") {
-            axes = try Self.axes(grid, keyPath: "grid", file: file, expected: "expected a mapping from key paths to lists of values")
+            axes = try Self.axes(
+                grid, keyPath: "grid", file: file, expected: "expected a mapping from key paths to lists of values")
             for (key, _) in axes where !rules.blocks.contains(String(key.split(separator: ".").first ?? "")) {
                 let k = grid.mapping!.first { $0.key.string == key }!.key
-                throw ConfigError(file: file, line: k.mark?.line, column: k.mark?.column, keyPath: "grid.\(key)",
-                                  message: "grid keys start with one of \(rules.blocks.sorted().joined(separator: ", "))")
+                throw ConfigError(
+                    file: file, line: k.mark?.line, column: k.mark?.column, keyPath: "grid.\(key)",
+                    message: "grid keys start with one of \(rules.blocks.sorted().joined(separator: ", "))")
             }
             axes.sort { $0.0 < $1.0 }
         }
@@ -90,12 +96,14 @@ package struct StudyComposition {
         // Counted before expanding: a grid of 9 keys x 10 values would be 10^9 runs.
         let limit = rules.maximumRuns
         let count = axes.reduce(max(1, variants.count)) { total, axis in
-            total.multipliedReportingOverflow(by: max(1, axis.1.count)).partialValue > limit ? limit + 1 : total * max(1, axis.1.count)
+            total.multipliedReportingOverflow(by: max(1, axis.1.count)).partialValue > limit
+                ? limit + 1 : total * max(1, axis.1.count)
         }
         if count > limit {
             let mark = study.node(at: "grid")?.mark ?? study.node(at: "variants")?.mark
-            throw ConfigError(file: file, line: mark?.line, column: mark?.column, keyPath: "grid",
-                              message: "expands to more than \(limit) runs (variants times every grid combination); split the study")
+            throw ConfigError(
+                file: file, line: mark?.line, column: mark?.column, keyPath: "grid",
+                message: "expands to more than \(limit) runs (variants times every grid combination); split the study")
         }
         for variant in variants.isEmpty ? [nil] : variants.map(Optional.some) {
             for combo in Self.product(axes) {
@@ -117,8 +125,10 @@ package struct StudyComposition {
     /// A file's top-level keys, then its typed blocks.
     static func check(_ tree: ConfigTree, allowed: Set<String>, rules: Rules) throws {
         for (k, v) in tree.root.mapping! where !allowed.contains(k.string ?? "") {
-            throw ConfigError(file: tree.file, line: k.mark?.line ?? v.mark?.line, column: k.mark?.column, keyPath: k.string ?? "?",
-                              message: "unknown key '\(k.string ?? "?")'; expected one of: \(allowed.sorted().joined(separator: ", "))")
+            throw ConfigError(
+                file: tree.file, line: k.mark?.line ?? v.mark?.line, column: k.mark?.column, keyPath: k.string ?? "?",
+                message:
+                    "unknown key '\(k.string ?? "?")'; expected one of: \(allowed.sorted().joined(separator: ", "))")
         }
         try rules.checkBlocks(tree)
     }
@@ -135,7 +145,9 @@ package struct StudyComposition {
         var out: [(name: String, settings: [(String, Node)])] = []
         for (i, item) in list.enumerated() {
             guard let m = item.mapping, let name = m["name"]?.string, !name.isEmpty else {
-                throw fail(item, "variants.\(i)", "expected a mapping with a name, e.g. {name: unet, model.architecture: unet}")
+                throw fail(
+                    item, "variants.\(i)", "expected a mapping with a name, e.g. {name: unet, model.architecture: unet}"
+                )
             }
             guard !out.contains(where: { $0.name == name }) else {
                 throw fail(m["name"], "variants.\(i).name", "variant '\(name)' is listed twice")
@@ -144,7 +156,9 @@ package struct StudyComposition {
             for (k, v) in m where k.string != "name" {
                 let key = k.string ?? "?"
                 guard rules.blocks.contains(String(key.split(separator: ".").first ?? "")) else {
-                    throw fail(k, "variants.\(i).\(key)", "variant keys start with one of \(rules.blocks.sorted().joined(separator: ", "))")
+                    throw fail(
+                        k, "variants.\(i).\(key)",
+                        "variant keys start with one of \(rules.blocks.sorted().joined(separator: ", "))")
                 }
                 settings.append((key, v))
             }
@@ -156,12 +170,14 @@ package struct StudyComposition {
     /// A mapping from key paths to non-empty lists of values (`grid`, a sweep's `over`), in file order.
     static func axes(_ node: Node, keyPath: String, file: String, expected: String) throws -> [(String, [Node])] {
         guard let m = node.mapping else {
-            throw ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, keyPath: keyPath, message: expected)
+            throw ConfigError(
+                file: file, line: node.mark?.line, column: node.mark?.column, keyPath: keyPath, message: expected)
         }
         return try m.map { k, v in
             guard let key = k.string, let values = v.sequence, !values.isEmpty else {
-                throw ConfigError(file: file, line: v.mark?.line, column: v.mark?.column, keyPath: "\(keyPath).\(k.string ?? "?")",
-                                  message: "expected a non-empty list of values")
+                throw ConfigError(
+                    file: file, line: v.mark?.line, column: v.mark?.column, keyPath: "\(keyPath).\(k.string ?? "?")",
+                    message: "expected a non-empty list of values")
             }
             return (key, Array(values))
         }
@@ -183,15 +199,20 @@ package struct StudyComposition {
         func fail(_ n: Node?, _ key: String, _ message: String) -> ConfigError {
             ConfigError(file: file, line: n?.mark?.line, column: n?.mark?.column, keyPath: key, message: message)
         }
-        guard let list = sweeps.sequence else { throw fail(sweeps, "\(parentPath).sweeps", "expected a list of sweeps") }
+        guard let list = sweeps.sequence else {
+            throw fail(sweeps, "\(parentPath).sweeps", "expected a list of sweeps")
+        }
         var entries = parent[listKey]?.sequence.map(Array.init) ?? []
         for (i, sweep) in list.enumerated() {
             let at = "\(parentPath).sweeps.\(i)"
             guard var m = sweep.mapping, let name = m["name"]?.string, !name.isEmpty else {
                 throw fail(sweep, at, "expected a mapping with a name and over: {key.path: [values]}")
             }
-            let expected = "expected a mapping from key paths inside the test set (e.g. simulation.noise.snrDB) to lists of values"
-            guard let over = m["over"], over.mapping?.isEmpty == false else { throw fail(m["over"] ?? sweep, at + ".over", expected) }
+            let expected =
+                "expected a mapping from key paths inside the test set (e.g. simulation.noise.snrDB) to lists of values"
+            guard let over = m["over"], over.mapping?.isEmpty == false else {
+                throw fail(m["over"] ?? sweep, at + ".over", expected)
+            }
             let axes = try Self.axes(over, keyPath: at + ".over", file: file, expected: expected)
             m["over"] = nil
             for combo in Self.product(axes) {

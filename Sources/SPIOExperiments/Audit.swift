@@ -34,7 +34,8 @@ package struct Audit {
         if core == nil, let blas = env["blas"], let r = blas.range(of: "(core ") {
             core = String(blas[r.upperBound...].prefix { $0.isLetter || $0.isNumber })
         }
-        let mode = env["kernel_mode"].flatMap { text in KernelMode.allCases.first { text.hasPrefix($0.rawValue) } }
+        let mode =
+            env["kernel_mode"].flatMap { text in KernelMode.allCases.first { text.hasPrefix($0.rawValue) } }
             ?? core.map { $0.lowercased() == KernelPolicy.portableCore.lowercased() ? .portable : .native }
         return (mode, core)
     }
@@ -44,32 +45,45 @@ package struct Audit {
     package static func tolerance(recordedCore: String?, currentCore: String, requested: Double) -> (Double, String?) {
         guard let recordedCore, recordedCore.lowercased() != currentCore.lowercased() else { return (requested, nil) }
         let tolerance = requested == 0 ? crossKernelTolerance : requested
-        return (tolerance, "the run was trained with OpenBLAS \(recordedCore) kernels and this re-run uses \(currentCore): "
-                + "bitwise equality is not expected, so only the headline metrics (\(headlineKeys.sorted().map(\.rawValue).joined(separator: ", ")), "
-                + "last step) are compared, within a relative tolerance of \(tolerance)")
+        return (
+            tolerance,
+            "the run was trained with OpenBLAS \(recordedCore) kernels and this re-run uses \(currentCore): "
+                + "bitwise equality is not expected, so only the headline metrics "
+                + "(\(headlineKeys.sorted().map(\.rawValue).joined(separator: ", ")), "
+                + "last step) are compared, within a relative tolerance of \(tolerance)"
+        )
     }
-
 
     /// With `headlineOnly` (a re-run on other kernels than the run's) only the headline metrics are
     /// compared, each at its last step: per-step losses and per-image errors of two kernels differ
     /// by far more than their summaries do.
-    package init(store: RunStore, runID: Int64, scratch: String, tolerance: Double = 0, headlineOnly: Bool = false,
-                log: @escaping (String) -> Void = { _ in },
-                progress: @escaping (String, Double) -> Void = { _, _ in }) throws {
+    package init(
+        store: RunStore, runID: Int64, scratch: String, tolerance: Double = 0, headlineOnly: Bool = false,
+        log: @escaping (String) -> Void = { _ in },
+        progress: @escaping (String, Double) -> Void = { _, _ in }
+    ) throws {
         guard var original = try store.run(runID) else { throw AuditError.noSuchRun(runID) }
         if original.kind == .evaluate, let parent = original.parentID, let p = try store.run(parent) { original = p }
-        guard original.kind == .train, original.status == .finished else { throw AuditError.notAuditable(runID, original.kind, original.status) }
+        guard original.kind == .train, original.status == .finished else {
+            throw AuditError.notAuditable(runID, original.kind, original.status)
+        }
         let config = try JSONDecoder().decode(RunConfig.self, from: Data(original.configJSON.utf8))
-        let originalEvaluations = try store.runs(study: original.study, kind: .evaluate).filter { $0.parentID == original.id && $0.status == .finished }
+        let originalEvaluations = try store.runs(study: original.study, kind: .evaluate).filter {
+            $0.parentID == original.id && $0.status == .finished
+        }
         artifactProblems = try ([original] + originalEvaluations).flatMap { try store.verifyArtifacts($0.id!) }
         let runner = try Runner(workspace: scratch)
         runner.force = true
         runner.log = log; runner.progress = progress
-        let outcome = try runner.run(StudyPlan.PlannedRun(name: original.name, gridValues: [], config: config, yaml: ""), study: original.study + " (audit)")
+        let outcome = try runner.run(
+            StudyPlan.PlannedRun(name: original.name, gridValues: [], config: config, yaml: ""),
+            study: original.study + " (audit)")
         var pairs: [(String, Int64, Int64)] = [("train \(original.id!)", original.id!, outcome.training.id!)]
         for e in outcome.evaluations {
             let set = try runner.store.params(e.id!)["set"]
-            if let o = try originalEvaluations.last(where: { try store.params($0.id!)["set"] == set }) { pairs.append(("evaluate \(o.id!) (\(set ?? "?"))", o.id!, e.id!)) }
+            if let o = try originalEvaluations.last(where: { try store.params($0.id!)["set"] == set }) {
+                pairs.append(("evaluate \(o.id!) (\(set ?? "?"))", o.id!, e.id!))
+            }
         }
         var lines: [Line] = []
         for (label, old, new) in pairs {
@@ -77,7 +91,8 @@ package struct Audit {
             var b = try runner.store.metrics(new).filter { !$0.key.isTiming }
             if headlineOnly {
                 func lastHeadlines(_ ms: [RunStore.Metric]) -> [RunStore.Metric] {
-                    Dictionary(grouping: ms.filter { Self.headlineKeys.contains($0.key) }, by: \.key).values.compactMap { $0.max { $0.step < $1.step } }
+                    Dictionary(grouping: ms.filter { Self.headlineKeys.contains($0.key) }, by: \.key).values.compactMap
+                    { $0.max { $0.step < $1.step } }
                 }
                 a = lastHeadlines(a); b = lastHeadlines(b)
             }
@@ -89,9 +104,12 @@ package struct Audit {
                     guard let v = news[m.step] else { equal = false; worst = .infinity; continue }
                     let d = abs(v - m.value)
                     worst = max(worst, d.isNaN ? .infinity : d)
-                    if tolerance == 0 ? v.bitPattern != m.value.bitPattern : !(d <= tolerance * max(1, abs(m.value))) { equal = false }
+                    if tolerance == 0 ? v.bitPattern != m.value.bitPattern : !(d <= tolerance * max(1, abs(m.value))) {
+                        equal = false
+                    }
                 }
-                lines.append(Line(run: label, key: key.rawValue, values: olds.count, maxDifference: worst, equal: equal))
+                lines.append(
+                    Line(run: label, key: key.rawValue, values: olds.count, maxDifference: worst, equal: equal))
             }
         }
         self.lines = lines
@@ -103,7 +121,8 @@ package enum AuditError: Error, CustomStringConvertible {
     package var description: String {
         switch self {
         case let .noSuchRun(id): return "no run \(id) in the store"
-        case let .notAuditable(id, kind, status): return "run \(id) is a \(status) \(kind) run; audit re-runs finished training runs (or their evaluations)"
+        case let .notAuditable(id, kind, status):
+            return "run \(id) is a \(status) \(kind) run; audit re-runs finished training runs (or their evaluations)"
         }
     }
 }

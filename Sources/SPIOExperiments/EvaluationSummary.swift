@@ -30,8 +30,12 @@ package struct EvaluationSummary {
     /// One line for the terminal, e.g. "NMAE 0.6528 +- 0.2266 over 200 images".
     package var text: String {
         var parts: [String] = []
-        if nmaeMean.isFinite { parts.append(String(format: "NMAE %.4f +- %.4f over %d images", nmaeMean, nmaeSD, images)) }
-        if let estimate { parts.append(String(format: "bottle estimate %.3f +- %.3f ug/mm^3", estimate.mean, estimate.sd)) }
+        if nmaeMean.isFinite {
+            parts.append(String(format: "NMAE %.4f +- %.4f over %d images", nmaeMean, nmaeSD, images))
+        }
+        if let estimate {
+            parts.append(String(format: "bottle estimate %.3f +- %.3f ug/mm^3", estimate.mean, estimate.sd))
+        }
         return parts.isEmpty ? "\(images) images predicted" : parts.joined(separator: "; ")
     }
 }

@@ -10,7 +10,9 @@ enum InterpretabilityMaps {
     /// layer and `interp-saliency.npy` (|d/dx| summed over both input channels), each N' x H x W;
     /// `interp-features-<layer>.npy`: the layer's first `featureCount` activation maps of the
     /// first image, K x h x w.
-    static func compute(_ config: InterpretabilityConfig, model: EncoderDecoderNet, result: EvaluationResult) throws -> [(String, Tensor)] {
+    static func compute(
+        _ config: InterpretabilityConfig, model: EncoderDecoderNet, result: EvaluationResult
+    ) throws -> [(String, Tensor)] {
         let inputs = result.inputs
         let (n, c, h, w) = (min(config.images, result.count), inputs.shape[1], inputs.shape[2], inputs.shape[3])
         let plane = h * w
@@ -20,10 +22,13 @@ enum InterpretabilityMaps {
         }
         var out: [(String, Tensor)] = [
             ("interp-input.npy", stack((0..<n).map { result.input($0) })),
-            ("interp-prediction.npy", stack((0..<n).map { result.map($0) })),
+            ("interp-prediction.npy", stack((0..<n).map { result.map($0) }))
         ]
         for layer in config.gradCAM {
-            let maps = try (0..<n).map { try Interpretability.gradCAM(model: model, input: image($0), layer: layer, outputChannel: config.band).array }
+            let maps = try (0..<n).map {
+                try Interpretability.gradCAM(model: model, input: image($0), layer: layer, outputChannel: config.band)
+                    .array
+            }
             out.append(("interp-gradcam-\(layer).npy", stack(maps)))
         }
         if config.saliency {

@@ -44,12 +44,18 @@ package struct SweepPlotConfig: Codable, Equatable, Sendable {
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        try c.update(&sweeps, .sweeps); try c.update(&x, .x); series = try c.decodeIfPresent(String.self, forKey: .series)
-        try c.update(&metric, .metric, among: ["nmae", "estimate"]); try c.update(&file, .file); try c.update(&title, .title)
+        try c.update(&sweeps, .sweeps); try c.update(&x, .x);
+        series = try c.decodeIfPresent(String.self, forKey: .series)
+        try c.update(&metric, .metric, among: ["nmae", "estimate"]); try c.update(&file, .file);
+        try c.update(&title, .title)
         xLabel = try c.decodeIfPresent(String.self, forKey: .xLabel); try c.update(&logY, .logY)
-        guard !x.isEmpty else { throw DecodingError.dataCorruptedError(forKey: .x, in: c, debugDescription: "a plot needs x, the label on the horizontal axis") }
+        guard !x.isEmpty else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .x, in: c, debugDescription: "a plot needs x, the label on the horizontal axis")
+        }
         guard file.hasSuffix(".png"), !file.contains("/") else {
-            throw DecodingError.dataCorruptedError(forKey: .file, in: c, debugDescription: "expected a file name ending in .png, got '\(file)'")
+            throw DecodingError.dataCorruptedError(
+                forKey: .file, in: c, debugDescription: "expected a file name ending in .png, got '\(file)'")
         }
     }
 }

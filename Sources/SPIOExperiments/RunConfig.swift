@@ -45,10 +45,13 @@ package struct TestSetConfig: Codable, Equatable, Sendable {
         try c.update(&labels, .labels); try c.update(&sweep, .sweep)
         interpretability = try c.decodeIfPresent(InterpretabilityConfig.self, forKey: .interpretability)
         guard samples > 0 && samples <= 1_000_000 else {
-            throw DecodingError.dataCorruptedError(forKey: .samples, in: c, debugDescription: "must be 1 to 1000000, got \(samples)")
+            throw DecodingError.dataCorruptedError(
+                forKey: .samples, in: c, debugDescription: "must be 1 to 1000000, got \(samples)")
         }
         if truthUgPerMM3 != nil && files.isEmpty {
-            throw DecodingError.dataCorruptedError(forKey: .truthUgPerMM3, in: c, debugDescription: "only file sets take truthUgPerMM3; simulated sets know their truth")
+            throw DecodingError.dataCorruptedError(
+                forKey: .truthUgPerMM3, in: c,
+                debugDescription: "only file sets take truthUgPerMM3; simulated sets know their truth")
         }
     }
 
@@ -79,7 +82,10 @@ package struct InterpretabilityConfig: Codable, Equatable, Sendable {
         try c.update(&saliency, .saliency); features = try c.decodeIfPresent(String.self, forKey: .features)
         try c.update(&featureCount, .featureCount)
         guard images > 0, featureCount > 0, band >= 0 else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "images and featureCount must be positive, band not negative"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "images and featureCount must be positive, band not negative"))
         }
     }
 }
@@ -95,7 +101,8 @@ package struct EvaluationConfig: Codable, Equatable, Sendable {
         try c.update(&sets, .sets)
         let names = sets.map(\.name)
         guard Set(names).count == names.count else {
-            throw DecodingError.dataCorruptedError(forKey: .sets, in: c, debugDescription: "test set names must be unique, got \(names)")
+            throw DecodingError.dataCorruptedError(
+                forKey: .sets, in: c, debugDescription: "test set names must be unique, got \(names)")
         }
     }
 }
@@ -111,7 +118,8 @@ package struct DataConfig: Codable, Equatable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&samples, .samples)
         guard samples >= 4 && samples <= 10_000_000 else {
-            throw DecodingError.dataCorruptedError(forKey: .samples, in: c, debugDescription: "must be 4 to 10000000, got \(samples)")
+            throw DecodingError.dataCorruptedError(
+                forKey: .samples, in: c, debugDescription: "must be 4 to 10000000, got \(samples)")
         }
     }
 }

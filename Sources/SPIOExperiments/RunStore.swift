@@ -37,7 +37,8 @@ package final class RunStore {
 
         enum CodingKeys: String, CodingKey {
             case id, study, name, kind, configHash = "config_hash", configJSON = "config_json", status, error, pid, host
-            case createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at", seconds, directory, parentID = "parent_id"
+            case createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at", seconds, directory,
+                parentID = "parent_id"
         }
         package mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
     }
@@ -75,7 +76,9 @@ package final class RunStore {
         case .readWrite: try Self.migrator.migrate(db)
         case .readOnly:
             if applied.isEmpty { throw RunStoreError.empty(path) }
-            if let missing = known.first(where: { !applied.contains($0) }) { throw RunStoreError.olderSchema(path, missing) }
+            if let missing = known.first(where: { !applied.contains($0) }) {
+                throw RunStoreError.olderSchema(path, missing)
+            }
         }
     }
 
@@ -133,7 +136,8 @@ package final class RunStore {
         let shm = FileManager.default.fileExists(atPath: path + "-shm")
         if writable || shm { return try DatabasePool(path: path, configuration: config) }
         if FileManager.default.fileExists(atPath: path + "-wal") { throw RunStoreError.unreadableWAL(path) }
-        let uri = "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path) + "?immutable=1"
+        let uri =
+            "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path) + "?immutable=1"
         return try DatabaseQueue(path: uri, configuration: config)
     }
 
@@ -142,81 +146,106 @@ package final class RunStore {
     package static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE runs (
-                  id INTEGER PRIMARY KEY AUTOINCREMENT,
-                  study TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
-                  config_hash TEXT NOT NULL, config_json TEXT NOT NULL,
-                  status TEXT NOT NULL, error TEXT, pid INTEGER, host TEXT NOT NULL,
-                  created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, directory TEXT NOT NULL);
-                CREATE TABLE params (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-                  key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));
-                CREATE TABLE metrics (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-                  key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (run_id, key, step));
-                CREATE TABLE artifacts (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-                  name TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (run_id, name));
-                CREATE TABLE environments (run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
-                  git_commit TEXT, git_dirty INTEGER, host TEXT, os TEXT, swift_version TEXT, blas TEXT, threads INTEGER, cpu TEXT);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE runs (
+                      id INTEGER PRIMARY KEY AUTOINCREMENT,
+                      study TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+                      config_hash TEXT NOT NULL, config_json TEXT NOT NULL,
+                      status TEXT NOT NULL, error TEXT, pid INTEGER, host TEXT NOT NULL,
+                      created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, directory TEXT NOT NULL);
+                    CREATE TABLE params (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                      key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));
+                    CREATE TABLE metrics (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                      key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (run_id, key, step));
+                    CREATE TABLE artifacts (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                      name TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL, \
+                      PRIMARY KEY (run_id, name));
+                    CREATE TABLE environments (run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+                      git_commit TEXT, git_dirty INTEGER, host TEXT, os TEXT, swift_version TEXT, blas TEXT, \
+                      threads INTEGER, cpu TEXT);
+                    """)
         }
         m.registerMigration("v2") { db in
-            try db.execute(sql: """
-                ALTER TABLE runs ADD COLUMN seconds REAL;
-                ALTER TABLE runs ADD COLUMN parent_id INTEGER REFERENCES runs(id);
-                UPDATE runs SET seconds = (julianday(finished_at) - julianday(started_at)) * 86400.0
-                  WHERE finished_at IS NOT NULL AND started_at IS NOT NULL;
-                CREATE INDEX runs_by_hash ON runs(kind, config_hash, status);
-                CREATE INDEX runs_by_study ON runs(study);
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE runs ADD COLUMN seconds REAL;
+                    ALTER TABLE runs ADD COLUMN parent_id INTEGER REFERENCES runs(id);
+                    UPDATE runs SET seconds = (julianday(finished_at) - julianday(started_at)) * 86400.0
+                      WHERE finished_at IS NOT NULL AND started_at IS NOT NULL;
+                    CREATE INDEX runs_by_hash ON runs(kind, config_hash, status);
+                    CREATE INDEX runs_by_study ON runs(study);
+                    """)
         }
         m.registerMigration("v3") { db in
             // Studies and which runs each uses: a run reused by a second study (the same dataset
             // or model) belongs to both, under the name and grid values each gave it.
-            try db.execute(sql: """
-                CREATE TABLE studies (name TEXT PRIMARY KEY, description TEXT NOT NULL, file TEXT NOT NULL,
-                  report_json TEXT NOT NULL, updated_at TEXT NOT NULL);
-                CREATE TABLE study_runs (study TEXT NOT NULL, run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-                  name TEXT NOT NULL, grid_json TEXT NOT NULL, used_at TEXT NOT NULL, PRIMARY KEY (study, run_id));
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE studies (name TEXT PRIMARY KEY, description TEXT NOT NULL, file TEXT NOT NULL,
+                      report_json TEXT NOT NULL, updated_at TEXT NOT NULL);
+                    CREATE TABLE study_runs (study TEXT NOT NULL, run_id INTEGER NOT NULL REFERENCES runs(id) ON \
+                    DELETE CASCADE,
+                      name TEXT NOT NULL, grid_json TEXT NOT NULL, used_at TEXT NOT NULL, PRIMARY KEY (study, run_id));
+                    """)
             // Older stores: every run belongs to the study that made it, grid values from its params.
             let runs = try Row.fetchAll(db, sql: "SELECT id, study, name, created_at FROM runs")
             for r in runs {
                 let id: Int64 = r["id"]
-                let grid = try Row.fetchAll(db, sql: "SELECT key, value FROM params WHERE run_id = ? AND key LIKE 'grid.%' ORDER BY key", arguments: [id])
-                    .map { [String(($0["key"] as String).dropFirst(5)), $0["value"] as String] }
-                try db.execute(sql: "INSERT INTO study_runs (study, run_id, name, grid_json, used_at) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [r["study"] as String, id, r["name"] as String, Self.json(grid), r["created_at"] as String])
+                let grid = try Row.fetchAll(
+                    db, sql: "SELECT key, value FROM params WHERE run_id = ? AND key LIKE 'grid.%' ORDER BY key",
+                    arguments: [id]
+                )
+                .map { [String(($0["key"] as String).dropFirst(5)), $0["value"] as String] }
+                try db.execute(
+                    sql: "INSERT INTO study_runs (study, run_id, name, grid_json, used_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [
+                        r["study"] as String, id, r["name"] as String, Self.json(grid), r["created_at"] as String
+                    ])
             }
-            for s in try Row.fetchAll(db, sql: """
-                SELECT r.study, MAX(p.value) AS description FROM runs r LEFT JOIN params p ON p.run_id = r.id AND p.key = 'study.description'
-                GROUP BY r.study
-                """) {
-                try db.execute(sql: "INSERT INTO studies (name, description, file, report_json, updated_at) VALUES (?, ?, '', '{}', ?)",
-                               arguments: [s["study"] as String, (s["description"] as String?) ?? "", Self.now()])
+            for s in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT r.study, MAX(p.value) AS description FROM runs r LEFT JOIN params p ON p.run_id = r.id \
+                    AND p.key = 'study.description'
+                    GROUP BY r.study
+                    """)
+            {
+                try db.execute(
+                    sql:
+                        "INSERT INTO studies (name, description, file, report_json, updated_at) VALUES (?, ?, '', "
+                        + "'{}', ?)",
+                    arguments: [s["study"] as String, (s["description"] as String?) ?? "", Self.now()])
             }
         }
         m.registerMigration("v4") { db in
             // The kernel policy (portable or native) and the OpenBLAS kernel of each run.
-            try db.execute(sql: """
-                ALTER TABLE environments ADD COLUMN kernel_mode TEXT;
-                ALTER TABLE environments ADD COLUMN blas_core TEXT;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE environments ADD COLUMN kernel_mode TEXT;
+                    ALTER TABLE environments ADD COLUMN blas_core TEXT;
+                    """)
         }
         m.registerMigration("v5") { db in
             // Paths relative to the workspace. Earlier stores kept them as given (relative to the
             // directory spio ran in, or absolute); every one of them lies in a `datasets/`,
             // `models/` or `evaluations/` folder of the workspace, named by a 16-digit hash.
             func relative(_ p: String) -> String {
-                guard let r = p.range(of: "(^|/)(datasets|models|evaluations)/[0-9a-f]{16}(/|$)", options: .regularExpression)
+                guard
+                    let r = p.range(
+                        of: "(^|/)(datasets|models|evaluations)/[0-9a-f]{16}(/|$)", options: .regularExpression)
                 else { return p }
                 return String(p[r.lowerBound...]).drop { $0 == "/" }.description
             }
             for row in try Row.fetchAll(db, sql: "SELECT id, directory FROM runs") {
-                try db.execute(sql: "UPDATE runs SET directory = ? WHERE id = ?", arguments: [relative(row["directory"]), row["id"] as Int64])
+                try db.execute(
+                    sql: "UPDATE runs SET directory = ? WHERE id = ?",
+                    arguments: [relative(row["directory"]), row["id"] as Int64])
             }
             for row in try Row.fetchAll(db, sql: "SELECT run_id, name, path FROM artifacts") {
-                try db.execute(sql: "UPDATE artifacts SET path = ? WHERE run_id = ? AND name = ?",
-                               arguments: [relative(row["path"]), row["run_id"] as Int64, row["name"] as String])
+                try db.execute(
+                    sql: "UPDATE artifacts SET path = ? WHERE run_id = ? AND name = ?",
+                    arguments: [relative(row["path"]), row["run_id"] as Int64, row["name"] as String])
             }
         }
         return m
@@ -232,7 +261,9 @@ package final class RunStore {
     package struct Study: Codable, FetchableRecord, PersistableRecord, Sendable {
         package static let databaseTableName = "studies"
         package var name: String, description: String, file: String, reportJSON: String, updatedAt: String
-        enum CodingKeys: String, CodingKey { case name, description, file, reportJSON = "report_json", updatedAt = "updated_at" }
+        enum CodingKeys: String, CodingKey {
+            case name, description, file, reportJSON = "report_json", updatedAt = "updated_at"
+        }
     }
 
     /// A run as one study uses it.
@@ -248,7 +279,8 @@ package final class RunStore {
 
     package func saveStudy(name: String, description: String, file: String, reportJSON: String) throws {
         try db.write { db in
-            try Study(name: name, description: description, file: file, reportJSON: reportJSON, updatedAt: Self.now()).save(db)
+            try Study(name: name, description: description, file: file, reportJSON: reportJSON, updatedAt: Self.now())
+                .save(db)
         }
     }
 
@@ -257,18 +289,30 @@ package final class RunStore {
     /// Records that `study` uses run `id` (made by it or reused from another study).
     package func addToStudy(_ study: String, run id: Int64, name: String, grid: [(String, String)]) throws {
         try db.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO study_runs (study, run_id, name, grid_json, used_at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [study, id, name, Self.json(grid.map { [$0.0, $0.1] }), Self.now()])
+            try db.execute(
+                sql:
+                    "INSERT OR REPLACE INTO study_runs (study, run_id, name, grid_json, used_at) VALUES (?, ?, ?, ?, "
+                    + "?)",
+                arguments: [study, id, name, Self.json(grid.map { [$0.0, $0.1] }), Self.now()])
         }
     }
 
     /// The runs a study uses, oldest first.
     package func studyRuns(_ study: String) throws -> [StudyRun] {
         try db.read { db in
-            try Row.fetchAll(db, sql: "SELECT r.*, s.name AS study_name, s.grid_json, s.used_at FROM study_runs s JOIN runs r ON r.id = s.run_id WHERE s.study = ? ORDER BY r.id",
-                             arguments: [study]).map { row in
-                let pairs = (try? JSONSerialization.jsonObject(with: Data((row["grid_json"] as String).utf8))) as? [[String]] ?? []
-                return StudyRun(run: resolved(try Run(row: row)), name: row["study_name"], grid: pairs.map { ($0[0], $0[1]) }, usedAt: row["used_at"])
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT r.*, s.name AS study_name, s.grid_json, s.used_at FROM study_runs s JOIN runs r ON r.id = "
+                    + "s.run_id WHERE s.study = ? ORDER BY r.id",
+                arguments: [study]
+            ).map { row in
+                let pairs =
+                    (try? JSONSerialization.jsonObject(with: Data((row["grid_json"] as String).utf8))) as? [[String]]
+                    ?? []
+                return StudyRun(
+                    run: resolved(try Run(row: row)), name: row["study_name"], grid: pairs.map { ($0[0], $0[1]) },
+                    usedAt: row["used_at"])
             }
         }
     }
@@ -296,7 +340,8 @@ package final class RunStore {
 
     /// Every run of one kind and hash, newest first, as stored.
     private func runs(kind: RunKind, hash: String, db: Database) throws -> [Run] {
-        try Run.fetchAll(db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? ORDER BY id DESC", arguments: [kind, hash])
+        try Run.fetchAll(
+            db, sql: "SELECT * FROM runs WHERE kind = ? AND config_hash = ? ORDER BY id DESC", arguments: [kind, hash])
     }
 
     /// The newest finished run whose folder exists, resolved (what `finished` and `claim` reuse).
@@ -331,8 +376,10 @@ package final class RunStore {
     /// Finds or claims the run of one configuration hash in one immediate transaction, so that of
     /// several processes asking at once exactly one computes it and the others wait or reuse it:
     /// at most one finished run per hash. `force` starts a new run whatever exists.
-    package func claim(study: String, name: String, kind: RunKind, hash: String, configJSON: String, directory: String,
-                      parentID: Int64?, force: Bool = false) throws -> Claim {
+    package func claim(
+        study: String, name: String, kind: RunKind, hash: String, configJSON: String, directory: String,
+        parentID: Int64?, force: Bool = false
+    ) throws -> Claim {
         try db.writeWithoutTransaction { db in
             var claim: Claim!
             try db.inTransaction(.immediate) {
@@ -350,9 +397,12 @@ package final class RunStore {
                     try r.update(db)
                     claim = .resumed(resolved(r), was: was); return .commit
                 }
-                var run = Run(id: nil, study: study, name: name, kind: kind, configHash: hash, configJSON: configJSON, status: .running,
-                              error: nil, pid: me, host: Self.hostName, createdAt: Self.now(), startedAt: Self.now(), finishedAt: nil,
-                              seconds: nil, directory: stored(directory), parentID: parentID)
+                var run = Run(
+                    id: nil, study: study, name: name, kind: kind, configHash: hash, configJSON: configJSON,
+                    status: .running,
+                    error: nil, pid: me, host: Self.hostName, createdAt: Self.now(), startedAt: Self.now(),
+                    finishedAt: nil,
+                    seconds: nil, directory: stored(directory), parentID: parentID)
                 try run.insert(db)
                 claim = .started(resolved(run))
                 return .commit
@@ -370,10 +420,15 @@ package final class RunStore {
     }
 
     /// Inserts a new run in state `running`, owned by this process.
-    package func start(study: String, name: String, kind: RunKind, hash: String, configJSON: String, directory: String, parentID: Int64?) throws -> Run {
-        var run = Run(id: nil, study: study, name: name, kind: kind, configHash: hash, configJSON: configJSON, status: .running,
-                      error: nil, pid: Int(getpid()), host: Self.hostName, createdAt: Self.now(), startedAt: Self.now(), finishedAt: nil,
-                      seconds: nil, directory: stored(directory), parentID: parentID)
+    package func start(
+        study: String, name: String, kind: RunKind, hash: String, configJSON: String, directory: String,
+        parentID: Int64?
+    ) throws -> Run {
+        var run = Run(
+            id: nil, study: study, name: name, kind: kind, configHash: hash, configJSON: configJSON, status: .running,
+            error: nil, pid: Int(getpid()), host: Self.hostName, createdAt: Self.now(), startedAt: Self.now(),
+            finishedAt: nil,
+            seconds: nil, directory: stored(directory), parentID: parentID)
         try db.write { db in try run.insert(db) }
         return resolved(run)
     }
@@ -381,17 +436,19 @@ package final class RunStore {
     package func finish(_ id: Int64) throws {
         let now = Self.now()
         try db.write { db in
-            try db.execute(sql: """
-                UPDATE runs SET status = 'finished', error = NULL, finished_at = ?,
-                  seconds = (julianday(?) - julianday(started_at)) * 86400.0 WHERE id = ?
-                """, arguments: [now, now, id])
+            try db.execute(
+                sql: """
+                    UPDATE runs SET status = 'finished', error = NULL, finished_at = ?,
+                      seconds = (julianday(?) - julianday(started_at)) * 86400.0 WHERE id = ?
+                    """, arguments: [now, now, id])
         }
     }
 
     package func fail(_ id: Int64, error: String, interrupted: Bool = false) throws {
         try db.write { db in
-            try db.execute(sql: "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
-                           arguments: [interrupted ? "interrupted" : "failed", error, Self.now(), id])
+            try db.execute(
+                sql: "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                arguments: [interrupted ? "interrupted" : "failed", error, Self.now(), id])
         }
     }
 
@@ -403,14 +460,19 @@ package final class RunStore {
         if let study { sql += " AND study = ?"; args.append(study) }
         if let status { sql += " AND status = ?"; args.append(status) }
         if let kind { sql += " AND kind = ?"; args.append(kind) }
-        return try db.read { try Run.fetchAll($0, sql: sql + " ORDER BY id", arguments: StatementArguments(args)) }.map(resolved)
+        return try db.read { try Run.fetchAll($0, sql: sql + " ORDER BY id", arguments: StatementArguments(args)) }.map(
+            resolved)
     }
 
     /// Runs of `kind` whose parameter `key` has `value`, oldest first.
     package func runs(kind: RunKind, param key: String, equals value: String) throws -> [Run] {
         try db.read { db in
-            try Run.fetchAll(db, sql: "SELECT r.* FROM runs r JOIN params p ON p.run_id = r.id WHERE r.kind = ? AND p.key = ? AND p.value = ? ORDER BY r.id",
-                             arguments: [kind, key, value])
+            try Run.fetchAll(
+                db,
+                sql:
+                    "SELECT r.* FROM runs r JOIN params p ON p.run_id = r.id WHERE r.kind = ? AND p.key = ? AND "
+                    + "p.value = ? ORDER BY r.id",
+                arguments: [kind, key, value])
         }.map(resolved)
     }
 
@@ -428,7 +490,10 @@ package final class RunStore {
 
     package func params(_ id: Int64) throws -> [String: String] {
         try db.read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT key, value FROM params WHERE run_id = ?", arguments: [id])
+            Dictionary(
+                uniqueKeysWithValues: try Row.fetchAll(
+                    db, sql: "SELECT key, value FROM params WHERE run_id = ?", arguments: [id]
+                )
                 .map { ($0["key"] as String, $0["value"] as String) })
         }
     }
@@ -438,8 +503,9 @@ package final class RunStore {
     package func log(_ id: Int64, _ values: [(key: MetricKey, step: Int, value: Double)]) throws {
         try db.write { db in
             for v in values {
-                try db.execute(sql: "INSERT OR REPLACE INTO metrics (run_id, key, step, value) VALUES (?, ?, ?, ?)",
-                               arguments: [id, v.key, v.step, v.value])
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO metrics (run_id, key, step, value) VALUES (?, ?, ?, ?)",
+                    arguments: [id, v.key, v.step, v.value])
             }
         }
     }
@@ -447,9 +513,11 @@ package final class RunStore {
     package func metrics(_ id: Int64, key: MetricKey? = nil) throws -> [Metric] {
         try db.read { db in
             if let key {
-                return try Metric.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ? AND key = ? ORDER BY step", arguments: [id, key])
+                return try Metric.fetchAll(
+                    db, sql: "SELECT * FROM metrics WHERE run_id = ? AND key = ? ORDER BY step", arguments: [id, key])
             }
-            return try Metric.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ? ORDER BY key, step", arguments: [id])
+            return try Metric.fetchAll(
+                db, sql: "SELECT * FROM metrics WHERE run_id = ? ORDER BY key, step", arguments: [id])
         }
     }
 
@@ -474,8 +542,9 @@ package final class RunStore {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let hash = SHA256.hex(data)
         try db.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO artifacts (run_id, name, path, sha256, bytes) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [id, name, stored(path), hash, data.count])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO artifacts (run_id, name, path, sha256, bytes) VALUES (?, ?, ?, ?, ?)",
+                arguments: [id, name, stored(path), hash, data.count])
         }
     }
 
@@ -483,32 +552,48 @@ package final class RunStore {
     /// SHA-256 than recorded (a flipped byte, a truncated or overwritten file). Empty when all match.
     package func verifyArtifacts(_ id: Int64) throws -> [String] {
         try artifacts(id).compactMap { a in
-            guard let data = FileManager.default.contents(atPath: a.path) else { return "\(a.path): missing (run \(id) recorded \(a.name))" }
+            guard let data = FileManager.default.contents(atPath: a.path) else {
+                return "\(a.path): missing (run \(id) recorded \(a.name))"
+            }
             if data.count != a.bytes { return "\(a.path): \(data.count) bytes where run \(id) recorded \(a.bytes)" }
             let hash = SHA256.hex(data)
-            return hash == a.sha256 ? nil : "\(a.path): SHA-256 \(hash.prefix(16))... where run \(id) recorded \(a.sha256.prefix(16))... (the file changed)"
+            return hash == a.sha256
+                ? nil
+                : "\(a.path): SHA-256 \(hash.prefix(16))... where run \(id) recorded \(a.sha256.prefix(16))... (the "
+                    + "file changed)"
         }
     }
 
     package func artifacts(_ id: Int64) throws -> [Artifact] {
-        try db.read { try Artifact.fetchAll($0, sql: "SELECT * FROM artifacts WHERE run_id = ? ORDER BY name", arguments: [id]) }
-            .map { var a = $0; a.path = resolved(a.path); return a }
+        try db.read {
+            try Artifact.fetchAll($0, sql: "SELECT * FROM artifacts WHERE run_id = ? ORDER BY name", arguments: [id])
+        }
+        .map {
+            var a = $0; a.path = resolved(a.path); return a
+        }
     }
 
     package func recordEnvironment(_ id: Int64, _ e: RunEnvironment) throws {
         try db.write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO environments (run_id, git_commit, git_dirty, host, os, swift_version, blas, threads, cpu,
-                  kernel_mode, blas_core)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, e.gitCommit, e.gitDirty.map { $0 ? 1 : 0 }, e.host, e.os, e.swiftVersion, e.blas, e.threads, e.cpu,
-                                 e.kernelMode, e.blasCore])
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO environments (run_id, git_commit, git_dirty, host, os, swift_version, \
+                    blas, threads, cpu,
+                      kernel_mode, blas_core)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    id, e.gitCommit, e.gitDirty.map { $0 ? 1 : 0 }, e.host, e.os, e.swiftVersion, e.blas, e.threads,
+                    e.cpu,
+                    e.kernelMode, e.blasCore
+                ])
         }
     }
 
     package func environment(_ id: Int64) throws -> [String: String] {
         try db.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM environments WHERE run_id = ?", arguments: [id]) else { return [:] }
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM environments WHERE run_id = ?", arguments: [id])
+            else { return [:] }
             var out: [String: String] = [:]
             for column in row.columnNames where column != "run_id" { out[column] = row[column].map { "\($0)" } ?? "" }
             return out
@@ -528,17 +613,23 @@ package enum RunStoreError: Error, CustomStringConvertible {
                 + "run any writing command on it once (e.g. `spio run`) to upgrade it in place"
         case let .missing(path): return "\(path): no run store here (run a study first, or give --workspace)"
         case let .readOnly(path, reason):
-            return "\(path): the workspace is read-only (\(reason)); reading commands (runs, show, compare, report, verify) "
+            return
+                "\(path): the workspace is read-only (\(reason)); reading commands (runs, show, compare, report, "
+                + "verify) "
                 + "work on it, running needs a writable workspace (--workspace)"
         case let .notAFolder(path): return "\(path): the workspace is a file, not a folder"
         case let .empty(path): return "\(path): the store is empty (no runs yet)"
         case let .storeIsAFolder(path): return "\(path): a folder where the run store's file belongs; move it away"
         case let .cannotCreate(path, reason): return "\(path): cannot create the workspace: \(reason)"
         case let .unreadableWAL(path):
-            return "\(path): the store has unmerged changes (\((path as NSString).lastPathComponent)-wal) in a folder this "
+            return
+                "\(path): the store has unmerged changes (\((path as NSString).lastPathComponent)-wal) in a folder "
+                + "this "
                 + "process cannot write, so SQLite cannot read it consistently; open it once where it is writable"
         case let .newerSchema(path, found, newest):
-            return "\(path): written by a newer DeepSPIO-Lab (schema migration '\(found)'; this version knows up to '\(newest)'); use that version or a new workspace"
+            return
+                "\(path): written by a newer DeepSPIO-Lab (schema migration '\(found)'; this version knows up to "
+                + "'\(newest)'); use that version or a new workspace"
         }
     }
 }
@@ -553,8 +644,11 @@ package struct RunEnvironment: Sendable {
     /// OpenBLAS's kernel name, e.g. `Haswell`.
     package var blasCore: String?
 
-    package init(gitCommit: String?, gitDirty: Bool?, host: String, os: String, swiftVersion: String, blas: String, threads: Int, cpu: String,
-                kernelMode: String? = nil, blasCore: String? = nil) {
+    package init(
+        gitCommit: String?, gitDirty: Bool?, host: String, os: String, swiftVersion: String, blas: String, threads: Int,
+        cpu: String,
+        kernelMode: String? = nil, blasCore: String? = nil
+    ) {
         self.gitCommit = gitCommit; self.gitDirty = gitDirty; self.host = host; self.os = os
         self.swiftVersion = swiftVersion; self.blas = blas; self.threads = threads; self.cpu = cpu
         self.kernelMode = kernelMode; self.blasCore = blasCore
@@ -571,19 +665,25 @@ package struct RunEnvironment: Sendable {
             guard (try? p.run()) != nil else { return nil }
             let out = pipe.fileHandleForReading.readDataToEndOfFile()
             p.waitUntilExit()
-            return p.terminationStatus == 0 ? String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : nil
+            return p.terminationStatus == 0
+                ? String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : nil
         }
         let commit = git(["rev-parse", "HEAD"])
         let dirty = commit == nil ? nil : !(git(["status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty
-        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
-            .first { $0.hasPrefix("model name") }.map { String($0.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces) } ?? "unknown"
+        let cpu =
+            (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+            .first { $0.hasPrefix("model name") }.map {
+                String($0.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces)
+            } ?? "unknown"
         #if swift(>=6.3)
         let swift = "6.3+"
         #else
         let swift = "6.x"
         #endif
-        return RunEnvironment(gitCommit: commit, gitDirty: dirty, host: RunStore.hostName,
-                              os: ProcessInfo.processInfo.operatingSystemVersionString, swiftVersion: swift, blas: blas, threads: threads, cpu: cpu,
-                              kernelMode: kernel.description, blasCore: kernel.core)
+        return RunEnvironment(
+            gitCommit: commit, gitDirty: dirty, host: RunStore.hostName,
+            os: ProcessInfo.processInfo.operatingSystemVersionString, swiftVersion: swift, blas: blas, threads: threads,
+            cpu: cpu,
+            kernelMode: kernel.description, blasCore: kernel.core)
     }
 }

@@ -19,7 +19,8 @@ package enum RunStatus: String, Codable, CaseIterable, Sendable, DatabaseValueCo
 /// and audits read is one of these constants, so renaming a metric is a compile error, not an
 /// empty report column.
 package struct MetricKey: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible,
-                         DatabaseValueConvertible {
+    DatabaseValueConvertible
+{
     package let rawValue: String
     package init(rawValue: String) { self.rawValue = rawValue }
     package var description: String { rawValue }

@@ -31,7 +31,8 @@ package final class Runner {
     /// Polled between training batches (Ctrl-C).
     package var shouldStop: () -> Bool = { false }
     /// Read once per runner (it asks git), recorded with every run.
-    private lazy var environment = RunEnvironment.current(threads: Engine.threadCount, blas: Engine.blasDescription, kernel: KernelPolicy.state)
+    private lazy var environment = RunEnvironment.current(
+        threads: Engine.threadCount, blas: Engine.blasDescription, kernel: KernelPolicy.state)
 
     package init(workspace: String) throws {
         self.workspace = workspace
@@ -55,7 +56,8 @@ package final class Runner {
 
     /// Records the study (description, report block) before its runs.
     package func begin(_ plan: StudyPlan) throws {
-        try store.saveStudy(name: plan.study, description: plan.description, file: plan.file, reportJSON: canonicalJSON(plan.report))
+        try store.saveStudy(
+            name: plan.study, description: plan.description, file: plan.file, reportJSON: canonicalJSON(plan.report))
     }
 
     /// Runs (or reuses) one planned run's dataset, training and evaluations, and records them as
@@ -79,13 +81,17 @@ package final class Runner {
     }
 
     /// Finds a reusable finished run, or starts (or takes over) one; `body` does the work.
-    private func cached(kind: RunKind, hash: String, study: String, name: String, configJSON: String, directory: String,
-                        parent: Int64?, _ body: (RunStore.Run) throws -> Void) throws -> RunStore.Run {
+    private func cached(
+        kind: RunKind, hash: String, study: String, name: String, configJSON: String, directory: String,
+        parent: Int64?, _ body: (RunStore.Run) throws -> Void
+    ) throws -> RunStore.Run {
         var run: RunStore.Run
         var waiting: Int64?
         claiming: while true {
-            switch try store.claim(study: study, name: name, kind: kind, hash: hash, configJSON: configJSON, directory: directory,
-                                   parentID: parent, force: force) {
+            switch try store.claim(
+                study: study, name: name, kind: kind, hash: hash, configJSON: configJSON, directory: directory,
+                parentID: parent, force: force)
+            {
             case let .finished(done):
                 // A reused result is only as good as its files: they must be the ones recorded. A
                 // dataset shared by every grid point is hashed once per runner, not once per use.
@@ -98,14 +104,21 @@ package final class Runner {
                 return done
             case let .busy(other):
                 // Another process computes this very configuration: wait for its result.
-                if waiting != other.id { log("waiting for \(kind) run \(other.id!) (\(name)), computed by process \(other.pid ?? 0) on \(other.host)") }
+                if waiting != other.id {
+                    log(
+                        "waiting for \(kind) run \(other.id!) (\(name)), computed by process \(other.pid ?? 0) on "
+                            + "\(other.host)"
+                    )
+                }
                 waiting = other.id
                 if shouldStop() { throw TrainingError.interrupted(epoch: 0, step: 0, lastGoodCheckpoint: nil) }
                 usleep(500_000)
             case let .resumed(r, was):
                 run = r
-                log(was == .finished ? "recomputing \(kind) run \(run.id!) (\(name)): its folder \(run.directory) is gone"
-                                     : "resuming \(kind) run \(run.id!) (\(name)), left \(was)")
+                log(
+                    was == .finished
+                        ? "recomputing \(kind) run \(run.id!) (\(name)): its folder \(run.directory) is gone"
+                        : "resuming \(kind) run \(run.id!) (\(name)), left \(was)")
                 break claiming
             case let .started(r):
                 run = r
@@ -135,7 +148,9 @@ package final class Runner {
         let hash = SimulatedDataset.contentHash(config: sim, count: count)
         let dir = directory("datasets", hash)
         let json = canonicalJSON(sim) + ",\"count\":\(count)"
-        return try cached(kind: .dataset, hash: hash, study: study, name: name, configJSON: json, directory: dir, parent: nil) { run in
+        return try cached(
+            kind: .dataset, hash: hash, study: study, name: name, configJSON: json, directory: dir, parent: nil
+        ) { run in
             let start = Date()
             let data = try SimulatedDataset.generate(config: sim, count: count) { done in
                 self.progress("simulating \(done)/\(count)", Double(done) / Double(count))
@@ -145,9 +160,11 @@ package final class Runner {
             try? FileManager.default.removeItem(atPath: partial)
             try data.write(to: partial, previews: 2)
             try? FileManager.default.removeItem(atPath: dir)
-            try FileManager.default.createDirectory(atPath: (dir as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: (dir as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try FileManager.default.moveItem(atPath: partial, toPath: dir)
-            try store.setParams(run.id!, flatten(sim, prefix: "simulation").merging(["data.samples": String(count)]) { a, _ in a })
+            try store.setParams(
+                run.id!, flatten(sim, prefix: "simulation").merging(["data.samples": String(count)]) { a, _ in a })
             try store.log(run.id!, [(.samplesPerSecond, 0, Double(count) / Date().timeIntervalSince(start))])
             for file in ["images.npy", "concentration.npy", "manifest.json"] {
                 try store.addArtifact(run.id!, name: file, path: (dir as NSString).appendingPathComponent(file))
@@ -160,22 +177,33 @@ package final class Runner {
     /// The stored configuration of a training run is the whole effective `RunConfig` (so `spio
     /// audit` can re-run it); its hash covers what determines the weights: the dataset, the model
     /// and the training blocks.
-    func train(_ planned: StudyPlan.PlannedRun, study: String, description: String, dataset: RunStore.Run) throws -> RunStore.Run {
+    func train(
+        _ planned: StudyPlan.PlannedRun, study: String, description: String, dataset: RunStore.Run
+    ) throws -> RunStore.Run {
         let c = planned.config
         // Weights trained on other kernels than the portable ones differ in their last bits, so they
         // are another run; portable runs keep the hash they always had.
         let kernel = KernelPolicy.state
         let kernelKey = kernel.isPortable ? "" : ",\"kernel\":\"\(kernel.core)\""
-        let hash = SHA256.hex("{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),\"training\":\(c.training.json)\(kernelKey)}")
+        let hash = SHA256.hex(
+            "{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),"
+                + "\"training\":\(c.training.json)\(kernelKey)}"
+        )
         // Runs that differ only in their epoch count share a lineage: a longer run starts from a
         // shorter one's last checkpoint instead of from scratch.
         var anyEpochs = c.training
         anyEpochs.epochs = 0
-        let lineage = SHA256.hex("{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),\"training\":\(anyEpochs.json)\(kernelKey)}")
+        let lineage = SHA256.hex(
+            "{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),"
+                + "\"training\":\(anyEpochs.json)\(kernelKey)}"
+        )
         let dir = directory("models", hash)
-        return try cached(kind: .train, hash: hash, study: study, name: planned.name, configJSON: c.canonicalJSON, directory: dir,
-                          parent: dataset.id) { run in
-            var params = flatten(c.model, prefix: "model").merging(flatten(c.training, prefix: "training")) { a, _ in a }
+        return try cached(
+            kind: .train, hash: hash, study: study, name: planned.name, configJSON: c.canonicalJSON, directory: dir,
+            parent: dataset.id
+        ) { run in
+            var params = flatten(c.model, prefix: "model").merging(flatten(c.training, prefix: "training")) { a, _ in a
+            }
             for (k, v) in planned.gridValues { params["grid." + k] = v }
             params["study.description"] = description
             params["training.lineage"] = lineage
@@ -189,9 +217,13 @@ package final class Runner {
                 try self.logEpochs(id, history[(logged == 0 ? 0 : history.count - 1)...])
                 logged = history.count
             }
-            let result = try backend.train(TrainingJob(name: planned.name, model: c.model, training: c.training, dataset: dataset.directory,
-                                                       directory: dir, continueFrom: try shorterRun(lineage: lineage, epochs: c.training.epochs,
-                                                                                                    excluding: id)), callbacks)
+            let result = try backend.train(
+                TrainingJob(
+                    name: planned.name, model: c.model, training: c.training, dataset: dataset.directory,
+                    directory: dir,
+                    continueFrom: try shorterRun(
+                        lineage: lineage, epochs: c.training.epochs,
+                        excluding: id)), callbacks)
             try store.addArtifact(id, name: "model.safetensors", path: result.modelPath)
             try store.log(id, [(.parameters, 0, Double(result.parameters))])
         }
@@ -203,7 +235,8 @@ package final class Runner {
         var best: EpochCheckpoint?
         for r in try store.runs(kind: .train, param: "training.lineage", equals: lineage) where r.id != id {
             guard var latest = Trainer.latestCheckpoint(in: Trainer.checkpointDirectory(ofRun: r.directory)),
-                  latest.epoch <= epochs, latest.epoch > (best?.epoch ?? 0) else { continue }
+                latest.epoch <= epochs, latest.epoch > (best?.epoch ?? 0)
+            else { continue }
             latest.owner = "train run \(r.id!)"
             best = latest
         }
@@ -218,14 +251,20 @@ package final class Runner {
             let first = r.step - r.batchLosses.count
             for (i, l) in r.batchLosses.enumerated() { values.append((.trainLoss, first + i + 1, l)) }
             values += [(.epochTrainLoss, r.epoch, r.trainLoss), (.epochSeconds, r.epoch, r.seconds)]
-            if r.validationNMAE.isFinite { values += [(.validationNMAE, r.epoch, r.validationNMAE), (.validationNMAESD, r.epoch, r.validationNMAESD)] }
+            if r.validationNMAE.isFinite {
+                values += [
+                    (.validationNMAE, r.epoch, r.validationNMAE), (.validationNMAESD, r.epoch, r.validationNMAESD)
+                ]
+            }
         }
         try store.log(id, values)
     }
 
     // MARK: evaluation
 
-    func evaluate(_ set: TestSetConfig, study: String, name: String, training: RunStore.Run, model: ModelConfig) throws -> RunStore.Run {
+    func evaluate(
+        _ set: TestSetConfig, study: String, name: String, training: RunStore.Run, model: ModelConfig
+    ) throws -> RunStore.Run {
         // A file set hashes the files' contents, so a changed scan is measured again.
         let source: String
         var data: RunStore.Run?
@@ -234,35 +273,47 @@ package final class Runner {
             source = data!.configHash
         } else {
             source = try set.files.map { f -> String in
-                guard let bytes = FileManager.default.contents(atPath: f) else { throw FileError(f, "no such file or folder") }
+                guard let bytes = FileManager.default.contents(atPath: f) else {
+                    throw FileError(f, "no such file or folder")
+                }
                 return SHA256.hex(bytes)
             }.joined(separator: ",")
         }
         // "metrics": 2 since evaluations measure RMSE, HFEN, SSIM and the total-iron error too.
-        let json = "{\"training\":\"\(training.configHash)\",\"set\":\(canonicalJSON(set)),\"dataset\":\"\(source)\",\"metrics\":2}"
+        let json =
+            "{\"training\":\"\(training.configHash)\",\"set\":\(canonicalJSON(set)),"
+            + "\"dataset\":\"\(source)\",\"metrics\":2}"
         let hash = SHA256.hex(json)
         let dir = directory("evaluations", hash)
-        return try cached(kind: .evaluate, hash: hash, study: study, name: "\(name) \(set.name)", configJSON: json, directory: dir,
-                          parent: training.id) { run in
+        return try cached(
+            kind: .evaluate, hash: hash, study: study, name: "\(name) \(set.name)", configJSON: json, directory: dir,
+            parent: training.id
+        ) { run in
             let id = run.id!
             var params = ["set": set.name, "samples": String(set.samples), "seed": String(set.seed)]
                 .merging(flatten(set.simulation, prefix: "simulation")) { a, _ in a }
             for (k, v) in set.labels { params["label." + k] = v }
             if !set.files.isEmpty { params["files"] = set.files.joined(separator: "\n") }
             try store.setParams(id, params)
-            let predictor = try Predictor(checkpoint: (training.directory as NSString).appendingPathComponent("model.safetensors"))
+            let predictor = try Predictor(
+                checkpoint: (training.directory as NSString).appendingPathComponent("model.safetensors"))
             let test = try predictor.evaluate(data.map { .dataset(directory: $0.directory) } ?? .files(set.files))
             var values: [(key: MetricKey, step: Int, value: Double)] = []
             if test.truth != nil {
                 let nmae = test.nmae()
                 for (i, v) in nmae.enumerated() { if let v { values.append((.nmae, i, v)) } }
                 let (mean, sd) = Evaluation.meanAndSD(nmae.compactMap { $0 })
-                values += [(MetricKey.nmae.mean, 0, mean), (MetricKey.nmae.sd, 0, sd), (.images, 0, Double(nmae.compactMap { $0 }.count))]
+                values += [
+                    (MetricKey.nmae.mean, 0, mean), (MetricKey.nmae.sd, 0, sd),
+                    (.images, 0, Double(nmae.compactMap { $0 }.count))
+                ]
                 // The metrics a reviewer of susceptibility maps expects beside NMAE, per image.
                 var perKey: [MetricKey: [Double]] = [:]
                 for s in 0..<test.count {
                     guard let m = test.imageMetrics(s) else { continue }
-                    for (k, v) in [(MetricKey.rmse, m.rmse), (.hfen, m.hfen), (.ssim, m.ssim), (.ironError, m.ironErrorFraction)] {
+                    for (k, v) in [
+                        (MetricKey.rmse, m.rmse), (.hfen, m.hfen), (.ssim, m.ssim), (.ironError, m.ironErrorFraction)
+                    ] {
                         guard let v, v.isFinite else { continue }
                         values.append((k, s, v)); perKey[k, default: []].append(v)
                     }
@@ -278,11 +329,17 @@ package final class Runner {
                 let scene = set.simulation.scene
                 let n = test.imageSize, pixelMM = set.simulation.fovMM / Double(n)
                 // Image row = z, column = x (forward-model.md), centred on the field of view.
-                let (row, col) = (Double(n) / 2 - 0.5 + scene.bottleCentreMM[2] / pixelMM, Double(n) / 2 - 0.5 + scene.bottleCentreMM[0] / pixelMM)
+                let (row, col) = (
+                    Double(n) / 2 - 0.5 + scene.bottleCentreMM[2] / pixelMM,
+                    Double(n) / 2 - 0.5 + scene.bottleCentreMM[0] / pixelMM
+                )
                 let radius = scene.bottleRadiusMM / 2 / pixelMM
                 for s in 0..<test.count {
                     let est = test.regionMean(s, centreRow: row, centreColumn: col, radiusPixels: radius)!
-                    guard let truth = set.truthUgPerMM3 ?? test.regionMean(s, ofTruth: true, centreRow: row, centreColumn: col, radiusPixels: radius)
+                    guard
+                        let truth = set.truthUgPerMM3
+                            ?? test.regionMean(
+                                s, ofTruth: true, centreRow: row, centreColumn: col, radiusPixels: radius)
                     else { continue }
                     values += [(.phantomEstimate, s, est), (.phantomTruth, s, truth)]
                 }
@@ -317,7 +374,11 @@ func flatten<T: Encodable>(_ value: T, prefix: String) -> [String: String] {
     let tree = try! JSONDecoder().decode(JSONValue.self, from: Data(canonicalJSON(value).utf8))
     var out: [String: String] = [:]
     func walk(_ v: JSONValue, _ path: String) {
-        if case let .object(d) = v { for (k, x) in d { walk(x, path.isEmpty ? k : path + "." + k) } } else { out[path] = v.text }
+        if case let .object(d) = v {
+            for (k, x) in d { walk(x, path.isEmpty ? k : path + "." + k) }
+        } else {
+            out[path] = v.text
+        }
     }
     walk(tree, prefix)
     return out
@@ -329,12 +390,19 @@ indirect enum JSONValue: Decodable {
 
     init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Double.self) { self = .number(n) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let n = try? c.decode(Double.self) {
+            self = .number(n)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
     }
 
     /// Compact text: integers without a decimal point, lists as [a, b].
@@ -354,22 +422,31 @@ indirect enum JSONValue: Decodable {
 /// evaluation's `examples.png`, columns for a report's strips.
 enum ExamplePanels {
     static func render(_ result: EvaluationResult, count: Int) -> RGBImage {
-        ImagePanel.column((0..<count).map { s in
-            ImagePanel.row(cells(input: result.input(s), truth: result.truth(s), prediction: result.map(s), size: result.imageSize,
-                                 inputTitle: "INPUT (EVEN)"))
-        })
+        ImagePanel.column(
+            (0..<count).map { s in
+                ImagePanel.row(
+                    cells(
+                        input: result.input(s), truth: result.truth(s), prediction: result.map(s),
+                        size: result.imageSize,
+                        inputTitle: "INPUT (EVEN)"))
+            })
     }
 
     /// The input (grey), the truth (real scans have none) and the prediction, the last two on one
     /// colour scale from 0.
-    static func cells(input: [Float], truth: [Float]?, prediction: [Float], size: Int, inputTitle: String) -> [RGBImage] {
+    static func cells(input: [Float], truth: [Float]?, prediction: [Float], size: Int, inputTitle: String) -> [RGBImage]
+    {
         let top = max(truth?.max() ?? 0, prediction.max() ?? 1, 1e-6)
-        return [panel(input, size, inputTitle, .grey)] + (truth.map { [panel($0, size, "TRUTH", .viridis, range: (0, top))] } ?? [])
+        return [panel(input, size, inputTitle, .grey)]
+            + (truth.map { [panel($0, size, "TRUTH", .viridis, range: (0, top))] } ?? [])
             + [panel(prediction, size, "PREDICTION", .viridis, range: (0, top))]
     }
 
-    static func panel(_ v: [Float], _ size: Int, _ title: String, _ map: ColourMap, range: (Float, Float)? = nil) -> RGBImage {
-        ImagePanel.render(v, size: size, title: title.uppercased(), colourMap: map, range: range, zoom: max(1, 128 / size))
+    static func panel(
+        _ v: [Float], _ size: Int, _ title: String, _ map: ColourMap, range: (Float, Float)? = nil
+    ) -> RGBImage {
+        ImagePanel.render(
+            v, size: size, title: title.uppercased(), colourMap: map, range: range, zoom: max(1, 128 / size))
     }
 }
 
@@ -380,8 +457,10 @@ package enum RunnerError: Error, CustomStringConvertible {
     package var description: String {
         switch self {
         case let .changedArtifacts(id, problems):
-            return "run \(id)'s files are not the ones it recorded, so it cannot be reused:\n  " + problems.joined(separator: "\n  ")
-                + "\nrestore them, or run again with --force to recompute (spio verify lists every such file of a workspace)"
+            return "run \(id)'s files are not the ones it recorded, so it cannot be reused:\n  "
+                + problems.joined(separator: "\n  ")
+                + "\nrestore them, or run again with --force to recompute (spio verify lists every such file of a "
+                + "workspace)"
         }
     }
 }

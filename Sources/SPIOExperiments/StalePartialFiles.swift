@@ -12,7 +12,8 @@ package enum StalePartialFiles {
         var removed: [String] = []
         for name in names {
             guard let r = name.range(of: ".partial-", options: .backwards), let pid = Int(name[r.upperBound...]),
-                  !RunStore.processIsAlive(pid) else { continue }
+                !RunStore.processIsAlive(pid)
+            else { continue }
             let path = (folder as NSString).appendingPathComponent(name)
             if (try? FileManager.default.removeItem(atPath: path)) != nil { removed.append(name) }
         }

@@ -47,8 +47,9 @@ package struct StudyPlan {
         study = head.study ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         if let why = Self.unsafeStudyName(study) {
             let at = studyTree.position(of: "study")
-            throw ConfigError(file: path, line: at?.line, column: at?.column, keyPath: "study",
-                              message: "\(why); the study name names the report folder reports/<study>/")
+            throw ConfigError(
+                file: path, line: at?.line, column: at?.column, keyPath: "study",
+                message: "\(why); the study name names the report folder reports/<study>/")
         }
         description = head.description ?? ""
         var runs: [PlannedRun] = []
@@ -57,15 +58,18 @@ package struct StudyPlan {
             let config = try point.tree.decode(RunConfig.self)
             try Self.check(config, file: path)
             let label = point.values.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-            runs.append(PlannedRun(name: point.values.isEmpty ? study : "\(study)[\(label)]", gridValues: point.values, config: config,
-                                   yaml: try point.tree.yaml()))
+            runs.append(
+                PlannedRun(
+                    name: point.values.isEmpty ? study : "\(study)[\(label)]", gridValues: point.values, config: config,
+                    yaml: try point.tree.yaml()))
         }
         self.runs = runs
     }
 
     /// What a study's blocks are: the composition knows only trees.
     static let rules = StudyComposition.Rules(
-        blocks: RunConfig.blocks, studyKeys: ["study", "description", "presets", "kernel", "grid", "variants", "report"],
+        blocks: RunConfig.blocks,
+        studyKeys: ["study", "description", "presets", "kernel", "grid", "variants", "report"],
         presetKeys: ["description"], list: "evaluation.sets", inherited: "simulation", maximumRuns: maximumRuns,
         checkBlocks: { _ = try $0.decode(FileBlocks.self) })
 
@@ -79,7 +83,8 @@ package struct StudyPlan {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
         guard !name.isEmpty, name.count <= 100 else { return "a study name has 1 to 100 characters, got \(name.count)" }
         guard name.allSatisfy(allowed.contains), name.first!.isLetter || name.first!.isNumber else {
-            return "study name '\(name)' may use only letters, digits, '.', '_' and '-', starting with a letter or digit"
+            return
+                "study name '\(name)' may use only letters, digits, '.', '_' and '-', starting with a letter or digit"
         }
         return nil
     }
@@ -94,8 +99,12 @@ package struct StudyPlan {
             presets = try c.decodeIfPresent([String].self, forKey: .presets) ?? []
             if let text = try c.decodeIfPresent(String.self, forKey: .kernel) {
                 guard let mode = KernelMode(rawValue: text) else {
-                    throw DecodingError.dataCorruptedError(forKey: .kernel, in: c, debugDescription:
-                        "unknown kernel mode '\(text)'; expected one of \(KernelMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .kernel, in: c,
+                        debugDescription:
+                            "unknown kernel mode '\(text)'; expected one of "
+                            + "\(KernelMode.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
                 kernel = mode
             }
@@ -117,35 +126,55 @@ package struct StudyPlan {
 
     /// Cross-block checks beyond types.
     static func check(_ c: RunConfig, file: String) throws {
-        func fail(_ path: String, _ message: String) -> ConfigError { ConfigError(file: file, line: nil, column: nil, keyPath: path, message: message) }
+        func fail(_ path: String, _ message: String) -> ConfigError {
+            ConfigError(file: file, line: nil, column: nil, keyPath: path, message: message)
+        }
         do { try c.simulation.validate() } catch { throw fail("simulation", "\(error)") }
         if let p = c.model.problem { throw fail("model", p) }
         if let p = c.training.problem { throw fail("training", p) }
         if c.simulation.imageSize != c.model.inputSize {
-            throw fail("model.inputSize", "the model takes \(c.model.inputSize) x \(c.model.inputSize) images but simulation.imageSize is \(c.simulation.imageSize)")
+            throw fail(
+                "model.inputSize",
+                "the model takes \(c.model.inputSize) x \(c.model.inputSize) images but simulation.imageSize is "
+                    + "\(c.simulation.imageSize)"
+            )
         }
         for s in c.evaluation.sets where s.simulation.imageSize != c.model.inputSize {
-            throw fail("evaluation.sets", "test set '\(s.name)' has imageSize \(s.simulation.imageSize); the model takes \(c.model.inputSize)")
+            throw fail(
+                "evaluation.sets",
+                "test set '\(s.name)' has imageSize \(s.simulation.imageSize); the model takes \(c.model.inputSize)")
         }
         // Test-set mistakes are found now, not after hours of training.
         for s in c.evaluation.sets {
             do { try s.simulation.validate() } catch { throw fail("evaluation.sets", "test set '\(s.name)': \(error)") }
             for f in s.files where !FileManager.default.isReadableFile(atPath: f) {
-                throw fail("evaluation.sets", "test set '\(s.name)': cannot read '\(f)' (file paths are relative to the working directory)")
+                throw fail(
+                    "evaluation.sets",
+                    "test set '\(s.name)': cannot read '\(f)' (file paths are relative to the working directory)")
             }
             guard let interp = s.interpretability else { continue }
             if s.files.isEmpty && interp.images > s.samples {
-                throw fail("evaluation.sets", "test set '\(s.name)': interpretability.images is \(interp.images) but the set has \(s.samples) images")
+                throw fail(
+                    "evaluation.sets",
+                    "test set '\(s.name)': interpretability.images is \(interp.images) but the set has \(s.samples) "
+                        + "images"
+                )
             }
             let bands = c.model.predictsWaveletBands ? 4 : 1
             if interp.band >= bands {
-                throw fail("evaluation.sets", "test set '\(s.name)': interpretability.band is \(interp.band); this model has \(bands) output channel(s)")
+                throw fail(
+                    "evaluation.sets",
+                    "test set '\(s.name)': interpretability.band is \(interp.band); this model has \(bands) output "
+                        + "channel(s)"
+                )
             }
             let layers = interp.gradCAM + (interp.features.map { [$0] } ?? [])
             if !layers.isEmpty {
                 let net = EncoderDecoderNet(c.model)
                 for name in layers {
-                    do { _ = try LayerProbe.locate(name, in: net) } catch { throw fail("evaluation.sets", "test set '\(s.name)': \(error)") }
+                    do { _ = try LayerProbe.locate(name, in: net) } catch {
+                        throw fail("evaluation.sets", "test set '\(s.name)': \(error)")
+                    }
                 }
             }
         }

@@ -10,7 +10,9 @@ extension StudyReport {
     func sweepSections(_ rows: [Row], _ config: ReportConfig, _ out: inout ReportFiles) throws -> String {
         let all = rows.flatMap { r in r.evaluations.map { (r, $0) } }
         var names: [String] = []
-        for (_, e) in all where !e.set.sweep.isEmpty && e.estimate == nil && !names.contains(e.set.sweep) { names.append(e.set.sweep) }
+        for (_, e) in all where !e.set.sweep.isEmpty && e.estimate == nil && !names.contains(e.set.sweep) {
+            names.append(e.set.sweep)
+        }
         var md = ""
         for name in names {
             let members = all.filter { $0.1.set.sweep == name && $0.1.estimate == nil }
@@ -21,15 +23,27 @@ extension StudyReport {
             for (r, e) in members {
                 let labels = keys.map { e.set.labels[$0] ?? "" }
                 let p = paper ? [config.paper[e.set.name] ?? ""] : []
-                csv.append([String(r.training.id!), r.name, e.set.name] + labels + [Self.number(e.nmaeMean), Self.number(e.nmaeSD), String(e.images)] + p)
-                mdRows.append((rows.count > 1 ? [r.label] : []) + labels + ["\(Self.fixed(e.nmaeMean)) +- \(Self.fixed(e.nmaeSD))", String(e.images)] + p)
+                csv.append(
+                    [String(r.training.id!), r.name, e.set.name] + labels + [
+                        Self.number(e.nmaeMean), Self.number(e.nmaeSD), String(e.images)
+                    ] + p)
+                mdRows.append(
+                    (rows.count > 1 ? [r.label] : []) + labels + [
+                        "\(Self.fixed(e.nmaeMean)) +- \(Self.fixed(e.nmaeSD))", String(e.images)
+                    ] + p)
             }
-            md += "## Sweep `\(name)`\n\n" + Self.markdownTable((rows.count > 1 ? ["run"] : []) + keys + ["NMAE", "images"] + (paper ? ["paper"] : []), mdRows)
+            md +=
+                "## Sweep `\(name)`\n\n"
+                + Self.markdownTable(
+                    (rows.count > 1 ? ["run"] : []) + keys + ["NMAE", "images"] + (paper ? ["paper"] : []), mdRows)
             let file = "sweep-\(Self.slug(name)).csv"
             try out.csv(file, csv)
             md += "\nData: [\(file)](\(file)).\n\n"
             // Each plot once, under the first of its sweeps.
-            for plot in config.plots where plot.metric == "nmae" && names.first(where: { plot.sweeps.isEmpty || plot.sweeps.contains($0) }) == name {
+            for plot in config.plots
+            where plot.metric == "nmae"
+                && names.first(where: { plot.sweeps.isEmpty || plot.sweeps.contains($0) }) == name
+            {
                 md += try render(plot, rows: rows, out: &out)
             }
             for r in rows {
@@ -37,7 +51,10 @@ extension StudyReport {
                 if let image = try strip(sets) {
                     let file = "examples-\(Self.slug(name))-run\(r.training.id!).png"
                     try out.png(file, image)
-                    md += "**\(r.label), sweep \(name)**: the first image of " + (sets.count > Self.stripColumns ? "\(Self.stripColumns) of the \(sets.count) sets" : "each set")
+                    md +=
+                        "**\(r.label), sweep \(name)**: the first image of "
+                        + (sets.count > Self.stripColumns
+                            ? "\(Self.stripColumns) of the \(sets.count) sets" : "each set")
                     md += " (input, truth, prediction)\n\n![\(name)](\(file))\n\n"
                 }
             }
@@ -48,14 +65,16 @@ extension StudyReport {
     /// One configured plot: y = NMAE (mean +- sd) or the bottle estimate against the label `x`.
     private func render(_ plot: SweepPlotConfig, rows: [Row], out: inout ReportFiles) throws -> String {
         let estimate = plot.metric == "estimate"
-        var p = LinePlot(title: plot.title.isEmpty ? "\(study)" : plot.title, xLabel: plot.xLabel ?? plot.x,
-                         yLabel: estimate ? "estimated concentration (ug/mm^3)" : "NMAE")
+        var p = LinePlot(
+            title: plot.title.isEmpty ? "\(study)" : plot.title, xLabel: plot.xLabel ?? plot.x,
+            yLabel: estimate ? "estimated concentration (ug/mm^3)" : "NMAE")
         p.logY = plot.logY
         var skipped = Set<String>()
         var identity: [Double] = []
         for r in rows {
             let sets = r.evaluations.filter { e in
-                (estimate ? e.estimate != nil : e.estimate == nil && !e.set.sweep.isEmpty) && (plot.sweeps.isEmpty || plot.sweeps.contains(e.set.sweep))
+                (estimate ? e.estimate != nil : e.estimate == nil && !e.set.sweep.isEmpty)
+                    && (plot.sweeps.isEmpty || plot.sweeps.contains(e.set.sweep))
             }
             var groups: [String: [Evaluated]] = [:], order: [String] = []
             for e in sets {
@@ -71,7 +90,8 @@ extension StudyReport {
                 var points: [(x: Double, y: Double, e: Double)] = []
                 for e in groups[key]! {
                     // A bottle estimate without the label (a real scan) is placed at its true concentration.
-                    guard let x = e.set.labels[plot.x].flatMap(Double.init) ?? (estimate ? e.truth : nil), x.isFinite else {
+                    guard let x = e.set.labels[plot.x].flatMap(Double.init) ?? (estimate ? e.truth : nil), x.isFinite
+                    else {
                         skipped.insert(e.set.labels[plot.x] ?? "?"); continue
                     }
                     let y = estimate ? e.estimate!.mean : e.nmaeMean, err = estimate ? e.estimate!.sd : e.nmaeSD
@@ -79,8 +99,11 @@ extension StudyReport {
                     if estimate { identity.append(e.truth ?? x) }
                 }
                 points.sort { $0.x < $1.x }
-                p.series.append(.init(label: key.isEmpty ? (estimate ? "estimate" : "NMAE") : key, points: points.map { ($0.x, $0.y) },
-                                      errors: points.map(\.e), markers: true))
+                p.series.append(
+                    .init(
+                        label: key.isEmpty ? (estimate ? "estimate" : "NMAE") : key,
+                        points: points.map { ($0.x, $0.y) },
+                        errors: points.map(\.e), markers: true))
             }
         }
         if estimate, !identity.isEmpty {
@@ -89,7 +112,11 @@ extension StudyReport {
         }
         try out.png(plot.file, p.render())
         var md = "![\(p.title)](\(plot.file))\n\n"
-        if !skipped.isEmpty { md += "(Sets with \(plot.x) = \(skipped.sorted().joined(separator: ", ")) are in the table but not on this plot.)\n\n" }
+        if !skipped.isEmpty {
+            md +=
+                "(Sets with \(plot.x) = \(skipped.sorted().joined(separator: ", ")) are in the table but not on this "
+                + "plot.)\n\n"
+        }
         return md
     }
 
@@ -97,26 +124,43 @@ extension StudyReport {
 
     func phantomSection(_ rows: [Row], _ config: ReportConfig, _ out: inout ReportFiles) throws -> String {
         let all = rows.flatMap { r in r.evaluations.filter { $0.estimate != nil }.map { (r, $0) } }
-            .sorted { a, b in (a.1.truth ?? 0, b.1.set.labels["batch"] ?? "") > (b.1.truth ?? 0, a.1.set.labels["batch"] ?? "") }
+            .sorted { a, b in
+                (a.1.truth ?? 0, b.1.set.labels["batch"] ?? "") > (b.1.truth ?? 0, a.1.set.labels["batch"] ?? "")
+            }
         guard !all.isEmpty else { return "" }
         let paper = all.contains { config.paper[$0.1.set.name] != nil }
-        var md = "## Phantom table\n\nEstimated = the mean of the predicted map in the disk of half the bottle's radius at the bottle's centre, "
+        var md =
+            "## Phantom table\n\nEstimated = the mean of the predicted map in the disk of half the bottle's radius at "
+            + "the bottle's centre, "
         md += "averaged over the set's images (+- their standard deviation); true = the set's bottle concentration.\n\n"
-        var csv = [["run", "name", "set", "batch", "true_ug_per_mm3", "estimated_ug_per_mm3", "estimated_sd", "images", "error", "percent_error"] + (paper ? ["paper"] : [])]
+        var csv = [
+            [
+                "run", "name", "set", "batch", "true_ug_per_mm3", "estimated_ug_per_mm3", "estimated_sd", "images",
+                "error", "percent_error"
+            ] + (paper ? ["paper"] : [])
+        ]
         var mdRows: [[String]] = []
         for (r, e) in all {
             let truth = e.truth ?? .nan, est = e.estimate!
             let error = abs(est.mean - truth), percent = 100 * error / truth
             let batch = e.set.labels["batch"] ?? ""
             let p = paper ? [config.paper[e.set.name] ?? ""] : []
-            csv.append([String(r.training.id!), r.name, e.set.name, batch, Self.number(truth), Self.number(est.mean), Self.number(est.sd),
-                        String(e.images), Self.number(error), Self.number(percent)] + p)
-            mdRows.append((rows.count > 1 ? [r.label] : []) + [batch, String(format: "%.2f", truth),
-                          String(format: "%.2f", est.mean) + (e.images > 1 ? String(format: " +- %.2f", est.sd) : ""),
-                          String(format: "%.2f", error), String(format: "%.2f%%", percent)] + p)
+            csv.append(
+                [
+                    String(r.training.id!), r.name, e.set.name, batch, Self.number(truth), Self.number(est.mean),
+                    Self.number(est.sd),
+                    String(e.images), Self.number(error), Self.number(percent)
+                ] + p)
+            mdRows.append(
+                (rows.count > 1 ? [r.label] : []) + [
+                    batch, String(format: "%.2f", truth),
+                    String(format: "%.2f", est.mean) + (e.images > 1 ? String(format: " +- %.2f", est.sd) : ""),
+                    String(format: "%.2f", error), String(format: "%.2f%%", percent)
+                ] + p)
         }
-        md += Self.markdownTable((rows.count > 1 ? ["run"] : []) + ["Batch", "True (ug/mm^3)", "Estimated", "Error", "% Error"]
-                                 + (paper ? ["paper: Estimated, % Error"] : []), mdRows)
+        md += Self.markdownTable(
+            (rows.count > 1 ? ["run"] : []) + ["Batch", "True (ug/mm^3)", "Estimated", "Error", "% Error"]
+                + (paper ? ["paper: Estimated, % Error"] : []), mdRows)
         try out.csv("phantom-table.csv", csv)
         md += "\nData: [phantom-table.csv](phantom-table.csv).\n\n"
         for plot in config.plots where plot.metric == "estimate" { md += try render(plot, rows: rows, out: &out) }
@@ -136,7 +180,8 @@ extension StudyReport {
         var md = ""
         for r in rows {
             var groups: [String: [Evaluated]] = [:], order: [String] = []
-            for e in r.evaluations where try store.artifacts(e.run.id!).contains(where: { $0.name.hasPrefix("interp-") }) {
+            for e in r.evaluations
+            where try store.artifacts(e.run.id!).contains(where: { $0.name.hasPrefix("interp-") }) {
                 let g = e.set.sweep.isEmpty ? e.set.name : e.set.sweep
                 if groups[g] == nil { order.append(g) }
                 groups[g, default: []].append(e)
@@ -150,17 +195,25 @@ extension StudyReport {
                         guard let a = arts.first(where: { $0.name == name }) else { return nil }
                         return try NPYArray.read(a.path)
                     }
-                    guard let input = try maps("interp-input.npy"), let prediction = try maps("interp-prediction.npy") else { continue }
+                    guard let input = try maps("interp-input.npy"), let prediction = try maps("interp-prediction.npy")
+                    else { continue }
                     let (n, size) = (input.shape[0], input.shape[1])
                     let gradcams = try arts.filter { $0.name.hasPrefix("interp-gradcam-") }.map { a in
                         (String(a.name.dropFirst("interp-gradcam-".count).dropLast(4)), try NPYArray.read(a.path))
                     }
                     let saliency = try maps("interp-saliency.npy")
                     for i in 0..<n {
-                        func plane(_ a: NPYArray) -> [Float] { Array(a.values[(i * size * size)..<((i + 1) * size * size)]) }
-                        var cells = [ExamplePanels.panel(plane(input), size, Self.title(e.set, fallback: "\(e.set.name) #\(i)"), .grey),
-                                     ExamplePanels.panel(plane(prediction), size, "PREDICTION", .viridis)]
-                        for (layer, a) in gradcams { cells.append(ExamplePanels.panel(plane(a), size, "GRAD-CAM \(layer)", .viridis)) }
+                        func plane(_ a: NPYArray) -> [Float] {
+                            Array(a.values[(i * size * size)..<((i + 1) * size * size)])
+                        }
+                        var cells = [
+                            ExamplePanels.panel(
+                                plane(input), size, Self.title(e.set, fallback: "\(e.set.name) #\(i)"), .grey),
+                            ExamplePanels.panel(plane(prediction), size, "PREDICTION", .viridis)
+                        ]
+                        for (layer, a) in gradcams {
+                            cells.append(ExamplePanels.panel(plane(a), size, "GRAD-CAM \(layer)", .viridis))
+                        }
                         if let saliency { cells.append(ExamplePanels.panel(plane(saliency), size, "SALIENCY", .grey)) }
                         columns.append(cells)
                     }
@@ -168,7 +221,8 @@ extension StudyReport {
                         let f = try NPYArray.read(a.path)
                         let (k, h, w) = (f.shape[0], f.shape[1], f.shape[2])
                         let cells = (0..<k).map { c -> RGBImage in
-                            var p = ImagePanel(values: Array(f.values[(c * h * w)..<((c + 1) * h * w)]), width: w, height: h)
+                            var p = ImagePanel(
+                                values: Array(f.values[(c * h * w)..<((c + 1) * h * w)]), width: w, height: h)
                             p.colourMap = .viridis; p.title = "CH \(c)"; p.zoom = max(1, 64 / max(h, 1))
                             return p.render()
                         }
@@ -178,12 +232,18 @@ extension StudyReport {
                 guard !columns.isEmpty else { continue }
                 let file = "interpretability-\(Self.slug(g))-run\(r.training.id!).png"
                 try out.png(file, ImagePanel.row(columns.map { ImagePanel.column($0) }))
-                md += "## Interpretability: \(g)\n\n**\(r.label)**: per column one image (input channel 0), the prediction, Grad-CAM maps "
-                md += "(ReLU of the gradient-weighted feature maps, resized to the image) and guided-backpropagation saliency (|d band / d input| summed over both channels).\n\n"
+                md +=
+                    "## Interpretability: \(g)\n\n**\(r.label)**: per column one image (input channel 0), the "
+                    + "prediction, Grad-CAM maps "
+                md +=
+                    "(ReLU of the gradient-weighted feature maps, resized to the image) and guided-backpropagation "
+                    + "saliency (|d band / d input| summed over both channels).\n\n"
                 md += "![interpretability \(g)](\(file))\n\n"
                 for (layer, cells) in features {
                     let ffile = "features-\(Self.slug(g))-\(Self.slug(layer))-run\(r.training.id!).png"
-                    let rowsOf8 = stride(from: 0, to: cells.count, by: 8).map { ImagePanel.row(Array(cells[$0..<min(cells.count, $0 + 8)])) }
+                    let rowsOf8 = stride(from: 0, to: cells.count, by: 8).map {
+                        ImagePanel.row(Array(cells[$0..<min(cells.count, $0 + 8)]))
+                    }
                     try out.png(ffile, ImagePanel.column(rowsOf8))
                     md += "Feature maps of `\(layer)` (first image of \(g)):\n\n![features \(layer)](\(ffile))\n\n"
                 }
@@ -199,16 +259,23 @@ extension StudyReport {
     /// Columns of (input, truth, prediction) for the first image of each set (at most
     /// `stripColumns`, evenly spaced), from the sets' `interp-`/`predictions` artifacts.
     func strip(_ sets: [Evaluated]) throws -> RGBImage? {
-        let chosen = sets.count <= Self.stripColumns ? sets : (0..<Self.stripColumns).map { sets[$0 * (sets.count - 1) / (Self.stripColumns - 1)] }
+        let chosen =
+            sets.count <= Self.stripColumns
+            ? sets : (0..<Self.stripColumns).map { sets[$0 * (sets.count - 1) / (Self.stripColumns - 1)] }
         var columns: [RGBImage] = []
         for e in chosen {
-            guard let a = try store.artifacts(e.run.id!).first(where: { $0.name == "example.npy" }), FileManager.default.fileExists(atPath: a.path) else { continue }
+            guard let a = try store.artifacts(e.run.id!).first(where: { $0.name == "example.npy" }),
+                FileManager.default.fileExists(atPath: a.path)
+            else { continue }
             // example.npy: input, truth (simulated sets only), prediction.
             let ex = try NPYArray.read(a.path)
             let (k, size) = (ex.shape[0], ex.shape[1])
             func plane(_ i: Int) -> [Float] { Array(ex.values[(i * size * size)..<((i + 1) * size * size)]) }
-            columns.append(ImagePanel.column(ExamplePanels.cells(input: plane(0), truth: k == 3 ? plane(1) : nil, prediction: plane(k - 1),
-                                                                 size: size, inputTitle: Self.title(e.set, fallback: e.set.name))))
+            columns.append(
+                ImagePanel.column(
+                    ExamplePanels.cells(
+                        input: plane(0), truth: k == 3 ? plane(1) : nil, prediction: plane(k - 1),
+                        size: size, inputTitle: Self.title(e.set, fallback: e.set.name))))
         }
         return columns.isEmpty ? nil : ImagePanel.row(columns)
     }
@@ -217,9 +284,13 @@ extension StudyReport {
     static func title(_ set: TestSetConfig, fallback: String) -> String {
         guard !set.labels.isEmpty else { return fallback }
         return set.labels.keys.sorted().map { "\($0)=\(set.labels[$0]!)" }.joined(separator: " ")
-            .replacingOccurrences(of: "concentrationUgPerMM3", with: "C").replacingOccurrences(of: "deltaChiPPM", with: "DCHI")
+            .replacingOccurrences(of: "concentrationUgPerMM3", with: "C").replacingOccurrences(
+                of: "deltaChiPPM", with: "DCHI"
+            )
             .replacingOccurrences(of: "snrDB", with: "SNR")
     }
 
-    static func slug(_ s: String) -> String { String(s.map { $0.isLetter || $0.isNumber || "-._".contains($0) ? $0 : "_" }) }
+    static func slug(_ s: String) -> String {
+        String(s.map { $0.isLetter || $0.isNumber || "-._".contains($0) ? $0 : "_" })
+    }
 }

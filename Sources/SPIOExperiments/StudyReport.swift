@@ -38,7 +38,9 @@ package struct StudyReport {
         package var validationNMAE: Double
         package var evaluations: [Evaluated]
         /// Grid values, or the run's name without grid.
-        package var label: String { grid.isEmpty ? name : grid.map { "\($0.0.split(separator: ".").last!)=\($0.1)" }.joined(separator: " ") }
+        package var label: String {
+            grid.isEmpty ? name : grid.map { "\($0.0.split(separator: ".").last!)=\($0.1)" }.joined(separator: " ")
+        }
     }
 
     package func rows() throws -> [Row] {
@@ -47,7 +49,9 @@ package struct StudyReport {
         // supersedes the earlier run.
         func lastUsed(_ kind: RunKind, by key: (RunStore.StudyRun) -> String) -> [RunStore.StudyRun] {
             var last: [String: RunStore.StudyRun] = [:]
-            for u in used where u.run.kind == kind && (last[key(u)].map { $0.usedAt <= u.usedAt } ?? true) { last[key(u)] = u }
+            for u in used where u.run.kind == kind && (last[key(u)].map { $0.usedAt <= u.usedAt } ?? true) {
+                last[key(u)] = u
+            }
             return last.values.sorted { $0.run.id! < $1.run.id! }
         }
         let evaluations = try lastUsed(.evaluate) { "\($0.run.parentID ?? 0) \($0.name)" }.map(evaluated)
@@ -55,9 +59,11 @@ package struct StudyReport {
         return try latest.map { u in
             let t = u.run
             let val = try store.metrics(t.id!, key: .validationNMAE)
-            return Row(training: t, name: u.name, grid: u.grid, parameters: Int(try store.metrics(t.id!, key: .parameters).first?.value ?? 0),
-                       epochs: val.count, validationNMAE: val.last?.value ?? .nan,
-                       evaluations: evaluations.filter { $0.run.parentID == t.id })
+            return Row(
+                training: t, name: u.name, grid: u.grid,
+                parameters: Int(try store.metrics(t.id!, key: .parameters).first?.value ?? 0),
+                epochs: val.count, validationNMAE: val.last?.value ?? .nan,
+                evaluations: evaluations.filter { $0.run.parentID == t.id })
         }
     }
 
@@ -65,7 +71,8 @@ package struct StudyReport {
 
     private func evaluated(_ u: RunStore.StudyRun) throws -> Evaluated {
         let id = u.run.id!
-        var set = (try? JSONDecoder().decode(EvaluationJSON.self, from: Data(u.run.configJSON.utf8)).set) ?? TestSetConfig()
+        var set =
+            (try? JSONDecoder().decode(EvaluationJSON.self, from: Data(u.run.configJSON.utf8)).set) ?? TestSetConfig()
         if set.name == TestSetConfig().name, let name = try store.params(id)["set"] { set.name = name }
         return Evaluated(run: u.run, set: set, summary: try EvaluationSummary(store: store, id: id))
     }
@@ -73,7 +80,10 @@ package struct StudyReport {
     /// The study's `report` block as stored by its last `spio run` (defaults for older stores).
     func reportConfig() throws -> (description: String, config: ReportConfig) {
         guard let s = try store.study(study) else { return ("", ReportConfig()) }
-        return (s.description, (try? JSONDecoder().decode(ReportConfig.self, from: Data(s.reportJSON.utf8))) ?? ReportConfig())
+        return (
+            s.description,
+            (try? JSONDecoder().decode(ReportConfig.self, from: Data(s.reportJSON.utf8))) ?? ReportConfig()
+        )
     }
 
     /// Writes the report into `directory`; returns the files written.
@@ -87,12 +97,19 @@ package struct StudyReport {
         var out = ReportFiles(directory: directory)
 
         var md = "# Study `\(study)`\n\n"
-        let description = storedDescription.isEmpty ? (try store.params(rows[0].training.id!)["study.description"] ?? "") : storedDescription
+        let description =
+            storedDescription.isEmpty
+            ? (try store.params(rows[0].training.id!)["study.description"] ?? "") : storedDescription
         if !description.isEmpty { md += description.trimmingCharacters(in: .whitespacesAndNewlines) + "\n\n" }
         if !config.notes.isEmpty { md += config.notes.trimmingCharacters(in: .whitespacesAndNewlines) + "\n\n" }
-        md += "Rendered from the run store (`\((store.path as NSString).lastPathComponent)`) by `spio report \(study)`. "
-        md += "NMAE = ||C^ - C||_1 / ||C||_1 per image (C in ug/mm^3), mean +- sample standard deviation over the test set's images. "
-        md += "Figures labelled *paper* are the paper's own, quoted for comparison; every other number was computed here.\n\n"
+        md +=
+            "Rendered from the run store (`\((store.path as NSString).lastPathComponent)`) by `spio report \(study)`. "
+        md +=
+            "NMAE = ||C^ - C||_1 / ||C||_1 per image (C in ug/mm^3), mean +- sample standard deviation over the test "
+            + "set's images. "
+        md +=
+            "Figures labelled *paper* are the paper's own, quoted for comparison; every other number was computed "
+            + "here.\n\n"
 
         md += try runsSection(rows, config, &out)
         md += try qualitySection(rows, &out)
@@ -100,7 +117,9 @@ package struct StudyReport {
         md += try phantomSection(rows, config, &out)
         md += try interpretabilitySection(rows, &out)
         md += try trainingSection(rows, &out)
-        md += "Data: " + out.files.filter { $0.hasSuffix(".csv") }.map { "[\($0)](\($0))" }.joined(separator: ", ") + ".\n"
+        md +=
+            "Data: " + out.files.filter { $0.hasSuffix(".csv") }.map { "[\($0)](\($0))" }.joined(separator: ", ")
+            + ".\n"
         try md.write(toFile: out.path("report.md"), atomically: true, encoding: .utf8)
         return [out.path("report.md")] + out.files.map(out.path)
     }
@@ -115,21 +134,33 @@ package struct StudyReport {
         var mdRows: [[String]] = []
         for r in rows {
             for e in r.evaluations where Self.isPlain(e) && !e.quality.isEmpty {
-                csv.append([String(r.training.id!), r.name, e.set.name] + keys.flatMap { k in
-                    e.quality[k].map { [Self.number($0.mean), Self.number($0.sd)] } ?? ["", ""] })
-                mdRows.append([String(r.training.id!), r.label, e.set.name] + keys.map { k in
-                    guard let q = e.quality[k] else { return "" }
-                    return k == .ironError ? String(format: "%+.1f +- %.1f", 100 * q.mean, 100 * q.sd) : "\(Self.fixed(q.mean)) +- \(Self.fixed(q.sd))"
-                })
+                csv.append(
+                    [String(r.training.id!), r.name, e.set.name]
+                        + keys.flatMap { k in
+                            e.quality[k].map { [Self.number($0.mean), Self.number($0.sd)] } ?? ["", ""]
+                        })
+                mdRows.append(
+                    [String(r.training.id!), r.label, e.set.name]
+                        + keys.map { k in
+                            guard let q = e.quality[k] else { return "" }
+                            return k == .ironError
+                                ? String(format: "%+.1f +- %.1f", 100 * q.mean, 100 * q.sd)
+                                : "\(Self.fixed(q.mean)) +- \(Self.fixed(q.sd))"
+                        })
             }
         }
         guard !mdRows.isEmpty else { return "" }
         try out.csv("metrics.csv", csv)
-        return "## Beside NMAE\n\nRMSE in ug/mm^3; HFEN = ||LoG(C^) - LoG(C)||_2 / ||LoG(C)||_2 with the QSM challenges' 15 x 15 "
-            + "Laplacian of Gaussian (sigma 1.5 pixels); SSIM with an 11 x 11 Gaussian window (sigma 1.5) and the truth's range; "
-            + "total iron = the relative error of sum(C) over the slice (proportional to its dipole moment), in per cent. "
+        return
+            "## Beside NMAE\n\nRMSE in ug/mm^3; HFEN = ||LoG(C^) - LoG(C)||_2 / ||LoG(C)||_2 with the QSM challenges' "
+            + "15 x 15 "
+            + "Laplacian of Gaussian (sigma 1.5 pixels); SSIM with an 11 x 11 Gaussian window (sigma 1.5) and the "
+            + "truth's range; "
+            + "total iron = the relative error of sum(C) over the slice (proportional to its dipole moment), in per "
+            + "cent. "
             + "Mean +- sd over the set's images (1 is a perfect SSIM, 0 a perfect HFEN).\n\n"
-            + Self.markdownTable(["run", "model", "set", "RMSE (ug/mm^3)", "HFEN", "SSIM", "total iron error (%)"], mdRows) + "\n"
+            + Self.markdownTable(
+                ["run", "model", "set", "RMSE (ug/mm^3)", "HFEN", "SSIM", "total iron error (%)"], mdRows) + "\n"
     }
 
     // MARK: runs table
@@ -139,13 +170,17 @@ package struct StudyReport {
 
     private func runsSection(_ rows: [Row], _ config: ReportConfig, _ out: inout ReportFiles) throws -> String {
         let sets = Array(Set(rows.flatMap { $0.evaluations.filter(Self.isPlain).map(\.set.name) })).sorted()
-        let gridKeys = Array(Set(rows.flatMap { $0.grid.map(\.0) })).sorted { a, b in a == "variant" || (b != "variant" && a < b) }
+        let gridKeys = Array(Set(rows.flatMap { $0.grid.map(\.0) })).sorted { a, b in
+            a == "variant" || (b != "variant" && a < b)
+        }
         let showConverged = rows.count > 1
         let paperForRow = rows.contains { config.paper[$0.grid.first { $0.0 == "variant" }?.1 ?? $0.name] != nil }
 
         var header = ["run", "name"] + gridKeys + ["parameters", "epochs", "validation_nmae"]
         if showConverged { header.append("converged") }
-        for s in sets { header += ["\(s)_nmae_mean", "\(s)_nmae_sd", "\(s)_images"] + (config.paper[s] != nil ? ["\(s)_paper"] : []) }
+        for s in sets {
+            header += ["\(s)_nmae_mean", "\(s)_nmae_sd", "\(s)_images"] + (config.paper[s] != nil ? ["\(s)_paper"] : [])
+        }
         if paperForRow { header.append("paper") }
         var csv = [header]
         var mdHeader = ["run"] + (gridKeys.isEmpty ? ["name"] : gridKeys) + ["parameters", "epochs", "validation NMAE"]
@@ -156,14 +191,21 @@ package struct StudyReport {
         for r in rows {
             let converged = r.validationNMAE < config.convergedBelow ? "yes" : "no"
             let grid = gridKeys.map { k in r.grid.first { $0.0 == k }?.1 ?? "" }
-            var line = [String(r.training.id!), r.name] + grid + [String(r.parameters), String(r.epochs), Self.number(r.validationNMAE)]
+            var line =
+                [String(r.training.id!), r.name] + grid + [
+                    String(r.parameters), String(r.epochs), Self.number(r.validationNMAE)
+                ]
                 + (showConverged ? [converged] : [])
-            var cells = [String(r.training.id!)] + (gridKeys.isEmpty ? [r.name] : grid) + [String(r.parameters), String(r.epochs), Self.fixed(r.validationNMAE)]
+            var cells =
+                [String(r.training.id!)] + (gridKeys.isEmpty ? [r.name] : grid) + [
+                    String(r.parameters), String(r.epochs), Self.fixed(r.validationNMAE)
+                ]
                 + (showConverged ? [converged] : [])
             for s in sets {
                 let e = r.evaluations.first { $0.set.name == s && Self.isPlain($0) }
                 line += e.map { [Self.number($0.nmaeMean), Self.number($0.nmaeSD), String($0.images)] } ?? ["", "", ""]
-                cells.append(e.map { "\(Self.fixed($0.nmaeMean)) +- \(Self.fixed($0.nmaeSD)) (n = \($0.images))" } ?? "")
+                cells.append(
+                    e.map { "\(Self.fixed($0.nmaeMean)) +- \(Self.fixed($0.nmaeSD)) (n = \($0.images))" } ?? "")
                 if let p = config.paper[s] { line.append(p); cells.append(p) }
             }
             if paperForRow {
@@ -178,11 +220,16 @@ package struct StudyReport {
 
         // Histograms and examples of the plain sets.
         for s in sets {
-            let evaluations = rows.compactMap { r in r.evaluations.first { $0.set.name == s && Self.isPlain($0) }.map { (r, $0) } }
+            let evaluations = rows.compactMap { r in
+                r.evaluations.first { $0.set.name == s && Self.isPlain($0) }.map { (r, $0) }
+            }
             if evaluations.contains(where: { $0.1.images >= 20 }) {
                 var plot = LinePlot(title: "\(study): NMAE histogram, \(s)", xLabel: "NMAE per image", yLabel: "images")
                 for (r, e) in evaluations {
-                    plot.series.append(.init(label: r.label, points: Self.histogram(try store.metrics(e.run.id!, key: .nmae).map(\.value))))
+                    plot.series.append(
+                        .init(
+                            label: r.label,
+                            points: Self.histogram(try store.metrics(e.run.id!, key: .nmae).map(\.value))))
                 }
                 let file = "histogram-\(evaluations[0].1.set.slug).png"
                 try out.png(file, plot.render())
@@ -190,10 +237,13 @@ package struct StudyReport {
             }
             for (r, e) in evaluations {
                 guard let art = try store.artifacts(e.run.id!).first(where: { $0.name == "examples.png" }),
-                      FileManager.default.fileExists(atPath: art.path) else { continue }
+                    FileManager.default.fileExists(atPath: art.path)
+                else { continue }
                 let file = "examples-run\(r.training.id!)-\(e.set.slug).png"
                 try out.copy(art.path, as: file)
-                md += "**\(r.label.replacingOccurrences(of: "[", with: " (").replacingOccurrences(of: "]", with: ")")), \(s)** (input, truth, prediction)\n\n![\(s)](\(file))\n\n"
+                md +=
+                    "**\(r.label.replacingOccurrences(of: "[", with: " (").replacingOccurrences(of: "]", with: ")")), "
+                    + "\(s)** (input, truth, prediction)\n\n![\(s)](\(file))\n\n"
             }
         }
         return md
@@ -220,11 +270,17 @@ package struct StudyReport {
         var val = LinePlot(title: "\(study): validation NMAE", xLabel: "epoch", yLabel: "NMAE")
         for r in rows {
             let steps = try store.metrics(r.training.id!, key: .trainLoss)
-            loss.series.append(.init(label: r.label, points: LinePlot.movingMean(steps.map { (Double($0.step), $0.value) }, window: 20)))
-            let v = try store.metrics(r.training.id!, key: .validationNMAE), sd = try store.metrics(r.training.id!, key: .validationNMAESD)
+            loss.series.append(
+                .init(
+                    label: r.label, points: LinePlot.movingMean(steps.map { (Double($0.step), $0.value) }, window: 20)))
+            let v = try store.metrics(r.training.id!, key: .validationNMAE),
+                sd = try store.metrics(r.training.id!, key: .validationNMAESD)
             // Error bars and markers only while they stay readable.
-            val.series.append(.init(label: r.label, points: v.map { (Double($0.step), $0.value) }, errors: rows.count <= 3 ? sd.map(\.value) : nil,
-                                    markers: v.count <= 30))
+            val.series.append(
+                .init(
+                    label: r.label, points: v.map { (Double($0.step), $0.value) },
+                    errors: rows.count <= 3 ? sd.map(\.value) : nil,
+                    markers: v.count <= 30))
         }
         loss.logY = true
         try out.png("loss.png", loss.render())
@@ -234,12 +290,24 @@ package struct StudyReport {
         if let lo = values.min(), let hi = values.max(), hi > 20 * lo { val.logY = true }
         try out.png("validation.png", val.render())
         var md = "## Training\n\n![training loss](loss.png)\n\n"
-        let wavelet = rows.map { (try? JSONDecoder().decode(RunConfig.self, from: Data($0.training.configJSON.utf8)))?.model.predictsWaveletBands }
-        if Set(wavelet.compactMap { $0 }).count > 1 {
-            md += "The loss of a model with an image head (the U-Net, `head: image`) is one normalised-L1 term, that of a wavelet model the sum of "
-            md += "four (the all-zero prediction scores 1 and 4): compare the validation NMAE below, not the loss levels.\n\n"
+        let wavelet = rows.map {
+            (try? JSONDecoder().decode(RunConfig.self, from: Data($0.training.configJSON.utf8)))?.model
+                .predictsWaveletBands
         }
-        md += "![validation NMAE](validation.png)" + (rows.count > 3 ? " (error bars left out for legibility; the standard deviations are in the store, `validation.nmae_sd`)" : "") + "\n\n"
+        if Set(wavelet.compactMap { $0 }).count > 1 {
+            md +=
+                "The loss of a model with an image head (the U-Net, `head: image`) is one normalised-L1 term, that of "
+                + "a wavelet model the sum of "
+            md +=
+                "four (the all-zero prediction scores 1 and 4): compare the validation NMAE below, not the loss "
+                + "levels.\n\n"
+        }
+        md +=
+            "![validation NMAE](validation.png)"
+            + (rows.count > 3
+                ? " (error bars left out for legibility; the standard deviations are in the store, "
+                    + "`validation.nmae_sd`)"
+                : "") + "\n\n"
         return md
     }
 
@@ -258,7 +326,8 @@ package struct StudyReport {
     /// RFC 4180: CRLF line ends; fields with a comma, quote or line break are quoted, quotes doubled.
     package static func writeCSV(_ rows: [[String]], to path: String) throws {
         func field(_ s: String) -> String {
-            s.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" } ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+            s.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
         let text = rows.map { $0.map(field).joined(separator: ",") }.joined(separator: "\r\n") + "\r\n"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -274,9 +343,13 @@ struct ReportFiles {
 
     func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
-    mutating func csv(_ name: String, _ rows: [[String]]) throws { try StudyReport.writeCSV(rows, to: path(name)); files.append(name) }
+    mutating func csv(_ name: String, _ rows: [[String]]) throws {
+        try StudyReport.writeCSV(rows, to: path(name)); files.append(name)
+    }
 
-    mutating func png(_ name: String, _ image: RGBImage) throws { try image.writePNG(to: path(name)); files.append(name) }
+    mutating func png(_ name: String, _ image: RGBImage) throws {
+        try image.writePNG(to: path(name)); files.append(name)
+    }
 
     mutating func copy(_ source: String, as name: String) throws {
         try? FileManager.default.removeItem(atPath: path(name))
@@ -288,6 +361,8 @@ struct ReportFiles {
 package enum ReportError: Error, CustomStringConvertible {
     case noRuns(String)
     package var description: String {
-        switch self { case let .noRuns(s): return "no finished training runs of study '\(s)' in the store; run `spio run` first" }
+        switch self {
+        case let .noRuns(s): return "no finished training runs of study '\(s)' in the store; run `spio run` first"
+        }
     }
 }

@@ -21,16 +21,25 @@ package enum WorkspaceFault {
         let store = "the run store (runs.sqlite)"
         switch e.resultCode {
         case .SQLITE_FULL:
-            return "\(store): the disk is full; free space and run again (finished runs are kept, the interrupted one resumes)"
+            return
+                "\(store): the disk is full; free space and run again (finished runs are kept, the interrupted one "
+                + "resumes)"
         case .SQLITE_IOERR:
-            return "\(store): the disk reported an error (\(e.message ?? "I/O error"); often a full disk or a removed drive); "
+            return
+                "\(store): the disk reported an error (\(e.message ?? "I/O error"); often a full disk or a removed "
+                + "drive); "
                 + "free space or check the drive and run again (finished runs are kept)"
         case .SQLITE_READONLY:
-            return "\(store): the workspace is read-only; reading commands work on it, running needs a writable workspace"
+            return
+                "\(store): the workspace is read-only; reading commands work on it, running needs a writable workspace"
         case .SQLITE_CORRUPT, .SQLITE_NOTADB:
-            return "\(store): the file is damaged or not a DeepSPIO-Lab store (\(e.message ?? "")); use another --workspace"
+            return
+                "\(store): the file is damaged or not a DeepSPIO-Lab store (\(e.message ?? "")); use another "
+                + "--workspace"
         case .SQLITE_CANTOPEN:
-            return "\(store): cannot be opened (\(e.message ?? "")); check that the workspace folder exists and is readable"
+            return
+                "\(store): cannot be opened (\(e.message ?? "")); check that the workspace folder exists and is "
+                + "readable"
         default:
             return "\(store): \(e.message ?? "SQLite error \(e.resultCode.rawValue)")"
         }

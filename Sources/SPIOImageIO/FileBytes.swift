@@ -26,7 +26,9 @@ package enum FileBytes {
         var code: Int32 = 0
         _ = gzerror(file, &code)
         // zlib reports a stream cut short as Z_BUF_ERROR at end of file.
-        if code != Z_OK && code != Z_STREAM_END { throw FileError(path, "truncated or corrupt gzip stream (\(gzipError(file)))") }
+        if code != Z_OK && code != Z_STREAM_END {
+            throw FileError(path, "truncated or corrupt gzip stream (\(gzipError(file)))")
+        }
         return out
     }
 
@@ -39,7 +41,8 @@ package enum FileBytes {
     package static func writeAtomically(_ bytes: some Collection<UInt8>, to path: String) throws {
         let url = URL(fileURLWithPath: path)
         do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(bytes).write(to: url, options: .atomic)
         } catch {
             throw FileError(path, "cannot be written: \(FileFault.reason(error))")

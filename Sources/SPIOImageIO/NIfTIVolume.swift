@@ -22,17 +22,28 @@ package struct NIfTIVolume {
     }
 
     package static func decode(_ bytes: [UInt8], path: String) throws -> NIfTIVolume {
-        guard bytes.count >= 348 else { throw FileError(path, "too short for a NIfTI-1 header (\(bytes.count) bytes, need 348)") }
+        guard bytes.count >= 348 else {
+            throw FileError(path, "too short for a NIfTI-1 header (\(bytes.count) bytes, need 348)")
+        }
         let le = readInt(bytes, 0, 4, bigEndian: false), be = readInt(bytes, 0, 4, bigEndian: true)
         let bigEndian: Bool
-        if le == 348 { bigEndian = false } else if be == 348 { bigEndian = true } else {
+        if le == 348 {
+            bigEndian = false
+        } else if be == 348 {
+            bigEndian = true
+        } else {
             throw FileError(path, "not a NIfTI-1 file (sizeof_hdr is \(le), expected 348)")
         }
         let magic = String(decoding: bytes[344..<347], as: UTF8.self)
         guard magic == "n+1" else {
-            throw FileError(path, magic == "ni1" ? "two-file NIfTI (.hdr/.img) is not supported" : "wrong NIfTI magic \"\(magic)\" (expected n+1)")
+            throw FileError(
+                path,
+                magic == "ni1"
+                    ? "two-file NIfTI (.hdr/.img) is not supported" : "wrong NIfTI magic \"\(magic)\" (expected n+1)")
         }
-        func int16(_ o: Int) -> Int { let v = readInt(bytes, o, 2, bigEndian: bigEndian); return v >= 32768 ? v - 65536 : v }
+        func int16(_ o: Int) -> Int {
+            let v = readInt(bytes, o, 2, bigEndian: bigEndian); return v >= 32768 ? v - 65536 : v
+        }
         func float32(_ o: Int) -> Float { Float(bitPattern: UInt32(readInt(bytes, o, 4, bigEndian: bigEndian))) }
         let rank = int16(40)
         guard (1...7).contains(rank) else { throw FileError(path, "absurd dim[0] = \(rank) (expected 1 to 7)") }
@@ -40,7 +51,8 @@ package struct NIfTIVolume {
         guard dims.allSatisfy({ $0 >= 1 }) else { throw FileError(path, "absurd dimensions \(Array(dims[0..<rank]))") }
         let (nx, ny, nz) = (dims[0], dims[1], dims[2])
         guard nx.multipliedReportingOverflow(by: ny).partialValue <= Int(Int32.max),
-              nx * ny <= Int(Int32.max) / nz else { throw FileError(path, "absurd dimensions \(Array(dims[0..<rank])): too many voxels") }
+            nx * ny <= Int(Int32.max) / nz
+        else { throw FileError(path, "absurd dimensions \(Array(dims[0..<rank])): too many voxels") }
         let datatype = int16(70)
         let type: ElementType
         switch datatype {
@@ -62,7 +74,11 @@ package struct NIfTIVolume {
         let offset = Int(voxOffset)
         let count = nx * ny * nz  // the first volume when dims 4-7 hold more than one
         guard bytes.count >= offset + count * type.size else {
-            throw FileError(path, "truncated: \(nx)x\(ny)x\(nz) voxels of \(type.size) bytes need \(offset + count * type.size) bytes, file has \(bytes.count)")
+            throw FileError(
+                path,
+                "truncated: \(nx)x\(ny)x\(nz) voxels of \(type.size) bytes need \(offset + count * type.size) bytes, "
+                    + "file has \(bytes.count)"
+            )
         }
         let slope = float32(112), inter = float32(116)
         let scaled = slope != 0 && slope.isFinite
@@ -73,8 +89,10 @@ package struct NIfTIVolume {
             }
         }
         let pix = (1...3).map { Double(abs(float32(76 + 4 * $0))) }
-        return NIfTIVolume(nx: nx, ny: ny, nz: nz, voxelSizeMM: (pix[0] > 0 ? pix[0] : 1, pix[1] > 0 ? pix[1] : 1, pix[2] > 0 ? pix[2] : 1),
-                           datatype: datatype, values: values)
+        return NIfTIVolume(
+            nx: nx, ny: ny, nz: nz,
+            voxelSizeMM: (pix[0] > 0 ? pix[0] : 1, pix[1] > 0 ? pix[1] : 1, pix[2] > 0 ? pix[2] : 1),
+            datatype: datatype, values: values)
     }
 
     private static func readInt(_ b: [UInt8], _ o: Int, _ size: Int, bigEndian: Bool) -> Int {

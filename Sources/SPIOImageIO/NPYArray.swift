@@ -8,7 +8,8 @@ package struct NPYArray: Equatable {
     package var values: [Float]
 
     package init(shape: [Int], values: [Float]) {
-        precondition(shape.reduce(1, *) == values.count, "NPYArray: shape \(shape) does not hold \(values.count) values")
+        precondition(
+            shape.reduce(1, *) == values.count, "NPYArray: shape \(shape) does not hold \(values.count) values")
         self.shape = shape; self.values = values
     }
 
@@ -22,7 +23,10 @@ package struct NPYArray: Equatable {
         let len = UInt16(header.utf8.count)
         bytes += [UInt8(len & 0xff), UInt8(len >> 8)] + Array(header.utf8)
         bytes.reserveCapacity(bytes.count + values.count * 4)
-        for v in values { let b = v.bitPattern.littleEndian; bytes += [UInt8(b & 0xff), UInt8((b >> 8) & 0xff), UInt8((b >> 16) & 0xff), UInt8(b >> 24)] }
+        for v in values {
+            let b = v.bitPattern.littleEndian;
+            bytes += [UInt8(b & 0xff), UInt8((b >> 8) & 0xff), UInt8((b >> 16) & 0xff), UInt8(b >> 24)]
+        }
         return bytes
     }
 
@@ -51,8 +55,11 @@ package struct NPYArray: Equatable {
         guard bytes.count >= start + headerLength else { throw FileError(path, "truncated NPY header") }
         let header = String(decoding: bytes[start..<(start + headerLength)], as: UTF8.self)
         guard let descr = field(header, "descr").map({ $0.trimmingCharacters(in: CharacterSet(charactersIn: "'\"")) }),
-              let shapeText = field(header, "shape") else { throw FileError(path, "NPY header lacks descr or shape: \(header)") }
-        if field(header, "fortran_order") == "True" { throw FileError(path, "Fortran-order NPY arrays are not supported") }
+            let shapeText = field(header, "shape")
+        else { throw FileError(path, "NPY header lacks descr or shape: \(header)") }
+        if field(header, "fortran_order") == "True" {
+            throw FileError(path, "Fortran-order NPY arrays are not supported")
+        }
         let shape = try shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() ")).split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             .map { (s: String) -> Int in
@@ -67,12 +74,20 @@ package struct NPYArray: Equatable {
         for d in shape {
             let (c, overflow) = count.multipliedReportingOverflow(by: d)
             guard !overflow, c <= (bytes.count - dataStart) / max(1, type.size) || d == 0 else {
-                throw FileError(path, "truncated or corrupt: shape \(shapeText) of \(descr) needs more than the \(bytes.count - dataStart) data bytes present")
+                throw FileError(
+                    path,
+                    "truncated or corrupt: shape \(shapeText) of \(descr) needs more than the "
+                        + "\(bytes.count - dataStart) data bytes present"
+                )
             }
             count = c
         }
         guard bytes.count - dataStart >= count * type.size else {
-            throw FileError(path, "truncated: \(count) values of \(descr) need \(count * type.size) bytes, \(bytes.count - dataStart) present")
+            throw FileError(
+                path,
+                "truncated: \(count) values of \(descr) need \(count * type.size) bytes, \(bytes.count - dataStart) "
+                    + "present"
+            )
         }
         let values = bytes.withUnsafeBytes { raw in
             (0..<count).map { type.value(raw, at: dataStart + $0 * type.size) }

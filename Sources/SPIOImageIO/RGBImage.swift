@@ -14,7 +14,9 @@ package struct RGBImage {
 
     package subscript(x: Int, y: Int) -> (UInt8, UInt8, UInt8) {
         get { let i = 3 * (y * width + x); return (pixels[i], pixels[i + 1], pixels[i + 2]) }
-        set { let i = 3 * (y * width + x); pixels[i] = newValue.0; pixels[i + 1] = newValue.1; pixels[i + 2] = newValue.2 }
+        set {
+            let i = 3 * (y * width + x); pixels[i] = newValue.0; pixels[i + 1] = newValue.1; pixels[i + 2] = newValue.2
+        }
     }
 
     /// Sets a pixel, ignoring coordinates outside the image.
@@ -34,7 +36,9 @@ package struct RGBImage {
     package static func readPNG(_ path: String) throws -> RGBImage {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
-        func message() -> String { withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } }
+        func message() -> String {
+            withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
         guard FileManager.default.fileExists(atPath: path) else { throw FileError(path, "no such file") }
         guard png_image_begin_read_from_file(&image, path) != 0 else {
             let m = message(); png_image_free(&image)
@@ -44,10 +48,13 @@ package struct RGBImage {
         // The header's size is checked before the pixels are allocated (libpng allows 10^6 x 10^6).
         guard Int(image.width) * Int(image.height) <= maximumPixels else {
             png_image_free(&image)
-            throw FileError(path, "is \(image.width) x \(image.height) pixels; at most \(maximumPixels) pixels are read")
+            throw FileError(
+                path, "is \(image.width) x \(image.height) pixels; at most \(maximumPixels) pixels are read")
         }
         var out = RGBImage(width: Int(image.width), height: Int(image.height))
-        let ok = out.pixels.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(out.width * 3), nil) }
+        let ok = out.pixels.withUnsafeMutableBytes {
+            png_image_finish_read(&image, nil, $0.baseAddress, Int32(out.width * 3), nil)
+        }
         guard ok != 0 else {
             let m = message(); png_image_free(&image)
             throw FileError(path, "PNG read failed: \(m)")
@@ -64,7 +71,9 @@ package struct RGBImage {
         image.version = UInt32(PNG_IMAGE_VERSION)
         image.width = UInt32(width); image.height = UInt32(height)
         image.format = UInt32(PNG_FORMAT_RGB)
-        let ok = pixels.withUnsafeBytes { png_image_write_to_file(&image, tmp, 0, $0.baseAddress, Int32(width * 3), nil) }
+        let ok = pixels.withUnsafeBytes {
+            png_image_write_to_file(&image, tmp, 0, $0.baseAddress, Int32(width * 3), nil)
+        }
         if ok == 0 {
             let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             png_image_free(&image)

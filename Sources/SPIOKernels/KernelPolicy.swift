@@ -118,9 +118,11 @@ package enum KernelPolicy {
     }
 
     /// OpenBLAS's x86-64 kernels older than Haswell, which every x86-64 CPU runs.
-    static let olderCores: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "sandybridge", "atom",
-                                          "opteron", "opteron_sse3", "barcelona", "bobcat", "bulldozer", "piledriver",
-                                          "steamroller", "excavator", "nano"]
+    static let olderCores: Set<String> = [
+        "prescott", "core2", "penryn", "dunnington", "nehalem", "sandybridge", "atom",
+        "opteron", "opteron_sse3", "barcelona", "bobcat", "bulldozer", "piledriver",
+        "steamroller", "excavator", "nano"
+    ]
 
     /// Whether this CPU can run an OpenBLAS kernel by name (AVX-512 kernels need AVX-512, the
     /// Haswell and Zen kernels AVX2 and FMA; older kernels run on any x86-64 CPU).

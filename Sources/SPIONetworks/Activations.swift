@@ -50,7 +50,9 @@ public final class LeakyReLU: Layer {
     public func forward(_ x: Tensor) -> Tensor {
         out.reshape(to: x.shape)
         let (src, dst, a) = (x.data, out.data, slope)
-        Engine.parallelFor(x.count, minimumPerThread: 1 << 14) { r in for i in r { dst[i] = src[i] > 0 ? src[i] : a * src[i] } }
+        Engine.parallelFor(x.count, minimumPerThread: 1 << 14) { r in
+            for i in r { dst[i] = src[i] > 0 ? src[i] : a * src[i] }
+        }
         output = out
         return out
     }
@@ -152,8 +154,9 @@ public final class Concat {
 
     public func forward(_ a: Tensor, _ b: Tensor) -> Tensor {
         a.expectRank4("Concat first input"); b.expectRank4("Concat second input")
-        precondition(a.shape[0] == b.shape[0] && a.shape[2] == b.shape[2] && a.shape[3] == b.shape[3],
-                     "Concat needs equal N, H, W, got \(a.shape) and \(b.shape)")
+        precondition(
+            a.shape[0] == b.shape[0] && a.shape[2] == b.shape[2] && a.shape[3] == b.shape[3],
+            "Concat needs equal N, H, W, got \(a.shape) and \(b.shape)")
         let (n, ca, cb, plane) = (a.shape[0], a.shape[1], b.shape[1], a.shape[2] * a.shape[3])
         split = ca
         out.reshape(to: [n, ca + cb, a.shape[2], a.shape[3]])

@@ -15,8 +15,10 @@ public final class Adam {
     public let firstMoments: [Tensor], secondMoments: [Tensor]
     public let parameters: [Parameter]
 
-    public init(parameters: [Parameter], learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999,
-                epsilon: Float = 1e-8, l2: Float = 0) {
+    public init(
+        parameters: [Parameter], learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999,
+        epsilon: Float = 1e-8, l2: Float = 0
+    ) {
         precondition(learningRate > 0, "Adam learning rate must be positive, got \(learningRate)")
         self.parameters = parameters
         self.learningRate = learningRate; self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.l2 = l2

@@ -57,39 +57,42 @@ public final class BatchNorm2D: Layer {
         let rm = runningMean.data, rv = runningVar.data
         let (eps, mom) = (Double(epsilon), momentum)
         let training = self.training
-        precondition(!training || m > 1, "BatchNorm2D in training needs more than one value per channel, got shape \(x.shape)")
+        precondition(
+            !training || m > 1, "BatchNorm2D in training needs more than one value per channel, got shape \(x.shape)")
         let channels = self.channels
         mean.withUnsafeMutableBufferPointer { meanP in
             invStd.withUnsafeMutableBufferPointer { invP in
                 sumA.withUnsafeMutableBufferPointer { squares in
-                if training {
-                    ChannelReduction.sums(x.data, samples: n, channels: channels, plane: plane, into: meanP.baseAddress!)
-                    for c in 0..<channels { meanP[c] /= Double(m) }
-                    ChannelReduction.squaredDeviations(x.data, samples: n, channels: channels, plane: plane,
-                                                       mean: meanP.baseAddress!, into: squares.baseAddress!)
-                }
-                Engine.parallelFor(channels) { range in
-                    for c in range {
-                        var mu: Double, inv: Double
-                        if training {
-                            mu = meanP[c]
-                            let v = squares[c]
-                            let varBiased = v / Double(m)
-                            inv = 1 / (varBiased + eps).squareRoot()
-                            rm[c] = (1 - mom) * rm[c] + mom * Float(mu)
-                            rv[c] = (1 - mom) * rv[c] + mom * Float(v / Double(m - 1))
-                        } else {
-                            mu = Double(rm[c]); inv = 1 / (Double(rv[c]) + eps).squareRoot()
-                        }
-                        meanP[c] = mu; invP[c] = inv
-                        let scale = Float(Double(gamma[c]) * inv), shift = beta[c] - Float(mu) * scale
-                        for smp in 0..<n {
-                            let off = (smp * self.channels + c) * plane
-                            let p = x.data + off, o = self.output.data + off
-                            for i in 0..<plane { o[i] = p[i] * scale + shift }
+                    if training {
+                        ChannelReduction.sums(
+                            x.data, samples: n, channels: channels, plane: plane, into: meanP.baseAddress!)
+                        for c in 0..<channels { meanP[c] /= Double(m) }
+                        ChannelReduction.squaredDeviations(
+                            x.data, samples: n, channels: channels, plane: plane,
+                            mean: meanP.baseAddress!, into: squares.baseAddress!)
+                    }
+                    Engine.parallelFor(channels) { range in
+                        for c in range {
+                            var mu: Double, inv: Double
+                            if training {
+                                mu = meanP[c]
+                                let v = squares[c]
+                                let varBiased = v / Double(m)
+                                inv = 1 / (varBiased + eps).squareRoot()
+                                rm[c] = (1 - mom) * rm[c] + mom * Float(mu)
+                                rv[c] = (1 - mom) * rv[c] + mom * Float(v / Double(m - 1))
+                            } else {
+                                mu = Double(rm[c]); inv = 1 / (Double(rv[c]) + eps).squareRoot()
+                            }
+                            meanP[c] = mu; invP[c] = inv
+                            let scale = Float(Double(gamma[c]) * inv), shift = beta[c] - Float(mu) * scale
+                            for smp in 0..<n {
+                                let off = (smp * self.channels + c) * plane
+                                let p = x.data + off, o = self.output.data + off
+                                for i in 0..<plane { o[i] = p[i] * scale + shift }
+                            }
                         }
                     }
-                }
                 }
             }
         }
@@ -110,34 +113,35 @@ public final class BatchNorm2D: Layer {
         mean.withUnsafeBufferPointer { meanP in
             invStd.withUnsafeBufferPointer { invP in
                 sumA.withUnsafeMutableBufferPointer { sumDyP in
-                sumB.withUnsafeMutableBufferPointer { sumDyXhatP in
-                ChannelReduction.gradientSums(dy: dy.data, x: x.data, samples: n, channels: channels, plane: plane,
-                                              mean: meanP.baseAddress!, invStd: invP.baseAddress!,
-                                              sumDy: sumDyP.baseAddress!, sumDyXhat: sumDyXhatP.baseAddress!)
-                Engine.parallelFor(channels) { range in
-                    for c in range {
-                        let mu = meanP[c], inv = invP[c]
-                        let sumDy = sumDyP[c], sumDyXhat = sumDyXhatP[c]
-                        dGamma[c] += Float(sumDyXhat)
-                        dBeta[c] += Float(sumDy)
-                        let k = Double(gamma[c]) * inv
-                        for smp in 0..<n {
-                            let off = (smp * self.channels + c) * plane
-                            let p = x.data + off, g = dy.data + off, o = self.inputGrad.data + off
-                            if training {
-                                // dx = gamma * inv / m * (m * dy - sum(dy) - xhat * sum(dy * xhat))
-                                for i in 0..<plane {
-                                    let xhat = (Double(p[i]) - mu) * inv
-                                    o[i] = Float(k * (Double(g[i]) - sumDy / m - xhat * sumDyXhat / m))
+                    sumB.withUnsafeMutableBufferPointer { sumDyXhatP in
+                        ChannelReduction.gradientSums(
+                            dy: dy.data, x: x.data, samples: n, channels: channels, plane: plane,
+                            mean: meanP.baseAddress!, invStd: invP.baseAddress!,
+                            sumDy: sumDyP.baseAddress!, sumDyXhat: sumDyXhatP.baseAddress!)
+                        Engine.parallelFor(channels) { range in
+                            for c in range {
+                                let mu = meanP[c], inv = invP[c]
+                                let sumDy = sumDyP[c], sumDyXhat = sumDyXhatP[c]
+                                dGamma[c] += Float(sumDyXhat)
+                                dBeta[c] += Float(sumDy)
+                                let k = Double(gamma[c]) * inv
+                                for smp in 0..<n {
+                                    let off = (smp * self.channels + c) * plane
+                                    let p = x.data + off, g = dy.data + off, o = self.inputGrad.data + off
+                                    if training {
+                                        // dx = gamma * inv / m * (m * dy - sum(dy) - xhat * sum(dy * xhat))
+                                        for i in 0..<plane {
+                                            let xhat = (Double(p[i]) - mu) * inv
+                                            o[i] = Float(k * (Double(g[i]) - sumDy / m - xhat * sumDyXhat / m))
+                                        }
+                                    } else {
+                                        let kf = Float(k)
+                                        for i in 0..<plane { o[i] = g[i] * kf }
+                                    }
                                 }
-                            } else {
-                                let kf = Float(k)
-                                for i in 0..<plane { o[i] = g[i] * kf }
                             }
                         }
                     }
-                }
-                }
                 }
             }
         }

@@ -20,14 +20,18 @@ public enum Checkpoint {
         for (name, p) in module.namedParameters() { out[name] = entry(p.value) }
         for (name, b) in module.namedBuffers() { out[name] = entry(b) }
         module.visit { name, m in
-            if let bn = m as? BatchNorm2D { out[qualified(name, "num_batches_tracked")] = SafeTensors.Entry(int64: bn.batchesTracked) }
+            if let bn = m as? BatchNorm2D {
+                out[qualified(name, "num_batches_tracked")] = SafeTensors.Entry(int64: bn.batchesTracked)
+            }
         }
         return out
     }
 
     /// Writes the model (and, if given, the optimizer) to `url` and `optimizerURL(url)`.
-    public static func save(_ module: Module, config: String, optimizer: Adam? = nil, to url: URL,
-                            extraMetadata: [String: String] = [:]) throws {
+    public static func save(
+        _ module: Module, config: String, optimizer: Adam? = nil, to url: URL,
+        extraMetadata: [String: String] = [:]
+    ) throws {
         var meta = extraMetadata
         meta["config"] = config
         meta["format"] = "pt"
@@ -62,7 +66,9 @@ public enum Checkpoint {
             expected.insert(name)
             guard let e = file[name] else { problems.append("missing tensor \(name) (shape \(t.shape))"); return }
             if e.dtype != .f32 { problems.append("\(name) has dtype \(e.dtype.rawValue), expected F32"); return }
-            if e.shape != t.shape { problems.append("\(name) has shape \(e.shape), the model expects \(t.shape)"); return }
+            if e.shape != t.shape {
+                problems.append("\(name) has shape \(e.shape), the model expects \(t.shape)"); return
+            }
             targets.append((t, e))
         }
         for (name, p) in module.namedParameters() { check(name, p.value, in: tensors) }
@@ -72,14 +78,22 @@ public enum Checkpoint {
             guard let bn = m as? BatchNorm2D else { return }
             let key = qualified(name, "num_batches_tracked")
             expected.insert(key)
-            if let v = tensors[key]?.int64Value { counts.append((bn, v)) } else { problems.append("missing or non-I64 scalar \(key)") }
+            if let v = tensors[key]?.int64Value {
+                counts.append((bn, v))
+            } else {
+                problems.append("missing or non-I64 scalar \(key)")
+            }
         }
-        for name in tensors.keys.sorted() where !expected.contains(name) { problems.append("unexpected tensor \(name)") }
+        for name in tensors.keys.sorted() where !expected.contains(name) {
+            problems.append("unexpected tensor \(name)")
+        }
         var optimizerStep = 0
         if let optimizer {
             let oURL = optimizerURL(url)
             let (state, meta) = try SafeTensors.read(oURL)
-            guard let step = meta["step"].flatMap(Int.init) else { throw SafeTensors.FormatError(path: oURL.path, reason: "no integer step in __metadata__") }
+            guard let step = meta["step"].flatMap(Int.init) else {
+                throw SafeTensors.FormatError(path: oURL.path, reason: "no integer step in __metadata__")
+            }
             optimizerStep = step
             for (k, (name, _)) in module.namedParameters().enumerated() {
                 check(name + ".exp_avg", optimizer.firstMoments[k], in: state)
@@ -87,8 +101,11 @@ public enum Checkpoint {
             }
         }
         guard problems.isEmpty else { throw MismatchError(path: url.path, problems: problems) }
-        for (t, e) in targets { e.bytes.withUnsafeBytes { raw in
-            _ = raw.copyBytes(to: UnsafeMutableRawBufferPointer(start: t.data, count: t.count * 4)) } }
+        for (t, e) in targets {
+            e.bytes.withUnsafeBytes { raw in
+                _ = raw.copyBytes(to: UnsafeMutableRawBufferPointer(start: t.data, count: t.count * 4))
+            }
+        }
         for (bn, v) in counts { bn.setBatchesTracked(v) }
         optimizer?.setStep(optimizerStep)
         return metadata

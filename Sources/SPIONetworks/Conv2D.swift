@@ -29,10 +29,13 @@ public final class Conv2D: Layer {
     private let output = Tensor(shape: [0])
     private let inputGrad = Tensor(shape: [0])
 
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int? = nil,
-                bias: Bool = true, workspace: Workspace) {
-        precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && stride > 0,
-                     "Conv2D(\(inChannels), \(outChannels), k \(kernelSize), s \(stride)) needs positive sizes")
+    public init(
+        _ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int? = nil,
+        bias: Bool = true, workspace: Workspace
+    ) {
+        precondition(
+            inChannels > 0 && outChannels > 0 && kernelSize > 0 && stride > 0,
+            "Conv2D(\(inChannels), \(outChannels), k \(kernelSize), s \(stride)) needs positive sizes")
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernelSize = kernelSize; self.stride = stride
         self.padding = padding ?? (kernelSize - 1) / 2
@@ -54,12 +57,12 @@ public final class Conv2D: Layer {
         x.expectRank4("Conv2D input")
         precondition(x.shape[1] == inChannels, "Conv2D expects \(inChannels) input channels, got shape \(x.shape)")
         if let g = geometry, g.inH == x.shape[2], g.inW == x.shape[3] { return g }
-        let g = ConvGeometry(channels: inChannels, inH: x.shape[2], inW: x.shape[3],
-                             kernelH: kernelSize, kernelW: kernelSize, stride: stride, padding: padding)
+        let g = ConvGeometry(
+            channels: inChannels, inH: x.shape[2], inW: x.shape[3],
+            kernelH: kernelSize, kernelW: kernelSize, stride: stride, padding: padding)
         geometry = g
         return g
     }
-
 
     /// The forward im2col matrix kept for the weight gradient (training, whole batch in one group,
     /// within the workspace's retain budget); nil means backward rebuilds it.
@@ -98,8 +101,9 @@ public final class Conv2D: Layer {
             let gn = Swift.min(group, n - n0), cols = gn * plane
             g.im2col(x.data + n0 * g.inPlaneVolume, samples: gn, into: col)
             Gemm.sgemm(m: outChannels, n: cols, k: g.rows, a: weight.value.data, b: col, c: tmp)
-            Layout.cnToNCHW(tmp, samples: gn, channels: outChannels, plane: plane,
-                            into: output.data + n0 * outChannels * plane, bias: bias?.value.data)
+            Layout.cnToNCHW(
+                tmp, samples: gn, channels: outChannels, plane: plane,
+                into: output.data + n0 * outChannels * plane, bias: bias?.value.data)
             n0 += gn
         }
         input = training ? x : nil
@@ -107,7 +111,9 @@ public final class Conv2D: Layer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        guard let x = input, let g = geometry else { preconditionFailure("Conv2D.backward needs a training-mode forward first") }
+        guard let x = input, let g = geometry else {
+            preconditionFailure("Conv2D.backward needs a training-mode forward first")
+        }
         let n = x.shape[0], plane = g.outPlane
         dy.expectShape([n, outChannels, g.outH, g.outW], "Conv2D.backward output gradient")
         if usesTapPlanes { return backwardTapPlanes(dy, x, g) }
@@ -118,14 +124,16 @@ public final class Conv2D: Layer {
         let viaFlippedConv = computesInputGradient && stride == 1 && 2 * padding == kernelSize - 1
         if computesInputGradient { inputGrad.reshape(to: x.shape) } else { inputGrad.reshape(to: [0]) }
         if computesInputGradient && !viaFlippedConv { inputGrad.fill(0) }
-        let dyGeometry = ConvGeometry(channels: outChannels, inH: g.outH, inW: g.outW, kernelH: kernelSize, kernelW: kernelSize,
-                                      stride: 1, padding: kernelSize - 1 - padding)
+        let dyGeometry = ConvGeometry(
+            channels: outChannels, inH: g.outH, inW: g.outW, kernelH: kernelSize, kernelW: kernelSize,
+            stride: 1, padding: kernelSize - 1 - padding)
         if viaFlippedConv { flipWeights() }
         let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
         let reuse = colIsRetained && group == n
         let col = reuse ? retainedCol.data : workspace.buffer(0, count: g.rows * group * plane)
         let dyCN = workspace.buffer(1, count: outChannels * group * plane)
-        let dcol = computesInputGradient ? workspace.buffer(2, count: Swift.max(g.rows, dyGeometry.rows) * group * plane) : col
+        let dcol =
+            computesInputGradient ? workspace.buffer(2, count: Swift.max(g.rows, dyGeometry.rows) * group * plane) : col
         let dxCN = viaFlippedConv ? workspace.buffer(3, count: inChannels * group * g.inH * g.inW) : col
         var n0 = 0
         while n0 < n {
@@ -133,12 +141,16 @@ public final class Conv2D: Layer {
             if !reuse { g.im2col(x.data + n0 * g.inPlaneVolume, samples: gn, into: col) }
             let dyGroup = dy.data + n0 * outChannels * plane
             Layout.nchwToCN(dyGroup, samples: gn, channels: outChannels, plane: plane, into: dyCN)
-            if let bias { ChannelReduction.addSums(dyGroup, samples: gn, channels: outChannels, plane: plane, into: bias.grad.data) }
+            if let bias {
+                ChannelReduction.addSums(
+                    dyGroup, samples: gn, channels: outChannels, plane: plane, into: bias.grad.data)
+            }
             Gemm.sgemm(transB: true, m: outChannels, n: g.rows, k: cols, a: dyCN, b: col, beta: 1, c: weight.grad.data)
             if viaFlippedConv {
                 dyGeometry.im2col(dyGroup, samples: gn, into: dcol)
                 Gemm.sgemm(m: inChannels, n: cols, k: dyGeometry.rows, a: flippedWeight.data, b: dcol, c: dxCN)
-                Layout.cnToNCHW(dxCN, samples: gn, channels: inChannels, plane: plane, into: inputGrad.data + n0 * g.inPlaneVolume)
+                Layout.cnToNCHW(
+                    dxCN, samples: gn, channels: inChannels, plane: plane, into: inputGrad.data + n0 * g.inPlaneVolume)
             } else if computesInputGradient {
                 Gemm.sgemm(transA: true, m: g.rows, n: cols, k: outChannels, a: weight.value.data, b: dyCN, c: dcol)
                 g.col2im(dcol, samples: gn, into: inputGrad.data + n0 * g.inPlaneVolume)
@@ -161,14 +173,18 @@ public final class Conv2D: Layer {
         updateRetention(training && stride > 1 ? x.shape[0] * sampleCol : 0)
         colIsRetained = retainedFloats > 0
         let cols = (0..<Engine.threadCount).map { workspace.buffer(8 + $0, count: sampleCol) }
-        let (w, out, b, kept, keep) = (weight.value.data, output.data, bias?.value.data, retainedCol.data, colIsRetained)
+        let (w, out, b, kept, keep) = (
+            weight.value.data, output.data, bias?.value.data, retainedCol.data, colIsRetained
+        )
         Engine.parallelParts(x.shape[0]) { part, samples in
             for s in samples {
                 let col = keep ? kept + s * sampleCol : cols[part]
                 g.im2col(x.data + s * g.inPlaneVolume, samples: 1, into: col)
                 let o = out + s * outVolume
                 Gemm.sgemm(m: outChannels, n: plane, k: g.rows, a: w, b: col, c: o)
-                if let b { for c in 0..<outChannels { let p = o + c * plane, bc = b[c]; for i in 0..<plane { p[i] += bc } } }
+                if let b {
+                    for c in 0..<outChannels { let p = o + c * plane, bc = b[c]; for i in 0..<plane { p[i] += bc } }
+                }
             }
         }
         input = training ? x : nil
@@ -181,8 +197,9 @@ public final class Conv2D: Layer {
         let n = x.shape[0], plane = g.outPlane, outVolume = outChannels * plane, kSize = outChannels * g.rows
         if let bias { addChannelSums(dy, into: bias.grad.data) }
         let viaFlippedConv = stride == 1 && 2 * padding == kernelSize - 1
-        let dyGeometry = ConvGeometry(channels: outChannels, inH: g.outH, inW: g.outW, kernelH: kernelSize, kernelW: kernelSize,
-                                      stride: 1, padding: kernelSize - 1 - padding)
+        let dyGeometry = ConvGeometry(
+            channels: outChannels, inH: g.outH, inW: g.outW, kernelH: kernelSize, kernelW: kernelSize,
+            stride: 1, padding: kernelSize - 1 - padding)
         if computesInputGradient {
             inputGrad.reshape(to: x.shape)
             if !viaFlippedConv { inputGrad.fill(0) }
@@ -193,8 +210,12 @@ public final class Conv2D: Layer {
         let chunks = (n + weightGradientChunk - 1) / weightGradientChunk
         let partials = workspace.buffer(6, count: chunks * kSize)
         let cols = (0..<Engine.threadCount).map { workspace.buffer(8 + 2 * $0, count: g.rows * plane) }
-        let dcols = (0..<Engine.threadCount).map { workspace.buffer(9 + 2 * $0, count: Swift.max(g.rows, dyGeometry.rows) * plane) }
-        let (w, dxData, flipped, dxNeeded) = (weight.value.data, inputGrad.data, flippedWeight.data, computesInputGradient)
+        let dcols = (0..<Engine.threadCount).map {
+            workspace.buffer(9 + 2 * $0, count: Swift.max(g.rows, dyGeometry.rows) * plane)
+        }
+        let (w, dxData, flipped, dxNeeded) = (
+            weight.value.data, inputGrad.data, flippedWeight.data, computesInputGradient
+        )
         let (kept, reuse, sampleCol) = (retainedCol.data, colIsRetained, g.rows * plane)
         Engine.parallelParts(chunks) { part, chunkRange in
             let dcol = dcols[part]
@@ -203,8 +224,9 @@ public final class Conv2D: Layer {
                     let dys = dy.data + s * outVolume
                     let col = reuse ? kept + s * sampleCol : cols[part]
                     if !reuse { g.im2col(x.data + s * g.inPlaneVolume, samples: 1, into: col) }
-                    Gemm.sgemm(transB: true, m: outChannels, n: g.rows, k: plane, a: dys, b: col,
-                               beta: s == chunk * weightGradientChunk ? 0 : 1, c: partials + chunk * kSize)
+                    Gemm.sgemm(
+                        transB: true, m: outChannels, n: g.rows, k: plane, a: dys, b: col,
+                        beta: s == chunk * weightGradientChunk ? 0 : 1, c: partials + chunk * kSize)
                     guard dxNeeded else { continue }
                     let dx = dxData + s * g.inPlaneVolume
                     if viaFlippedConv {
@@ -228,9 +250,13 @@ public final class Conv2D: Layer {
         // tapWeight[o*kk + t][c] = W[o][c][t]
         tapWeight.reshape(to: [taps, inChannels])
         let (w, tw) = (weight.value.data, tapWeight.data)
-        for o in 0..<outChannels { for c in 0..<inChannels { for t in 0..<kk {
-            tw[(o * kk + t) * inChannels + c] = w[(o * inChannels + c) * kk + t]
-        } } }
+        for o in 0..<outChannels {
+            for c in 0..<inChannels {
+                for t in 0..<kk {
+                    tw[(o * kk + t) * inChannels + c] = w[(o * inChannels + c) * kk + t]
+                }
+            }
+        }
         let planes = workspace.buffer(0, count: taps * n * plane)
         Gemm.sgemm(m: taps, n: n * plane, k: inChannels, a: tw, b: inputCN.data, c: planes)
         let (k, width, out, bias) = (kernelSize, g.outW, output.data, bias?.value.data)
@@ -260,17 +286,22 @@ public final class Conv2D: Layer {
         let n = x.shape[0], plane = g.outPlane, kk = kernelSize * kernelSize, taps = outChannels * kk
         if let bias { addChannelSums(dy, into: bias.grad.data) }
         // dcol[o*kk + t'][p] = dy[o] at p shifted by the flipped tap t' (an im2col of dy).
-        let dyGeometry = ConvGeometry(channels: outChannels, inH: g.outH, inW: g.outW, kernelH: kernelSize, kernelW: kernelSize,
-                                      stride: 1, padding: kernelSize - 1 - padding)
+        let dyGeometry = ConvGeometry(
+            channels: outChannels, inH: g.outH, inW: g.outW, kernelH: kernelSize, kernelW: kernelSize,
+            stride: 1, padding: kernelSize - 1 - padding)
         let dcol = workspace.buffer(0, count: taps * n * plane)
         dyGeometry.im2col(dy.data, samples: n, into: dcol)
         // G[c][o*kk + t'] = sum_p X[c][p] dcol[o*kk + t'][p];  dW[o][c][t] += G[c][o*kk + kk-1-t].
         let gram = workspace.buffer(1, count: inChannels * taps)
         Gemm.sgemm(transB: true, m: inChannels, n: taps, k: n * plane, a: inputCN.data, b: dcol, c: gram)
         let dw = weight.grad.data
-        for o in 0..<outChannels { for c in 0..<inChannels { for t in 0..<kk {
-            dw[(o * inChannels + c) * kk + t] += gram[c * taps + o * kk + kk - 1 - t]
-        } } }
+        for o in 0..<outChannels {
+            for c in 0..<inChannels {
+                for t in 0..<kk {
+                    dw[(o * inChannels + c) * kk + t] += gram[c * taps + o * kk + kk - 1 - t]
+                }
+            }
+        }
         guard computesInputGradient else { inputGrad.reshape(to: [0]); return inputGrad }
         flipWeights()
         inputGrad.reshape(to: x.shape)
@@ -287,14 +318,19 @@ public final class Conv2D: Layer {
         let k = kernelSize, kk = k * k
         flippedWeight.reshape(to: [inChannels, outChannels, k, k])
         let (w, f) = (weight.value.data, flippedWeight.data)
-        for o in 0..<outChannels { for c in 0..<inChannels { for t in 0..<kk {
-            f[(c * outChannels + o) * kk + (kk - 1 - t)] = w[(o * inChannels + c) * kk + t]
-        } } }
+        for o in 0..<outChannels {
+            for c in 0..<inChannels {
+                for t in 0..<kk {
+                    f[(c * outChannels + o) * kk + (kk - 1 - t)] = w[(o * inChannels + c) * kk + t]
+                }
+            }
+        }
     }
 }
 
 /// sum[i] += partials[0][i] + partials[1][i] + ... in chunk order (per-sample weight gradients).
-func addChunkPartials(_ partials: UnsafePointer<Float>, chunks: Int, count: Int, into sum: UnsafeMutablePointer<Float>) {
+func addChunkPartials(_ partials: UnsafePointer<Float>, chunks: Int, count: Int, into sum: UnsafeMutablePointer<Float>)
+{
     Engine.parallelFor(count, minimumPerThread: 1 << 12) { r in
         for i in r { var s = sum[i]; for c in 0..<chunks { s += partials[c * count + i] }; sum[i] = s }
     }

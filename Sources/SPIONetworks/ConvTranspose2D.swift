@@ -19,11 +19,15 @@ public final class ConvTranspose2D: Layer {
     private let output = Tensor(shape: [0])
     private let inputGrad = Tensor(shape: [0])
 
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int, padding: Int, outputPadding: Int,
-                bias: Bool = true, workspace: Workspace) {
-        precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && stride > 0,
-                     "ConvTranspose2D(\(inChannels), \(outChannels), k \(kernelSize), s \(stride)) needs positive sizes")
-        precondition(outputPadding >= 0 && outputPadding < stride, "ConvTranspose2D outputPadding must lie in 0..<stride")
+    public init(
+        _ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int, padding: Int, outputPadding: Int,
+        bias: Bool = true, workspace: Workspace
+    ) {
+        precondition(
+            inChannels > 0 && outChannels > 0 && kernelSize > 0 && stride > 0,
+            "ConvTranspose2D(\(inChannels), \(outChannels), k \(kernelSize), s \(stride)) needs positive sizes")
+        precondition(
+            outputPadding >= 0 && outputPadding < stride, "ConvTranspose2D outputPadding must lie in 0..<stride")
         self.inChannels = inChannels; self.outChannels = outChannels; self.kernelSize = kernelSize
         self.stride = stride; self.padding = padding; self.outputPadding = outputPadding
         weight = Parameter(shape: [inChannels, outChannels, kernelSize, kernelSize])
@@ -48,18 +52,19 @@ public final class ConvTranspose2D: Layer {
     /// The convolution this layer is the adjoint of: from the output image back to the input grid.
     private func geometry(for x: Tensor) -> ConvGeometry {
         x.expectRank4("ConvTranspose2D input")
-        precondition(x.shape[1] == inChannels, "ConvTranspose2D expects \(inChannels) input channels, got shape \(x.shape)")
+        precondition(
+            x.shape[1] == inChannels, "ConvTranspose2D expects \(inChannels) input channels, got shape \(x.shape)")
         let (h, w) = (x.shape[2], x.shape[3])
         if let g = geometry, g.outH == h, g.outW == w { return g }
         let oh = (h - 1) * stride - 2 * padding + kernelSize + outputPadding
         let ow = (w - 1) * stride - 2 * padding + kernelSize + outputPadding
-        let g = ConvGeometry(channels: outChannels, inH: oh, inW: ow, kernelH: kernelSize, kernelW: kernelSize,
-                             stride: stride, padding: padding)
+        let g = ConvGeometry(
+            channels: outChannels, inH: oh, inW: ow, kernelH: kernelSize, kernelW: kernelSize,
+            stride: stride, padding: padding)
         precondition(g.outH == h && g.outW == w, "ConvTranspose2D geometry \(g) does not invert input \(h)x\(w)")
         geometry = g
         return g
     }
-
 
     public func forward(_ x: Tensor) -> Tensor {
         let g = geometry(for: x)
@@ -74,7 +79,8 @@ public final class ConvTranspose2D: Layer {
         var n0 = 0
         while n0 < n {
             let gn = Swift.min(group, n - n0), cols = gn * planeIn
-            Layout.nchwToCN(x.data + n0 * inChannels * planeIn, samples: gn, channels: inChannels, plane: planeIn, into: xCN)
+            Layout.nchwToCN(
+                x.data + n0 * inChannels * planeIn, samples: gn, channels: inChannels, plane: planeIn, into: xCN)
             Gemm.sgemm(transA: true, m: g.rows, n: cols, k: inChannels, a: weight.value.data, b: xCN, c: col)
             g.col2im(col, samples: gn, into: output.data + n0 * outVolume)
             n0 += gn
@@ -85,7 +91,9 @@ public final class ConvTranspose2D: Layer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        guard let x = input, let g = geometry else { preconditionFailure("ConvTranspose2D.backward needs a training-mode forward first") }
+        guard let x = input, let g = geometry else {
+            preconditionFailure("ConvTranspose2D.backward needs a training-mode forward first")
+        }
         let n = x.shape[0], planeIn = g.outPlane, outVolume = outChannels * g.inH * g.inW
         dy.expectShape([n, outChannels, g.inH, g.inW], "ConvTranspose2D.backward output gradient")
         inputGrad.reshape(to: x.shape)
@@ -98,10 +106,13 @@ public final class ConvTranspose2D: Layer {
         while n0 < n {
             let gn = Swift.min(group, n - n0), cols = gn * planeIn
             g.im2col(dy.data + n0 * outVolume, samples: gn, into: col)
-            Layout.nchwToCN(x.data + n0 * inChannels * planeIn, samples: gn, channels: inChannels, plane: planeIn, into: xCN)
+            Layout.nchwToCN(
+                x.data + n0 * inChannels * planeIn, samples: gn, channels: inChannels, plane: planeIn, into: xCN)
             Gemm.sgemm(transB: true, m: inChannels, n: g.rows, k: cols, a: xCN, b: col, beta: 1, c: weight.grad.data)
             Gemm.sgemm(m: inChannels, n: cols, k: g.rows, a: weight.value.data, b: col, c: dxCN)
-            Layout.cnToNCHW(dxCN, samples: gn, channels: inChannels, plane: planeIn, into: inputGrad.data + n0 * inChannels * planeIn)
+            Layout.cnToNCHW(
+                dxCN, samples: gn, channels: inChannels, plane: planeIn,
+                into: inputGrad.data + n0 * inChannels * planeIn)
             n0 += gn
         }
         if let bias { addChannelSums(dy, into: bias.grad.data) }
@@ -118,7 +129,9 @@ extension ConvTranspose2D {
         let (w, out) = (weight.value.data, output.data)
         Engine.parallelParts(x.shape[0]) { part, samples in
             for s in samples {
-                Gemm.sgemm(transA: true, m: g.rows, n: planeIn, k: inChannels, a: w, b: x.data + s * inChannels * planeIn, c: cols[part])
+                Gemm.sgemm(
+                    transA: true, m: g.rows, n: planeIn, k: inChannels, a: w, b: x.data + s * inChannels * planeIn,
+                    c: cols[part])
                 g.col2im(cols[part], samples: 1, into: out + s * outVolume)
             }
         }
@@ -140,8 +153,9 @@ extension ConvTranspose2D {
                 for s in (chunk * weightGradientChunk)..<Swift.min(n, (chunk + 1) * weightGradientChunk) {
                     let xs = x.data + s * inChannels * planeIn
                     g.im2col(dy.data + s * outVolume, samples: 1, into: col)
-                    Gemm.sgemm(transB: true, m: inChannels, n: g.rows, k: planeIn, a: xs, b: col,
-                               beta: s == chunk * weightGradientChunk ? 0 : 1, c: partials + chunk * kSize)
+                    Gemm.sgemm(
+                        transB: true, m: inChannels, n: g.rows, k: planeIn, a: xs, b: col,
+                        beta: s == chunk * weightGradientChunk ? 0 : 1, c: partials + chunk * kSize)
                     Gemm.sgemm(m: inChannels, n: planeIn, k: g.rows, a: w, b: col, c: dx + s * inChannels * planeIn)
                 }
             }
@@ -164,5 +178,6 @@ func addChannelBias(_ x: Tensor, _ b: UnsafePointer<Float>) {
 
 /// out[c] += sum over n, h, w of x[n, c, h, w] (Double accumulation in a fixed order).
 func addChannelSums(_ x: Tensor, into out: UnsafeMutablePointer<Float>) {
-    ChannelReduction.addSums(x.data, samples: x.shape[0], channels: x.shape[1], plane: x.shape[2] * x.shape[3], into: out)
+    ChannelReduction.addSums(
+        x.data, samples: x.shape[0], channels: x.shape[1], plane: x.shape[2] * x.shape[3], into: out)
 }

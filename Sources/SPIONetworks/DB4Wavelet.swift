@@ -12,7 +12,7 @@ public enum DB4Wavelet {
     /// PyWavelets' `Wavelet('db4').dec_lo`.
     public static let lowPass: [Double] = [
         -0.010597401785069032, 0.0328830116668852, 0.030841381835560764, -0.18703481171909309,
-        -0.027983769416859854, 0.6308807679298589, 0.7148465705529157, 0.2303778133088965,
+        -0.027983769416859854, 0.6308807679298589, 0.7148465705529157, 0.2303778133088965
     ]
     /// PyWavelets' `dec_hi`: hi[j] = (-1)^(j+1) lo[7-j].
     public static let highPass: [Double] = (0..<8).map { j in (j % 2 == 0 ? -1.0 : 1.0) * lowPass[7 - j] }
@@ -32,34 +32,47 @@ public enum DB4Wavelet {
 
     /// Forward transform of one H x W plane into four H/2 x W/2 planes written to `bands`
     /// (LL, LH, HL, HH, contiguous). H and W must be even.
-    public static func forward(_ image: UnsafePointer<Float>, height: Int, width: Int, bands: UnsafeMutablePointer<Float>) {
-        precondition(height % 2 == 0 && width % 2 == 0 && height > 0 && width > 0,
-                     "DB4Wavelet needs even H and W, got \(height) x \(width)")
+    public static func forward(
+        _ image: UnsafePointer<Float>, height: Int, width: Int, bands: UnsafeMutablePointer<Float>
+    ) {
+        precondition(
+            height % 2 == 0 && width % 2 == 0 && height > 0 && width > 0,
+            "DB4Wavelet needs even H and W, got \(height) x \(width)")
         let (h2, w2) = (height / 2, width / 2)
         // Along the width first: L and H are H x W/2.
         var l = [Double](repeating: 0, count: height * w2), hh = l
         for r in 0..<height {
-            analyse({ Double(image[r * width + $0]) }, n: width, low: { l[r * w2 + $0] = $1 }, high: { hh[r * w2 + $0] = $1 })
+            analyse(
+                { Double(image[r * width + $0]) }, n: width, low: { l[r * w2 + $0] = $1 },
+                high: { hh[r * w2 + $0] = $1 })
         }
         let plane = h2 * w2
         for c in 0..<w2 {
-            analyse({ l[$0 * w2 + c] }, n: height,
-                    low: { bands[$0 * w2 + c] = Float($1) }, high: { bands[plane + $0 * w2 + c] = Float($1) })
-            analyse({ hh[$0 * w2 + c] }, n: height,
-                    low: { bands[2 * plane + $0 * w2 + c] = Float($1) }, high: { bands[3 * plane + $0 * w2 + c] = Float($1) })
+            analyse(
+                { l[$0 * w2 + c] }, n: height,
+                low: { bands[$0 * w2 + c] = Float($1) }, high: { bands[plane + $0 * w2 + c] = Float($1) })
+            analyse(
+                { hh[$0 * w2 + c] }, n: height,
+                low: { bands[2 * plane + $0 * w2 + c] = Float($1) },
+                high: { bands[3 * plane + $0 * w2 + c] = Float($1) })
         }
     }
 
     /// Inverse transform: four H/2 x W/2 bands (LL, LH, HL, HH) back to one H x W plane.
-    public static func inverse(_ bands: UnsafePointer<Float>, height: Int, width: Int, image: UnsafeMutablePointer<Float>) {
-        precondition(height % 2 == 0 && width % 2 == 0 && height > 0 && width > 0,
-                     "DB4Wavelet needs even H and W, got \(height) x \(width)")
+    public static func inverse(
+        _ bands: UnsafePointer<Float>, height: Int, width: Int, image: UnsafeMutablePointer<Float>
+    ) {
+        precondition(
+            height % 2 == 0 && width % 2 == 0 && height > 0 && width > 0,
+            "DB4Wavelet needs even H and W, got \(height) x \(width)")
         let (h2, w2) = (height / 2, width / 2), plane = h2 * w2
         var l = [Double](repeating: 0, count: height * w2), hh = l
         for c in 0..<w2 {
             for k in 0..<h2 {
-                let (ll, lh, hl, d) = (Double(bands[k * w2 + c]), Double(bands[plane + k * w2 + c]),
-                                       Double(bands[2 * plane + k * w2 + c]), Double(bands[3 * plane + k * w2 + c]))
+                let (ll, lh, hl, d) = (
+                    Double(bands[k * w2 + c]), Double(bands[plane + k * w2 + c]),
+                    Double(bands[2 * plane + k * w2 + c]), Double(bands[3 * plane + k * w2 + c])
+                )
                 for j in 0..<8 {
                     let r = index(k, j, height) * w2 + c
                     l[r] += lowPass[j] * ll + highPass[j] * lh
@@ -90,7 +103,9 @@ public enum DB4Wavelet {
 
     /// Inverse transform of N x 4 x h x w bands into N x 1 x 2h x 2w images.
     public static func inverse(_ bands: Tensor, into images: Tensor) {
-        precondition(bands.shape.count == 4 && bands.shape[1] == 4, "DB4Wavelet.inverse needs N x 4 x h x w bands, got \(bands.shape)")
+        precondition(
+            bands.shape.count == 4 && bands.shape[1] == 4,
+            "DB4Wavelet.inverse needs N x 4 x h x w bands, got \(bands.shape)")
         let (n, h, w) = (bands.shape[0], 2 * bands.shape[2], 2 * bands.shape[3])
         images.reshape(to: [n, 1, h, w])
         Engine.parallelFor(n) { r in

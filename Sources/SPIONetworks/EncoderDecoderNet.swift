@@ -25,10 +25,13 @@ public final class EncoderDecoderNet: Layer {
         var stages: [EncoderStage] = []
         var cin = config.inputChannels
         let unet = config.architecture == .unet
-        func convBNReLU(_ i: Int, _ o: Int) -> [Layer] { [Conv2D(i, o, kernelSize: 3, workspace: ws), BatchNorm2D(o), ReLU()] }
+        func convBNReLU(_ i: Int, _ o: Int) -> [Layer] {
+            [Conv2D(i, o, kernelSize: 3, workspace: ws), BatchNorm2D(o), ReLU()]
+        }
         for s in 0..<4 {
             let f = F << s
-            let down: Layer = !unet && config.downsampling == .strided
+            let down: Layer =
+                !unet && config.downsampling == .strided
                 ? Conv2D(f, f, kernelSize: 3, stride: 2, workspace: ws) : MaxPool2D()
             stages.append(EncoderStage(body: convBNReLU(cin, f) + convBNReLU(f, f), downsampling: down))
             cin = f
@@ -42,15 +45,19 @@ public final class EncoderDecoderNet: Layer {
             var ups: [DecoderStage] = []
             for k in 0..<4 {
                 let w = F << (3 - k)
-                ups.append(DecoderStage(up: [ConvTranspose2D.doubling2x2(c, w, workspace: ws)],
-                                        body: convBNReLU(w + skipChannels[k], w) + convBNReLU(w, w)))
+                ups.append(
+                    DecoderStage(
+                        up: [ConvTranspose2D.doubling2x2(c, w, workspace: ws)],
+                        body: convBNReLU(w + skipChannels[k], w) + convBNReLU(w, w)))
                 c = w
             }
             decoders = [UpsamplingDecoder(stages: ups, head: Conv2D(c, 1, kernelSize: 1, workspace: ws))]
         } else {
             var blocks: [Layer] = []
             if config.bottleneck != .none {
-                let kind: ResidualBlock.Shortcut = config.bottleneck == .plain ? .none
+                let kind: ResidualBlock.Shortcut =
+                    config.bottleneck == .plain
+                    ? .none
                     : config.shortcut == .projection ? .projection : .identity
                 for _ in 0..<config.residualBlocks {
                     blocks.append(ResidualBlock(cin, config.bottleneckFilters, shortcut: kind, workspace: ws))
@@ -64,12 +71,19 @@ public final class EncoderDecoderNet: Layer {
                 var dstages: [DecoderStage] = []
                 for (k, w) in config.resolvedDecoderWidths.enumerated() {
                     let extra = config.skips ? skipChannels[k] : 0
-                    dstages.append(DecoderStage(
-                        up: [ConvTranspose2D.doubling3x3(c, w, workspace: ws), LeakyReLU(slope: 0.01), BatchNorm2D(w)],
-                        body: [Conv2D(w + extra, w, kernelSize: 3, workspace: ws), LeakyReLU(slope: 0.01), BatchNorm2D(w)]))
+                    dstages.append(
+                        DecoderStage(
+                            up: [
+                                ConvTranspose2D.doubling3x3(c, w, workspace: ws), LeakyReLU(slope: 0.01), BatchNorm2D(w)
+                            ],
+                            body: [
+                                Conv2D(w + extra, w, kernelSize: 3, workspace: ws), LeakyReLU(slope: 0.01),
+                                BatchNorm2D(w)
+                            ]))
                     c = w
                 }
-                decoders.append(UpsamplingDecoder(stages: dstages, head: Conv2D(c, outChannels, kernelSize: 3, workspace: ws)))
+                decoders.append(
+                    UpsamplingDecoder(stages: dstages, head: Conv2D(c, outChannels, kernelSize: 3, workspace: ws)))
             }
         }
         self.decoders = decoders
@@ -86,7 +100,9 @@ public final class EncoderDecoderNet: Layer {
 
     private var usesSkips: Bool { config.architecture == .unet || config.skips }
 
-    public var children: [(String, Module)] { [("encoder", encoderList), ("bottleneck", bottleneck), ("decoders", decoderList)] }
+    public var children: [(String, Module)] {
+        [("encoder", encoderList), ("bottleneck", bottleneck), ("decoders", decoderList)]
+    }
 
     /// Output shape for a batch of n.
     public func outputShape(batch n: Int) -> [Int] {
@@ -95,7 +111,9 @@ public final class EncoderDecoderNet: Layer {
     }
 
     public func forward(_ x: Tensor) -> Tensor {
-        x.expectShape([x.shape.first ?? 0, config.inputChannels, config.inputSize, config.inputSize], "\(config.architecture.rawValue) input")
+        x.expectShape(
+            [x.shape.first ?? 0, config.inputChannels, config.inputSize, config.inputSize],
+            "\(config.architecture.rawValue) input")
         let z = bottleneck(encoder.reduce(x) { $1.forward($0) })
         let skips: [Tensor?] = (0..<4).map { k in usesSkips ? encoder[3 - k].features : nil }
         let n = x.shape[0]

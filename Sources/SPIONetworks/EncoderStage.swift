@@ -80,7 +80,9 @@ public final class UpsamplingDecoder: Module, LayerContainer {
 
     public var layerNames: [String] { [String(stages.count)] }
     public func layer(named name: String) -> Layer? { name == String(stages.count) ? head : nil }
-    public func replaceLayer(named name: String, with layer: Layer) { precondition(name == String(stages.count)); head = layer }
+    public func replaceLayer(named name: String, with layer: Layer) {
+        precondition(name == String(stages.count)); head = layer
+    }
 
     public var children: [(String, Module)] {
         stages.enumerated().map { (String($0), $1 as Module) } + [(String(stages.count), head)]

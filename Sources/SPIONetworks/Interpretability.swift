@@ -9,7 +9,9 @@ public enum Interpretability {
     /// bilinearly resized to H x W. y is the sum of output channel `outputChannel` (a band of
     /// DeepSPIO's output, i.e. one decoder; 0 for one-output models).
     public static func gradCAM(model: Layer, input: Tensor, layer: String, outputChannel: Int = 0) throws -> Tensor {
-        precondition(input.shape.count == 4 && input.shape[0] == 1, "Grad-CAM takes one image, 1 x C x H x W; got \(input.shape)")
+        precondition(
+            input.shape.count == 4 && input.shape[0] == 1, "Grad-CAM takes one image, 1 x C x H x W; got \(input.shape)"
+        )
         return try LayerProbe.attach(to: model, at: [layer]) { probes in
             _ = run(model, input, outputChannel: outputChannel, guided: false)
             let (a, g) = (probes[0].output, probes[0].outputGradient)
@@ -30,7 +32,9 @@ public enum Interpretability {
     /// d(sum of output channel `outputChannel`)/d(input) for one image, C x H x W; with `guided`
     /// (the paper's Fig. 13), ReLUs and LeakyReLUs also stop negative gradients.
     public static func saliency(model: Layer, input: Tensor, outputChannel: Int = 0, guided: Bool = true) -> Tensor {
-        precondition(input.shape.count == 4 && input.shape[0] == 1, "saliency takes one image, 1 x C x H x W; got \(input.shape)")
+        precondition(
+            input.shape.count == 4 && input.shape[0] == 1, "saliency takes one image, 1 x C x H x W; got \(input.shape)"
+        )
         let g = run(model, input, outputChannel: outputChannel, guided: guided)
         return Tensor(shape: Array(input.shape.dropFirst()), values: g.array)
     }
@@ -54,7 +58,9 @@ public enum Interpretability {
             model.setTraining(true)
         }
         let y = model.forward(input)
-        precondition(outputChannel >= 0 && outputChannel < y.shape[1], "output channel \(outputChannel) out of 0..<\(y.shape[1])")
+        precondition(
+            outputChannel >= 0 && outputChannel < y.shape[1], "output channel \(outputChannel) out of 0..<\(y.shape[1])"
+        )
         let dy = Tensor(shape: y.shape)
         let plane = y.shape[2] * y.shape[3]
         for i in 0..<plane { dy.data[outputChannel * plane + i] = 1 }

@@ -69,8 +69,9 @@ public final class LayerProbe: Layer {
         model.visit { n, m in parents[n] = m }
         let parts = name.split(separator: ".").map(String.init)
         guard let last = parts.last,
-              let container = parents[parts.dropLast().joined(separator: ".")] as? LayerContainer,
-              container.layer(named: last) != nil else {
+            let container = parents[parts.dropLast().joined(separator: ".")] as? LayerContainer,
+            container.layer(named: last) != nil
+        else {
             throw ProbeError.notALayer(name, layerNames(in: model))
         }
         return (container, last)

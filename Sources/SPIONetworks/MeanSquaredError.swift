@@ -8,7 +8,8 @@ public final class MeanSquaredError {
 
     /// Returns the loss and d(loss)/d(prediction) (owned by this object).
     public func callAsFunction(_ prediction: Tensor, _ target: Tensor) -> (loss: Double, gradient: Tensor) {
-        precondition(prediction.shape == target.shape, "MSE needs equal shapes, got \(prediction.shape) and \(target.shape)")
+        precondition(
+            prediction.shape == target.shape, "MSE needs equal shapes, got \(prediction.shape) and \(target.shape)")
         grad.reshape(to: prediction.shape)
         var s = 0.0
         let k = 2 / Float(prediction.count)

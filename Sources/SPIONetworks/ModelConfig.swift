@@ -52,7 +52,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case preset, architecture, inputSize, inputChannels, baseFilters, bottleneckFilters, residualBlocks,
-             decoderWidths, downsampling, bottleneck, shortcut, head, skips
+            decoderWidths, downsampling, bottleneck, shortcut, head, skips
     }
 
     public init(from decoder: Decoder) throws {
@@ -82,7 +82,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try c.encode(residualBlocks, forKey: .residualBlocks)
         try c.encodeIfPresent(decoderWidths, forKey: .decoderWidths)
         try c.encode(downsampling, forKey: .downsampling); try c.encode(bottleneck, forKey: .bottleneck)
-        try c.encode(shortcut, forKey: .shortcut); try c.encode(head, forKey: .head); try c.encode(skips, forKey: .skips)
+        try c.encode(shortcut, forKey: .shortcut); try c.encode(head, forKey: .head);
+        try c.encode(skips, forKey: .skips)
     }
 
     /// Decoder stage widths with the default filled in.
@@ -95,18 +96,30 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// The first inconsistency, in words, or nil.
     public var problem: String? {
-        if inputSize <= 0 || inputSize % 16 != 0 || inputSize > 2048 { return "inputSize must be a multiple of 16 from 16 to 2048, got \(inputSize)" }
-        if !(1...64).contains(inputChannels) || !(1...1024).contains(baseFilters) || !(1...8192).contains(bottleneckFilters) {
+        if inputSize <= 0 || inputSize % 16 != 0 || inputSize > 2048 {
+            return "inputSize must be a multiple of 16 from 16 to 2048, got \(inputSize)"
+        }
+        if !(1...64).contains(inputChannels) || !(1...1024).contains(baseFilters)
+            || !(1...8192).contains(bottleneckFilters)
+        {
             return "inputChannels (1 to 64), baseFilters (1 to 1024) and bottleneckFilters (1 to 8192) are out of range"
         }
         if residualBlocks < 0 || residualBlocks > 64 { return "residualBlocks must be 0 to 64, got \(residualBlocks)" }
         let stages = head == .image ? 4 : 3
         if architecture == .deepspio && resolvedDecoderWidths.count != stages {
-            return "decoderWidths needs \(stages) entries for the \(head.rawValue) head, got \(resolvedDecoderWidths.count)"
+            return
+                "decoderWidths needs \(stages) entries for the \(head.rawValue) head, got "
+                + "\(resolvedDecoderWidths.count)"
         }
-        if resolvedDecoderWidths.contains(where: { $0 <= 0 || $0 > 8192 }) { return "decoderWidths must be 1 to 8192, got \(resolvedDecoderWidths)" }
-        if architecture == .deepspio && bottleneck == .residual && shortcut == .identity && bottleneckFilters < 8 * baseFilters {
-            return "an identity shortcut zero-pads channels, so bottleneckFilters (\(bottleneckFilters)) must be at least 8 x baseFilters (\(8 * baseFilters))"
+        if resolvedDecoderWidths.contains(where: { $0 <= 0 || $0 > 8192 }) {
+            return "decoderWidths must be 1 to 8192, got \(resolvedDecoderWidths)"
+        }
+        if architecture == .deepspio && bottleneck == .residual && shortcut == .identity
+            && bottleneckFilters < 8 * baseFilters
+        {
+            return
+                "an identity shortcut zero-pads channels, so bottleneckFilters (\(bottleneckFilters)) must be at "
+                + "least 8 x baseFilters (\(8 * baseFilters))"
         }
         return nil
     }

@@ -15,8 +15,9 @@ public final class NormalisedL1Loss {
     /// Loss and d(loss)/d(prediction) for N x B x h x w tensors (the gradient is owned by this
     /// object). At a zero difference the gradient of |.| is taken as 0.
     public func callAsFunction(_ prediction: Tensor, _ target: Tensor) -> (loss: Double, gradient: Tensor) {
-        precondition(prediction.shape == target.shape && prediction.shape.count == 4,
-                     "NormalisedL1Loss needs equal N x B x h x w shapes, got \(prediction.shape) and \(target.shape)")
+        precondition(
+            prediction.shape == target.shape && prediction.shape.count == 4,
+            "NormalisedL1Loss needs equal N x B x h x w shapes, got \(prediction.shape) and \(target.shape)")
         let (n, bands, plane) = (prediction.shape[0], prediction.shape[1], prediction.shape[2] * prediction.shape[3])
         grad.reshape(to: prediction.shape)
         var perBand = [Double](repeating: 0, count: n * bands)
@@ -40,6 +41,9 @@ public final class NormalisedL1Loss {
     /// lambda * sum of squared parameters (the loss's weight term, for reporting).
     public static func weightPenalty(_ parameters: [Parameter], lambda: Double) -> Double {
         guard lambda != 0 else { return 0 }
-        return lambda * parameters.reduce(0.0) { s, p in (0..<p.value.count).reduce(s) { $0 + Double(p.value.data[$1] * p.value.data[$1]) } }
+        return lambda
+            * parameters.reduce(0.0) { s, p in
+                (0..<p.value.count).reduce(s) { $0 + Double(p.value.data[$1] * p.value.data[$1]) }
+            }
     }
 }

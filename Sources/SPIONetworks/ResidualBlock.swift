@@ -18,8 +18,9 @@ public final class ResidualBlock: Layer {
     private let inputGrad = Tensor(shape: [0])
 
     public init(_ inChannels: Int, _ outChannels: Int, shortcut kind: Shortcut = .projection, workspace: Workspace) {
-        precondition(kind != .identity || inChannels <= outChannels,
-                     "an identity shortcut can only widen (zero-padding), got \(inChannels) -> \(outChannels)")
+        precondition(
+            kind != .identity || inChannels <= outChannels,
+            "an identity shortcut can only widen (zero-padding), got \(inChannels) -> \(outChannels)")
         self.inChannels = inChannels; self.outChannels = outChannels; shortcutKind = kind
         conv = Conv2D(inChannels, outChannels, kernelSize: 3, workspace: workspace)
         bn = BatchNorm2D(outChannels)
@@ -40,7 +41,10 @@ public final class ResidualBlock: Layer {
         let (n, plane) = (x.shape[0], x.shape[2] * x.shape[3])
         padded.reshape(to: [n, outChannels, x.shape[2], x.shape[3]])
         padded.fill(0)
-        for s in 0..<n { (padded.data + s * outChannels * plane).update(from: x.data + s * inChannels * plane, count: inChannels * plane) }
+        for s in 0..<n {
+            (padded.data + s * outChannels * plane).update(
+                from: x.data + s * inChannels * plane, count: inChannels * plane)
+        }
         return padded
     }
 

@@ -5,7 +5,8 @@ import Foundation
 /// tensor bytes. Only what checkpoints need: F32 and I64.
 public enum SafeTensors {
     /// Element types we read and write.
-    public enum DType: String, Sendable { case f32 = "F32", i64 = "I64"
+    public enum DType: String, Sendable {
+        case f32 = "F32", i64 = "I64"
         var size: Int { self == .f32 ? 4 : 8 }
     }
 
@@ -14,7 +15,9 @@ public enum SafeTensors {
         public var dtype: DType
         public var shape: [Int]
         public var bytes: Data
-        public init(dtype: DType, shape: [Int], bytes: Data) { self.dtype = dtype; self.shape = shape; self.bytes = bytes }
+        public init(dtype: DType, shape: [Int], bytes: Data) {
+            self.dtype = dtype; self.shape = shape; self.bytes = bytes
+        }
 
         /// An F32 entry from floats.
         public init(shape: [Int], floats: UnsafeBufferPointer<Float>) {
@@ -50,8 +53,14 @@ public enum SafeTensors {
         let names = tensors.keys.sorted()
         for name in names {
             let e = tensors[name]!
-            precondition(e.bytes.count == e.shape.reduce(1, *) * e.dtype.size, "safetensors entry \(name): byte count does not match its shape")
-            parts.append("\(jsonString(name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(e.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + e.bytes.count)]}")
+            precondition(
+                e.bytes.count == e.shape.reduce(1, *) * e.dtype.size,
+                "safetensors entry \(name): byte count does not match its shape")
+            parts.append(
+                "\(jsonString(name)):{\"dtype\":\"\(e.dtype.rawValue)\","
+                    + "\"shape\":[\(e.shape.map(String.init).joined(separator: ","))],"
+                    + "\"data_offsets\":[\(offset),\(offset + e.bytes.count)]}"
+            )
             offset += e.bytes.count
         }
         header += parts.joined(separator: ",") + "}"
@@ -70,11 +79,16 @@ public enum SafeTensors {
         let path = url.path
         func fail(_ reason: String) -> FormatError { FormatError(path: path, reason: reason) }
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw fail("cannot read the file (\(error.localizedDescription))") }
-        guard data.count >= 8 else { throw fail("the file has \(data.count) bytes, fewer than the 8-byte header length") }
+        do { data = try Data(contentsOf: url) } catch {
+            throw fail("cannot read the file (\(error.localizedDescription))")
+        }
+        guard data.count >= 8 else {
+            throw fail("the file has \(data.count) bytes, fewer than the 8-byte header length")
+        }
         let headerLength = data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard headerLength <= UInt64(data.count - 8), headerLength <= 100_000_000 else {
-            throw fail("header length \(headerLength) exceeds the file (\(data.count) bytes): truncated or not safetensors")
+            throw fail(
+                "header length \(headerLength) exceeds the file (\(data.count) bytes): truncated or not safetensors")
         }
         let headerData = data.subdata(in: 8..<(8 + Int(headerLength)))
         guard let json = try? JSONSerialization.jsonObject(with: headerData), let header = json as? [String: Any] else {
@@ -95,22 +109,35 @@ public enum SafeTensors {
                 continue
             }
             guard let info = value as? [String: Any], let dt = info["dtype"] as? String,
-                  let shape = (info["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                  let offs = (info["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), offs.count == 2
+                let shape = (info["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
+                let offs = (info["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
+                offs.count == 2
             else { throw fail("tensor \(name) lacks dtype, shape or data_offsets") }
-            guard let dtype = DType(rawValue: dt) else { throw fail("tensor \(name) has dtype \(dt); only F32 and I64 are supported") }
-            guard shape.allSatisfy({ $0 >= 0 }), offs[0] >= 0, offs[0] <= offs[1] else { throw fail("tensor \(name) has a negative size or offset") }
+            guard let dtype = DType(rawValue: dt) else {
+                throw fail("tensor \(name) has dtype \(dt); only F32 and I64 are supported")
+            }
+            guard shape.allSatisfy({ $0 >= 0 }), offs[0] >= 0, offs[0] <= offs[1] else {
+                throw fail("tensor \(name) has a negative size or offset")
+            }
             guard offs[1] <= body.count else {
-                throw fail("tensor \(name) ends at byte \(offs[1]) of the data but only \(body.count) are present: the file is truncated")
+                throw fail(
+                    "tensor \(name) ends at byte \(offs[1]) of the data but only \(body.count) are present: the file "
+                        + "is truncated"
+                )
             }
             var expected = dtype.size
             for d in shape {
                 let (e, overflow) = expected.multipliedReportingOverflow(by: d)
-                guard !overflow, e <= body.count else { throw fail("tensor \(name) has shape \(shape), larger than the file's data") }
+                guard !overflow, e <= body.count else {
+                    throw fail("tensor \(name) has shape \(shape), larger than the file's data")
+                }
                 expected = e
             }
             guard offs[1] - offs[0] == expected else {
-                throw fail("tensor \(name) has shape \(shape) (\(expected) bytes) but its data_offsets span \(offs[1] - offs[0])")
+                throw fail(
+                    "tensor \(name) has shape \(shape) (\(expected) bytes) but its data_offsets span "
+                        + "\(offs[1] - offs[0])"
+                )
             }
             tensors[name] = Entry(dtype: dtype, shape: shape, bytes: body.subdata(in: offs[0]..<offs[1]))
             covered += expected
@@ -122,7 +149,9 @@ public enum SafeTensors {
             guard r.0 >= end else { throw fail("tensor \(r.2) overlaps the tensor before it (bytes \(r.0)..<\(r.1))") }
             end = r.1
         }
-        guard covered == body.count else { throw fail("the data section has \(body.count) bytes but the tensors cover \(covered)") }
+        guard covered == body.count else {
+            throw fail("the data section has \(body.count) bytes but the tensors cover \(covered)")
+        }
         return (tensors, metadata)
     }
 

@@ -18,7 +18,8 @@ struct SmoothNoise {
             let wavelength = rng.uniform(minimumWavelengthMM, maximumWavelengthMM)
             let angle = rng.uniform(0, 2 * Double.pi)
             let a = wavelength  // longer waves carry more power, like 1/f texture
-            waves.append((cos(angle) * 2 * .pi / wavelength, sin(angle) * 2 * .pi / wavelength, rng.uniform(0, 2 * .pi), a))
+            waves.append(
+                (cos(angle) * 2 * .pi / wavelength, sin(angle) * 2 * .pi / wavelength, rng.uniform(0, 2 * .pi), a))
             total += a * a
         }
         let norm = 1 / (total / 2).squareRoot()
@@ -55,14 +56,20 @@ struct SmoothNoise {
 func renderSupersampled(pixels n: Int, fovMM: Double, _ f: (Double, Double, Int) -> Double) -> [Float] {
     let d = fovMM / Double(n)
     var out = [Float](repeating: 0, count: n * n)
-    for r in 0..<n { for c in 0..<n {
-        var s = 0.0
-        for sz in 0..<2 { for sx in 0..<2 {
-            s += f(-fovMM / 2 + (Double(c) + 0.25 + 0.5 * Double(sx)) * d, -fovMM / 2 + (Double(r) + 0.25 + 0.5 * Double(sz)) * d,
-                   (2 * r + sz) * 2 * n + 2 * c + sx)
-        } }
-        out[r * n + c] = Float(Swift.min(1, Swift.max(0, s / 4)))
-    } }
+    for r in 0..<n {
+        for c in 0..<n {
+            var s = 0.0
+            for sz in 0..<2 {
+                for sx in 0..<2 {
+                    s += f(
+                        -fovMM / 2 + (Double(c) + 0.25 + 0.5 * Double(sx)) * d,
+                        -fovMM / 2 + (Double(r) + 0.25 + 0.5 * Double(sz)) * d,
+                        (2 * r + sz) * 2 * n + 2 * c + sx)
+                }
+            }
+            out[r * n + c] = Float(Swift.min(1, Swift.max(0, s / 4)))
+        }
+    }
     return out
 }
 
@@ -78,14 +85,19 @@ package struct ProceduralBrain: Anatomy {
         let tilt = rng.uniform(-0.15, 0.15)
         let outline = (1...4).map { _ in (rng.uniform(-0.025, 0.025), rng.uniform(0, 2 * Double.pi)) }
         // Gyri: the white-matter boundary undulates; sulci cut in where it is deepest.
-        let gyri = (0..<3).map { _ in (Double(rng.int(in: 14...26)), rng.uniform(0, 2 * Double.pi), rng.uniform(0.03, 0.05)) }
+        let gyri = (0..<3).map { _ in
+            (Double(rng.int(in: 14...26)), rng.uniform(0, 2 * Double.pi), rng.uniform(0.03, 0.05))
+        }
         let ventricleSize = rng.uniform(0.07, 0.15), ventricleGap = rng.uniform(0.03, 0.06)
         let nucleiSize = rng.uniform(0.12, 0.18)
         let texture = SmoothNoise(rng: &rng, count: 24, minimumWavelengthMM: 2 * s, maximumWavelengthMM: 14 * s)
         let bias = SmoothNoise(rng: &rng, count: 3, minimumWavelengthMM: 60 * s, maximumWavelengthMM: 120 * s)
-        let (csf, grey, white, scalp, bone) = (1.0, rng.uniform(0.8, 0.88), rng.uniform(0.55, 0.63), rng.uniform(0.55, 0.7), 0.06)
+        let (csf, grey, white, scalp, bone) = (
+            1.0, rng.uniform(0.8, 0.88), rng.uniform(0.55, 0.63), rng.uniform(0.55, 0.7), 0.06
+        )
         let deepGrey = (grey + white) / 2
-        let textureGrid = texture.supersampledGrid(pixels: n, fovMM: fovMM), biasGrid = bias.supersampledGrid(pixels: n, fovMM: fovMM)
+        let textureGrid = texture.supersampledGrid(pixels: n, fovMM: fovMM),
+            biasGrid = bias.supersampledGrid(pixels: n, fovMM: fovMM)
         return renderSupersampled(pixels: n, fovMM: fovMM) { x0, z0, t in
             let x = x0 * cos(tilt) - z0 * sin(tilt), z = x0 * sin(tilt) + z0 * cos(tilt)
             let theta = atan2(z / az, x / ax)
@@ -93,10 +105,13 @@ package struct ProceduralBrain: Anatomy {
             for (h, (a, p)) in outline.enumerated() { radius *= 1 - a * cos(Double(h + 2) * theta + p) }
             var v: Double
             if radius > 1 { return 0 }
-            if radius > 0.95 { v = scalp }
-            else if radius > 0.89 { v = bone }
-            else if radius > 0.87 { v = csf }
-            else {
+            if radius > 0.95 {
+                v = scalp
+            } else if radius > 0.89 {
+                v = bone
+            } else if radius > 0.87 {
+                v = csf
+            } else {
                 var fold = 0.0
                 for (k, p, a) in gyri { fold += a * sin(k * theta + p) }
                 let whiteEdge = 0.7 + fold
@@ -137,9 +152,12 @@ package struct ProceduralBreast: Anatomy {
         let density = rng.uniform(-0.4, 0.5)
         let glandular = SmoothNoise(rng: &rng, count: 30, minimumWavelengthMM: 2.5 * s, maximumWavelengthMM: 12 * s)
         let texture = SmoothNoise(rng: &rng, count: 16, minimumWavelengthMM: 1.5 * s, maximumWavelengthMM: 6 * s)
-        let ribs = (0..<5).map { i in (-20 * s + Double(i) * 10 * s + rng.uniform(-1.5, 1.5) * s, rng.uniform(2, 2.8) * s) }
+        let ribs = (0..<5).map { i in
+            (-20 * s + Double(i) * 10 * s + rng.uniform(-1.5, 1.5) * s, rng.uniform(2, 2.8) * s)
+        }
         let (fat, fibro, pectoral) = (rng.uniform(0.85, 0.95), rng.uniform(0.38, 0.5), rng.uniform(0.3, 0.38))
-        let glandularGrid = glandular.supersampledGrid(pixels: n, fovMM: fovMM), textureGrid = texture.supersampledGrid(pixels: n, fovMM: fovMM)
+        let glandularGrid = glandular.supersampledGrid(pixels: n, fovMM: fovMM),
+            textureGrid = texture.supersampledGrid(pixels: n, fovMM: fovMM)
         return renderSupersampled(pixels: n, fovMM: fovMM) { x, z, t in
             if x < wall - muscle {
                 // Thorax: dark lung with ribs.
@@ -154,7 +172,9 @@ package struct ProceduralBreast: Anatomy {
             let u = (x - wall) / depth
             let centreZ = droop * u * u
             let r = ((z - centreZ) / halfHeight) * ((z - centreZ) / halfHeight) + u * u
-            let nipple = { () -> Bool in let dx = x - (wall + depth), dz = z - centreZ; return dx * dx + dz * dz < (1.6 * s) * (1.6 * s) }()
+            let nipple = { () -> Bool in
+                let dx = x - (wall + depth), dz = z - centreZ; return dx * dx + dz * dz < (1.6 * s) * (1.6 * s)
+            }()
             if r > 1 { return nipple ? 0.6 : 0 }
             let edge = (1 - r.squareRoot()) * Swift.min(depth, halfHeight)
             if edge < skin { return 0.65 }

@@ -25,7 +25,7 @@ package final class DipoleFieldSolver: @unchecked Sendable {
     package let grid: VolumeGrid
     /// Padded sizes per axis (z, y, x order in memory).
     package let paddedX: Int, paddedY: Int, paddedZ: Int
-    private let kernel: UnsafeMutablePointer<Float>   // D on the r2c half spectrum [kz][ky][kx]
+    private let kernel: UnsafeMutablePointer<Float>  // D on the r2c half spectrum [kz][ky][kx]
     private let forwardPlan: fftwf_plan
     private let inversePlan: fftwf_plan
     private var freeBuffers: [Buffers] = []
@@ -40,7 +40,8 @@ package final class DipoleFieldSolver: @unchecked Sendable {
 
         /// `map` (one of the two fields) interpolated at (x, z) mm; grid centres are (i - n/2) d.
         package func sample(_ map: [Float], xMM: Double, zMM: Double) -> Double {
-            bilinearSample(map, width: nx, height: nz, x: xMM / voxelXMM + Double(nx / 2), y: zMM / voxelZMM + Double(nz / 2))
+            bilinearSample(
+                map, width: nx, height: nz, x: xMM / voxelXMM + Double(nx / 2), y: zMM / voxelZMM + Double(nz / 2))
         }
     }
 
@@ -71,7 +72,8 @@ package final class DipoleFieldSolver: @unchecked Sendable {
         let hx = paddedX / 2 + 1
         let spectrumCount = paddedZ * paddedY * hx
         kernel = .allocate(capacity: spectrumCount)
-        let lx = Double(paddedX) * grid.voxelMM.x, ly = Double(paddedY) * grid.voxelMM.y, lz = Double(paddedZ) * grid.voxelMM.z
+        let lx = Double(paddedX) * grid.voxelMM.x, ly = Double(paddedY) * grid.voxelMM.y,
+            lz = Double(paddedZ) * grid.voxelMM.z
         func signed(_ m: Int, _ n: Int) -> Double { Double(m <= n / 2 ? m : m - n) }
         for c in 0..<paddedZ {
             let kz = signed(c, paddedZ) / lz
@@ -84,11 +86,14 @@ package final class DipoleFieldSolver: @unchecked Sendable {
                 }
             }
         }
-        let probe = Buffers(realCount: paddedZ * paddedY * paddedX, spectrumCount: spectrumCount,
-                            planeCount: paddedZ * hx, planeRealCount: paddedZ * paddedX)
+        let probe = Buffers(
+            realCount: paddedZ * paddedY * paddedX, spectrumCount: spectrumCount,
+            planeCount: paddedZ * hx, planeRealCount: paddedZ * paddedX)
         DipoleFieldSolver.plannerLock.lock()
-        forwardPlan = fftwf_plan_dft_r2c_3d(Int32(paddedZ), Int32(paddedY), Int32(paddedX), probe.real, probe.spectrum, UInt32(FFTW_ESTIMATE))
-        inversePlan = fftwf_plan_dft_c2r_2d(Int32(paddedZ), Int32(paddedX), probe.planes[0], probe.planeReal, UInt32(FFTW_ESTIMATE))
+        forwardPlan = fftwf_plan_dft_r2c_3d(
+            Int32(paddedZ), Int32(paddedY), Int32(paddedX), probe.real, probe.spectrum, UInt32(FFTW_ESTIMATE))
+        inversePlan = fftwf_plan_dft_c2r_2d(
+            Int32(paddedZ), Int32(paddedX), probe.planes[0], probe.planeReal, UInt32(FFTW_ESTIMATE))
         DipoleFieldSolver.plannerLock.unlock()
         freeBuffers = [probe]
     }
@@ -103,8 +108,9 @@ package final class DipoleFieldSolver: @unchecked Sendable {
     private func takeBuffers() -> Buffers {
         lock.lock(); defer { lock.unlock() }
         if let b = freeBuffers.popLast() { return b }
-        return Buffers(realCount: paddedZ * paddedY * paddedX, spectrumCount: paddedZ * paddedY * (paddedX / 2 + 1),
-                       planeCount: paddedZ * (paddedX / 2 + 1), planeRealCount: paddedZ * paddedX)
+        return Buffers(
+            realCount: paddedZ * paddedY * paddedX, spectrumCount: paddedZ * paddedY * (paddedX / 2 + 1),
+            planeCount: paddedZ * (paddedX / 2 + 1), planeRealCount: paddedZ * paddedX)
     }
 
     private func giveBack(_ b: Buffers) { lock.lock(); freeBuffers.append(b); lock.unlock() }
@@ -112,24 +118,31 @@ package final class DipoleFieldSolver: @unchecked Sendable {
     /// The field offset in Hz in the plane y = 0 for a source volume in tesla
     /// (mu0 M for saturated SPIO, B0 Delta chi for linear sources), stored [z][y][x] on `grid`.
     package func planeField(sourceTesla source: [Float]) -> PlaneField {
-        precondition(source.count == grid.count, "DipoleFieldSolver: source has \(source.count) voxels, grid \(grid.count)")
+        precondition(
+            source.count == grid.count, "DipoleFieldSolver: source has \(source.count) voxels, grid \(grid.count)")
         let b = takeBuffers(); defer { giveBack(b) }
         let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz)
         let (px, py, pz) = (paddedX, paddedY, paddedZ), hx = px / 2 + 1
         b.real.update(repeating: 0, count: px * py * pz)
         source.withUnsafeBufferPointer { s in
-            for k in 0..<nz { for j in 0..<ny { (b.real + (k * py + j) * px).update(from: s.baseAddress! + (k * ny + j) * nx, count: nx) } }
+            for k in 0..<nz {
+                for j in 0..<ny {
+                    (b.real + (k * py + j) * px).update(from: s.baseAddress! + (k * ny + j) * nx, count: nx)
+                }
+            }
         }
         fftwf_execute_dft_r2c(forwardPlan, b.real, b.spectrum)
         let scale = PhysicalConstants.gammaBarHzPerT / Double(px * py * pz)
         // G_j[kz][kx] = sum_ky D F e^{2 pi i ky j / py} for the planes j = ny/2 - 1, ny/2, ny/2 + 1,
         // all three in one pass over the spectrum.
         let j0 = ny / 2
-        var phases = [Float](repeating: 0, count: py * 6)   // (cos, sin) for each ky and plane
-        for m in 0..<py { for (p, j) in [j0 - 1, j0, j0 + 1].enumerated() {
-            let t = 2 * Double.pi * Double((m * j) % py) / Double(py)
-            phases[m * 6 + 2 * p] = Float(cos(t)); phases[m * 6 + 2 * p + 1] = Float(sin(t))
-        } }
+        var phases = [Float](repeating: 0, count: py * 6)  // (cos, sin) for each ky and plane
+        for m in 0..<py {
+            for (p, j) in [j0 - 1, j0, j0 + 1].enumerated() {
+                let t = 2 * Double.pi * Double((m * j) % py) / Double(py)
+                phases[m * 6 + 2 * p] = Float(cos(t)); phases[m * 6 + 2 * p + 1] = Float(sin(t))
+            }
+        }
         let spectrum = UnsafeMutableRawPointer(b.spectrum).assumingMemoryBound(to: Float.self)
         let outs = b.planes.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: Float.self) }
         for o in outs { o.update(repeating: 0, count: 2 * pz * hx) }
@@ -159,6 +172,8 @@ package final class DipoleFieldSolver: @unchecked Sendable {
         }
         let inv2dy = Float(1 / (2 * grid.voxelMM.y))
         let gradient = zip(planes[2], planes[0]).map { ($0 - $1) * inv2dy }
-        return PlaneField(nx: nx, nz: nz, voxelXMM: grid.voxelMM.x, voxelZMM: grid.voxelMM.z, fieldHz: planes[1], dFieldDyHzPerMM: gradient)
+        return PlaneField(
+            nx: nx, nz: nz, voxelXMM: grid.voxelMM.x, voxelZMM: grid.voxelMM.z, fieldHz: planes[1],
+            dFieldDyHzPerMM: gradient)
     }
 }

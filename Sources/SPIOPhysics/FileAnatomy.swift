@@ -29,7 +29,9 @@ package final class FileAnatomy: Anatomy, @unchecked Sendable {
             }
             paths = [path]
         }
-        guard sliceFraction > 0 && sliceFraction <= 1 else { throw SimulationError.invalid("anatomy.sliceFraction must be in (0, 1]") }
+        guard sliceFraction > 0 && sliceFraction <= 1 else {
+            throw SimulationError.invalid("anatomy.sliceFraction must be in (0, 1]")
+        }
         self.sliceFraction = sliceFraction
     }
 
@@ -71,10 +73,13 @@ package final class FileAnatomy: Anatomy, @unchecked Sendable {
     /// Bilinear resampling of a width x height image (x fastest) to n x n, aligning pixel centres.
     package static func resample(_ image: [Float], width: Int, height: Int, to n: Int) -> [Float] {
         var out = [Float](repeating: 0, count: n * n)
-        for r in 0..<n { for c in 0..<n {
-            let y = (Double(r) + 0.5) * Double(height) / Double(n) - 0.5, x = (Double(c) + 0.5) * Double(width) / Double(n) - 0.5
-            out[r * n + c] = Float(bilinearSample(image, width: width, height: height, x: x, y: y))
-        } }
+        for r in 0..<n {
+            for c in 0..<n {
+                let y = (Double(r) + 0.5) * Double(height) / Double(n) - 0.5,
+                    x = (Double(c) + 0.5) * Double(width) / Double(n) - 0.5
+                out[r * n + c] = Float(bilinearSample(image, width: width, height: height, x: x, y: y))
+            }
+        }
         return out
     }
 }

@@ -36,8 +36,8 @@ package struct SceneConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case kind, shapeCount, concentrationRangeUgPerMM3, shapeKinds, centreFraction, planeDistanceMM,
-             metaballThresholdRangePerMM2, metaballCentreCount, metaballSpreadMM, torusMinorRadiusRangeMM,
-             torusMajorRadiusRangeMM, objects, concentrationUgPerMM3, bottleRadiusMM, bottleLengthMM, bottleCentreMM
+            metaballThresholdRangePerMM2, metaballCentreCount, metaballSpreadMM, torusMinorRadiusRangeMM,
+            torusMajorRadiusRangeMM, objects, concentrationUgPerMM3, bottleRadiusMM, bottleLengthMM, bottleCentreMM
     }
 
     package init(from decoder: Decoder) throws {
@@ -48,7 +48,8 @@ package struct SceneConfig: Codable, Equatable, Sendable {
         try c.update(&concentrationRangeUgPerMM3, .concentrationRangeUgPerMM3, count: 2)
         try c.update(&shapeKinds, .shapeKinds)
         for k in shapeKinds where !["metaball", "torus", "sphere"].contains(k) {
-            throw DecodingError.dataCorruptedError(forKey: .shapeKinds, in: c, debugDescription: "'\(k)' is not one of: metaball, torus, sphere")
+            throw DecodingError.dataCorruptedError(
+                forKey: .shapeKinds, in: c, debugDescription: "'\(k)' is not one of: metaball, torus, sphere")
         }
         try c.update(&centreFraction, .centreFraction)
         try c.update(&planeDistanceMM, .planeDistanceMM)
@@ -65,13 +66,23 @@ package struct SceneConfig: Codable, Equatable, Sendable {
     }
 
     func validate() throws {
-        func range<T: Comparable>(_ r: [T], _ name: String) throws { if r[0] > r[1] { throw SimulationError.invalid("scene.\(name): low end above high end") } }
+        func range<T: Comparable>(_ r: [T], _ name: String) throws {
+            if r[0] > r[1] { throw SimulationError.invalid("scene.\(name): low end above high end") }
+        }
         try range(shapeCount, "shapeCount"); try range(concentrationRangeUgPerMM3, "concentrationRangeUgPerMM3")
-        try range(metaballThresholdRangePerMM2, "metaballThresholdRangePerMM2"); try range(metaballCentreCount, "metaballCentreCount")
-        try range(torusMinorRadiusRangeMM, "torusMinorRadiusRangeMM"); try range(torusMajorRadiusRangeMM, "torusMajorRadiusRangeMM")
-        if shapeCount[0] < 1 || metaballCentreCount[0] < 1 { throw SimulationError.invalid("scene: counts must be at least 1") }
-        if metaballThresholdRangePerMM2[0] <= 0 { throw SimulationError.invalid("scene.metaballThresholdRangePerMM2 must be positive") }
-        if concentrationRangeUgPerMM3[0] < 0 { throw SimulationError.invalid("scene.concentrationRangeUgPerMM3 must not be negative") }
+        try range(metaballThresholdRangePerMM2, "metaballThresholdRangePerMM2");
+        try range(metaballCentreCount, "metaballCentreCount")
+        try range(torusMinorRadiusRangeMM, "torusMinorRadiusRangeMM");
+        try range(torusMajorRadiusRangeMM, "torusMajorRadiusRangeMM")
+        if shapeCount[0] < 1 || metaballCentreCount[0] < 1 {
+            throw SimulationError.invalid("scene: counts must be at least 1")
+        }
+        if metaballThresholdRangePerMM2[0] <= 0 {
+            throw SimulationError.invalid("scene.metaballThresholdRangePerMM2 must be positive")
+        }
+        if concentrationRangeUgPerMM3[0] < 0 {
+            throw SimulationError.invalid("scene.concentrationRangeUgPerMM3 must not be negative")
+        }
         if kind == "random" && shapeKinds.isEmpty { throw SimulationError.invalid("scene.shapeKinds is empty") }
     }
 
@@ -82,16 +93,23 @@ package struct SceneConfig: Codable, Equatable, Sendable {
         case "random":
             let c = rng.uniform(concentrationRangeUgPerMM3[0], concentrationRangeUgPerMM3[1])
             let half = centreFraction * fovMM / 2
-            func centre() -> PointMM { PointMM(rng.uniform(-half, half), rng.uniform(-planeDistanceMM, planeDistanceMM), rng.uniform(-half, half)) }
+            func centre() -> PointMM {
+                PointMM(
+                    rng.uniform(-half, half), rng.uniform(-planeDistanceMM, planeDistanceMM), rng.uniform(-half, half))
+            }
             for _ in 0..<rng.int(in: shapeCount[0]...shapeCount[1]) {
                 let kind = shapeKinds[rng.int(in: 0...(shapeKinds.count - 1))]
                 let shape: Shape
                 switch kind {
                 case "torus":
-                    shape = .torus(centerMM: centre(), majorRadiusMM: rng.uniform(torusMajorRadiusRangeMM[0], torusMajorRadiusRangeMM[1]),
-                                   minorRadiusMM: rng.uniform(torusMinorRadiusRangeMM[0], torusMinorRadiusRangeMM[1]))
+                    shape = .torus(
+                        centerMM: centre(),
+                        majorRadiusMM: rng.uniform(torusMajorRadiusRangeMM[0], torusMajorRadiusRangeMM[1]),
+                        minorRadiusMM: rng.uniform(torusMinorRadiusRangeMM[0], torusMinorRadiusRangeMM[1]))
                 case "sphere":
-                    shape = .sphere(centerMM: centre(), radiusMM: rng.uniform(torusMinorRadiusRangeMM[0], torusMajorRadiusRangeMM[0]))
+                    shape = .sphere(
+                        centerMM: centre(),
+                        radiusMM: rng.uniform(torusMinorRadiusRangeMM[0], torusMajorRadiusRangeMM[0]))
                 default:
                     // Centres within `metaballSpreadMM` of each other: uniform in a ball of half that radius.
                     let middle = centre()
@@ -101,14 +119,19 @@ package struct SceneConfig: Codable, Equatable, Sendable {
                         let p = PointMM(rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(-1, 1))
                         if (p * p).sum() <= 1 { centres.append(middle + p * (metaballSpreadMM / 2)) }
                     }
-                    shape = .metaball(centersMM: centres, thresholdPerMM2: rng.uniform(metaballThresholdRangePerMM2[0], metaballThresholdRangePerMM2[1]))
+                    shape = .metaball(
+                        centersMM: centres,
+                        thresholdPerMM2: rng.uniform(metaballThresholdRangePerMM2[0], metaballThresholdRangePerMM2[1]))
                 }
                 out.append(SceneObject(shape: shape, concentrationUgPerMM3: c))
             }
         case "bottle":
-            out.append(SceneObject(shape: .cylinder(centerMM: PointMM(bottleCentreMM[0], bottleCentreMM[1], bottleCentreMM[2]),
-                                                    radiusMM: bottleRadiusMM, lengthMM: bottleLengthMM, axis: PointMM(0, 1, 0)),
-                                   concentrationUgPerMM3: concentrationUgPerMM3))
+            out.append(
+                SceneObject(
+                    shape: .cylinder(
+                        centerMM: PointMM(bottleCentreMM[0], bottleCentreMM[1], bottleCentreMM[2]),
+                        radiusMM: bottleRadiusMM, lengthMM: bottleLengthMM, axis: PointMM(0, 1, 0)),
+                    concentrationUgPerMM3: concentrationUgPerMM3))
         default: break
         }
         return out
@@ -135,8 +158,9 @@ package struct ObjectConfig: Codable, Equatable, Sendable {
 
     package init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case shape, centerMM, radiusMM, lengthMM, axis, sizeMM, majorRadiusMM, minorRadiusMM, centersMM, thresholdPerMM2,
-             concentrationUgPerMM3, deltaChiPPM
+        case shape, centerMM, radiusMM, lengthMM, axis, sizeMM, majorRadiusMM, minorRadiusMM, centersMM,
+            thresholdPerMM2,
+            concentrationUgPerMM3, deltaChiPPM
     }
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -148,14 +172,20 @@ package struct ObjectConfig: Codable, Equatable, Sendable {
         try c.update(&majorRadiusMM, .majorRadiusMM); try c.update(&minorRadiusMM, .minorRadiusMM)
         try c.update(&centersMM, .centersMM)
         if shape == "metaball" && (centersMM.isEmpty || centersMM.contains { $0.count != 3 }) {
-            throw DecodingError.dataCorruptedError(forKey: .centersMM, in: c, debugDescription: "a metaball needs centersMM, a list of [x, y, z] points")
+            throw DecodingError.dataCorruptedError(
+                forKey: .centersMM, in: c, debugDescription: "a metaball needs centersMM, a list of [x, y, z] points")
         }
         try c.update(&thresholdPerMM2, .thresholdPerMM2)
         try c.update(&concentrationUgPerMM3, .concentrationUgPerMM3)
         try c.update(&deltaChiPPM, .deltaChiPPM)
-        if axis.allSatisfy({ $0 == 0 }) { throw DecodingError.dataCorruptedError(forKey: .axis, in: c, debugDescription: "the axis must not be zero") }
-        if [radiusMM, lengthMM, majorRadiusMM, minorRadiusMM, thresholdPerMM2].contains(where: { $0 <= 0 }) || sizeMM.contains(where: { $0 <= 0 }) {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "object sizes must be positive"))
+        if axis.allSatisfy({ $0 == 0 }) {
+            throw DecodingError.dataCorruptedError(forKey: .axis, in: c, debugDescription: "the axis must not be zero")
+        }
+        if [radiusMM, lengthMM, majorRadiusMM, minorRadiusMM, thresholdPerMM2].contains(where: { $0 <= 0 })
+            || sizeMM.contains(where: { $0 <= 0 })
+        {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "object sizes must be positive"))
         }
     }
 
@@ -163,10 +193,12 @@ package struct ObjectConfig: Codable, Equatable, Sendable {
         let p = PointMM(centerMM[0], centerMM[1], centerMM[2])
         let s: Shape
         switch shape {
-        case "cylinder": s = .cylinder(centerMM: p, radiusMM: radiusMM, lengthMM: lengthMM, axis: PointMM(axis[0], axis[1], axis[2]))
+        case "cylinder":
+            s = .cylinder(centerMM: p, radiusMM: radiusMM, lengthMM: lengthMM, axis: PointMM(axis[0], axis[1], axis[2]))
         case "box": s = .box(centerMM: p, sizeMM: PointMM(sizeMM[0], sizeMM[1], sizeMM[2]))
         case "torus": s = .torus(centerMM: p, majorRadiusMM: majorRadiusMM, minorRadiusMM: minorRadiusMM)
-        case "metaball": s = .metaball(centersMM: centersMM.map { PointMM($0[0], $0[1], $0[2]) }, thresholdPerMM2: thresholdPerMM2)
+        case "metaball":
+            s = .metaball(centersMM: centersMM.map { PointMM($0[0], $0[1], $0[2]) }, thresholdPerMM2: thresholdPerMM2)
         default: s = .sphere(centerMM: p, radiusMM: radiusMM)
         }
         return SceneObject(shape: s, concentrationUgPerMM3: concentrationUgPerMM3, deltaChiPPM: deltaChiPPM)

@@ -22,7 +22,9 @@ package enum Shape: Equatable, Sendable {
         switch self {
         case let .sphere(c, r):
             let r2 = r * r
-            return { p in let d = p - c; return (d * d).sum() <= r2 }
+            return { p in
+                let d = p - c; return (d * d).sum() <= r2
+            }
         case let .cylinder(c, r, length, axis):
             let a = axis / (axis * axis).sum().squareRoot(), r2 = r * r, half = length / 2
             return { p in
@@ -32,7 +34,9 @@ package enum Shape: Equatable, Sendable {
             }
         case let .box(c, size):
             let half = size / 2
-            return { p in let d = p - c; return abs(d.x) <= half.x && abs(d.y) <= half.y && abs(d.z) <= half.z }
+            return { p in
+                let d = p - c; return abs(d.x) <= half.x && abs(d.y) <= half.y && abs(d.z) <= half.z
+            }
         case let .torus(c, bigR, r):
             let r2 = r * r
             return { p in

@@ -31,8 +31,10 @@ package struct SimulatedDataset {
 
     /// Simulates `count` samples on the engine's threads. `progress(done)` is called from the
     /// simulating threads, serialised.
-    package static func generate(config: SimulationConfig, count: Int, keepField: Bool = false,
-                                progress: ((Int) -> Void)? = nil) throws -> SimulatedDataset {
+    package static func generate(
+        config: SimulationConfig, count: Int, keepField: Bool = false,
+        progress: ((Int) -> Void)? = nil
+    ) throws -> SimulatedDataset {
         precondition(count >= 0)
         let simulator = try ViewLineSimulator(config: config)
         let n = config.imageSize, plane = n * n
@@ -43,27 +45,36 @@ package struct SimulatedDataset {
         var failure: Error?
         var done = 0
         var anatomies = [[Float]](repeating: [], count: Swift.min(count, keptAnatomies))
-        images.withUnsafeMutableBufferPointer { img in concentration.withUnsafeMutableBufferPointer { con in field.withUnsafeMutableBufferPointer { fld in
-            let (img, con, fld) = (img, con, fld)
-            Engine.parallelFor(count) { range in
-                for i in range {
-                    if lock.withLock({ failure != nil }) { return }
-                    do {
-                        let s = try simulator.sample(i)
-                        (img.baseAddress! + i * 2 * plane).update(from: s.image, count: 2 * plane)
-                        (con.baseAddress! + i * plane).update(from: s.concentration, count: plane)
-                        if keepField { (fld.baseAddress! + i * plane).update(from: s.fieldHz, count: plane) }
-                        lock.withLock { done += 1; if i < anatomies.count { anatomies[i] = s.protonDensity }; progress?(done) }
-                    } catch {
-                        lock.withLock { if failure == nil { failure = error } }
-                        return
+        images.withUnsafeMutableBufferPointer { img in
+            concentration.withUnsafeMutableBufferPointer { con in
+                field.withUnsafeMutableBufferPointer { fld in
+                    let (img, con, fld) = (img, con, fld)
+                    Engine.parallelFor(count) { range in
+                        for i in range {
+                            if lock.withLock({ failure != nil }) { return }
+                            do {
+                                let s = try simulator.sample(i)
+                                (img.baseAddress! + i * 2 * plane).update(from: s.image, count: 2 * plane)
+                                (con.baseAddress! + i * plane).update(from: s.concentration, count: plane)
+                                if keepField { (fld.baseAddress! + i * plane).update(from: s.fieldHz, count: plane) }
+                                lock.withLock {
+                                    done += 1; if i < anatomies.count { anatomies[i] = s.protonDensity };
+                                    progress?(done)
+                                }
+                            } catch {
+                                lock.withLock { if failure == nil { failure = error } }
+                                return
+                            }
+                        }
                     }
                 }
             }
-        } } }
+        }
         if let failure { throw failure }
-        return SimulatedDataset(config: config, count: count, images: images, concentration: concentration, fieldHz: keepField ? field : nil,
-                                protonDensity: anatomies)
+        return SimulatedDataset(
+            config: config, count: count, images: images, concentration: concentration,
+            fieldHz: keepField ? field : nil,
+            protonDensity: anatomies)
     }
 
     /// Writes images.npy, concentration.npy, field.npy (when kept), manifest.json and PNG previews
@@ -87,9 +98,14 @@ package struct SimulatedDataset {
         }
         var arrays: [String: [Int]] = ["images": [count, 2, n, n], "concentration": [count, n, n]]
         if fieldHz != nil { arrays["field"] = [count, n, n] }
-        let manifest = DatasetManifest(generator: SimulatedDataset.generatorVersion, contentHash: SimulatedDataset.contentHash(config: config, count: count),
-                                       count: count, imageSize: n, arrays: arrays, units: ["images": "a.u. (proton density 1 = full stripe)",
-                                       "concentration": "ug Fe / mm^3", "field": "Hz"], previews: previewFiles, config: config)
+        let manifest = DatasetManifest(
+            generator: SimulatedDataset.generatorVersion,
+            contentHash: SimulatedDataset.contentHash(config: config, count: count),
+            count: count, imageSize: n, arrays: arrays,
+            units: [
+                "images": "a.u. (proton density 1 = full stripe)",
+                "concentration": "ug Fe / mm^3", "field": "Hz"
+            ], previews: previewFiles, config: config)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try FileBytes.writeAtomically(Array(try encoder.encode(manifest)), to: manifestPath)
@@ -99,22 +115,30 @@ package struct SimulatedDataset {
     /// the field (when kept), side by side with colour bars.
     package func previewImage(_ i: Int) -> RGBImage {
         let n = imageSize, plane = n * n
-        let ch0 = Array(images[(i * 2 * plane)..<(i * 2 * plane + plane)]), ch1 = Array(images[(i * 2 * plane + plane)..<((i + 1) * 2 * plane)])
+        let ch0 = Array(images[(i * 2 * plane)..<(i * 2 * plane + plane)]),
+            ch1 = Array(images[(i * 2 * plane + plane)..<((i + 1) * 2 * plane)])
         let top = Swift.max(ch0.max() ?? 1, ch1.max() ?? 1, 1e-6)
         let zoom = Swift.max(1, 192 / n)
         var composite = RGBImage(width: n * zoom + 8, height: n * zoom + 22)
         BitmapFont.draw("STRIPES", into: &composite, x: 4, y: 4)
-        for y in 0..<n { for x in 0..<n {
-            let c = (UInt8(255 * Swift.min(1, ch0[y * n + x] / top)), UInt8(255 * Swift.min(1, ch1[y * n + x] / top)), UInt8(0))
-            for dy in 0..<zoom { for dx in 0..<zoom { composite[4 + x * zoom + dx, 18 + y * zoom + dy] = c } }
-        } }
+        for y in 0..<n {
+            for x in 0..<n {
+                let c = (
+                    UInt8(255 * Swift.min(1, ch0[y * n + x] / top)), UInt8(255 * Swift.min(1, ch1[y * n + x] / top)),
+                    UInt8(0)
+                )
+                for dy in 0..<zoom { for dx in 0..<zoom { composite[4 + x * zoom + dx, 18 + y * zoom + dy] = c } }
+            }
+        }
         func panel(_ v: [Float], _ title: String, _ map: ColourMap, _ range: (Float, Float)? = nil) -> RGBImage {
             ImagePanel.render(v, size: n, title: title, colourMap: map, range: range, zoom: zoom)
         }
         var panels = [composite]
         if i < protonDensity.count { panels.append(panel(protonDensity[i], "ANATOMY", .grey, (0, 1))) }
-        panels += [panel(ch0, "CHANNEL 0 (EVEN)", .grey, (0, top)), panel(ch1, "CHANNEL 1 (ODD)", .grey, (0, top)),
-                      panel(Array(concentration[(i * plane)..<((i + 1) * plane)]), "C (UG/MM3)", .viridis)]
+        panels += [
+            panel(ch0, "CHANNEL 0 (EVEN)", .grey, (0, top)), panel(ch1, "CHANNEL 1 (ODD)", .grey, (0, top)),
+            panel(Array(concentration[(i * plane)..<((i + 1) * plane)]), "C (UG/MM3)", .viridis)
+        ]
         if let fieldHz {
             let f = Array(fieldHz[(i * plane)..<((i + 1) * plane)])
             let m = Swift.max(f.map(abs).max() ?? 1, 1)

@@ -17,7 +17,9 @@ package struct SimulationConfig: Codable, Equatable, Sendable {
 
     package init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case imageSize, fovMM, seed, anatomy, scene, sequence, field, noise }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case imageSize, fovMM, seed, anatomy, scene, sequence, field, noise
+    }
 
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -31,8 +33,12 @@ package struct SimulationConfig: Codable, Equatable, Sendable {
 
     /// Range and consistency checks beyond types.
     package func validate() throws {
-        guard imageSize >= 8 && imageSize <= 1024 && imageSize % 2 == 0 else { throw SimulationError.invalid("imageSize must be even, 8 to 1024 (got \(imageSize))") }
-        guard fovMM >= 1 && fovMM <= 1000 else { throw SimulationError.invalid("fovMM must be 1 to 1000 mm (got \(fovMM))") }
+        guard imageSize >= 8 && imageSize <= 1024 && imageSize % 2 == 0 else {
+            throw SimulationError.invalid("imageSize must be even, 8 to 1024 (got \(imageSize))")
+        }
+        guard fovMM >= 1 && fovMM <= 1000 else {
+            throw SimulationError.invalid("fovMM must be 1 to 1000 mm (got \(fovMM))")
+        }
         try sequence.validate(); try field.validate(); try scene.validate()
     }
 }
@@ -52,7 +58,9 @@ package struct FieldConfig: Codable, Equatable, Sendable {
     package var enabled = true
 
     package init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case b0Tesla, saturationMagnetisationAm2PerKg, paddingFactor, maxMatrix, partialVolumeSubsamples, enabled }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case b0Tesla, saturationMagnetisationAm2PerKg, paddingFactor, maxMatrix, partialVolumeSubsamples, enabled
+    }
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -63,13 +71,21 @@ package struct FieldConfig: Codable, Equatable, Sendable {
         try c.update(&enabled, .enabled)
     }
     func validate() throws {
-        guard b0Tesla >= 0.1 && b0Tesla <= 20 else { throw SimulationError.invalid("field.b0Tesla must be 0.1 to 20 T (got \(b0Tesla))") }
+        guard b0Tesla >= 0.1 && b0Tesla <= 20 else {
+            throw SimulationError.invalid("field.b0Tesla must be 0.1 to 20 T (got \(b0Tesla))")
+        }
         guard saturationMagnetisationAm2PerKg > 0 && saturationMagnetisationAm2PerKg <= 1000 else {
             throw SimulationError.invalid("field.saturationMagnetisationAm2PerKg must lie in (0, 1000]")
         }
-        guard paddingFactor >= 1 && paddingFactor <= 4 else { throw SimulationError.invalid("field.paddingFactor must be 1 to 4") }
-        guard maxMatrix >= 16 && maxMatrix <= 512 else { throw SimulationError.invalid("field.maxMatrix must be 16 to 512") }
-        guard partialVolumeSubsamples >= 2 && partialVolumeSubsamples <= 16 else { throw SimulationError.invalid("field.partialVolumeSubsamples must be 2 to 16") }
+        guard paddingFactor >= 1 && paddingFactor <= 4 else {
+            throw SimulationError.invalid("field.paddingFactor must be 1 to 4")
+        }
+        guard maxMatrix >= 16 && maxMatrix <= 512 else {
+            throw SimulationError.invalid("field.maxMatrix must be 16 to 512")
+        }
+        guard partialVolumeSubsamples >= 2 && partialVolumeSubsamples <= 16 else {
+            throw SimulationError.invalid("field.partialVolumeSubsamples must be 2 to 16")
+        }
     }
 }
 
@@ -84,13 +100,15 @@ package struct NoiseConfig: Codable, Equatable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         if let v = try? c.decodeIfPresent(Double.self, forKey: .snrDB) {
             guard v == .infinity || (-40...200).contains(v) else {
-                throw DecodingError.dataCorruptedError(forKey: .snrDB, in: c, debugDescription: "expected -40 to 200 dB, or inf for no noise, got \(v)")
+                throw DecodingError.dataCorruptedError(
+                    forKey: .snrDB, in: c, debugDescription: "expected -40 to 200 dB, or inf for no noise, got \(v)")
             }
             snrDB = v; return
         }
         if let s = try c.decodeIfPresent(String.self, forKey: .snrDB) {
             guard ["inf", "none", "off"].contains(s.lowercased()) else {
-                throw DecodingError.dataCorruptedError(forKey: .snrDB, in: c, debugDescription: "expected a number of dB or inf, got '\(s)'")
+                throw DecodingError.dataCorruptedError(
+                    forKey: .snrDB, in: c, debugDescription: "expected a number of dB or inf, got '\(s)'")
             }
         }
         snrDB = .infinity
@@ -119,10 +137,10 @@ package struct AnatomyConfig: Codable, Equatable, Sendable {
         try c.update(&kind, .kind, among: AnatomyConfig.kinds)
         path = try c.decodeIfPresent(String.self, forKey: .path)
         if kind == "file" && path == nil {
-            throw DecodingError.dataCorruptedError(forKey: .path, in: c, debugDescription: "anatomy kind 'file' needs a path")
+            throw DecodingError.dataCorruptedError(
+                forKey: .path, in: c, debugDescription: "anatomy kind 'file' needs a path")
         }
         try c.update(&sliceFraction, .sliceFraction)
         try c.update(&agarRadiusMM, .agarRadiusMM); try c.update(&bottleWallMM, .bottleWallMM)
     }
 }
-

@@ -20,7 +20,9 @@ package struct ViewLineImager: Sendable {
     ///   - fieldHz, dFieldDy: per-sample field offset (Hz) and |dB/dy| (Hz/mm) at (x column, fine z),
     ///     same layout, or nil for no field.
     /// - Returns: 2 x pixels x pixels, channel 0 the even stripes, channel 1 the odd ones.
-    package func image(protonDensity rho: [Float], fineConcentration: [Float]?, fieldHz: [Float]?, dFieldDyHzPerMM: [Float]?) -> [Float] {
+    package func image(
+        protonDensity rho: [Float], fineConcentration: [Float]?, fieldHz: [Float]?, dFieldDyHzPerMM: [Float]?
+    ) -> [Float] {
         let n = pixels, s = sequence.samplesPerPixel, d = fovMM / Double(n), fine = n * s
         precondition(rho.count == n * n, "ViewLineImager: anatomy must be \(n) x \(n)")
         var out = [Float](repeating: 0, count: 2 * n * n)
@@ -50,11 +52,12 @@ package struct ViewLineImager: Sendable {
                 let u = z + b / gEx
                 // Stripes whose profile can reach u.
                 let kLo = Swift.max(0, Int(((u - reach * w + fovMM / 2) / pitch - 0.5).rounded(.up)))
-                let kHi = Swift.min(sequence.lineCount - 1, Int(((u + reach * w + fovMM / 2) / pitch - 0.5).rounded(.down)))
+                let kHi = Swift.min(
+                    sequence.lineCount - 1, Int(((u + reach * w + fovMM / 2) / pitch - 0.5).rounded(.down)))
                 if kLo > kHi { continue }
                 let zApp = z + b / gRo
                 var p = (zApp + fovMM / 2) / d - 0.5
-                p -= Double(n) * (p / Double(n)).rounded(.down)   // wrap into [0, n)
+                p -= Double(n) * (p / Double(n)).rounded(.down)  // wrap into [0, n)
                 let i0 = Int(p) % n, frac = p - Double(Int(p)), i1 = (i0 + 1) % n
                 for k in kLo...kHi {
                     let e = sequence.profile((u - centres[k]) / w)

@@ -61,13 +61,17 @@ package struct ViewLineSequence: Codable, Equatable, Sendable {
 /// A configuration value the simulator cannot use.
 package enum SimulationError: Error, CustomStringConvertible, Equatable {
     case invalid(String)
-    package var description: String { switch self { case .invalid(let s): return "invalid simulation setting: \(s)" } }
+    package var description: String {
+        switch self {
+        case .invalid(let s): return "invalid simulation setting: \(s)"
+        }
+    }
 }
 
 extension ViewLineSequence {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case lineCount, stripeWidthMM, rfBandwidthHz, readoutBandwidthHz, readoutPolarity, echoTimeMS, r2PerSecondPerMM,
-             sliceEdgeFraction, samplesPerPixel, throughPlaneDephasing
+            sliceEdgeFraction, samplesPerPixel, throughPlaneDephasing
     }
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)

@@ -35,16 +35,22 @@ package final class ViewLineSimulator: @unchecked Sendable {
             agar.bottleWallMM = config.anatomy.bottleWallMM
             if config.scene.kind == "bottle" {
                 agar.bottleRadiusMM = config.scene.bottleRadiusMM
-                agar.bottleCentreXMM = config.scene.bottleCentreMM[0]; agar.bottleCentreZMM = config.scene.bottleCentreMM[2]
-            } else { agar.bottleRadiusMM = 0; agar.bottleWallMM = 0 }
+                agar.bottleCentreXMM = config.scene.bottleCentreMM[0];
+                agar.bottleCentreZMM = config.scene.bottleCentreMM[2]
+            } else {
+                agar.bottleRadiusMM = 0; agar.bottleWallMM = 0
+            }
             anatomy = agar
         case "uniform": anatomy = UniformAnatomy()
-        case "file": anatomy = try FileAnatomy(path: config.anatomy.path ?? "", sliceFraction: config.anatomy.sliceFraction)
+        case "file":
+            anatomy = try FileAnatomy(path: config.anatomy.path ?? "", sliceFraction: config.anatomy.sliceFraction)
         default: anatomy = ProceduralBrain()
         }
         let m = Swift.min(config.imageSize, config.field.maxMatrix)
         fieldGrid = VolumeGrid(cube: m, fovMM: config.fovMM)
-        solver = config.field.enabled ? DipoleFieldSolver(grid: fieldGrid, padding: SIMD3(repeating: config.field.paddingFactor)) : nil
+        solver =
+            config.field.enabled
+            ? DipoleFieldSolver(grid: fieldGrid, padding: SIMD3(repeating: config.field.paddingFactor)) : nil
         imager = ViewLineImager(sequence: config.sequence, pixels: config.imageSize, fovMM: config.fovMM)
     }
 
@@ -65,11 +71,13 @@ package final class ViewLineSimulator: @unchecked Sendable {
         if !voids.isEmpty {
             let fine = n * s
             let air = Voxeliser(subsamples: 1).plane(voids, pixels: fine, fovMM: fov) { _ in 1 }
-            for r in 0..<n { for x in 0..<n {
-                var inside: Float = 0
-                for a in 0..<s { for b in 0..<s { inside += air[(r * s + a) * fine + x * s + b] } }
-                rho[r * n + x] *= 1 - Swift.min(1, inside / Float(s * s))
-            } }
+            for r in 0..<n {
+                for x in 0..<n {
+                    var inside: Float = 0
+                    for a in 0..<s { for b in 0..<s { inside += air[(r * s + a) * fine + x * s + b] } }
+                    rho[r * n + x] *= 1 - Swift.min(1, inside / Float(s * s))
+                }
+            }
         }
 
         // Concentration at the fine points (n*s per axis): per-column fine samples for the
@@ -78,18 +86,22 @@ package final class ViewLineSimulator: @unchecked Sendable {
         let points = Voxeliser(subsamples: 1).plane(objects, pixels: fine, fovMM: fov) { $0.concentrationUgPerMM3 }
         var columnFine = [Float](repeating: 0, count: fine * n)
         var target = [Float](repeating: 0, count: n * n)
-        for f in 0..<fine { for x in 0..<n {
-            var sum: Float = 0
-            for sx in 0..<s { sum += points[f * fine + x * s + sx] }
-            columnFine[f * n + x] = sum / Float(s)
-            target[(f / s) * n + x] += sum / Float(s * s)
-        } }
+        for f in 0..<fine {
+            for x in 0..<n {
+                var sum: Float = 0
+                for sx in 0..<s { sum += points[f * fine + x * s + sx] }
+                columnFine[f * n + x] = sum / Float(s)
+                target[(f / s) * n + x] += sum / Float(s * s)
+            }
+        }
 
         var fieldFine: [Float]? = nil, gradientFine: [Float]? = nil
         var fieldPixels = [Float](repeating: 0, count: n * n)
         if let solver, objects.contains(where: { sourceTesla($0) != 0 }) {
             var source = [Float](repeating: 0, count: fieldGrid.count)
-            Voxeliser(subsamples: config.field.partialVolumeSubsamples).accumulate(objects, grid: fieldGrid, into: &source) { self.sourceTesla($0) }
+            Voxeliser(subsamples: config.field.partialVolumeSubsamples).accumulate(
+                objects, grid: fieldGrid, into: &source
+            ) { self.sourceTesla($0) }
             let plane = solver.planeField(sourceTesla: source)
             var f0 = [Float](repeating: 0, count: fine * n), g0 = f0
             let d = fov / Double(n)
@@ -101,14 +113,21 @@ package final class ViewLineSimulator: @unchecked Sendable {
                     g0[f * n + x] = Float(plane.sample(plane.dFieldDyHzPerMM, xMM: xm, zMM: z))
                 }
             }
-            for r in 0..<n { for x in 0..<n {
-                fieldPixels[r * n + x] = Float(plane.sample(plane.fieldHz, xMM: -fov / 2 + (Double(x) + 0.5) * d, zMM: -fov / 2 + (Double(r) + 0.5) * d))
-            } }
+            for r in 0..<n {
+                for x in 0..<n {
+                    fieldPixels[r * n + x] = Float(
+                        plane.sample(
+                            plane.fieldHz, xMM: -fov / 2 + (Double(x) + 0.5) * d, zMM: -fov / 2 + (Double(r) + 0.5) * d)
+                    )
+                }
+            }
             fieldFine = f0; gradientFine = g0
         }
-        var image = imager.image(protonDensity: rho, fineConcentration: columnFine, fieldHz: fieldFine, dFieldDyHzPerMM: gradientFine)
+        var image = imager.image(
+            protonDensity: rho, fineConcentration: columnFine, fieldHz: fieldFine, dFieldDyHzPerMM: gradientFine)
         NoiseModel.apply(to: &image, snrDB: config.noise.snrDB, rng: &rng)
-        return SimulatedSample(image: image, concentration: target, fieldHz: fieldPixels, objects: objects, protonDensity: rho)
+        return SimulatedSample(
+            image: image, concentration: target, fieldHz: fieldPixels, objects: objects, protonDensity: rho)
     }
 }
 

@@ -11,7 +11,9 @@ package struct VolumeGrid: Equatable, Sendable {
     }
 
     /// A cube of n voxels per axis covering `fovMM`.
-    package init(cube n: Int, fovMM: Double) { self.init(nx: n, ny: n, nz: n, voxelMM: PointMM(repeating: fovMM / Double(n))) }
+    package init(cube n: Int, fovMM: Double) {
+        self.init(nx: n, ny: n, nz: n, voxelMM: PointMM(repeating: fovMM / Double(n)))
+    }
 
     package var count: Int { nx * ny * nz }
     package var sizes: SIMD3<Int> { SIMD3(nx, ny, nz) }
@@ -39,8 +41,10 @@ package struct Voxeliser: Sendable {
     package init(subsamples: Int = 4) { precondition(subsamples >= 1); self.subsamples = subsamples }
 
     /// Adds value(object) x (volume fraction of the object in each voxel) into `volume`.
-    package func accumulate(_ objects: [SceneObject], grid: VolumeGrid, into volume: inout [Float],
-                           value: (SceneObject) -> Double) {
+    package func accumulate(
+        _ objects: [SceneObject], grid: VolumeGrid, into volume: inout [Float],
+        value: (SceneObject) -> Double
+    ) {
         precondition(volume.count == grid.count, "Voxeliser: volume has \(volume.count) voxels, grid \(grid.count)")
         for object in objects {
             let v = value(object)
@@ -52,35 +56,61 @@ package struct Voxeliser: Sendable {
             let span = last &- first &+ 1, cs = span &+ 1
             // Corner (a, b, c) of the sub-grid sits at the low corner of voxel first + (a, b, c).
             var corner = [Bool](repeating: false, count: cs.x * cs.y * cs.z)
-            for c in 0...span.z { for b in 0...span.y { for a in 0...span.x {
-                let p = grid.centreMM(first.x + a, first.y + b, first.z + c) - grid.voxelMM / 2
-                corner[(c * cs.y + b) * cs.x + a] = inside(p)
-            } } }
-            let s = subsamples, inv = 1 / Double(s)
-            for c in 0..<span.z { for b in 0..<span.y { for a in 0..<span.x {
-                var insideCorners = 0
-                for dz in 0...1 { for dy in 0...1 { for dx in 0...1 where corner[((c + dz) * cs.y + b + dy) * cs.x + a + dx] { insideCorners += 1 } } }
-                let (i, j, k) = (first.x + a, first.y + b, first.z + c)
-                var fraction: Double
-                if insideCorners == 8 { fraction = 1 } else if insideCorners == 0 { fraction = 0 } else {
-                    let base = grid.centreMM(i, j, k) - grid.voxelMM / 2
-                    var hits = 0
-                    for sz in 0..<s { for sy in 0..<s { for sx in 0..<s {
-                        let off = PointMM((Double(sx) + 0.5) * inv, (Double(sy) + 0.5) * inv, (Double(sz) + 0.5) * inv)
-                        if inside(base + off * grid.voxelMM) { hits += 1 }
-                    } } }
-                    fraction = Double(hits) / Double(s * s * s)
+            for c in 0...span.z {
+                for b in 0...span.y {
+                    for a in 0...span.x {
+                        let p = grid.centreMM(first.x + a, first.y + b, first.z + c) - grid.voxelMM / 2
+                        corner[(c * cs.y + b) * cs.x + a] = inside(p)
+                    }
                 }
-                if fraction > 0 { volume[(k * grid.ny + j) * grid.nx + i] += Float(v * fraction) }
-            } } }
+            }
+            let s = subsamples, inv = 1 / Double(s)
+            for c in 0..<span.z {
+                for b in 0..<span.y {
+                    for a in 0..<span.x {
+                        var insideCorners = 0
+                        for dz in 0...1 {
+                            for dy in 0...1 {
+                                for dx in 0...1 where corner[((c + dz) * cs.y + b + dy) * cs.x + a + dx] {
+                                    insideCorners += 1
+                                }
+                            }
+                        }
+                        let (i, j, k) = (first.x + a, first.y + b, first.z + c)
+                        var fraction: Double
+                        if insideCorners == 8 {
+                            fraction = 1
+                        } else if insideCorners == 0 {
+                            fraction = 0
+                        } else {
+                            let base = grid.centreMM(i, j, k) - grid.voxelMM / 2
+                            var hits = 0
+                            for sz in 0..<s {
+                                for sy in 0..<s {
+                                    for sx in 0..<s {
+                                        let off = PointMM(
+                                            (Double(sx) + 0.5) * inv, (Double(sy) + 0.5) * inv, (Double(sz) + 0.5) * inv
+                                        )
+                                        if inside(base + off * grid.voxelMM) { hits += 1 }
+                                    }
+                                }
+                            }
+                            fraction = Double(hits) / Double(s * s * s)
+                        }
+                        if fraction > 0 { volume[(k * grid.ny + j) * grid.nx + i] += Float(v * fraction) }
+                    }
+                }
+            }
         }
     }
 
     /// The partial-volume fraction-weighted value of `objects` in the plane y = `yMM`, on an
     /// n x n pixel grid over `fovMM` (pixel centres at -fov/2 + (i + 1/2) d), each pixel
     /// sub-sampled `subsamples`^2 times. Row = z, column = x.
-    package func plane(_ objects: [SceneObject], pixels n: Int, fovMM: Double, yMM: Double = 0,
-                      value: (SceneObject) -> Double) -> [Float] {
+    package func plane(
+        _ objects: [SceneObject], pixels n: Int, fovMM: Double, yMM: Double = 0,
+        value: (SceneObject) -> Double
+    ) -> [Float] {
         let s = subsamples, d = fovMM / Double(n), fine = n * s
         var out = [Float](repeating: 0, count: n * n)
         for object in objects {
@@ -94,10 +124,14 @@ package struct Voxeliser: Sendable {
             }
             let weight = v / Double(s * s)
             let inside = object.shape.insideTest()
-            for fz in fineRange(lo.z, hi.z) { for fx in fineRange(lo.x, hi.x) {
-                let p = PointMM(-fovMM / 2 + (Double(fx) + 0.5) * d / Double(s), yMM, -fovMM / 2 + (Double(fz) + 0.5) * d / Double(s))
-                if inside(p) { out[(fz / s) * n + fx / s] += Float(weight) }
-            } }
+            for fz in fineRange(lo.z, hi.z) {
+                for fx in fineRange(lo.x, hi.x) {
+                    let p = PointMM(
+                        -fovMM / 2 + (Double(fx) + 0.5) * d / Double(s), yMM,
+                        -fovMM / 2 + (Double(fz) + 0.5) * d / Double(s))
+                    if inside(p) { out[(fz / s) * n + fx / s] += Float(weight) }
+                }
+            }
         }
         return out
     }

@@ -30,21 +30,28 @@ package enum BitmapFont {
         "(": [0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02], ")": [0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08],
         "=": [0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00], "%": [0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03],
         ",": [0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08], "_": [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F],
-        "^": [0x04, 0x0A, 0x11, 0x00, 0x00, 0x00, 0x00], " ": [0, 0, 0, 0, 0, 0, 0],
+        "^": [0x04, 0x0A, 0x11, 0x00, 0x00, 0x00, 0x00], " ": [0, 0, 0, 0, 0, 0, 0]
     ]
 
     /// Width in pixels of `text` at `scale`.
     package static func width(_ text: String, scale: Int = 1) -> Int { Swift.max(0, text.count * advance - 1) * scale }
 
     /// Draws `text` with its top-left corner at (x, y).
-    package static func draw(_ text: String, into image: inout RGBImage, x: Int, y: Int, scale: Int = 1,
-                            colour: (UInt8, UInt8, UInt8) = (0, 0, 0)) {
+    package static func draw(
+        _ text: String, into image: inout RGBImage, x: Int, y: Int, scale: Int = 1,
+        colour: (UInt8, UInt8, UInt8) = (0, 0, 0)
+    ) {
         var cx = x
         for ch in text {
-            let rows = glyphs[ch] ?? glyphs[Character(ch.uppercased())] ?? glyphs["?"] ?? [0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04]
+            let rows =
+                glyphs[ch] ?? glyphs[Character(ch.uppercased())] ?? glyphs["?"] ?? [
+                    0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04
+                ]
             for (r, bits) in rows.enumerated() {
                 for c in 0..<glyphWidth where bits & (0x10 >> UInt8(c)) != 0 {
-                    for dy in 0..<scale { for dx in 0..<scale { image.plot(cx + c * scale + dx, y + r * scale + dy, colour) } }
+                    for dy in 0..<scale {
+                        for dx in 0..<scale { image.plot(cx + c * scale + dx, y + r * scale + dy, colour) }
+                    }
                 }
             }
             cx += advance * scale
@@ -53,7 +60,9 @@ package enum BitmapFont {
 
     /// Draws `text` rotated a quarter turn anticlockwise (reading bottom to top), its baseline
     /// starting at (x, y) and running up (y axis labels).
-    package static func drawVertical(_ text: String, into image: inout RGBImage, x: Int, y: Int, colour: (UInt8, UInt8, UInt8) = (0, 0, 0)) {
+    package static func drawVertical(
+        _ text: String, into image: inout RGBImage, x: Int, y: Int, colour: (UInt8, UInt8, UInt8) = (0, 0, 0)
+    ) {
         var cy = y
         for ch in text {
             let rows = glyphs[ch] ?? glyphs[Character(ch.uppercased())] ?? [0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04]

@@ -7,13 +7,20 @@ package struct ColourMap: Sendable {
 
     package static let grey = ColourMap(name: "grey", anchors: [(0, 0, 0), (1, 1, 1)])
     /// matplotlib's viridis at 9 evenly spaced points (perceptually uniform; concentrations).
-    package static let viridis = ColourMap(name: "viridis", anchors: [
-        (0.267, 0.005, 0.329), (0.279, 0.175, 0.483), (0.230, 0.322, 0.546), (0.173, 0.449, 0.558),
-        (0.128, 0.567, 0.551), (0.153, 0.680, 0.504), (0.362, 0.786, 0.388), (0.678, 0.864, 0.190),
-        (0.993, 0.906, 0.144)])
+    package static let viridis = ColourMap(
+        name: "viridis",
+        anchors: [
+            (0.267, 0.005, 0.329), (0.279, 0.175, 0.483), (0.230, 0.322, 0.546), (0.173, 0.449, 0.558),
+            (0.128, 0.567, 0.551), (0.153, 0.680, 0.504), (0.362, 0.786, 0.388), (0.678, 0.864, 0.190),
+            (0.993, 0.906, 0.144)
+        ])
     /// A blue-white-red diverging map (signed quantities such as field offsets).
-    package static let diverging = ColourMap(name: "diverging", anchors: [
-        (0.230, 0.299, 0.754), (0.552, 0.690, 0.996), (0.865, 0.865, 0.865), (0.958, 0.604, 0.482), (0.706, 0.016, 0.150)])
+    package static let diverging = ColourMap(
+        name: "diverging",
+        anchors: [
+            (0.230, 0.299, 0.754), (0.552, 0.690, 0.996), (0.865, 0.865, 0.865), (0.958, 0.604, 0.482),
+            (0.706, 0.016, 0.150)
+        ])
 
     package static func named(_ name: String) -> ColourMap? { [grey, viridis, diverging].first { $0.name == name } }
 

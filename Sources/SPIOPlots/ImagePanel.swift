@@ -20,8 +20,10 @@ package struct ImagePanel {
     }
 
     /// A square map drawn at once: the common case of the report and preview figures.
-    package static func render(_ values: [Float], size: Int, title: String, colourMap: ColourMap, range: (Float, Float)? = nil,
-                              zoom: Int) -> RGBImage {
+    package static func render(
+        _ values: [Float], size: Int, title: String, colourMap: ColourMap, range: (Float, Float)? = nil,
+        zoom: Int
+    ) -> RGBImage {
         var p = ImagePanel(values: values, width: size, height: size)
         (p.title, p.colourMap, p.range, p.zoom) = (title, colourMap, range, zoom)
         return p.render()
@@ -47,14 +49,18 @@ package struct ImagePanel {
         let titleH = title == nil ? 0 : 14, margin = 4
         let labels = [ImagePanel.label(hi), ImagePanel.label(lo)]
         let barW = colourBar ? 12 + 4 + (labels.map { BitmapFont.width($0) }.max() ?? 0) + margin : 0
-        var out = RGBImage(width: margin + width * z + (colourBar ? margin : 0) + barW + margin, height: titleH + margin + height * z + margin)
+        var out = RGBImage(
+            width: margin + width * z + (colourBar ? margin : 0) + barW + margin,
+            height: titleH + margin + height * z + margin)
         if let title { BitmapFont.draw(title, into: &out, x: margin, y: 4) }
         let top = titleH + margin
-        for y in 0..<height { for x in 0..<width {
-            let t = Double((values[y * width + x] - lo) / (hi - lo))
-            let c = colourMap.rgb(t)
-            for dy in 0..<z { for dx in 0..<z { out[margin + x * z + dx, top + y * z + dy] = c } }
-        } }
+        for y in 0..<height {
+            for x in 0..<width {
+                let t = Double((values[y * width + x] - lo) / (hi - lo))
+                let c = colourMap.rgb(t)
+                for dy in 0..<z { for dx in 0..<z { out[margin + x * z + dx, top + y * z + dy] = c } }
+            }
+        }
         if colourBar {
             let bx = margin + width * z + margin, bh = height * z
             for j in 0..<bh {

@@ -21,21 +21,27 @@ package struct LinePlot {
     package var logY = false
     package var width = 560, height = 360
 
-    package init(title: String, xLabel: String, yLabel: String) { self.title = title; self.xLabel = xLabel; self.yLabel = yLabel }
+    package init(title: String, xLabel: String, yLabel: String) {
+        self.title = title; self.xLabel = xLabel; self.yLabel = yLabel
+    }
 
     /// Tableau-like colours, distinguishable on white.
-    package static let palette: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14),
-                                                           (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
-                                                           (188, 189, 34), (23, 190, 207)]
+    package static let palette: [(UInt8, UInt8, UInt8)] = [
+        (31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14),
+        (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
+        (188, 189, 34), (23, 190, 207)
+    ]
 
     package func render() -> RGBImage {
         var img = RGBImage(width: width, height: height)
         let (left, right, top, bottom) = (62, 16, 24, 40)
         let (pw, ph) = (width - left - right, height - top - bottom)
-        let finite = series.flatMap { s in s.points.enumerated().flatMap { i, p -> [(Double, Double)] in
-            let e = s.errors?[i] ?? 0
-            return [(p.x, p.y - e), (p.x, p.y + e)].filter { $0.0.isFinite && $0.1.isFinite && (!logY || $0.1 > 0) }
-        } }
+        let finite = series.flatMap { s in
+            s.points.enumerated().flatMap { i, p -> [(Double, Double)] in
+                let e = s.errors?[i] ?? 0
+                return [(p.x, p.y - e), (p.x, p.y + e)].filter { $0.0.isFinite && $0.1.isFinite && (!logY || $0.1 > 0) }
+            }
+        }
         BitmapFont.draw(title.uppercased(), into: &img, x: left, y: 6)
         guard !finite.isEmpty else { return img }
         func ty(_ y: Double) -> Double { logY ? log10(y) : y }
@@ -66,7 +72,8 @@ package struct LinePlot {
         }
         for x in left..<(left + pw) { img.plot(x, top + ph - 1, axis) }
         for y in top..<(top + ph) { img.plot(left, y, axis) }
-        BitmapFont.draw(xLabel.uppercased(), into: &img, x: left + pw / 2 - BitmapFont.width(xLabel) / 2, y: height - 14)
+        BitmapFont.draw(
+            xLabel.uppercased(), into: &img, x: left + pw / 2 - BitmapFont.width(xLabel) / 2, y: height - 14)
         BitmapFont.drawVertical(yLabel.uppercased(), into: &img, x: 4, y: top + ph / 2 + BitmapFont.width(yLabel) / 2)
         for (k, s) in series.enumerated() {
             let c = Self.palette[k % Self.palette.count]
@@ -78,7 +85,9 @@ package struct LinePlot {
                     Self.line(&img, xa, lo, xa, hi, c)
                     Self.line(&img, xa - 3, lo, xa + 3, lo, c); Self.line(&img, xa - 3, hi, xa + 3, hi, c)
                 }
-                if s.markers || pts.count == 1 { for dy in -2...2 { for dx in -2...2 { img.plot(px(p.x) + dx, py(p.y) + dy, c) } } }
+                if s.markers || pts.count == 1 {
+                    for dy in -2...2 { for dx in -2...2 { img.plot(px(p.x) + dx, py(p.y) + dy, c) } }
+                }
             }
         }
         // Legend, top right inside the plot.
@@ -127,7 +136,8 @@ package struct LinePlot {
         if a == 0 { return "0" }
         if a >= 1e4 || a < 1e-2 { return String(format: "%.0e", v) }
         if a == a.rounded() { return String(format: "%.0f", v) }
-        return String(format: a >= 10 ? "%.1f" : "%.2f", v).replacingOccurrences(of: #"0+$"#, with: "", options: .regularExpression)
+        return String(format: a >= 10 ? "%.1f" : "%.2f", v).replacingOccurrences(
+            of: #"0+$"#, with: "", options: .regularExpression)
     }
 
     /// Bresenham line, two pixels thick vertically for visibility.

@@ -7,8 +7,10 @@
 /// operations, so every sum is bitwise the one the scalar loop gives, on any thread count.
 public enum ChannelReduction {
     /// sums[c] = sum over n, i of x[n, c, i].
-    public static func sums(_ x: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
-                            into sums: UnsafeMutablePointer<Double>) {
+    public static func sums(
+        _ x: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
+        into sums: UnsafeMutablePointer<Double>
+    ) {
         forQuads(channels) { lanes in
             var acc = SIMD4<Double>()
             for n in 0..<samples {
@@ -20,8 +22,10 @@ public enum ChannelReduction {
     }
 
     /// out[c] += Float(sum over n, i of x[n, c, i]): a bias gradient.
-    public static func addSums(_ x: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
-                               into out: UnsafeMutablePointer<Float>) {
+    public static func addSums(
+        _ x: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
         withUnsafeTemporaryAllocation(of: Double.self, capacity: channels) { total in
             sums(x, samples: samples, channels: channels, plane: plane, into: total.baseAddress!)
             for c in 0..<channels { out[c] += Float(total[c]) }
@@ -29,8 +33,10 @@ public enum ChannelReduction {
     }
 
     /// sums[c] = sum over n, i of (x[n, c, i] - mean[c])^2.
-    public static func squaredDeviations(_ x: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
-                                         mean: UnsafePointer<Double>, into sums: UnsafeMutablePointer<Double>) {
+    public static func squaredDeviations(
+        _ x: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
+        mean: UnsafePointer<Double>, into sums: UnsafeMutablePointer<Double>
+    ) {
         forQuads(channels) { lanes in
             let mu = SIMD4(mean[lanes.0], mean[lanes.1], mean[lanes.2], mean[lanes.3])
             var acc = SIMD4<Double>()
@@ -43,9 +49,11 @@ public enum ChannelReduction {
     }
 
     /// BatchNorm's backward sums: sumDy[c] = sum of dy, sumDyXhat[c] = sum of dy * (x - mean) * invStd.
-    public static func gradientSums(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
-                                    mean: UnsafePointer<Double>, invStd: UnsafePointer<Double>,
-                                    sumDy: UnsafeMutablePointer<Double>, sumDyXhat: UnsafeMutablePointer<Double>) {
+    public static func gradientSums(
+        dy: UnsafePointer<Float>, x: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
+        mean: UnsafePointer<Double>, invStd: UnsafePointer<Double>,
+        sumDy: UnsafeMutablePointer<Double>, sumDyXhat: UnsafeMutablePointer<Double>
+    ) {
         forQuads(channels) { lanes in
             let mu = SIMD4(mean[lanes.0], mean[lanes.1], mean[lanes.2], mean[lanes.3])
             let inv = SIMD4(invStd[lanes.0], invStd[lanes.1], invStd[lanes.2], invStd[lanes.3])
@@ -79,14 +87,19 @@ public enum ChannelReduction {
     }
 
     @inline(__always)
-    static func pointers(_ x: UnsafePointer<Float>, _ n: Int, _ lanes: Lanes, _ channels: Int, _ plane: Int)
-        -> (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) {
+    static func pointers(
+        _ x: UnsafePointer<Float>, _ n: Int, _ lanes: Lanes, _ channels: Int, _ plane: Int
+    )
+        -> (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>)
+    {
         let base = x + n * channels * plane
         return (base + lanes.0 * plane, base + lanes.1 * plane, base + lanes.2 * plane, base + lanes.3 * plane)
     }
 
     @inline(__always)
-    static func load(_ p: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>), _ i: Int) -> SIMD4<Double> {
+    static func load(
+        _ p: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>), _ i: Int
+    ) -> SIMD4<Double> {
         SIMD4(Double(p.0[i]), Double(p.1[i]), Double(p.2[i]), Double(p.3[i]))
     }
 

@@ -10,15 +10,18 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
 
     /// The geometry of a convolution over `channels x inH x inW` images; stops if the output is empty.
     public init(channels: Int, inH: Int, inW: Int, kernelH: Int, kernelW: Int, stride: Int, padding: Int) {
-        precondition(channels > 0 && inH > 0 && inW > 0, "convolution input \(channels)x\(inH)x\(inW) must be non-empty")
-        precondition(kernelH > 0 && kernelW > 0 && stride > 0 && padding >= 0,
-                     "convolution kernel \(kernelH)x\(kernelW), stride \(stride), padding \(padding) must be positive")
+        precondition(
+            channels > 0 && inH > 0 && inW > 0, "convolution input \(channels)x\(inH)x\(inW) must be non-empty")
+        precondition(
+            kernelH > 0 && kernelW > 0 && stride > 0 && padding >= 0,
+            "convolution kernel \(kernelH)x\(kernelW), stride \(stride), padding \(padding) must be positive")
         self.channels = channels; self.inH = inH; self.inW = inW
         self.kernelH = kernelH; self.kernelW = kernelW; self.stride = stride; self.padding = padding
         outH = (inH + 2 * padding - kernelH) / stride + 1
         outW = (inW + 2 * padding - kernelW) / stride + 1
-        precondition(outH > 0 && outW > 0,
-                     "convolution of \(inH)x\(inW) with kernel \(kernelH)x\(kernelW), padding \(padding) has an empty output")
+        precondition(
+            outH > 0 && outW > 0,
+            "convolution of \(inH)x\(inW) with kernel \(kernelH)x\(kernelW), padding \(padding) has an empty output")
     }
 
     /// Rows of the column matrix: channels x kernelH x kernelW.
@@ -49,7 +52,8 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
                 let dstRow = col + r * cols
                 let (owLo, owHi) = g.validOutputRange(k: kx, inSize: g.inW, outSize: g.outW)
                 if g.stride == 1 && g.outW == g.inW {
-                    g.shiftedPlaneCopy(image, samples: samples, channel: c, ky: ky, kx: kx, owLo: owLo, owHi: owHi, into: dstRow)
+                    g.shiftedPlaneCopy(
+                        image, samples: samples, channel: c, ky: ky, kx: kx, owLo: owLo, owHi: owHi, into: dstRow)
                     continue
                 }
                 for n in 0..<samples {
@@ -86,7 +90,9 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
         // Parallel over channels: channel c's rows only touch channel c of the image.
         Engine.parallelFor(channels) { channelRange in
             if g.isStride2Kernel3 {
-                for c in channelRange { g.col2imStride2Kernel3(col, cols: cols, samples: samples, channel: c, into: image) }
+                for c in channelRange {
+                    g.col2imStride2Kernel3(col, cols: cols, samples: samples, channel: c, into: image)
+                }
                 return
             }
             for c in channelRange {
@@ -122,8 +128,10 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
     /// the same image row, kx = 1 on the even pixels and kx = 0 then kx = 2 on the odd ones, so one
     /// interleaved pass per image row adds all three, in the same order as the general loop.
     @inline(__always)
-    func col2imStride2Kernel3(_ col: UnsafePointer<Float>, cols: Int, samples: Int, channel c: Int,
-                              into image: UnsafeMutablePointer<Float>) {
+    func col2imStride2Kernel3(
+        _ col: UnsafePointer<Float>, cols: Int, samples: Int, channel c: Int,
+        into image: UnsafeMutablePointer<Float>
+    ) {
         let w = outW
         for ky in 0..<kernelH {
             let (oyLo, oyHi) = validOutputRange(k: ky, inSize: inH, outSize: outH)
@@ -137,10 +145,12 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
                     while j + 8 < w {  // a0 is read up to j + 8, which must stay inside the row
                         let pair = UnsafeRawPointer(dst + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
                         let even = pair.evenHalf + UnsafeRawPointer(a1 + j).loadUnaligned(as: SIMD8<Float>.self)
-                        let odd = (pair.oddHalf + UnsafeRawPointer(a0 + j + 1).loadUnaligned(as: SIMD8<Float>.self))
+                        let odd =
+                            (pair.oddHalf + UnsafeRawPointer(a0 + j + 1).loadUnaligned(as: SIMD8<Float>.self))
                             + UnsafeRawPointer(a2 + j).loadUnaligned(as: SIMD8<Float>.self)
-                        let merged = SIMD16<Float>(even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3],
-                                                   even[4], odd[4], even[5], odd[5], even[6], odd[6], even[7], odd[7])
+                        let merged = SIMD16<Float>(
+                            even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3],
+                            even[4], odd[4], even[5], odd[5], even[6], odd[6], even[7], odd[7])
                         UnsafeMutableRawPointer(dst + 2 * j).storeBytes(of: merged, as: SIMD16<Float>.self)
                         j += 8
                     }
@@ -162,8 +172,10 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
     /// shifted by (ky - padding, kx - padding), so each sample is one contiguous copy plus zeroed
     /// padding rows and the few edge columns the flat shift wrapped around.
     @inline(__always)
-    func shiftedPlaneCopy(_ image: UnsafePointer<Float>, samples: Int, channel c: Int, ky: Int, kx: Int,
-                          owLo: Int, owHi: Int, into dstRow: UnsafeMutablePointer<Float>) {
+    func shiftedPlaneCopy(
+        _ image: UnsafePointer<Float>, samples: Int, channel c: Int, ky: Int, kx: Int,
+        owLo: Int, owHi: Int, into dstRow: UnsafeMutablePointer<Float>
+    ) {
         let w = outW, dy = ky - padding, dx = kx - padding
         let (oyLo, oyHi) = validOutputRange(k: ky, inSize: inH, outSize: outH)
         for n in 0..<samples {
@@ -188,8 +200,10 @@ public struct ConvGeometry: Equatable, CustomStringConvertible {
     /// dst[o] = src[2 * o] for o in lo..<hi, eight at a time (the even lanes of 16 loaded floats)
     /// where those 16 floats end before `readableEnd`.
     @inline(__always)
-    static func gatherEven(_ src: UnsafePointer<Float>, from lo: Int, to hi: Int, into dst: UnsafeMutablePointer<Float>,
-                           readableEnd: UnsafePointer<Float>) {
+    static func gatherEven(
+        _ src: UnsafePointer<Float>, from lo: Int, to hi: Int, into dst: UnsafeMutablePointer<Float>,
+        readableEnd: UnsafePointer<Float>
+    ) {
         var o = lo
         while o + 8 <= hi && src + 2 * o + 16 <= readableEnd {
             let v = UnsafeRawPointer(src + 2 * o).loadUnaligned(as: SIMD16<Float>.self)

@@ -9,9 +9,11 @@ import CBLAS
 public enum Gemm {
     /// C[m x n] = alpha * op(A) * op(B) + beta * C, all row-major with leading dimensions given by
     /// their logical widths. `transA` means A is stored k x m, `transB` means B is stored n x k.
-    public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
-                             alpha: Float = 1, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>) {
+    public static func sgemm(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>
+    ) {
         let (lda, ldb) = (transA ? m : k, transB ? k : n)
         let splitRows = m >= n
         let blocks = blockCount(splitRows ? m : n, flops: 2 * m * n * k)
@@ -39,10 +41,13 @@ public enum Gemm {
     }
 
     @inline(__always)
-    private static func call(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
-                             _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                             _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    private static func call(
+        _ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }

@@ -1,8 +1,10 @@
 /// Layout conversions between NCHW and channel-major C x (N*H*W), the layout sgemm produces.
 public enum Layout {
     /// dst[c][n*plane + i] = src[n][c][i] for `samples` samples.
-    public static func nchwToCN(_ src: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
-                                into dst: UnsafeMutablePointer<Float>) {
+    public static func nchwToCN(
+        _ src: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
+        into dst: UnsafeMutablePointer<Float>
+    ) {
         Engine.parallelFor(channels) { range in
             for c in range {
                 for n in 0..<samples {
@@ -13,8 +15,10 @@ public enum Layout {
     }
 
     /// dst[n][c][i] = src[c][n*plane + i] (+ bias[c] when given): the inverse of `nchwToCN`.
-    public static func cnToNCHW(_ src: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
-                                into dst: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil) {
+    public static func cnToNCHW(
+        _ src: UnsafePointer<Float>, samples: Int, channels: Int, plane: Int,
+        into dst: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil
+    ) {
         Engine.parallelFor(channels) { range in
             for c in range {
                 for n in 0..<samples {

@@ -66,4 +66,3 @@ public struct SeededGenerator: RandomNumberGenerator {
         return r * cos(2 * Double.pi * u2)
     }
 }
-

@@ -26,8 +26,9 @@ public final class Tensor: CustomStringConvertible {
     /// A tensor holding `values` in row-major order; `values.count` must match the shape.
     public convenience init(shape: [Int], values: [Float]) {
         self.init(shape: shape)
-        precondition(values.count == count,
-                     "Tensor(shape: \(shape)) needs \(count) values, got \(values.count)")
+        precondition(
+            values.count == count,
+            "Tensor(shape: \(shape)) needs \(count) values, got \(values.count)")
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
     }
 
@@ -65,8 +66,9 @@ public final class Tensor: CustomStringConvertible {
 
     private func offset(_ n: Int, _ c: Int, _ h: Int, _ w: Int) -> Int {
         precondition(shape.count == 4, "4-index access needs a rank-4 tensor, shape is \(shape)")
-        precondition(n >= 0 && n < shape[0] && c >= 0 && c < shape[1] && h >= 0 && h < shape[2] && w >= 0 && w < shape[3],
-                     "index (\(n), \(c), \(h), \(w)) outside shape \(shape)")
+        precondition(
+            n >= 0 && n < shape[0] && c >= 0 && c < shape[1] && h >= 0 && h < shape[2] && w >= 0 && w < shape[3],
+            "index (\(n), \(c), \(h), \(w)) outside shape \(shape)")
         return ((n * shape[1] + c) * shape[2] + h) * shape[3] + w
     }
 
@@ -90,7 +92,9 @@ public final class Tensor: CustomStringConvertible {
     public static func concatenate(_ parts: [Tensor]) -> Tensor {
         precondition(!parts.isEmpty, "Tensor.concatenate needs at least one tensor")
         let tail = Array(parts[0].shape.dropFirst())
-        precondition(parts.allSatisfy { Array($0.shape.dropFirst()) == tail }, "Tensor.concatenate needs equal shapes after the first axis, got \(parts.map(\.shape))")
+        precondition(
+            parts.allSatisfy { Array($0.shape.dropFirst()) == tail },
+            "Tensor.concatenate needs equal shapes after the first axis, got \(parts.map(\.shape))")
         let out = Tensor(shape: [parts.reduce(0) { $0 + $1.shape[0] }] + tail)
         var offset = 0
         for p in parts { (out.data + offset).update(from: p.data, count: p.count); offset += p.count }

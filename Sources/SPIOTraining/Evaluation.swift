@@ -26,8 +26,9 @@ package enum Evaluation {
     /// NMAE = ||C^ - C||_1 / ||C||_1 per image. Images whose truth is all zero have no NMAE and
     /// are returned as nil.
     package static func nmae(prediction: Tensor, truth: Tensor) -> [Double?] {
-        precondition(prediction.count == truth.count && prediction.shape[0] == truth.shape[0],
-                     "NMAE needs equal shapes, got \(prediction.shape) and \(truth.shape)")
+        precondition(
+            prediction.count == truth.count && prediction.shape[0] == truth.shape[0],
+            "NMAE needs equal shapes, got \(prediction.shape) and \(truth.shape)")
         let n = truth.shape[0], plane = truth.count / max(n, 1)
         return (0..<n).map { s in
             var diff = 0.0, norm = 0.0
@@ -50,8 +51,10 @@ package enum Evaluation {
 
     /// The phantom-table estimate: the mean of `map` (H x W) over the disk of `radiusPixels` around
     /// (`centreRow`, `centreColumn`) (networks.md: half the bottle's radius).
-    package static func regionMean(_ map: UnsafePointer<Float>, size: Int, centreRow: Double, centreColumn: Double,
-                                  radiusPixels: Double) -> Double {
+    package static func regionMean(
+        _ map: UnsafePointer<Float>, size: Int, centreRow: Double, centreColumn: Double,
+        radiusPixels: Double
+    ) -> Double {
         var sum = 0.0, count = 0
         for r in 0..<size {
             for c in 0..<size {
@@ -59,7 +62,8 @@ package enum Evaluation {
                 if dy * dy + dx * dx <= radiusPixels * radiusPixels { sum += Double(map[r * size + c]); count += 1 }
             }
         }
-        precondition(count > 0, "the region of radius \(radiusPixels) px at (\(centreRow), \(centreColumn)) holds no pixel")
+        precondition(
+            count > 0, "the region of radius \(radiusPixels) px at (\(centreRow), \(centreColumn)) holds no pixel")
         return sum / Double(count)
     }
 }

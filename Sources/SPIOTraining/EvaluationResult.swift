@@ -51,9 +51,12 @@ package struct EvaluationResult {
 
     /// The mean of image `i`'s predicted map (or its truth) over a disk (the phantom table's
     /// estimate); nil when `ofTruth` and the set has none.
-    package func regionMean(_ i: Int, ofTruth: Bool = false, centreRow: Double, centreColumn: Double, radiusPixels: Double) -> Double? {
+    package func regionMean(
+        _ i: Int, ofTruth: Bool = false, centreRow: Double, centreColumn: Double, radiusPixels: Double
+    ) -> Double? {
         guard let source = ofTruth ? truth : maps else { return nil }
-        return Evaluation.regionMean(source.data + i * plane, size: imageSize, centreRow: centreRow, centreColumn: centreColumn,
-                                     radiusPixels: radiusPixels)
+        return Evaluation.regionMean(
+            source.data + i * plane, size: imageSize, centreRow: centreRow, centreColumn: centreColumn,
+            radiusPixels: radiusPixels)
     }
 }

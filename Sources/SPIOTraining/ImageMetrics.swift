@@ -44,16 +44,20 @@ package struct ImageMetrics: Equatable, Sendable {
         let (w, sigma) = (15, 1.5)
         let half = w / 2
         var g = [Double](repeating: 0, count: w * w)
-        for y in 0..<w { for x in 0..<w {
-            let (dx, dy) = (Double(x - half), Double(y - half))
-            g[y * w + x] = exp(-(dx * dx + dy * dy) / (2 * sigma * sigma))
-        } }
+        for y in 0..<w {
+            for x in 0..<w {
+                let (dx, dy) = (Double(x - half), Double(y - half))
+                g[y * w + x] = exp(-(dx * dx + dy * dy) / (2 * sigma * sigma))
+            }
+        }
         let total = g.reduce(0, +)
         var h = [Double](repeating: 0, count: w * w)
-        for y in 0..<w { for x in 0..<w {
-            let (dx, dy) = (Double(x - half), Double(y - half))
-            h[y * w + x] = g[y * w + x] / total * (dx * dx + dy * dy - 2 * sigma * sigma) / pow(sigma, 4)
-        } }
+        for y in 0..<w {
+            for x in 0..<w {
+                let (dx, dy) = (Double(x - half), Double(y - half))
+                h[y * w + x] = g[y * w + x] / total * (dx * dx + dy * dy - 2 * sigma * sigma) / pow(sigma, 4)
+            }
+        }
         let mean = h.reduce(0, +) / Double(w * w)
         return h.map { $0 - mean }
     }()
@@ -62,19 +66,21 @@ package struct ImageMetrics: Equatable, Sendable {
     static func filtered(_ image: UnsafePointer<Float>, size n: Int, kernel: [Double], width w: Int) -> [Double] {
         let half = w / 2
         var out = [Double](repeating: 0, count: n * n)
-        for y in 0..<n { for x in 0..<n {
-            var s = 0.0
-            for ky in 0..<w {
-                let yy = y + ky - half
-                guard yy >= 0 && yy < n else { continue }
-                for kx in 0..<w {
-                    let xx = x + kx - half
-                    guard xx >= 0 && xx < n else { continue }
-                    s += kernel[ky * w + kx] * Double(image[yy * n + xx])
+        for y in 0..<n {
+            for x in 0..<n {
+                var s = 0.0
+                for ky in 0..<w {
+                    let yy = y + ky - half
+                    guard yy >= 0 && yy < n else { continue }
+                    for kx in 0..<w {
+                        let xx = x + kx - half
+                        guard xx >= 0 && xx < n else { continue }
+                        s += kernel[ky * w + kx] * Double(image[yy * n + xx])
+                    }
                 }
+                out[y * n + x] = s
             }
-            out[y * n + x] = s
-        } }
+        }
         return out
     }
 
@@ -95,17 +101,21 @@ package struct ImageMetrics: Equatable, Sendable {
         let range = hi > lo ? hi - lo : 1
         let (c1, c2) = ((0.01 * range) * (0.01 * range), (0.03 * range) * (0.03 * range))
         var total = 0.0, windows = 0
-        for y in 0...(n - 11) { for x in 0...(n - 11) {
-            var mp = 0.0, mt = 0.0, pp = 0.0, tt = 0.0, pt = 0.0
-            for ky in 0..<11 { for kx in 0..<11 {
-                let w = ssimWindow[ky * 11 + kx], i = (y + ky) * n + x + kx
-                let (a, b) = (Double(p[i]), Double(t[i]))
-                mp += w * a; mt += w * b; pp += w * a * a; tt += w * b * b; pt += w * a * b
-            } }
-            let (vp, vt, cov) = (pp - mp * mp, tt - mt * mt, pt - mp * mt)
-            total += ((2 * mp * mt + c1) * (2 * cov + c2)) / ((mp * mp + mt * mt + c1) * (vp + vt + c2))
-            windows += 1
-        } }
+        for y in 0...(n - 11) {
+            for x in 0...(n - 11) {
+                var mp = 0.0, mt = 0.0, pp = 0.0, tt = 0.0, pt = 0.0
+                for ky in 0..<11 {
+                    for kx in 0..<11 {
+                        let w = ssimWindow[ky * 11 + kx], i = (y + ky) * n + x + kx
+                        let (a, b) = (Double(p[i]), Double(t[i]))
+                        mp += w * a; mt += w * b; pp += w * a * a; tt += w * b * b; pt += w * a * b
+                    }
+                }
+                let (vp, vt, cov) = (pp - mp * mp, tt - mt * mt, pt - mp * mt)
+                total += ((2 * mp * mt + c1) * (2 * cov + c2)) / ((mp * mp + mt * mt + c1) * (vp + vt + c2))
+                windows += 1
+            }
+        }
         return total / Double(windows)
     }
 }

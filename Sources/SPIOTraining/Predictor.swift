@@ -54,7 +54,11 @@ package final class Predictor {
             throw FileError(path, "unsupported input; expected .npy, .nii, .nii.gz or .png")
         }
         guard t.shape.count == 4, t.shape[1] == channels, t.shape[2] == size, t.shape[3] == size else {
-            throw FileError(path, "has shape \(t.shape.dropFirst().map(String.init).joined(separator: " x ")) per image; the model expects \(channels) x \(size) x \(size)")
+            throw FileError(
+                path,
+                "has shape \(t.shape.dropFirst().map(String.init).joined(separator: " x ")) per image; the model "
+                    + "expects \(channels) x \(size) x \(size)"
+            )
         }
         return t
     }
@@ -67,7 +71,8 @@ package final class Predictor {
         switch source {
         case let .dataset(directory):
             let set = try TrainingSet(directory: directory)
-            return EvaluationResult(inputs: set.inputs, truth: set.concentration, maps: Evaluation.predict(model, inputs: set.inputs))
+            return EvaluationResult(
+                inputs: set.inputs, truth: set.concentration, maps: Evaluation.predict(model, inputs: set.inputs))
         case let .files(paths):
             return evaluate(unscaled: Tensor.concatenate(try paths.map(readFiniteInput)), truth: nil)
         }
@@ -84,7 +89,8 @@ package final class Predictor {
     package func readFiniteInput(_ path: String) throws -> Tensor {
         let images = try readInput(path)
         if let bad = images.array.firstIndex(where: { !$0.isFinite }) {
-            throw FileError(path, "holds a non-finite value (\(images.data[bad])) at element \(bad); View Line images are finite")
+            throw FileError(
+                path, "holds a non-finite value (\(images.data[bad])) at element \(bad); View Line images are finite")
         }
         return images
     }
@@ -101,13 +107,20 @@ package final class Predictor {
             if stem.hasSuffix(".nii") { stem = (stem as NSString).deletingPathExtension }
             while stems.contains(stem) { stem += "_" }
             stems.insert(stem)
-            outputs.append((path, (directory as NSString).appendingPathComponent(stem + ".npy"),
-                            (directory as NSString).appendingPathComponent(stem + ".png")))
+            outputs.append(
+                (
+                    path, (directory as NSString).appendingPathComponent(stem + ".npy"),
+                    (directory as NSString).appendingPathComponent(stem + ".png")
+                ))
         }
         let protected = Set((inputs + [checkpointPath]).map(Self.resolved))
         for o in outputs {
             for out in [o.npy, o.png] where protected.contains(Self.resolved(out)) {
-                throw FileError(out, "is an input of this prediction and would be overwritten; choose another output folder (nothing was written)")
+                throw FileError(
+                    out,
+                    "is an input of this prediction and would be overwritten; choose another output folder (nothing "
+                        + "was written)"
+                )
             }
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -116,14 +129,21 @@ package final class Predictor {
             let maps = predict(try readFiniteInput(o.input))
             let mapValues = maps.array
             if mapValues.contains(where: { !$0.isFinite }) {
-                throw FileError(checkpointPath, "gives non-finite concentrations for \(o.input): the checkpoint's weights are not finite or overflow")
+                throw FileError(
+                    checkpointPath,
+                    "gives non-finite concentrations for \(o.input): the checkpoint's weights are not finite or "
+                        + "overflow"
+                )
             }
             let (n, size) = (maps.shape[0], maps.shape[1])
             try NPYArray(shape: n == 1 ? [size, size] : maps.shape, values: mapValues).write(to: o.npy)
             var panels: [RGBImage] = []
             for s in 0..<n {
-                panels.append(ImagePanel.render(maps.values((s * size * size)..<((s + 1) * size * size)), size: size,
-                                                title: n == 1 ? "C (UG/MM3)" : "C \(s) (UG/MM3)", colourMap: .viridis, zoom: max(1, 192 / size)))
+                panels.append(
+                    ImagePanel.render(
+                        maps.values((s * size * size)..<((s + 1) * size * size)), size: size,
+                        title: n == 1 ? "C (UG/MM3)" : "C \(s) (UG/MM3)", colourMap: .viridis, zoom: max(1, 192 / size))
+                )
             }
             try ImagePanel.row(Array(panels.prefix(8))).writePNG(to: o.png)
             written += [o.npy, o.png]

@@ -24,11 +24,16 @@ package enum TrainingError: Error, CustomStringConvertible {
     case checkpointMismatch(directory: String, reason: String)
 
     package var description: String {
-        func keep(_ p: String?) -> String { p.map { "; the last good checkpoint is \($0)" } ?? "; no checkpoint was written yet" }
+        func keep(_ p: String?) -> String {
+            p.map { "; the last good checkpoint is \($0)" } ?? "; no checkpoint was written yet"
+        }
         switch self {
         case let .nonFinite(e, s, what, last):
-            return "training stopped at epoch \(e), step \(s): \(what) is not finite (NaN or Inf)\(keep(last)). Lower the learning rate or check the data."
-        case let .interrupted(e, s, last): return "training interrupted at epoch \(e), step \(s)\(keep(last)); run again to resume"
+            return
+                "training stopped at epoch \(e), step \(s): \(what) is not finite (NaN or Inf)\(keep(last)). Lower "
+                + "the learning rate or check the data."
+        case let .interrupted(e, s, last):
+            return "training interrupted at epoch \(e), step \(s)\(keep(last)); run again to resume"
         case let .checkpointMismatch(d, reason): return "\(d): \(reason)"
         }
     }
@@ -70,18 +75,24 @@ package final class Trainer {
     private let batchInputs = Tensor(shape: [0]), batchTargets = Tensor(shape: [0])
     private let identity: String
 
-    package init(model modelConfig: ModelConfig, training config: TrainingConfig, data: TrainingSet,
-                validation: TrainingSet?, checkpointDirectory: URL?) {
+    package init(
+        model modelConfig: ModelConfig, training config: TrainingConfig, data: TrainingSet,
+        validation: TrainingSet?, checkpointDirectory: URL?
+    ) {
         if let p = config.problem { preconditionFailure("invalid training configuration: \(p)") }
-        precondition(data.imageSize == modelConfig.inputSize && data.inputs.shape[1] == modelConfig.inputChannels,
-                     "the data (\(data.inputs.shape)) does not fit the model (input \(modelConfig.inputChannels) x \(modelConfig.inputSize)^2)")
+        precondition(
+            data.imageSize == modelConfig.inputSize && data.inputs.shape[1] == modelConfig.inputChannels,
+            "the data (\(data.inputs.shape)) does not fit the model (input \(modelConfig.inputChannels) x "
+                + "\(modelConfig.inputSize)^2)"
+        )
         self.config = config
         self.training = data
         self.validation = validation
         self.checkpointDirectory = checkpointDirectory
         model = EncoderDecoderNet(modelConfig, seed: config.seed)
-        optimizer = Adam(parameters: model.parameters, learningRate: Float(config.learningRate), beta1: Float(config.beta1),
-                         beta2: Float(config.beta2), l2: Float(config.l2))
+        optimizer = Adam(
+            parameters: model.parameters, learningRate: Float(config.learningRate), beta1: Float(config.beta1),
+            beta2: Float(config.beta2), l2: Float(config.l2))
         let t = Tensor(shape: [0])
         let c = data.concentration
         let images = Tensor(shape: [c.shape[0], 1, c.shape[1], c.shape[2]])
@@ -93,7 +104,9 @@ package final class Trainer {
         // continued to more epochs and ends exactly where a longer run would.
         var sameRun = config
         sameRun.epochs = 0
-        identity = "model \(modelConfig.json) training \(sameRun.json) data \(data.count)x\(data.imageSize) validation \(validation?.count ?? 0)"
+        identity =
+            "model \(modelConfig.json) training \(sameRun.json) data \(data.count)x\(data.imageSize) validation "
+            + "\(validation?.count ?? 0)"
     }
 
     /// Training then validation split of one set: the last `fraction` (at least one image when
@@ -110,7 +123,9 @@ package final class Trainer {
         var order = Array(0..<training.count)
         var rng = SeededGenerator(seed: config.seed, stream: UInt64(epoch))
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(in: 0...i)) }
-        var out = stride(from: 0, to: order.count, by: config.batchSize).map { Array(order[$0..<min(order.count, $0 + config.batchSize)]) }
+        var out = stride(from: 0, to: order.count, by: config.batchSize).map {
+            Array(order[$0..<min(order.count, $0 + config.batchSize)])
+        }
         if out.count > 1 && out.last!.count == 1 { out[out.count - 2] += out.removeLast() }
         return out
     }
@@ -127,38 +142,51 @@ package final class Trainer {
             var losses: [Double] = []
             var seen = 0
             for (b, idx) in plan.enumerated() {
-                if shouldStop() { throw TrainingError.interrupted(epoch: epoch, step: optimizer.step, lastGoodCheckpoint: lastGood) }
+                if shouldStop() {
+                    throw TrainingError.interrupted(epoch: epoch, step: optimizer.step, lastGoodCheckpoint: lastGood)
+                }
                 gather(training.inputs, idx, into: batchInputs)
                 gather(targets, idx, into: batchTargets)
                 batchHook?(epoch, b, batchInputs)
                 model.zeroGrad()
                 let inWarmup = optimizer.step < config.mseWarmupSteps
-                let (value, grad) = inWarmup ? warmupLoss(model(batchInputs), batchTargets) : loss(model(batchInputs), batchTargets)
+                let (value, grad) =
+                    inWarmup ? warmupLoss(model(batchInputs), batchTargets) : loss(model(batchInputs), batchTargets)
                 optimizer.learningRate = Float(config.learningRate(atStep: optimizer.step))
                 guard value.isFinite else {
-                    throw TrainingError.nonFinite(epoch: epoch, step: optimizer.step + 1, what: "the loss", lastGoodCheckpoint: lastGood)
+                    throw TrainingError.nonFinite(
+                        epoch: epoch, step: optimizer.step + 1, what: "the loss", lastGoodCheckpoint: lastGood)
                 }
                 _ = model.backward(grad)
                 optimizer.update()
                 let total = value + NormalisedL1Loss.weightPenalty(optimizer.parameters, lambda: config.l2)
                 guard total.isFinite else {
-                    throw TrainingError.nonFinite(epoch: epoch, step: optimizer.step, what: "a weight after the update", lastGoodCheckpoint: lastGood)
+                    throw TrainingError.nonFinite(
+                        epoch: epoch, step: optimizer.step, what: "a weight after the update",
+                        lastGoodCheckpoint: lastGood)
                 }
                 losses.append(total)
                 seen += idx.count
-                progress?(TrainingProgress(epoch: epoch, epochs: config.epochs, batch: b + 1, batches: plan.count, step: optimizer.step,
-                                           loss: total, samplesPerSecond: Double(seen) / max(Date().timeIntervalSince(start), 1e-9)))
+                progress?(
+                    TrainingProgress(
+                        epoch: epoch, epochs: config.epochs, batch: b + 1, batches: plan.count, step: optimizer.step,
+                        loss: total, samplesPerSecond: Double(seen) / max(Date().timeIntervalSince(start), 1e-9)))
             }
             var (mean, sd) = (Double.nan, Double.nan)
             if let validation {
                 let maps = Evaluation.predict(model, inputs: validation.inputs, batchSize: config.batchSize)
-                (mean, sd) = Evaluation.meanAndSD(Evaluation.nmae(prediction: maps, truth: validation.concentration).compactMap { $0 })
+                (mean, sd) = Evaluation.meanAndSD(
+                    Evaluation.nmae(prediction: maps, truth: validation.concentration).compactMap { $0 })
                 guard mean.isFinite || validation.concentration.array.allSatisfy({ $0 == 0 }) else {
-                    throw TrainingError.nonFinite(epoch: epoch, step: optimizer.step, what: "the validation NMAE", lastGoodCheckpoint: lastGood)
+                    throw TrainingError.nonFinite(
+                        epoch: epoch, step: optimizer.step, what: "the validation NMAE", lastGoodCheckpoint: lastGood)
                 }
             }
-            history.append(EpochRecord(epoch: epoch, step: optimizer.step, trainLoss: losses.reduce(0, +) / Double(losses.count),
-                                       validationNMAE: mean, validationNMAESD: sd, seconds: Date().timeIntervalSince(start), batchLosses: losses))
+            history.append(
+                EpochRecord(
+                    epoch: epoch, step: optimizer.step, trainLoss: losses.reduce(0, +) / Double(losses.count),
+                    validationNMAE: mean, validationNMAESD: sd, seconds: Date().timeIntervalSince(start),
+                    batchLosses: losses))
             lastGood = try saveCheckpoint() ?? lastGood
             try epochFinished?(history)
         }
@@ -179,7 +207,9 @@ package final class Trainer {
     package static func latestCheckpoint(in directory: URL) -> EpochCheckpoint? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let complete = names.filter {
-            $0.hasPrefix("epoch-") && FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).appendingPathComponent("state.json").path)
+            $0.hasPrefix("epoch-")
+                && FileManager.default.fileExists(
+                    atPath: directory.appendingPathComponent($0).appendingPathComponent("state.json").path)
         }
         guard let name = complete.sorted().last, let epoch = Int(name.dropFirst("epoch-".count)) else { return nil }
         return EpochCheckpoint(folder: directory.appendingPathComponent(name), epoch: epoch)
@@ -190,17 +220,24 @@ package final class Trainer {
     /// The shorter run's own files stay as they were.
     package static func seed(_ directory: URL, from checkpoint: EpochCheckpoint) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: checkpoint.folder, to: directory.appendingPathComponent(checkpoint.folder.lastPathComponent))
+        try FileManager.default.copyItem(
+            at: checkpoint.folder, to: directory.appendingPathComponent(checkpoint.folder.lastPathComponent))
     }
 
     /// Loads the newest complete epoch, if there is one, and returns its folder.
     private func resume() throws -> String? {
         guard let dir = checkpointDirectory, let latest = Self.latestCheckpoint(in: dir)?.folder else { return nil }
         let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let state = try decoder.decode(State.self, from: Data(contentsOf: latest.appendingPathComponent("state.json")))
         guard state.identity == identity else {
-            throw TrainingError.checkpointMismatch(directory: dir.path, reason: "holds checkpoints of another configuration (\(state.identity)); expected \(identity). Use another directory or delete it.")
+            throw TrainingError.checkpointMismatch(
+                directory: dir.path,
+                reason:
+                    "holds checkpoints of another configuration (\(state.identity)); expected \(identity). Use "
+                    + "another directory or delete it."
+            )
         }
         try Checkpoint.load(model, from: latest.appendingPathComponent("model.safetensors"), optimizer: optimizer)
         history = state.history
@@ -217,12 +254,16 @@ package final class Trainer {
         let partial = dir.appendingPathComponent(".\(name).partial"), final = dir.appendingPathComponent(name)
         try? fm.removeItem(at: partial)
         try fm.createDirectory(at: partial, withIntermediateDirectories: true)
-        try Checkpoint.save(model, config: model.config.json, optimizer: optimizer, to: partial.appendingPathComponent("model.safetensors"),
-                            extraMetadata: ["epoch": String(history.count), "training": config.json])
+        try Checkpoint.save(
+            model, config: model.config.json, optimizer: optimizer,
+            to: partial.appendingPathComponent("model.safetensors"),
+            extraMetadata: ["epoch": String(history.count), "training": config.json])
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
         // Without a validation set the epoch's validation NMAE is NaN.
-        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try enc.encode(State(identity: identity, history: history)).write(to: partial.appendingPathComponent("state.json"))
+        enc.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try enc.encode(State(identity: identity, history: history)).write(
+            to: partial.appendingPathComponent("state.json"))
         try? fm.removeItem(at: final)
         try fm.moveItem(at: partial, to: final)
         let epochs = ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasPrefix("epoch-") }.sorted()

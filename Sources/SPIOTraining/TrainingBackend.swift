@@ -21,31 +21,41 @@ package struct EngineBackend: TrainingBackend {
         let checkpoints = Trainer.checkpointDirectory(ofRun: job.directory)
         if let start = job.continueFrom, Trainer.latestCheckpoint(in: checkpoints) == nil {
             try Trainer.seed(checkpoints, from: start)
-            callbacks.log("continuing from \(start.owner.isEmpty ? start.folder.deletingLastPathComponent().path : start.owner) at \(start.folder.lastPathComponent)")
+            callbacks.log(
+                "continuing from \(start.owner.isEmpty ? start.folder.deletingLastPathComponent().path : start.owner) "
+                    + "at \(start.folder.lastPathComponent)"
+            )
         }
         // The normalised loss divides by the target's norm: an image without SPIO would weigh 1/eps.
         func load(_ folder: String, _ what: String) throws -> TrainingSet {
             let (set, dropped) = try TrainingSet(directory: folder).droppingEmptyTargets()
-            if dropped > 0 { callbacks.log("left out \(dropped) of \(set.count + dropped) \(what) images with no SPIO in view") }
+            if dropped > 0 {
+                callbacks.log("left out \(dropped) of \(set.count + dropped) \(what) images with no SPIO in view")
+            }
             return set
         }
         let all = try load(job.dataset, "training")
-        let (train, val): (TrainingSet, TrainingSet?) = try job.validation.map { (all, try load($0, "validation")) }
+        let (train, val): (TrainingSet, TrainingSet?) =
+            try job.validation.map { (all, try load($0, "validation")) }
             ?? Trainer.split(all, validationFraction: job.training.validationFraction)
-        let trainer = Trainer(model: job.model, training: job.training, data: train, validation: val,
-                              checkpointDirectory: checkpoints)
+        let trainer = Trainer(
+            model: job.model, training: job.training, data: train, validation: val,
+            checkpointDirectory: checkpoints)
         trainer.shouldStop = callbacks.shouldStop
         trainer.progress = { p in
-            callbacks.progress(String(format: "%@  epoch %d/%d  batch %d/%d  loss %.4f  %.1f samples/s", job.name,
-                                      p.epoch, p.epochs, p.batch, p.batches, p.loss, p.samplesPerSecond),
-                               (Double(p.epoch - 1) + Double(p.batch) / Double(p.batches)) / Double(p.epochs))
+            callbacks.progress(
+                String(
+                    format: "%@  epoch %d/%d  batch %d/%d  loss %.4f  %.1f samples/s", job.name,
+                    p.epoch, p.epochs, p.batch, p.batches, p.loss, p.samplesPerSecond),
+                (Double(p.epoch - 1) + Double(p.batch) / Double(p.batches)) / Double(p.epochs))
         }
         trainer.epochFinished = callbacks.epochFinished
         let history = try trainer.run()
         try FileManager.default.createDirectory(atPath: job.directory, withIntermediateDirectories: true)
         let model = (job.directory as NSString).appendingPathComponent("model.safetensors")
-        try Checkpoint.save(trainer.model, config: job.model.json, to: URL(fileURLWithPath: model),
-                            extraMetadata: ["training": job.training.json])
+        try Checkpoint.save(
+            trainer.model, config: job.model.json, to: URL(fileURLWithPath: model),
+            extraMetadata: ["training": job.training.json])
         return TrainingResult(modelPath: model, parameters: trainer.model.parameterCount, history: history)
     }
 }

@@ -36,8 +36,10 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
     package func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(epochs, forKey: .epochs); try c.encode(batchSize, forKey: .batchSize)
-        try c.encode(learningRate, forKey: .learningRate); try c.encode(beta1, forKey: .beta1); try c.encode(beta2, forKey: .beta2)
-        try c.encode(l2, forKey: .l2); try c.encode(seed, forKey: .seed); try c.encode(validationFraction, forKey: .validationFraction)
+        try c.encode(learningRate, forKey: .learningRate); try c.encode(beta1, forKey: .beta1);
+        try c.encode(beta2, forKey: .beta2)
+        try c.encode(l2, forKey: .l2); try c.encode(seed, forKey: .seed);
+        try c.encode(validationFraction, forKey: .validationFraction)
         if mseWarmupSteps != 0 { try c.encode(mseWarmupSteps, forKey: .mseWarmupSteps) }
         if warmupSteps != 0 { try c.encode(warmupSteps, forKey: .warmupSteps) }
     }
@@ -62,14 +64,18 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
     /// The first out-of-range value, in words, or nil.
     package var problem: String? {
         if epochs < 1 || epochs > 100_000 { return "epochs must be 1 to 100000, got \(epochs)" }
-        if batchSize < 2 || batchSize > 4096 { return "batchSize must be 2 to 4096 (BatchNorm needs batch statistics), got \(batchSize)" }
+        if batchSize < 2 || batchSize > 4096 {
+            return "batchSize must be 2 to 4096 (BatchNorm needs batch statistics), got \(batchSize)"
+        }
         if !(learningRate > 0 && learningRate <= 10) { return "learningRate must lie in (0, 10], got \(learningRate)" }
         if !(0..<1).contains(beta1) || !(0..<1).contains(beta2) { return "beta1 and beta2 must lie in [0, 1)" }
         if !(l2 >= 0 && l2 <= 1) { return "l2 must lie in [0, 1], got \(l2)" }
         if !(0...10_000_000).contains(mseWarmupSteps) || !(0...10_000_000).contains(warmupSteps) {
             return "mseWarmupSteps and warmupSteps must be 0 to 10000000"
         }
-        if !(validationFraction >= 0 && validationFraction < 1) { return "validationFraction must lie in [0, 1), got \(validationFraction)" }
+        if !(validationFraction >= 0 && validationFraction < 1) {
+            return "validationFraction must lie in [0, 1), got \(validationFraction)"
+        }
         return nil
     }
 

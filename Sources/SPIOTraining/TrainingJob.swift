@@ -18,10 +18,13 @@ package struct TrainingJob {
     /// newest one it finds), `model.safetensors` at the end.
     package var directory: String
 
-    package init(name: String, model: ModelConfig, training: TrainingConfig, dataset: String, validation: String? = nil,
-                directory: String, continueFrom: EpochCheckpoint? = nil) {
+    package init(
+        name: String, model: ModelConfig, training: TrainingConfig, dataset: String, validation: String? = nil,
+        directory: String, continueFrom: EpochCheckpoint? = nil
+    ) {
         self.name = name; self.model = model; self.training = training
-        self.dataset = dataset; self.validation = validation; self.directory = directory; self.continueFrom = continueFrom
+        self.dataset = dataset; self.validation = validation; self.directory = directory;
+        self.continueFrom = continueFrom
     }
 }
 
@@ -42,8 +45,10 @@ package struct TrainingCallbacks {
     /// Called with the whole history after each epoch's checkpoint (and once after a resume).
     package var epochFinished: ([EpochRecord]) throws -> Void
 
-    package init(log: @escaping (String) -> Void, progress: @escaping (String, Double) -> Void,
-                shouldStop: @escaping () -> Bool = { false }, epochFinished: @escaping ([EpochRecord]) throws -> Void = { _ in }) {
+    package init(
+        log: @escaping (String) -> Void, progress: @escaping (String, Double) -> Void,
+        shouldStop: @escaping () -> Bool = { false }, epochFinished: @escaping ([EpochRecord]) throws -> Void = { _ in }
+    ) {
         self.log = log; self.progress = progress; self.shouldStop = shouldStop; self.epochFinished = epochFinished
     }
 }

@@ -14,9 +14,12 @@ package struct TrainingSet {
 
     /// Takes unscaled images and scales them.
     package init(images: Tensor, concentration: Tensor) {
-        precondition(images.shape.count == 4 && concentration.shape.count == 3 && images.shape[0] == concentration.shape[0]
-                     && images.shape[2] == concentration.shape[1] && images.shape[3] == concentration.shape[2],
-                     "TrainingSet needs N x C x H x W images and N x H x W concentrations, got \(images.shape) and \(concentration.shape)")
+        precondition(
+            images.shape.count == 4 && concentration.shape.count == 3 && images.shape[0] == concentration.shape[0]
+                && images.shape[2] == concentration.shape[1] && images.shape[3] == concentration.shape[2],
+            "TrainingSet needs N x C x H x W images and N x H x W concentrations, got \(images.shape) and "
+                + "\(concentration.shape)"
+        )
         inputs = images.copy()
         InputScaling.apply(inputs)
         self.concentration = concentration
@@ -25,13 +28,21 @@ package struct TrainingSet {
     /// Reads `images.npy` (N x 2 x H x W) and `concentration.npy` (N x H x W) of a dataset folder
     /// written by `spio simulate`.
     package init(directory: String) throws {
-        func read(_ name: String) throws -> NPYArray { try NPYArray.read((directory as NSString).appendingPathComponent(name)) }
+        func read(_ name: String) throws -> NPYArray {
+            try NPYArray.read((directory as NSString).appendingPathComponent(name))
+        }
         let (img, conc) = (try read("images.npy"), try read("concentration.npy"))
         guard img.shape.count == 4, conc.shape.count == 3, img.shape[0] == conc.shape[0],
-              img.shape[2] == conc.shape[1], img.shape[3] == conc.shape[2] else {
-            throw FileError(directory, "images.npy \(img.shape) and concentration.npy \(conc.shape) do not pair as N x C x H x W and N x H x W")
+            img.shape[2] == conc.shape[1], img.shape[3] == conc.shape[2]
+        else {
+            throw FileError(
+                directory,
+                "images.npy \(img.shape) and concentration.npy \(conc.shape) do not pair as N x C x H x W and N x H x W"
+            )
         }
-        self.init(images: Tensor(shape: img.shape, values: img.values), concentration: Tensor(shape: conc.shape, values: conc.values))
+        self.init(
+            images: Tensor(shape: img.shape, values: img.values),
+            concentration: Tensor(shape: conc.shape, values: conc.values))
     }
 
     /// Samples `range` as a new set (already scaled inputs are copied as they are).
@@ -44,7 +55,12 @@ package struct TrainingSet {
     package func droppingEmptyTargets() -> (set: TrainingSet, dropped: Int) {
         let plane = concentration.count / max(count, 1)
         let keep = (0..<count).filter { s in (0..<plane).contains { concentration.data[s * plane + $0] != 0 } }
-        return keep.count == count ? (self, 0) : (TrainingSet(scaledInputs: gather(inputs, keep), concentration: gather(concentration, keep)), count - keep.count)
+        return keep.count == count
+            ? (self, 0)
+            : (
+                TrainingSet(scaledInputs: gather(inputs, keep), concentration: gather(concentration, keep)),
+                count - keep.count
+            )
     }
 
     /// Inputs already scaled (tests build learnable targets this way).

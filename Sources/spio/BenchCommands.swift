@@ -10,24 +10,33 @@ import SPIOExperiments
 
 /// `spio bench`: the engine per layer, the simulator and training, each against its peers.
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks (use a release build).", subcommands: [EngineCommand.self, SimulateCommand.self, TrainCommand.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks (use a release build).",
+        subcommands: [EngineCommand.self, SimulateCommand.self, TrainCommand.self])
 
     struct EngineCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "engine",
-            abstract: "Forward+backward time and GFLOP/s per DeepSPIO convolution shape and for the whole network, against sgemm.")
+            abstract:
+                "Forward+backward time and GFLOP/s per DeepSPIO convolution shape and for the whole network, against "
+                + "sgemm."
+        )
         @Option(help: "Network preset: \(ModelConfig.presetNames.joined(separator: ", ")).") var preset = "small"
         @Option(help: "Batch size.") var batch = 32
         @Option(help: "Threads (engine loops and sgemm blocks).") var threads = 2
         @Option(help: "Timed repetitions per measurement (the median is reported).") var repeats = 5
-        @Option(help: "Passes over the whole table, each with its own sgemm reference (medians over rounds are reported).") var rounds = 3
+        @Option(
+            help: "Passes over the whole table, each with its own sgemm reference (medians over rounds are reported).")
+        var rounds = 3
         @Option(help: "Also write the Markdown table to this file.") var out: String?
-        @Option(help: "Only the layers whose description contains this text, e.g. 'Conv3x3/2 32->32' (for profiling).") var only: String?
+        @Option(help: "Only the layers whose description contains this text, e.g. 'Conv3x3/2 32->32' (for profiling).")
+        var only: String?
         @OptionGroup var kernelOptions: KernelOptions
 
         func validate() throws {
             guard ModelConfig.preset(preset) != nil else {
-                throw ValidationError("unknown preset '\(preset)'; expected one of \(ModelConfig.presetNames.joined(separator: ", "))")
+                throw ValidationError(
+                    "unknown preset '\(preset)'; expected one of \(ModelConfig.presetNames.joined(separator: ", "))")
             }
             guard batch > 0, threads > 0, repeats > 0, rounds > 0 else {
                 throw ValidationError("--batch, --threads, --repeats and --rounds must be positive")
@@ -39,7 +48,8 @@ struct Bench: ParsableCommand {
             progress("warning: this is a debug build; benchmark with `swift build -c release` (make bench).")
             #endif
             try kernelOptions.apply()
-            var bench = EngineBench(preset: preset, batch: batch, threads: threads, repeats: repeats, rounds: rounds, log: progress)
+            var bench = EngineBench(
+                preset: preset, batch: batch, threads: threads, repeats: repeats, rounds: rounds, log: progress)
             bench.only = only
             let result = bench.run()
             print(result.markdown)
@@ -50,7 +60,8 @@ struct Bench: ParsableCommand {
 
 extension Bench {
     struct SimulateCommand: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "simulate", abstract: "Simulated samples per second at 64 x 64 and 256 x 256.")
+        static let configuration = CommandConfiguration(
+            commandName: "simulate", abstract: "Simulated samples per second at 64 x 64 and 256 x 256.")
         @Option(help: "Image sizes, comma separated.") var sizes = "64,256"
         @Option(help: "Samples per timed run at 64 x 64 (an eighth of that at 256).") var samples = 128
         @Option(help: "Threads.") var threads = 2
@@ -62,8 +73,12 @@ extension Bench {
             progress("warning: this is a debug build; benchmark with `swift build -c release`.")
             #endif
             let list = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !list.isEmpty, threads > 0, repeats > 0, samples > 0 else { throw ValidationError("bad --sizes, --threads, --repeats or --samples") }
-            let rows = try SimulateBench(sizes: list, samples: samples, threads: threads, repeats: repeats, log: progress).run()
+            guard !list.isEmpty, threads > 0, repeats > 0, samples > 0 else {
+                throw ValidationError("bad --sizes, --threads, --repeats or --samples")
+            }
+            let rows = try SimulateBench(
+                sizes: list, samples: samples, threads: threads, repeats: repeats, log: progress
+            ).run()
             let md = SimulateBench.markdown(rows, threads: threads)
             print(md)
             if let out { try md.write(toFile: out, atomically: true, encoding: .utf8) }
@@ -76,9 +91,11 @@ extension Bench {
         static let configuration = CommandConfiguration(
             commandName: "train",
             abstract: "Training samples/s (batch 32), one-image inference latency and peak memory on random data.",
-            discussion: "bench/peers/run.sh measures the same for PyTorch and Keras in the same run and writes bench/train.md.")
+            discussion:
+                "bench/peers/run.sh measures the same for PyTorch and Keras in the same run and writes bench/train.md.")
         @Option(help: "Preset.") var preset = "small"
-        @Option(name: .customLong("set"), help: "Override a model key: model.KEY=VALUE (repeatable).") var overrides: [String] = []
+        @Option(name: .customLong("set"), help: "Override a model key: model.KEY=VALUE (repeatable).") var overrides:
+            [String] = []
         @Option(help: "Batch size.") var batch = 32
         @Option(help: "Threads.") var threads = 2
         @Option(help: "Training steps per timed run.") var steps = 5
@@ -92,16 +109,27 @@ extension Bench {
             #endif
             let kernel = try kernelOptions.apply()
             let config = try BlockOverrides(overrides, allowed: ["model"]).modelConfig(preset: preset)
-            let r = TrainBench(config: config, batch: batch, threads: threads, steps: steps, repeats: repeats, log: progress).run()
+            let r = TrainBench(
+                config: config, batch: batch, threads: threads, steps: steps, repeats: repeats, log: progress
+            ).run()
             if json {
                 let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
                 print(String(decoding: try enc.encode(r), as: UTF8.self))
             } else {
                 print("kernels: \(kernel); CPU: \(r.cpu)")
-                print(String(format: "%@ %@ (%d parameters), batch %d, %d threads: %.1f training samples/s (median of %d), inference %.2f ms/image, peak RSS %.0f MiB",
-                             r.architecture, preset, r.parameters, batch, threads, r.trainSamplesPerSecond, repeats, r.inferenceMilliseconds, r.peakResidentMiB))
-                print(String(format: "convolutions: %.3f GFLOP per training sample; at this run's sgemm rate (%.1f GFLOP/s) an engine that lowers them to sgemm tops out at %.1f samples/s",
-                             r.convolutionGFLOPPerSample, r.sgemmGFLOPS, r.sgemmCeilingSamplesPerSecond))
+                print(
+                    String(
+                        format:
+                            "%@ %@ (%d parameters), batch %d, %d threads: %.1f training samples/s (median of %d), "
+                            + "inference %.2f ms/image, peak RSS %.0f MiB",
+                        r.architecture, preset, r.parameters, batch, threads, r.trainSamplesPerSecond, repeats,
+                        r.inferenceMilliseconds, r.peakResidentMiB))
+                print(
+                    String(
+                        format:
+                            "convolutions: %.3f GFLOP per training sample; at this run's sgemm rate (%.1f GFLOP/s) an "
+                            + "engine that lowers them to sgemm tops out at %.1f samples/s",
+                        r.convolutionGFLOPPerSample, r.sgemmGFLOPS, r.sgemmCeilingSamplesPerSecond))
             }
         }
     }

@@ -26,7 +26,8 @@ struct Demo: ParsableCommand {
     func run() throws {
         try kernelOptions.apply()
         Engine.setThreadCount(threads)
-        let root = URL(fileURLWithPath: workspace ?? ProcessInfo.processInfo.environment["SPIO_WORKSPACE"] ?? "spio-runs")
+        let root = URL(
+            fileURLWithPath: workspace ?? ProcessInfo.processInfo.environment["SPIO_WORKSPACE"] ?? "spio-runs")
         let dir = root.appendingPathComponent("demo")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let config = ModelConfig.preset("tiny")!
@@ -39,11 +40,23 @@ struct Demo: ParsableCommand {
         for i in 0..<x.count { x.data[i] = Float(rng.normal()) }
         let target = Tensor(shape: [n, 4, s / 2, s / 2])
         let mix: [(Float, Float)] = [(1, 1), (1, -1), (0.5, 0), (0, -0.5)]
-        for b in 0..<n { for j in 0..<4 { for y in 0..<(s / 2) { for xx in 0..<(s / 2) {
-            var v: Float = 0
-            for dy in 0..<2 { for dx in 0..<2 { v += mix[j].0 * x[b, 0, 2 * y + dy, 2 * xx + dx] + mix[j].1 * x[b, 1, 2 * y + dy, 2 * xx + dx] } }
-            target[b, j, y, xx] = v / 4
-        } } } }
+        for b in 0..<n {
+            for j in 0..<4 {
+                for y in 0..<(s / 2) {
+                    for xx in 0..<(s / 2) {
+                        var v: Float = 0
+                        for dy in 0..<2 {
+                            for dx in 0..<2 {
+                                v +=
+                                    mix[j].0 * x[b, 0, 2 * y + dy, 2 * xx + dx] + mix[j].1
+                                    * x[b, 1, 2 * y + dy, 2 * xx + dx]
+                            }
+                        }
+                        target[b, j, y, xx] = v / 4
+                    }
+                }
+            }
+        }
         let adam = Adam(parameters: net.parameters, learningRate: 3e-3)
         let mse = MeanSquaredError()
         let t0 = Date()
@@ -56,12 +69,17 @@ struct Demo: ParsableCommand {
             _ = net.backward(grad)
             adam.update()
             if step == 1 || step % 10 == 0 || step == steps {
-                progress(String(format: "step %4d/%d  loss %.5f  %.1f steps/s", step, steps, loss, Double(step) / Date().timeIntervalSince(t0)))
+                progress(
+                    String(
+                        format: "step %4d/%d  loss %.5f  %.1f steps/s", step, steps, loss,
+                        Double(step) / Date().timeIntervalSince(t0)))
             }
         }
         let url = dir.appendingPathComponent("tiny-demo.safetensors")
         try Checkpoint.save(net, config: config.json, optimizer: adam, to: url)
-        print(String(format: "tiny DeepSPIO (%d parameters): loss %.5f -> %.5f in %d steps (%.1f s); checkpoint %@",
-                     net.parameterCount, first, last, steps, Date().timeIntervalSince(t0), url.path))
+        print(
+            String(
+                format: "tiny DeepSPIO (%d parameters): loss %.5f -> %.5f in %d steps (%.1f s); checkpoint %@",
+                net.parameterCount, first, last, steps, Date().timeIntervalSince(t0), url.path))
     }
 }

@@ -7,7 +7,11 @@ import SPIOTensor
 
 /// Options shared by the commands that use the run store.
 struct WorkspaceOptions: ParsableArguments {
-    @Option(help: "Workspace folder with runs.sqlite, datasets/, models/, evaluations/ (default $SPIO_WORKSPACE or ./spio-runs).")
+    @Option(
+        help: ArgumentHelp(
+            "Workspace folder with runs.sqlite, datasets/, models/, evaluations/ (default $SPIO_WORKSPACE or "
+                + "./spio-runs).")
+    )
     var workspace: String?
 
     var path: String { workspace ?? ProcessInfo.processInfo.environment["SPIO_WORKSPACE"] ?? "spio-runs" }
@@ -37,7 +41,8 @@ enum Interrupt {
 }
 
 struct Validate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check a study file (and its presets) and list the runs it expands to.")
+    static let configuration = CommandConfiguration(
+        abstract: "Check a study file (and its presets) and list the runs it expands to.")
     @Argument(help: "Study YAML file.") var file: String
     @Option(name: .customLong("set"), help: "Override: key.path=value (repeatable).") var overrides: [String] = []
 
@@ -47,21 +52,29 @@ struct Validate: ParsableCommand {
         for r in plan.runs {
             let sets = r.config.evaluation.sets
             let images = sets.reduce(0) { $0 + ($1.files.isEmpty ? $1.samples : $1.files.count) }
-            print("  \(r.name)  config \(r.hash.prefix(12))  model \(r.config.model.architecture.rawValue)  \(r.config.data.samples) images  "
-                  + "\(r.config.training.epochs) epochs  \(sets.count) test set\(sets.count == 1 ? "" : "s") (\(images) images)")
+            print(
+                "  \(r.name)  config \(r.hash.prefix(12))  model \(r.config.model.architecture.rawValue)  "
+                    + "\(r.config.data.samples) images  "
+                    + "\(r.config.training.epochs) epochs  \(sets.count) test set\(sets.count == 1 ? "" : "s") "
+                    + "(\(images) images)"
+            )
         }
     }
 }
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a study: simulate, train and evaluate every grid point (reusing finished runs), then write its report.",
+        abstract:
+            "Run a study: simulate, train and evaluate every grid point (reusing finished runs), then write its "
+            + "report.",
         discussion: """
-        Finished datasets, models and evaluations with the same effective configuration are reused unless --force.
-        A run interrupted by Ctrl-C, a crash or a kill resumes from its last epoch checkpoint on the next `spio run`.
-        """)
+            Finished datasets, models and evaluations with the same effective configuration are reused unless --force.
+            A run interrupted by Ctrl-C, a crash or a kill resumes from its last epoch checkpoint on the next \
+            `spio run`.
+            """)
     @Argument(help: "Study YAML file.") var file: String
-    @Option(name: .customLong("set"), help: "Override: key.path=value (repeatable), e.g. training.epochs=2.") var overrides: [String] = []
+    @Option(name: .customLong("set"), help: "Override: key.path=value (repeatable), e.g. training.epochs=2.")
+    var overrides: [String] = []
     @Flag(help: "Recompute even when a finished run with the same configuration exists.") var force = false
     @OptionGroup var workspace: WorkspaceOptions
     @Option(help: "Write the report here (default reports/<study>); 'none' skips it.") var report: String?
@@ -85,8 +98,11 @@ struct Run: ParsableCommand {
             try LocalExecutor().execute(plan, runner: runner) { _, outcome in
                 meter.finish()
                 for e in outcome.evaluations {
-                    print("\(outcome.planned.name)  \((try runner.store.params(e.id!)["set"]) ?? "?"): "
-                          + "\(try EvaluationSummary(store: runner.store, id: e.id!).text)  (train run \(outcome.training.id!), evaluation run \(e.id!))")
+                    print(
+                        "\(outcome.planned.name)  \((try runner.store.params(e.id!)["set"]) ?? "?"): "
+                            + "\(try EvaluationSummary(store: runner.store, id: e.id!).text)  (train run "
+                            + "\(outcome.training.id!), evaluation run \(e.id!))"
+                    )
                 }
             }
         } catch {
@@ -115,14 +131,20 @@ struct Runs: ParsableCommand {
 
     func run() throws {
         let runs = try workspace.readingStore().runs(study: study, status: status, kind: kind)
-        let rows = runs.map { r -> [String] in [String(r.id!), r.kind.rawValue, r.status.rawValue, r.study, r.name, String(r.configHash.prefix(12)),
-                                    r.seconds.map { String(format: "%.1f", $0) } ?? "", r.error.map { String($0.prefix(60)) } ?? ""] }
-        print(TextTable(header: ["id", "kind", "status", "study", "name", "config", "seconds", "error"], rows: rows).text)
+        let rows = runs.map { r -> [String] in
+            [
+                String(r.id!), r.kind.rawValue, r.status.rawValue, r.study, r.name, String(r.configHash.prefix(12)),
+                r.seconds.map { String(format: "%.1f", $0) } ?? "", r.error.map { String($0.prefix(60)) } ?? ""
+            ]
+        }
+        print(
+            TextTable(header: ["id", "kind", "status", "study", "name", "config", "seconds", "error"], rows: rows).text)
     }
 }
 
 struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "A run's configuration, environment, metrics (last value of each) and artifacts.")
+    static let configuration = CommandConfiguration(
+        abstract: "A run's configuration, environment, metrics (last value of each) and artifacts.")
     @Argument(help: "Run id.") var id: Int64
     @OptionGroup var workspace: WorkspaceOptions
 
@@ -130,21 +152,30 @@ struct Show: ParsableCommand {
         let store = try workspace.readingStore()
         guard let r = try store.run(id) else { throw ValidationError("no run \(id) in \(store.path)") }
         print("run \(id): \(r.kind) \(r.status)  study \(r.study)  name \(r.name)")
-        print("config hash \(r.configHash)\ndirectory \(r.directory)\nstarted \(r.startedAt ?? "-")  finished \(r.finishedAt ?? "-")  seconds \(r.seconds.map { String(format: "%.1f", $0) } ?? "-")")
+        print(
+            "config hash \(r.configHash)\ndirectory \(r.directory)\nstarted \(r.startedAt ?? "-")  finished "
+                + "\(r.finishedAt ?? "-")  seconds \(r.seconds.map { String(format: "%.1f", $0) } ?? "-")"
+        )
         if let e = r.error { print("error: \(e)") }
-        print("\nenvironment:"); for (k, v) in try store.environment(id).sorted(by: { $0.key < $1.key }) { print("  \(k): \(v)") }
-        print("\nparameters:"); for (k, v) in try store.params(id).sorted(by: { $0.key < $1.key }) { print("  \(k) = \(v)") }
+        print("\nenvironment:");
+        for (k, v) in try store.environment(id).sorted(by: { $0.key < $1.key }) { print("  \(k): \(v)") }
+        print("\nparameters:");
+        for (k, v) in try store.params(id).sorted(by: { $0.key < $1.key }) { print("  \(k) = \(v)") }
         print("\nmetrics (last step of each):")
         for (k, ms) in Dictionary(grouping: try store.metrics(id), by: \.key).sorted(by: { $0.key < $1.key }) {
             let last = ms.max { $0.step < $1.step }!
             print("  \(k): \(last.value) at step \(last.step) (\(ms.count) values)")
         }
-        print("\nartifacts:"); for a in try store.artifacts(id) { print("  \(a.name)  \(a.bytes) bytes  sha256 \(a.sha256.prefix(16))  \(a.path)") }
+        print("\nartifacts:");
+        for a in try store.artifacts(id) {
+            print("  \(a.name)  \(a.bytes) bytes  sha256 \(a.sha256.prefix(16))  \(a.path)")
+        }
     }
 }
 
 struct Compare: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Parameters and metrics of runs side by side; rows that differ are marked with *.")
+    static let configuration = CommandConfiguration(
+        abstract: "Parameters and metrics of runs side by side; rows that differ are marked with *.")
     @Argument(help: "Run ids (two or more).") var ids: [Int64]
     @OptionGroup var workspace: WorkspaceOptions
 
@@ -162,7 +193,9 @@ struct Compare: ParsableCommand {
             c["kind"] = r.kind.rawValue; c["status"] = r.status.rawValue; c["name"] = r.name
             columns.append(c)
         }
-        let keys = Set(columns.flatMap(\.keys)).sorted { ($0.hasPrefix("metric") ? 1 : 0, $0) < ($1.hasPrefix("metric") ? 1 : 0, $1) }
+        let keys = Set(columns.flatMap(\.keys)).sorted {
+            ($0.hasPrefix("metric") ? 1 : 0, $0) < ($1.hasPrefix("metric") ? 1 : 0, $1)
+        }
         let bold = isatty(fileno(stdout)) != 0
         let rows = keys.map { k -> [String] in
             let values = columns.map { $0[k] ?? "" }
@@ -175,7 +208,8 @@ struct Compare: ParsableCommand {
 }
 
 struct Report: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Re-render a study's report (Markdown, CSV, PNG) from the run store alone.")
+    static let configuration = CommandConfiguration(
+        abstract: "Re-render a study's report (Markdown, CSV, PNG) from the run store alone.")
     @Argument(help: "Study name.") var study: String
     @Option(help: "Output folder (default reports/<study>).") var out: String?
     @OptionGroup var workspace: WorkspaceOptions
@@ -195,7 +229,10 @@ struct Report: ParsableCommand {
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Re-run a finished training run from its stored configuration and compare every metric.",
-        discussion: "Training is deterministic, so the default demands bitwise equality; --tolerance relaxes it (relative). Timing metrics are skipped.")
+        discussion:
+            "Training is deterministic, so the default demands bitwise equality; --tolerance relaxes it (relative). "
+            + "Timing metrics are skipped."
+    )
     @Argument(help: "Run id (a training run, or one of its evaluations).") var id: Int64
     @Option(help: "Relative tolerance; 0 means bitwise.") var tolerance = 0.0
     @OptionGroup var workspace: WorkspaceOptions
@@ -206,17 +243,29 @@ struct Audit: ParsableCommand {
         let store = try workspace.store()
         let recorded = try SPIOExperiments.Audit.recordedKernel(store: store, runID: id)
         let state = try kernelOptions.apply(study: recorded.mode, core: recorded.core)
-        let (tolerance, note) = SPIOExperiments.Audit.tolerance(recordedCore: recorded.core, currentCore: state.core, requested: self.tolerance)
+        let (tolerance, note) = SPIOExperiments.Audit.tolerance(
+            recordedCore: recorded.core, currentCore: state.core, requested: self.tolerance)
         if let note { progress("note: \(note)") }
         Engine.setThreadCount(threads)
         let scratch = (workspace.path as NSString).appendingPathComponent("audit/run-\(id)-\(getpid())")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let meter = ProgressLine()
-        let audit = try SPIOExperiments.Audit(store: store, runID: id, scratch: scratch, tolerance: tolerance, headlineOnly: note != nil, log: progress,
-                                              progress: { meter.update($0, fraction: $1) })
+        let audit = try SPIOExperiments.Audit(
+            store: store, runID: id, scratch: scratch, tolerance: tolerance, headlineOnly: note != nil, log: progress,
+            progress: { meter.update($0, fraction: $1) })
         meter.finish()
-        let rows = audit.lines.map { [$0.run, $0.key, String($0.values), $0.maxDifference == 0 ? "0" : String(format: "%.3g", $0.maxDifference), $0.equal ? "yes" : "NO"] }
-        print(TextTable(header: ["run", "metric", "values", "max |difference|", tolerance == 0 ? "bitwise equal" : "within tolerance"], rows: rows).text)
+        let rows = audit.lines.map {
+            [
+                $0.run, $0.key, String($0.values),
+                $0.maxDifference == 0 ? "0" : String(format: "%.3g", $0.maxDifference), $0.equal ? "yes" : "NO"
+            ]
+        }
+        print(
+            TextTable(
+                header: [
+                    "run", "metric", "values", "max |difference|", tolerance == 0 ? "bitwise equal" : "within tolerance"
+                ], rows: rows
+            ).text)
         for problem in audit.artifactProblems { print("changed file: \(problem)") }
         print(audit.passed ? "audit passed" : "audit FAILED")
         if !audit.passed { throw ExitCode(1) }
@@ -226,7 +275,10 @@ struct Audit: ParsableCommand {
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check every file of a workspace's finished runs against the SHA-256 the store recorded.",
-        discussion: "Lists missing, truncated or changed files and exits 1 if there is any; a run whose files changed is refused for reuse by `spio run`.")
+        discussion:
+            "Lists missing, truncated or changed files and exits 1 if there is any; a run whose files changed is "
+            + "refused for reuse by `spio run`."
+    )
     @OptionGroup var workspace: WorkspaceOptions
 
     func run() throws {
@@ -246,10 +298,13 @@ struct Verify: ParsableCommand {
 struct TextTable {
     let header: [String], rows: [[String]]
     var text: String {
-        func visible(_ s: String) -> Int { s.replacingOccurrences(of: "\u{1B}[1m", with: "").replacingOccurrences(of: "\u{1B}[0m", with: "").count }
+        func visible(_ s: String) -> Int {
+            s.replacingOccurrences(of: "\u{1B}[1m", with: "").replacingOccurrences(of: "\u{1B}[0m", with: "").count
+        }
         let widths = header.indices.map { i in ([header] + rows).map { visible($0[i]) }.max() ?? 0 }
         func line(_ r: [String]) -> String {
-            r.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - visible($1)) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+            r.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - visible($1)) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
         }
         let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
         return ([line(header), rule] + rows.map(line)).joined(separator: "\n")
@@ -264,7 +319,11 @@ extension RunStatus: ExpressibleByArgument {}
 /// (docs/kernels.md). Precedence: this option, then `$SPIO_KERNEL`, then the study's `kernel:`,
 /// then `portable`. A user's own `OPENBLAS_CORETYPE` overrides the mode and is recorded.
 struct KernelOptions: ParsableArguments {
-    @Option(help: "OpenBLAS kernels: portable (Haswell AVX2 kernels on every CPU: bitwise the same numbers everywhere; the default) or native (the fastest for this CPU).")
+    @Option(
+        help: ArgumentHelp(
+            "OpenBLAS kernels: portable (Haswell AVX2 kernels on every CPU: bitwise the same numbers everywhere; the "
+                + "default) or native (the fastest for this CPU).")
+    )
     var kernel: KernelMode?
 
     /// Applies the mode (re-executing `spio` when the loaded kernels differ) and returns the state.
@@ -279,10 +338,15 @@ struct KernelOptions: ParsableArguments {
         }
         let state = KernelPolicy.state
         if state.userOverride != nil {
-            progress("note: OPENBLAS_CORETYPE=\(state.userOverride!) from the environment overrides the \(state.mode.rawValue) kernels; "
-                     + "numbers may differ from the portable ones (unset it to get them)")
+            progress(
+                "note: OPENBLAS_CORETYPE=\(state.userOverride!) from the environment overrides the "
+                    + "\(state.mode.rawValue) kernels; "
+                    + "numbers may differ from the portable ones (unset it to get them)")
         } else if !state.isPortable {
-            progress("note: \(state.mode.rawValue) kernels (OpenBLAS \(state.core)); numbers may differ in their last bits from the portable (Haswell) ones")
+            progress(
+                "note: \(state.mode.rawValue) kernels (OpenBLAS \(state.core)); numbers may differ in their last bits "
+                    + "from the portable (Haswell) ones"
+            )
         }
         return state
     }

@@ -7,15 +7,18 @@ import SPIOTensor
 import SPIOTraining
 
 struct ModelCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "model", abstract: "Inspect network configurations.",
-                                                    subcommands: [Summary.self])
+    static let configuration = CommandConfiguration(
+        commandName: "model", abstract: "Inspect network configurations.",
+        subcommands: [Summary.self])
 
     struct Summary: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Layers with output shapes, parameter counts and forward FLOPs (one image), and the totals.",
             discussion: "Example: spio model summary small --set model.architecture=unet")
         @Argument(help: "Preset: \(ModelConfig.presetNames.joined(separator: ", ")).") var preset: String
-        @Option(name: .customLong("set"), help: "Override a model key: model.KEY=VALUE (repeatable), e.g. model.head=image.")
+        @Option(
+            name: .customLong("set"), help: "Override a model key: model.KEY=VALUE (repeatable), e.g. model.head=image."
+        )
         var overrides: [String] = []
 
         func run() throws {
@@ -24,7 +27,10 @@ struct ModelCommand: ParsableCommand {
             let summary = try ModelSummary(net)
             print("\(config.architecture.rawValue) \(preset): \(config.json)\n")
             print(summary.text)
-            print(String(format: "\n%d parameters, %.3f GFLOP per image forward (convolutions)", summary.totalParameters, Double(summary.totalFLOPs) / 1e9))
+            print(
+                String(
+                    format: "\n%d parameters, %.3f GFLOP per image forward (convolutions)", summary.totalParameters,
+                    Double(summary.totalFLOPs) / 1e9))
         }
     }
 }
@@ -33,9 +39,9 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Concentration maps from View Line images with a trained checkpoint.",
         discussion: """
-        Inputs: .npy (2 x H x W or N x 2 x H x W), .nii/.nii.gz (nx = W, ny = H, nz = 2) or .png (red = channel 0,
-        green = channel 1), at the model's input size. Writes <name>.npy (ug/mm^3) and <name>.png per input.
-        """)
+            Inputs: .npy (2 x H x W or N x 2 x H x W), .nii/.nii.gz (nx = W, ny = H, nz = 2) or .png (red = channel 0,
+            green = channel 1), at the model's input size. Writes <name>.npy (ug/mm^3) and <name>.png per input.
+            """)
     @Option(help: "Checkpoint (.safetensors) written by `spio train`.") var model: String
     @Argument(help: "Input images.") var inputs: [String]
     @Option(help: "Output folder.") var out: String

@@ -13,11 +13,11 @@ struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Simulate View Line images from the `simulation` block of a YAML file.",
         discussion: """
-        Writes images.npy (N x 2 x H x W; channel 0 the even stripes, 1 the odd ones), concentration.npy \
-        (N x H x W, ug Fe/mm^3 in the image plane), field.npy (N x H x W, Hz, with --save-field), manifest.json \
-        (configuration, content hash, counts) and PNG previews of the first samples. Sample i depends only on \
-        the configuration and i, so any thread count gives the same arrays. See docs/simulation.md for every key.
-        """)
+            Writes images.npy (N x 2 x H x W; channel 0 the even stripes, 1 the odd ones), concentration.npy \
+            (N x H x W, ug Fe/mm^3 in the image plane), field.npy (N x H x W, Hz, with --save-field), manifest.json \
+            (configuration, content hash, counts) and PNG previews of the first samples. Sample i depends only on \
+            the configuration and i, so any thread count gives the same arrays. See docs/simulation.md for every key.
+            """)
     @Argument(help: "YAML file with a `simulation:` block.") var config: String
     @Option(help: "Number of samples.") var count = 16
     @Option(help: "Output folder.") var out: String
@@ -46,6 +46,9 @@ struct Simulate: ParsableCommand {
             }
         }
         try dataset.write(to: out, previews: previews)
-        print("wrote \(count) samples (\(sim.imageSize) x \(sim.imageSize)) to \(out); content hash \(SimulatedDataset.contentHash(config: sim, count: count).prefix(16))")
+        print(
+            "wrote \(count) samples (\(sim.imageSize) x \(sim.imageSize)) to \(out); content hash "
+                + "\(SimulatedDataset.contentHash(config: sim, count: count).prefix(16))"
+        )
     }
 }

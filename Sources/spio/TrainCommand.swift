@@ -19,7 +19,8 @@ struct BlockOverrides {
 
     func modelConfig(preset: String) throws -> ModelConfig {
         guard ModelConfig.preset(preset) != nil else {
-            throw ValidationError("unknown preset '\(preset)'; expected one of \(ModelConfig.presetNames.joined(separator: ", "))")
+            throw ValidationError(
+                "unknown preset '\(preset)'; expected one of \(ModelConfig.presetNames.joined(separator: ", "))")
         }
         var t = tree
         if !t.contains("model.preset") { try t.applyOverride("model.preset=\(preset)", blocks: ["model"]) }
@@ -33,14 +34,17 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model on a simulated dataset folder (from `spio simulate`), checkpointing every epoch.",
         discussion: """
-        The last validationFraction of the images is held out unless --validation names another folder.
-        Running again with the same --out resumes after the last complete epoch.
-        Example: spio train --data data/brain --model small --set training.epochs=20 --set training.learningRate=1e-3 --out runs/small
-        """)
+            The last validationFraction of the images is held out unless --validation names another folder.
+            Running again with the same --out resumes after the last complete epoch.
+            Example: spio train --data data/brain --model small --set training.epochs=20 --set \
+            training.learningRate=1e-3 --out runs/small
+            """)
     @Option(help: "Dataset folder with images.npy and concentration.npy.") var data: String
     @Option(help: "Validation dataset folder (default: hold out part of --data).") var validation: String?
     @Option(help: "Model preset: \(ModelConfig.presetNames.joined(separator: ", ")).") var model = "small"
-    @Option(name: .customLong("set"), help: "Override a model or training key: model.KEY=VALUE or training.KEY=VALUE (repeatable).")
+    @Option(
+        name: .customLong("set"),
+        help: "Override a model or training key: model.KEY=VALUE or training.KEY=VALUE (repeatable).")
     var overrides: [String] = []
     @Option(help: "Output folder: checkpoints/, history.json, model.safetensors.") var out: String
     @Option(help: "Threads.") var threads = 2
@@ -55,18 +59,23 @@ struct Train: ParsableCommand {
         let meter = ProgressLine()
         let callbacks = TrainingCallbacks(log: progress, progress: { meter.update($0, fraction: $1) })
         progress("\(modelConfig.architecture.rawValue) \(model), \(trainingConfig.epochs) epochs")
-        let result = try EngineBackend().train(TrainingJob(name: model, model: modelConfig, training: trainingConfig, dataset: data,
-                                                           validation: validation, directory: out), callbacks)
+        let result = try EngineBackend().train(
+            TrainingJob(
+                name: model, model: modelConfig, training: trainingConfig, dataset: data,
+                validation: validation, directory: out), callbacks)
         meter.finish()
         let history = result.history
         let outURL = URL(fileURLWithPath: out)
         for r in history {
-            print(String(format: "epoch %3d  step %6d  train loss %.4f  validation NMAE %.4f +- %.4f  (%.1f s)",
-                         r.epoch, r.step, r.trainLoss, r.validationNMAE, r.validationNMAESD, r.seconds))
+            print(
+                String(
+                    format: "epoch %3d  step %6d  train loss %.4f  validation NMAE %.4f +- %.4f  (%.1f s)",
+                    r.epoch, r.step, r.trainLoss, r.validationNMAE, r.validationNMAESD, r.seconds))
         }
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted]
         try enc.encode(history).write(to: outURL.appendingPathComponent("history.json"))
-        try TrainingCurve.render(history, title: "\(modelConfig.architecture.rawValue) \(model)").writePNG(to: outURL.appendingPathComponent("curve.png").path)
+        try TrainingCurve.render(history, title: "\(modelConfig.architecture.rawValue) \(model)").writePNG(
+            to: outURL.appendingPathComponent("curve.png").path)
         print("model: \(result.modelPath) (\(result.parameters) parameters)")
     }
 }
@@ -75,12 +84,17 @@ struct Train: ParsableCommand {
 enum TrainingCurve {
     static func render(_ history: [EpochRecord], title: String) -> RGBImage {
         var loss = LinePlot(title: "\(title): training loss", xLabel: "step", yLabel: "loss (mean of 20)")
-        let steps = history.flatMap { r in r.batchLosses.enumerated().map { (Double(r.step - r.batchLosses.count + $0 + 1), $1) } }
+        let steps = history.flatMap { r in
+            r.batchLosses.enumerated().map { (Double(r.step - r.batchLosses.count + $0 + 1), $1) }
+        }
         loss.series = [.init(label: "", points: LinePlot.movingMean(steps, window: 20))]
         loss.logY = true
         var val = LinePlot(title: "\(title): validation NMAE", xLabel: "epoch", yLabel: "NMAE")
-        val.series = [.init(label: "", points: history.map { (Double($0.epoch), $0.validationNMAE) },
-                            errors: history.map(\.validationNMAESD), markers: true)]
+        val.series = [
+            .init(
+                label: "", points: history.map { (Double($0.epoch), $0.validationNMAE) },
+                errors: history.map(\.validationNMAESD), markers: true)
+        ]
         return ImagePanel.row([loss.render(), val.render()])
     }
 }
@@ -113,6 +127,7 @@ final class ProgressLine {
 
     static func duration(_ s: Double) -> String {
         let t = Int(s.rounded())
-        return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+        return t >= 3600
+            ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
     }
 }

@@ -13,7 +13,10 @@ struct Spio: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spio",
         abstract: "DeepSPIO-Lab: simulate View Line MRI, train DeepSPIO, measure the engine.",
-        subcommands: [Run.self, Validate.self, Runs.self, Show.self, Compare.self, Report.self, Audit.self, Verify.self, Simulate.self, Train.self, Predict.self, ModelCommand.self, Bench.self, Demo.self])
+        subcommands: [
+            Run.self, Validate.self, Runs.self, Show.self, Compare.self, Report.self, Audit.self, Verify.self,
+            Simulate.self, Train.self, Predict.self, ModelCommand.self, Bench.self, Demo.self
+        ])
 }
 
 /// Writes a line to standard error (progress), keeping standard output for results.

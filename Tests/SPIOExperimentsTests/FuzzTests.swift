@@ -14,9 +14,11 @@ final class FuzzTests: ScratchDirectoryTestCase {
     var cases: Int { Int(ProcessInfo.processInfo.environment["SPIO_FUZZ_CASES"] ?? "") ?? 150 }
 
     /// Values that broke earlier versions, or that a careless decoder takes for a default.
-    static let hostileScalars = [".nan", ".inf", "-.inf", "1e308", "1e-320", "-1", "0", "9223372036854775807", "-9223372036854775808",
-                                 "''", "~", "[]", "{}", "x", "\"..\"", "../../x", "1.5", "[1, .nan]", "*undefined", "&a [*a]",
-                                 "\"\\xff\"", "0x7fffffff", "1e400", "-0", "true"]
+    static let hostileScalars = [
+        ".nan", ".inf", "-.inf", "1e308", "1e-320", "-1", "0", "9223372036854775807", "-9223372036854775808",
+        "''", "~", "[]", "{}", "x", "\"..\"", "../../x", "1.5", "[1, .nan]", "*undefined", "&a [*a]",
+        "\"\\xff\"", "0x7fffffff", "1e400", "-0", "true"
+    ]
 
     /// A study file with one mutation: a value replaced, a line duplicated, a line dropped, the
     /// text cut short, a byte flipped, or a bomb (deep nesting, aliases) appended.
@@ -31,7 +33,9 @@ final class FuzzTests: ScratchDirectoryTestCase {
             guard let c = colons.randomElement(using: &rng) else { return text }
             let after = line[line.index(after: c)...]
             let end = after.firstIndex(where: { $0 == "," || $0 == "}" }) ?? after.endIndex
-            lines[i] = String(line[...c]) + " " + Self.hostileScalars[rng.int(in: 0...(Self.hostileScalars.count - 1))] + String(line[end...])
+            lines[i] =
+                String(line[...c]) + " " + Self.hostileScalars[rng.int(in: 0...(Self.hostileScalars.count - 1))]
+                + String(line[end...])
         case 2: lines.insert(lines[i], at: i)
         case 3: lines.remove(at: i)
         case 4:
@@ -41,13 +45,15 @@ final class FuzzTests: ScratchDirectoryTestCase {
         case 5: return String(text.prefix(rng.int(in: 0...text.count)))
         default:
             let depth = rng.int(in: 50...5000)
-            lines.append("report: {x: " + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}")
+            lines.append(
+                "report: {x: " + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}")
         }
         return lines.joined(separator: "\n")
     }
 
     func testGeneratedStudyFilesNeverCrashHangOrWriteOutside() throws {
-        let quickstart = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../experiments/quickstart.yaml")
+        let quickstart = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../experiments/quickstart.yaml")
         let base = try String(contentsOf: quickstart.standardized, encoding: .utf8)
         var rng = SeededGenerator(seed: 20261129)
         var refused = 0, accepted = 0
@@ -64,15 +70,19 @@ final class FuzzTests: ScratchDirectoryTestCase {
                 XCTAssertLessThanOrEqual(plan.runs.count, StudyPlan.maximumRuns)
                 for r in plan.runs {
                     let c = r.config
-                    XCTAssertTrue(c.training.learningRate.isFinite && c.simulation.fovMM.isFinite && !c.simulation.noise.snrDB.isNaN,
-                                  "case \(n): accepted a non-finite number:\n\(text)")
+                    XCTAssertTrue(
+                        c.training.learningRate.isFinite && c.simulation.fovMM.isFinite
+                            && !c.simulation.noise.snrDB.isNaN,
+                        "case \(n): accepted a non-finite number:\n\(text)")
                     XCTAssertNil(c.training.problem, "case \(n)")
                     XCTAssertNoThrow(try c.simulation.validate(), "case \(n)")
                     XCTAssertFalse(c.canonicalJSON.isEmpty)
                 }
             } catch {
                 refused += 1
-                XCTAssertTrue("\(error)".contains(path) || "\(error)".hasPrefix("--set"), "case \(n): the error does not name the file: \(error)")
+                XCTAssertTrue(
+                    "\(error)".contains(path) || "\(error)".hasPrefix("--set"),
+                    "case \(n): the error does not name the file: \(error)")
             }
             XCTAssertLessThan(Date().timeIntervalSince(start), 5, "case \(n) took too long:\n\(text.prefix(500))")
         }
@@ -83,7 +93,8 @@ final class FuzzTests: ScratchDirectoryTestCase {
     /// A valid file of each format, then mutations of its header and body.
     func testGeneratedImageAndCheckpointFilesNeverCrash() throws {
         var rng = SeededGenerator(seed: 7)
-        let npy = NPYArray.encode(shape: [2, 16, 16], values: [Float](repeating: 1, count: 512).withUnsafeBufferPointer { $0 })
+        let npy = NPYArray.encode(
+            shape: [2, 16, 16], values: [Float](repeating: 1, count: 512).withUnsafeBufferPointer { $0 })
         var png = RGBImage(width: 16, height: 16)
         for i in png.pixels.indices { png.pixels[i] = UInt8(i % 251) }
         try png.writePNG(to: dir + "/valid.png")
@@ -97,21 +108,31 @@ final class FuzzTests: ScratchDirectoryTestCase {
             var b = bytes
             switch rng.int(in: 0...4) {
             case 0: b = Array(b.prefix(rng.int(in: 0...b.count)))
-            case 1: for _ in 0..<rng.int(in: 1...8) { b[rng.int(in: 0...(min(headerEnd, b.count) - 1))] = UInt8(rng.int(in: 0...255)) }
+            case 1:
+                for _ in 0..<rng.int(in: 1...8) {
+                    b[rng.int(in: 0...(min(headerEnd, b.count) - 1))] = UInt8(rng.int(in: 0...255))
+                }
             case 2:  // a digit run in the header made huge
                 let text = String(decoding: b.prefix(headerEnd), as: UTF8.self)
                 if let r = text.range(of: "[0-9]+", options: .regularExpression) {
-                    let big = ["99999999999", "9223372036854775807", "4294967295", "100000000000000000000"][rng.int(in: 0...3)]
+                    let big = ["99999999999", "9223372036854775807", "4294967295", "100000000000000000000"][
+                        rng.int(in: 0...3)]
                     b = Array((text.replacingCharacters(in: r, with: big)).utf8) + b.dropFirst(headerEnd)
                 }
-            case 3: for _ in 0..<rng.int(in: 1...4) { let k = rng.int(in: 0...(b.count - 4)); b.replaceSubrange(k..<(k + 4), with: [0xFF, 0xFF, 0x7F, 0x7F]) }
+            case 3:
+                for _ in 0..<rng.int(in: 1...4) {
+                    let k = rng.int(in: 0...(b.count - 4));
+                    b.replaceSubrange(k..<(k + 4), with: [0xFF, 0xFF, 0x7F, 0x7F])
+                }
             default: b += [UInt8](repeating: 0, count: rng.int(in: 1...64))
             }
             return b
         }
         var outcomes = [String: Int]()
         for n in 0..<cases {
-            for (kind, bytes, headerEnd) in [("npy", npy, 128), ("nii", nifti, 352), ("png", pngBytes, 64), ("safetensors", ckpt, 2048)] {
+            for (kind, bytes, headerEnd) in [
+                ("npy", npy, 128), ("nii", nifti, 352), ("png", pngBytes, 64), ("safetensors", ckpt, 2048)
+            ] {
                 let path = dir + "/case-\(n).\(kind)"
                 let input = mutated(bytes, headerEnd: headerEnd)
                 try Data(input).write(to: URL(fileURLWithPath: path))
@@ -119,18 +140,24 @@ final class FuzzTests: ScratchDirectoryTestCase {
                     switch kind {
                     case "npy": let a = try NPYArray.read(path); XCTAssertEqual(a.shape.reduce(1, *), a.values.count)
                     case "nii": let v = try NIfTIVolume.read(path); XCTAssertEqual(v.nx * v.ny * v.nz, v.values.count)
-                    case "png": let i = try RGBImage.readPNG(path); XCTAssertEqual(i.pixels.count, 3 * i.width * i.height)
-                    default: try Checkpoint.load(EncoderDecoderNet(.preset("tiny")!, seed: 1), from: URL(fileURLWithPath: path))
+                    case "png":
+                        let i = try RGBImage.readPNG(path); XCTAssertEqual(i.pixels.count, 3 * i.width * i.height)
+                    default:
+                        try Checkpoint.load(
+                            EncoderDecoderNet(.preset("tiny")!, seed: 1), from: URL(fileURLWithPath: path))
                     }
                     outcomes[kind + " read", default: 0] += 1
                 } catch {
                     outcomes[kind + " refused", default: 0] += 1
-                    XCTAssertTrue("\(error)".contains(path), "\(kind) case \(n): the error does not name the file: \(error)")
+                    XCTAssertTrue(
+                        "\(error)".contains(path), "\(kind) case \(n): the error does not name the file: \(error)")
                 }
                 XCTAssertEqual(try Array(Data(contentsOf: URL(fileURLWithPath: path))), input, "the input is unchanged")
             }
         }
-        print("fuzzed inputs:", outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        print(
+            "fuzzed inputs:",
+            outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
     }
 
     /// A minimal single-file NIfTI-1 volume of float32 zeros.
@@ -160,52 +187,65 @@ final class WorkspaceFuzzTests: ScratchDirectoryTestCase {
     }
 
     /// Every fault once in `make test`; `make fuzz` (SPIO_FUZZ_CASES=3000) draws 60.
-    var cases: Int { max(Fault.allCases.count, (Int(ProcessInfo.processInfo.environment["SPIO_FUZZ_CASES"] ?? "") ?? 0) / 50) }
+    var cases: Int {
+        max(Fault.allCases.count, (Int(ProcessInfo.processInfo.environment["SPIO_FUZZ_CASES"] ?? "") ?? 0) / 50)
+    }
 
     func testGeneratedWorkspaceFaultsEndInAMessageOrACorrectResult() throws {
         let study = dir + "/ws-fuzz.yaml"
         try """
-            study: wsfuzz
-            simulation: {imageSize: 32, seed: 3}
-            data: {samples: 24}
-            model: {preset: tiny}
-            training: {epochs: 1, batchSize: 8, learningRate: 0.003}
-            evaluation: {sets: [{name: test, samples: 4, seed: 5}]}
-            """.write(toFile: study, atomically: true, encoding: .utf8)
+        study: wsfuzz
+        simulation: {imageSize: 32, seed: 3}
+        data: {samples: 24}
+        model: {preset: tiny}
+        training: {epochs: 1, batchSize: 8, learningRate: 0.003}
+        evaluation: {sets: [{name: test, samples: 4, seed: 5}]}
+        """.write(toFile: study, atomically: true, encoding: .utf8)
         let base = dir + "/base"
         let first = try Self.spio(["run", study, "--workspace", base, "--report", "none"])
         XCTAssertEqual(first.status, 0, first.text)
-        let files = try FileManager.default.subpathsOfDirectory(atPath: base).filter { $0.hasSuffix(".npy") || $0.hasSuffix(".safetensors") }.sorted()
+        let files = try FileManager.default.subpathsOfDirectory(atPath: base).filter {
+            $0.hasSuffix(".npy") || $0.hasSuffix(".safetensors")
+        }.sorted()
         XCTAssertFalse(files.isEmpty)
 
         var rng = SeededGenerator(seed: 20261130)
         var outcomes = [String: Int]()
         for n in 0..<cases {
-            let fault = n < Fault.allCases.count ? Fault.allCases[n] : Fault.allCases[rng.int(in: 0...(Fault.allCases.count - 1))]
+            let fault =
+                n < Fault.allCases.count
+                ? Fault.allCases[n] : Fault.allCases[rng.int(in: 0...(Fault.allCases.count - 1))]
             let ws = dir + "/case-\(n)"
             try FileManager.default.copyItem(atPath: base, toPath: ws)
             try apply(fault, to: ws, files: files, rng: &rng)
             for args in [["runs"], ["verify"], ["run", study, "--report", "none"], ["verify"]] {
                 let r = try Self.spio(args + ["--workspace", ws])
-                let label = "case \(n) \(fault) spio \(args[0]) (exit \(r.status), \(r.signalled ? "signal" : "no signal"))"
+                let label =
+                    "case \(n) \(fault) spio \(args[0]) (exit \(r.status), \(r.signalled ? "signal" : "no signal"))"
                 XCTAssertFalse(r.signalled || r.timedOut, "\(label): \(r.text)")
                 for raw in ["Fatal error", "NSCocoaErrorDomain", "Error Domain=", "SQLite error"] {
                     XCTAssertFalse(r.text.contains(raw), "\(label) printed a raw text: \(r.text)")
                 }
                 if r.status != 0 {
-                    XCTAssertTrue(r.text.contains("Error:") || r.text.contains("changed or missing"), "\(label) without a message: \(r.text)")
+                    XCTAssertTrue(
+                        r.text.contains("Error:") || r.text.contains("changed or missing"),
+                        "\(label) without a message: \(r.text)")
                 }
                 outcomes["\(fault) \(args[0]) \(r.status == 0 ? "ok" : "refused")", default: 0] += 1
                 if args[0] == "run", r.status == 0 {
                     let store = try RunStore(path: ws + "/runs.sqlite", access: .readOnly)
                     let finished = try store.runs(status: .finished)
-                    XCTAssertEqual(Set(finished.map { "\($0.kind) \($0.configHash)" }).count, finished.count, "\(label): one finished run per hash")
+                    XCTAssertEqual(
+                        Set(finished.map { "\($0.kind) \($0.configHash)" }).count, finished.count,
+                        "\(label): one finished run per hash")
                     XCTAssertEqual(finished.count, 4, "\(label): dataset, training, test data, evaluation")
                 }
             }
             try? FileManager.default.removeItem(atPath: ws)
         }
-        print("workspace faults:", outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        print(
+            "workspace faults:",
+            outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
     }
 
     func apply(_ fault: Fault, to ws: String, files: [String], rng: inout SeededGenerator) throws {
@@ -231,21 +271,26 @@ final class WorkspaceFuzzTests: ScratchDirectoryTestCase {
             try b.write(to: URL(fileURLWithPath: ws + "/runs.sqlite"))
         case .emptyStore: try Data().write(to: URL(fileURLWithPath: ws + "/runs.sqlite"))
         case .notAStore:
-            try Data((0..<4096).map { _ in UInt8(rng.int(in: 0...255)) }).write(to: URL(fileURLWithPath: ws + "/runs.sqlite"))
+            try Data((0..<4096).map { _ in UInt8(rng.int(in: 0...255)) }).write(
+                to: URL(fileURLWithPath: ws + "/runs.sqlite"))
         case .newerSchema:
             let store = try RunStore(path: ws + "/runs.sqlite")
             try store.db.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99')") }
         case .staleParts:
             let datasets = try fm.contentsOfDirectory(atPath: ws + "/datasets").sorted()
-            try fm.createDirectory(atPath: ws + "/datasets/\(datasets[0]).partial-999999", withIntermediateDirectories: true)
-            try Data([1, 2, 3]).write(to: URL(fileURLWithPath: ws + "/datasets/\(datasets[0]).partial-999999/images.npy"))
+            try fm.createDirectory(
+                atPath: ws + "/datasets/\(datasets[0]).partial-999999", withIntermediateDirectories: true)
+            try Data([1, 2, 3]).write(
+                to: URL(fileURLWithPath: ws + "/datasets/\(datasets[0]).partial-999999/images.npy"))
         case .lockIsAFolder:
             try fm.removeItem(atPath: ws + "/runs.sqlite.lock")
             try fm.createDirectory(atPath: ws + "/runs.sqlite.lock", withIntermediateDirectories: true)
         case .deadRunningRun:
             let store = try RunStore(path: ws + "/runs.sqlite")
             let id = rng.int(in: 1...4)
-            try store.db.write { try $0.execute(sql: "UPDATE runs SET status = 'running', pid = 999999999 WHERE id = ?", arguments: [id]) }
+            try store.db.write {
+                try $0.execute(sql: "UPDATE runs SET status = 'running', pid = 999999999 WHERE id = ?", arguments: [id])
+            }
         case .datasetsIsAFile:
             try fm.removeItem(atPath: ws + "/datasets")
             try Data("x".utf8).write(to: URL(fileURLWithPath: ws + "/datasets"))
@@ -256,7 +301,9 @@ final class WorkspaceFuzzTests: ScratchDirectoryTestCase {
     }
 
     /// Runs the test build's `spio` with a time limit; a process past it is killed and reported.
-    static func spio(_ args: [String], limitSeconds: Double = 120) throws -> (status: Int32, text: String, signalled: Bool, timedOut: Bool) {
+    static func spio(
+        _ args: [String], limitSeconds: Double = 120
+    ) throws -> (status: Int32, text: String, signalled: Bool, timedOut: Bool) {
         let p = Process()
         p.executableURL = RunnerTests.spio
         p.arguments = args
@@ -269,6 +316,9 @@ final class WorkspaceFuzzTests: ScratchDirectoryTestCase {
         p.waitUntilExit()
         deadline.cancel()
         let signalled = p.terminationReason == .uncaughtSignal
-        return (p.terminationStatus, text, signalled && p.terminationStatus != SIGKILL, signalled && p.terminationStatus == SIGKILL)
+        return (
+            p.terminationStatus, text, signalled && p.terminationStatus != SIGKILL,
+            signalled && p.terminationStatus == SIGKILL
+        )
     }
 }

@@ -19,13 +19,13 @@ final class KernelModeTests: ScratchDirectoryTestCase {
     func testPortableByDefaultUserKernelRecordedAndAuditedOnItsOwnKernel() throws {
         let file = "\(dir)/k.yaml"
         try """
-            study: k
-            simulation: {imageSize: 32, seed: 3}
-            data: {samples: 24}
-            model: {preset: tiny}
-            training: {epochs: 2, batchSize: 8, learningRate: 0.003}
-            evaluation: {sets: [{name: test, samples: 4, seed: 77}]}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        study: k
+        simulation: {imageSize: 32, seed: 3}
+        data: {samples: 24}
+        model: {preset: tiny}
+        training: {epochs: 2, batchSize: 8, learningRate: 0.003}
+        evaluation: {sets: [{name: test, samples: 4, seed: 77}]}
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         let ws = dir + "/ws"
         var r = try spio(["run", file, "--workspace", ws, "--report", "none"])
         XCTAssertEqual(r.status, 0, r.output)
@@ -54,7 +54,10 @@ final class KernelModeTests: ScratchDirectoryTestCase {
 
         // A run recorded on kernels this CPU cannot run: the audit says bitwise equality is not
         // expected and compares the headline metrics within the stated tolerance.
-        try store.db.write { try $0.execute(sql: "UPDATE environments SET blas_core = 'Imaginary' WHERE run_id = ?", arguments: [trainings[0].id!]) }
+        try store.db.write {
+            try $0.execute(
+                sql: "UPDATE environments SET blas_core = 'Imaginary' WHERE run_id = ?", arguments: [trainings[0].id!])
+        }
         r = try spio(["audit", String(trainings[0].id!), "--workspace", ws])
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertTrue(r.output.contains("bitwise equality is not expected"), r.output)
@@ -64,12 +67,14 @@ final class KernelModeTests: ScratchDirectoryTestCase {
 
     func testAStudysKernelKeyIsCheckedAndABadModeIsAClearError() throws {
         let file = "\(dir)/bad.yaml"
-        try "study: bad\nkernel: fastest\nmodel: {preset: tiny}\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "study: bad\nkernel: fastest\nmodel: {preset: tiny}\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
         var r = try spio(["validate", file])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.output.contains("unknown kernel mode 'fastest'"), r.output)
         XCTAssertTrue(r.output.contains("bad.yaml:2"), r.output)
-        r = try spio(["bench", "train", "--preset", "tiny", "--steps", "1", "--repeats", "1"], extra: ["SPIO_KERNEL": "fast"])
+        r = try spio(
+            ["bench", "train", "--preset", "tiny", "--steps", "1", "--repeats", "1"], extra: ["SPIO_KERNEL": "fast"])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.output.contains("SPIO_KERNEL=fast"), r.output)
     }
@@ -86,9 +91,13 @@ final class KernelModeTests: ScratchDirectoryTestCase {
     /// Stores written before v4 name the kernel only inside the `blas` text.
     func testRecordedKernelOfAnOlderStore() throws {
         let store = try RunStore(path: dir + "/runs.sqlite")
-        let run = try store.start(study: "s", name: "n", kind: .train, hash: "h", configJSON: "{}", directory: dir, parentID: nil)
-        try store.recordEnvironment(run.id!, RunEnvironment(gitCommit: nil, gitDirty: nil, host: "h", os: "l", swiftVersion: "6",
-                                                            blas: "OpenBLAS 0.3.21 DYNAMIC_ARCH (core Zen)", threads: 2, cpu: "EPYC"))
+        let run = try store.start(
+            study: "s", name: "n", kind: .train, hash: "h", configJSON: "{}", directory: dir, parentID: nil)
+        try store.recordEnvironment(
+            run.id!,
+            RunEnvironment(
+                gitCommit: nil, gitDirty: nil, host: "h", os: "l", swiftVersion: "6",
+                blas: "OpenBLAS 0.3.21 DYNAMIC_ARCH (core Zen)", threads: 2, cpu: "EPYC"))
         let k = try Audit.recordedKernel(store: store, runID: run.id!)
         XCTAssertEqual(k.core, "Zen")
         XCTAssertEqual(k.mode, .native)

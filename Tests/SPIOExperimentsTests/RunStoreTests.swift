@@ -7,14 +7,18 @@ final class RunStoreTests: ScratchDirectoryTestCase {
 
     func testRoundTrips() throws {
         let store = try RunStore(path: dir + "/runs.sqlite")
-        let run = try store.start(study: "s", name: "n", kind: .train, hash: "abc", configJSON: "{}", directory: dir, parentID: nil)
+        let run = try store.start(
+            study: "s", name: "n", kind: .train, hash: "abc", configJSON: "{}", directory: dir, parentID: nil)
         try store.setParams(run.id!, ["model.head": "image", "training.epochs": "3"])
         try store.log(run.id!, [(MetricKey.trainLoss, 1, 0.5), (.trainLoss, 2, 0.25), (.nmae, 0, 0.125)])
         try store.log(run.id!, [(MetricKey.trainLoss, 2, 0.2)])  // a resumed run rewrites, never duplicates
         try "hello".write(toFile: dir + "/a.txt", atomically: true, encoding: .utf8)
         try store.addArtifact(run.id!, name: "a.txt", path: dir + "/a.txt")
-        try store.recordEnvironment(run.id!, RunEnvironment(gitCommit: "c0ffee", gitDirty: true, host: "h", os: "linux", swiftVersion: "6.3",
-                                                            blas: "OpenBLAS", threads: 2, cpu: "EPYC"))
+        try store.recordEnvironment(
+            run.id!,
+            RunEnvironment(
+                gitCommit: "c0ffee", gitDirty: true, host: "h", os: "linux", swiftVersion: "6.3",
+                blas: "OpenBLAS", threads: 2, cpu: "EPYC"))
         try store.finish(run.id!)
         let back = try store.run(run.id!)!
         XCTAssertEqual(back.status, .finished)
@@ -33,14 +37,19 @@ final class RunStoreTests: ScratchDirectoryTestCase {
     /// absolute) into paths relative to the workspace.
     func testV5MakesPathsWorkspaceRelative() throws {
         let store = try RunStore(path: dir + "/runs.sqlite")
-        let run = try store.start(study: "s", name: "n", kind: .train, hash: "h", configJSON: "{}", directory: dir + "/models/0123456789abcdef",
-                                  parentID: nil)
+        let run = try store.start(
+            study: "s", name: "n", kind: .train, hash: "h", configJSON: "{}",
+            directory: dir + "/models/0123456789abcdef",
+            parentID: nil)
         XCTAssertEqual(run.directory, dir + "/models/0123456789abcdef")
         let raw = try DatabaseQueue(path: dir + "/runs.sqlite")
         try raw.write { db in
             try db.execute(sql: "UPDATE runs SET directory = 'spio-runs/models/0123456789abcdef'")
-            try db.execute(sql: "INSERT INTO artifacts (run_id, name, path, sha256, bytes) VALUES (?, 'm', '/old/place/ws/models/0123456789abcdef/model.safetensors', 'x', 1)",
-                           arguments: [run.id!])
+            try db.execute(
+                sql:
+                    "INSERT INTO artifacts (run_id, name, path, sha256, bytes) VALUES (?, 'm', "
+                    + "'/old/place/ws/models/0123456789abcdef/model.safetensors', 'x', 1)",
+                arguments: [run.id!])
             try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v5'")
         }
         try raw.close()
@@ -56,16 +65,20 @@ final class RunStoreTests: ScratchDirectoryTestCase {
         try raw.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99')") }
         try raw.close()
         XCTAssertThrowsError(try RunStore(path: dir + "/runs.sqlite")) { error in
-            XCTAssertTrue("\(error)".contains("written by a newer DeepSPIO-Lab") && "\(error)".contains("v99"), "\(error)")
+            XCTAssertTrue(
+                "\(error)".contains("written by a newer DeepSPIO-Lab") && "\(error)".contains("v99"), "\(error)")
         }
     }
 
     /// A killed process's `running` run is resumable; a live one's is not.
     func testStaleRunningRunsAreResumable() throws {
         let store = try RunStore(path: dir + "/runs.sqlite")
-        let mine = try store.start(study: "s", name: "n", kind: .train, hash: "h", configJSON: "{}", directory: dir, parentID: nil)
+        let mine = try store.start(
+            study: "s", name: "n", kind: .train, hash: "h", configJSON: "{}", directory: dir, parentID: nil)
         XCTAssertNil(try store.resumable(kind: .train, hash: "h"), "this process is alive")
-        try store.db.write { try $0.execute(sql: "UPDATE runs SET pid = 999999999 WHERE id = ?", arguments: [mine.id!]) }
+        try store.db.write {
+            try $0.execute(sql: "UPDATE runs SET pid = 999999999 WHERE id = ?", arguments: [mine.id!])
+        }
         XCTAssertEqual(try store.resumable(kind: .train, hash: "h")?.id, mine.id)
     }
 
@@ -76,15 +89,20 @@ final class RunStoreTests: ScratchDirectoryTestCase {
             let old = try DatabaseQueue(path: path)
             try RunStore.migrator.migrate(old, upTo: "v1")
             try old.write { db in
-                try db.execute(sql: """
-                    INSERT INTO runs (study, name, kind, config_hash, config_json, status, host, created_at, started_at, finished_at, directory)
-                    VALUES ('s', 'old run', 'train', 'h', '{}', 'finished', 'host', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:01:30Z', '/x')
-                    """)
+                try db.execute(
+                    sql: """
+                        INSERT INTO runs (study, name, kind, config_hash, config_json, status, host, created_at, \
+                        started_at, finished_at, directory)
+                        VALUES ('s', 'old run', 'train', 'h', '{}', 'finished', 'host', '2026-01-01T00:00:00Z', \
+                        '2026-01-01T00:00:00Z', '2026-01-01T00:01:30Z', '/x')
+                        """)
                 try db.execute(sql: "INSERT INTO metrics (run_id, key, step, value) VALUES (1, 'loss', 1, 0.75)")
-                try db.execute(sql: """
-                    INSERT INTO params (run_id, key, value) VALUES (1, 'grid.model.head', 'image'), (1, 'grid.training.seed', '2'),
-                      (1, 'study.description', 'An old study.')
-                    """)
+                try db.execute(
+                    sql: """
+                        INSERT INTO params (run_id, key, value) VALUES (1, 'grid.model.head', 'image'), (1, \
+                        'grid.training.seed', '2'),
+                          (1, 'study.description', 'An old study.')
+                        """)
                 XCTAssertFalse(try db.columns(in: "runs").map(\.name).contains("seconds"))
             }
         }
@@ -95,7 +113,8 @@ final class RunStoreTests: ScratchDirectoryTestCase {
         XCTAssertNil(run.parentID)
         XCTAssertEqual(try store.metrics(1).map(\.value), [0.75])
         try store.db.read { db in XCTAssertTrue(try db.indexes(on: "runs").map(\.name).contains("runs_by_hash")) }
-        XCTAssertEqual(try store.db.read { try RunStore.migrator.appliedMigrations($0) }, ["v1", "v2", "v3", "v4", "v5"])
+        XCTAssertEqual(
+            try store.db.read { try RunStore.migrator.appliedMigrations($0) }, ["v1", "v2", "v3", "v4", "v5"])
         // v3: every old run belongs to its study, with its grid values; the study has its description.
         let used = try store.studyRuns("s")
         XCTAssertEqual(used.map(\.run.id), [1])
@@ -107,7 +126,8 @@ final class RunStoreTests: ScratchDirectoryTestCase {
     /// Both the sqlite3 shell and Python's sqlite3 read the tables as docs/run-store.md documents them.
     func testOtherClientsReadTheTables() throws {
         let store = try RunStore(path: dir + "/runs.sqlite")
-        let run = try store.start(study: "s", name: "n", kind: .train, hash: "h", configJSON: "{}", directory: dir, parentID: nil)
+        let run = try store.start(
+            study: "s", name: "n", kind: .train, hash: "h", configJSON: "{}", directory: dir, parentID: nil)
         try store.log(run.id!, [(MetricKey.validationNMAE, 1, 0.875)])
         try store.finish(run.id!)
         func output(_ tool: String, _ args: [String]) throws -> String {
@@ -117,11 +137,19 @@ final class RunStoreTests: ScratchDirectoryTestCase {
             let pipe = Pipe()
             p.standardOutput = pipe
             try p.run(); p.waitUntilExit()
-            return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(
+                in: .whitespacesAndNewlines)
         }
-        XCTAssertEqual(try output("sqlite3", [dir + "/runs.sqlite",
-            "SELECT r.kind, r.status, m.key, m.step, m.value FROM runs r JOIN metrics m ON m.run_id = r.id"]), "train|finished|validation.nmae|1|0.875")
-        let py = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute(\"SELECT study, name, value FROM runs JOIN metrics ON run_id = runs.id\").fetchall())"
+        XCTAssertEqual(
+            try output(
+                "sqlite3",
+                [
+                    dir + "/runs.sqlite",
+                    "SELECT r.kind, r.status, m.key, m.step, m.value FROM runs r JOIN metrics m ON m.run_id = r.id"
+                ]), "train|finished|validation.nmae|1|0.875")
+        let py =
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute(\"SELECT study, name, value FROM "
+            + "runs JOIN metrics ON run_id = runs.id\").fetchall())"
         XCTAssertEqual(try output("python3", ["-c", py, dir + "/runs.sqlite"]), "[('s', 'n', 0.875)]")
     }
 }

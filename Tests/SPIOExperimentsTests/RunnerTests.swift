@@ -11,28 +11,32 @@ final class RunnerTests: ScratchDirectoryTestCase {
     func study(_ name: String, epochs: Int = 4, seed: Int = 1) -> String {
         let path = "\(dir)/\(name).yaml"
         try! """
-            study: \(name)
-            description: A tiny test study.
-            simulation: {imageSize: 32, seed: \(seed)}
-            data: {samples: 48}
-            model: {preset: tiny}
-            training: {epochs: \(epochs), batchSize: 8, learningRate: 0.003}
-            evaluation: {sets: [{name: test, samples: 8, seed: 77}]}
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        study: \(name)
+        description: A tiny test study.
+        simulation: {imageSize: 32, seed: \(seed)}
+        data: {samples: 48}
+        model: {preset: tiny}
+        training: {epochs: \(epochs), batchSize: 8, learningRate: 0.003}
+        evaluation: {sets: [{name: test, samples: 8, seed: 77}]}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
     /// The `spio` executable `swift build --build-tests` put beside the test bundle.
     static var spio: URL {
         let bundle = Bundle(for: RunnerTests.self).bundleURL
-        let candidates = [bundle.appendingPathComponent("spio"), bundle.deletingLastPathComponent().appendingPathComponent("spio"),
-                          bundle.appendingPathComponent("debug/spio")]
+        let candidates = [
+            bundle.appendingPathComponent("spio"), bundle.deletingLastPathComponent().appendingPathComponent("spio"),
+            bundle.appendingPathComponent("debug/spio")
+        ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }
 
     /// Runs `spio` to its end and returns its exit status and its output (standard output and
     /// error together), optionally with another environment or working directory.
-    static func output(_ args: [String], environment: [String: String]? = nil, in cwd: String? = nil) throws -> (status: Int32, text: String) {
+    static func output(
+        _ args: [String], environment: [String: String]? = nil, in cwd: String? = nil
+    ) throws -> (status: Int32, text: String) {
         let p = Process()
         p.executableURL = spio
         p.arguments = args
@@ -64,7 +68,9 @@ final class RunnerTests: ScratchDirectoryTestCase {
     func trainMetrics(_ workspace: String) throws -> [RunStore.Metric] {
         let store = try RunStore(path: workspace + "/runs.sqlite")
         let t = try store.runs(kind: .train).last { $0.status == .finished }!
-        return try store.metrics(t.id!).filter { !$0.key.isTiming }.map { var m = $0; m.runID = 0; return m }
+        return try store.metrics(t.id!).filter { !$0.key.isTiming }.map {
+            var m = $0; m.runID = 0; return m
+        }
     }
 
     /// Killed with SIGKILL after its first epoch, the run resumes on the next `spio run` and ends
@@ -80,7 +86,8 @@ final class RunnerTests: ScratchDirectoryTestCase {
         for _ in 0..<600 {
             usleep(50_000)
             if let store = try? RunStore(path: ws + "/runs.sqlite"), let t = try? store.runs(kind: .train).first,
-               let m = try? store.metrics(t.id!, key: .validationNMAE), !m.isEmpty {
+                let m = try? store.metrics(t.id!, key: .validationNMAE), !m.isEmpty
+            {
                 kill(p.processIdentifier, SIGKILL); killed = true; break
             }
             if !p.isRunning { break }
@@ -107,7 +114,8 @@ final class RunnerTests: ScratchDirectoryTestCase {
     func testTwoProcessesShareAStore() throws {
         let ws = dir + "/shared"
         let a = try spio(["run", study("first", epochs: 2), "--workspace", ws, "--report", "none"], wait: false)
-        let b = try spio(["run", study("second", epochs: 2, seed: 2), "--workspace", ws, "--report", "none"], wait: false)
+        let b = try spio(
+            ["run", study("second", epochs: 2, seed: 2), "--workspace", ws, "--report", "none"], wait: false)
         a.waitUntilExit(); b.waitUntilExit()
         XCTAssertEqual(a.terminationStatus, 0); XCTAssertEqual(b.terminationStatus, 0)
         let store = try RunStore(path: ws + "/runs.sqlite")
@@ -117,7 +125,8 @@ final class RunnerTests: ScratchDirectoryTestCase {
             XCTAssertTrue(runs.allSatisfy { $0.status == .finished }, s)
             let t = runs.first { $0.kind == .train }!
             XCTAssertEqual(try store.metrics(t.id!, key: .validationNMAE).count, 2)
-            XCTAssertEqual(try store.metrics(t.id!, key: .trainLoss).count, 2 * 6, "2 epochs of 6 batches (43 images, batch 8)")
+            XCTAssertEqual(
+                try store.metrics(t.id!, key: .trainLoss).count, 2 * 6, "2 epochs of 6 batches (43 images, batch 8)")
         }
     }
 
@@ -126,7 +135,8 @@ final class RunnerTests: ScratchDirectoryTestCase {
     /// dataset folder left by a killed process is removed.
     func testConcurrentRunsOfOneStudyComputeEachHashOnce() throws {
         let ws = dir + "/same"
-        try FileManager.default.createDirectory(atPath: ws + "/datasets/0123456789abcdef.partial-999999999", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: ws + "/datasets/0123456789abcdef.partial-999999999", withIntermediateDirectories: true)
         let file = study("same", epochs: 2)
         let ps = try (0..<3).map { _ in try spio(["run", file, "--workspace", ws, "--report", "none"], wait: false) }
         for p in ps { p.waitUntilExit(); XCTAssertEqual(p.terminationStatus, 0) }
@@ -135,7 +145,9 @@ final class RunnerTests: ScratchDirectoryTestCase {
         XCTAssertEqual(runs.count, 4, "one run per hash: \(runs.map { "\($0.kind) \($0.status)" })")
         XCTAssertEqual(Dictionary(grouping: runs, by: \.configHash).values.map(\.count).max(), 1)
         XCTAssertTrue(runs.allSatisfy { $0.status == .finished })
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: ws + "/datasets").filter { $0.contains(".partial-") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: ws + "/datasets").filter {
+            $0.contains(".partial-")
+        }
         XCTAssertEqual(leftovers, [])
     }
 
@@ -159,7 +171,9 @@ final class RunnerTests: ScratchDirectoryTestCase {
 
     func testAWorkspaceThatIsAFileIsAClearError() throws {
         try "x".write(toFile: dir + "/file", atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try Runner(workspace: dir + "/file")) { XCTAssertTrue("\($0)".contains("the workspace is a file, not a folder"), "\($0)") }
+        XCTAssertThrowsError(try Runner(workspace: dir + "/file")) {
+            XCTAssertTrue("\($0)".contains("the workspace is a file, not a folder"), "\($0)")
+        }
     }
 
     /// A flipped byte in a finished run's file is found by `spio verify`, refused for reuse by
@@ -197,14 +211,20 @@ final class RunnerTests: ScratchDirectoryTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/report/" + f), f)
         }
         let csv = try String(contentsOfFile: dir + "/report/runs.csv", encoding: .utf8)
-        XCTAssertTrue(csv.hasPrefix("run,name,parameters,epochs,validation_nmae,test_nmae_mean,test_nmae_sd,test_images\r\n"), csv)
+        XCTAssertTrue(
+            csv.hasPrefix("run,name,parameters,epochs,validation_nmae,test_nmae_mean,test_nmae_sd,test_images\r\n"), csv
+        )
         XCTAssertEqual(csv.components(separatedBy: "\r\n").count, 3, "header, one run, final CRLF")
         XCTAssertGreaterThan(try RGBImage.readPNG(dir + "/report/loss.png").width, 100)
         let md = try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8)
         XCTAssertTrue(md.contains("A tiny test study.") && md.contains("![training loss](loss.png)"), md)
-        XCTAssertTrue(md.contains("## Beside NMAE") && md.contains("| RMSE (ug/mm^3) | HFEN | SSIM | total iron error (%) |"), md)
+        XCTAssertTrue(
+            md.contains("## Beside NMAE") && md.contains("| RMSE (ug/mm^3) | HFEN | SSIM | total iron error (%) |"), md)
         let metrics = try String(contentsOfFile: dir + "/report/metrics.csv", encoding: .utf8)
-        XCTAssertTrue(metrics.hasPrefix("run,name,set,rmse_mean,rmse_sd,hfen_mean,hfen_sd,ssim_mean,ssim_sd,iron_error_mean,iron_error_sd\r\n"), metrics)
+        XCTAssertTrue(
+            metrics.hasPrefix(
+                "run,name,set,rmse_mean,rmse_sd,hfen_mean,hfen_sd,ssim_mean,ssim_sd,iron_error_mean,iron_error_sd\r\n"),
+            metrics)
         // Re-render from the database alone into another folder: same table.
         try spio(["report", "reported", "--workspace", ws, "--out", dir + "/again"])
         XCTAssertEqual(try String(contentsOfFile: dir + "/again/runs.csv", encoding: .utf8), csv)
@@ -212,7 +232,9 @@ final class RunnerTests: ScratchDirectoryTestCase {
         let store = try RunStore(path: ws + "/runs.sqlite")
         let train = try store.runs(kind: .train)[0]
         let audit = try Audit(store: store, runID: train.id!, scratch: dir + "/audit")
-        XCTAssertTrue(audit.passed, audit.lines.filter { !$0.equal }.map { "\($0.run) \($0.key) \($0.maxDifference)" }.joined(separator: "; "))
+        XCTAssertTrue(
+            audit.passed,
+            audit.lines.filter { !$0.equal }.map { "\($0.run) \($0.key) \($0.maxDifference)" }.joined(separator: "; "))
         XCTAssertTrue(audit.lines.contains { $0.key == "train.loss" && $0.values == 12 })
         XCTAssertTrue(audit.lines.contains { $0.key == "nmae.mean" })
     }
@@ -228,20 +250,27 @@ final class RunnerTests: ScratchDirectoryTestCase {
         let long = try runner.run(StudyPlan(path: study("grow", epochs: 3)))[0].training
         XCTAssertNotEqual(long.id, short.id)
         XCTAssertTrue(lines.contains("continuing from train run \(short.id!) at epoch-0002"), "\(lines)")
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: short.directory + "/model.safetensors")), shortModel, "the shorter run is untouched")
+        XCTAssertEqual(
+            try Data(contentsOf: URL(fileURLWithPath: short.directory + "/model.safetensors")), shortModel,
+            "the shorter run is untouched")
         let straight = try Runner(workspace: dir + "/ws2").run(StudyPlan(path: study("grow", epochs: 3)))[0].training
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: long.directory + "/model.safetensors")),
-                       try Data(contentsOf: URL(fileURLWithPath: straight.directory + "/model.safetensors")))
-        XCTAssertEqual(try runner.store.metrics(long.id!, key: .trainLoss).count, 18, "all three epochs' losses (6 batches each)")
+        XCTAssertEqual(
+            try Data(contentsOf: URL(fileURLWithPath: long.directory + "/model.safetensors")),
+            try Data(contentsOf: URL(fileURLWithPath: straight.directory + "/model.safetensors")))
+        XCTAssertEqual(
+            try runner.store.metrics(long.id!, key: .trainLoss).count, 18, "all three epochs' losses (6 batches each)")
     }
 
     /// A run that fails is stored as failed with its error text, and the error reaches the caller.
     func testFailureRecordsItsError() throws {
         let path = dir + "/broken.yaml"
-        try "study: broken\nsimulation: {imageSize: 32, anatomy: {kind: file, path: /nonexistent/scan.nii}}\ndata: {samples: 8}\nmodel: {preset: tiny}\n"
+        try "study: broken\nsimulation: {imageSize: 32, anatomy: {kind: file, path: /nonexistent/scan.nii}}\ndata: "
+            + "{samples: 8}\nmodel: {preset: tiny}\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
         let runner = try Runner(workspace: dir + "/ws")
-        XCTAssertThrowsError(try runner.run(StudyPlan(path: path))) { XCTAssertTrue("\($0)".contains("/nonexistent/scan.nii"), "\($0)") }
+        XCTAssertThrowsError(try runner.run(StudyPlan(path: path))) {
+            XCTAssertTrue("\($0)".contains("/nonexistent/scan.nii"), "\($0)")
+        }
         let runs = try runner.store.runs(study: "broken")
         XCTAssertEqual(runs.map(\.status), [.failed])
         XCTAssertEqual(runs[0].error, "/nonexistent/scan.nii: no such file or folder")

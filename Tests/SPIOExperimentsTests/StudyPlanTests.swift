@@ -35,74 +35,175 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
 
     func testMalformedStudiesGivePreciseMessages() {
         let cases: [(String, [String], String)] = [
-            ("study: a\ntrainig: {epochs: 2}\n", [],
-             "study.yaml:2:1: trainig: unknown key 'trainig'; expected one of: data, description, evaluation, grid, kernel, model, presets, report, simulation, study, training, variants"),
-            (Self.tiny + "\ntraining: {epochs: many}\n", [], "study.yaml:3:20: training.epochs: expected an integer, got 'many'"),
-            ("model: {preset: tiny, heads: image}\nsimulation: {imageSize: 32}\n", [], "study.yaml:1:23: model.heads: unknown key 'heads'"),
-            ("model: {preset: tiny, head: decoder}\nsimulation: {imageSize: 32}\n", [],
-             "study.yaml:1:29: model.head: 'decoder' is not one of: wavelet, shared, image"),
-            (Self.tiny + "\ngrid: [1, 2]\n", [], "study.yaml:3:7: grid: expected a mapping from key paths to lists of values"),
-            (Self.tiny + "\ngrid: {training.epochs: 3}\n", [], "study.yaml:3:25: grid.training.epochs: expected a non-empty list of values"),
-            (Self.tiny + "\ngrid: {optimizer.lr: [1]}\n", [],
-             "study.yaml:3:8: grid.optimizer.lr: grid keys start with one of data, evaluation, model, simulation, training"),
-            (Self.tiny + "\ngrid: {training.epochs: [2, lots]}\n", [], "study.yaml:3:29: training.epochs: expected an integer"),
+            (
+                "study: a\ntrainig: {epochs: 2}\n", [],
+                "study.yaml:2:1: trainig: unknown key 'trainig'; expected one of: data, description, evaluation, "
+                    + "grid, kernel, model, presets, report, simulation, study, training, variants"
+            ),
+            (
+                Self.tiny + "\ntraining: {epochs: many}\n", [],
+                "study.yaml:3:20: training.epochs: expected an integer, got 'many'"
+            ),
+            (
+                "model: {preset: tiny, heads: image}\nsimulation: {imageSize: 32}\n", [],
+                "study.yaml:1:23: model.heads: unknown key 'heads'"
+            ),
+            (
+                "model: {preset: tiny, head: decoder}\nsimulation: {imageSize: 32}\n", [],
+                "study.yaml:1:29: model.head: 'decoder' is not one of: wavelet, shared, image"
+            ),
+            (
+                Self.tiny + "\ngrid: [1, 2]\n", [],
+                "study.yaml:3:7: grid: expected a mapping from key paths to lists of values"
+            ),
+            (
+                Self.tiny + "\ngrid: {training.epochs: 3}\n", [],
+                "study.yaml:3:25: grid.training.epochs: expected a non-empty list of values"
+            ),
+            (
+                Self.tiny + "\ngrid: {optimizer.lr: [1]}\n", [],
+                "study.yaml:3:8: grid.optimizer.lr: grid keys start with one of data, evaluation, model, simulation, "
+                    + "training"
+            ),
+            (
+                Self.tiny + "\ngrid: {training.epochs: [2, lots]}\n", [],
+                "study.yaml:3:29: training.epochs: expected an integer"
+            ),
             ("presets: [configs/nope.yaml]\n", [], "configs/nope.yaml: cannot read the file"),
             (Self.tiny + "\nmodel: {head: [}\n", [], "study.yaml:3:16: not valid YAML"),
             (Self.tiny, ["training.epochs"], "--set: training.epochs: expected key.path=value, e.g. training.epochs=5"),
-            (Self.tiny, ["optimizer.lr=1"], "--set: optimizer.lr: keys start with one of data, evaluation, model, simulation, training"),
+            (
+                Self.tiny, ["optimizer.lr=1"],
+                "--set: optimizer.lr: keys start with one of data, evaluation, model, simulation, training"
+            ),
             (Self.tiny, ["training.epochs=ten"], "--set: training.epochs: expected an integer"),
-            ("model: {preset: small}\nsimulation: {imageSize: 32}\n", [],
-             "study.yaml: model.inputSize: the model takes 64 x 64 images but simulation.imageSize is 32"),
-            (Self.tiny + "\nevaluation: {sets: [{name: a, sample: 3}]}\n", [], "study.yaml:3:31: evaluation.sets[0].sample: unknown key 'sample'; expected one of: name, samples"),
-            (Self.tiny + "\ntraining: {batchSize: 1}\n", [], "study.yaml:3:11: training: batchSize must be 2 to 4096 (BatchNorm needs batch statistics), got 1"),
-            (Self.tiny + "\nevaluation: {sweeps: [{name: s, samples: 2}]}\n", [],
-             "study.yaml:3:23: evaluation.sweeps.0.over: expected a mapping from key paths inside the test set"),
-            (Self.tiny + "\nevaluation: {sweeps: [{name: s, over: {simulation.noise.snrDB: 5}}]}\n", [],
-             "study.yaml:3:64: evaluation.sweeps.0.over.simulation.noise.snrDB: expected a non-empty list of values"),
-            (Self.tiny + "\nevaluation: {sweeps: [{over: {simulation.noise.snrDB: [5]}}]}\n", [],
-             "study.yaml:3:23: evaluation.sweeps.0: expected a mapping with a name"),
-            (Self.tiny + "\nvariants: [{model.head: image}]\n", [], "study.yaml:3:12: variants.0: expected a mapping with a name"),
-            (Self.tiny + "\nvariants: [{name: a, optimizer.lr: 1}]\n", [],
-             "study.yaml:3:22: variants.0.optimizer.lr: variant keys start with one of data, evaluation, model, simulation, training"),
-            (Self.tiny + "\nvariants: [{name: a}, {name: a}]\n", [], "study.yaml:3:30: variants.1.name: variant 'a' is listed twice"),
-            (Self.tiny + "\nreport: {paper: {a: b}, plot: []}\n", [], "study.yaml:3:25: report.plot: unknown key 'plot'"),
-            (Self.tiny + "\nreport: {plots: [{file: a.png}]}\n", [], "study.yaml:3:18: report.plots[0].x: a plot needs x"),
-            (Self.tiny + "\nevaluation: {sets: [{name: a, truthUgPerMM3: 3}]}\n", [],
-             "study.yaml:3:46: evaluation.sets[0].truthUgPerMM3: only file sets take truthUgPerMM3"),
+            (
+                "model: {preset: small}\nsimulation: {imageSize: 32}\n", [],
+                "study.yaml: model.inputSize: the model takes 64 x 64 images but simulation.imageSize is 32"
+            ),
+            (
+                Self.tiny + "\nevaluation: {sets: [{name: a, sample: 3}]}\n", [],
+                "study.yaml:3:31: evaluation.sets[0].sample: unknown key 'sample'; expected one of: name, samples"
+            ),
+            (
+                Self.tiny + "\ntraining: {batchSize: 1}\n", [],
+                "study.yaml:3:11: training: batchSize must be 2 to 4096 (BatchNorm needs batch statistics), got 1"
+            ),
+            (
+                Self.tiny + "\nevaluation: {sweeps: [{name: s, samples: 2}]}\n", [],
+                "study.yaml:3:23: evaluation.sweeps.0.over: expected a mapping from key paths inside the test set"
+            ),
+            (
+                Self.tiny + "\nevaluation: {sweeps: [{name: s, over: {simulation.noise.snrDB: 5}}]}\n", [],
+                "study.yaml:3:64: evaluation.sweeps.0.over.simulation.noise.snrDB: expected a non-empty list of values"
+            ),
+            (
+                Self.tiny + "\nevaluation: {sweeps: [{over: {simulation.noise.snrDB: [5]}}]}\n", [],
+                "study.yaml:3:23: evaluation.sweeps.0: expected a mapping with a name"
+            ),
+            (
+                Self.tiny + "\nvariants: [{model.head: image}]\n", [],
+                "study.yaml:3:12: variants.0: expected a mapping with a name"
+            ),
+            (
+                Self.tiny + "\nvariants: [{name: a, optimizer.lr: 1}]\n", [],
+                "study.yaml:3:22: variants.0.optimizer.lr: variant keys start with one of data, evaluation, model, "
+                    + "simulation, training"
+            ),
+            (
+                Self.tiny + "\nvariants: [{name: a}, {name: a}]\n", [],
+                "study.yaml:3:30: variants.1.name: variant 'a' is listed twice"
+            ),
+            (
+                Self.tiny + "\nreport: {paper: {a: b}, plot: []}\n", [],
+                "study.yaml:3:25: report.plot: unknown key 'plot'"
+            ),
+            (
+                Self.tiny + "\nreport: {plots: [{file: a.png}]}\n", [],
+                "study.yaml:3:18: report.plots[0].x: a plot needs x"
+            ),
+            (
+                Self.tiny + "\nevaluation: {sets: [{name: a, truthUgPerMM3: 3}]}\n", [],
+                "study.yaml:3:46: evaluation.sets[0].truthUgPerMM3: only file sets take truthUgPerMM3"
+            ),
             // Names that would put the report outside reports/ or over the working directory.
             ("study: \"..\"\n" + Self.tiny, [], "study.yaml:1:8: study: study name '..' may use only letters"),
             ("study: ../../x\n" + Self.tiny, [], "study.yaml:1:8: study: study name '../../x' may use only letters"),
             ("study: a/b\n" + Self.tiny, [], "study.yaml:1:8: study: study name 'a/b' may use only letters"),
             // Numbers are finite, wherever they are written.
-            (Self.tiny + "\ntraining: {learningRate: .inf}\n", [], "study.yaml:3:26: training.learningRate: expected a finite number, got '.inf'"),
-            (Self.tiny + "\ntraining: {learningRate: 1e400}\n", [], "study.yaml:3:26: training.learningRate: expected a finite number, got '1e400'"),
-            ("model: {preset: tiny}\nsimulation: {imageSize: 32, noise: {snrDB: .nan}}\n", [],
-             "study.yaml:2:44: simulation.noise.snrDB: expected a finite number, got '.nan' (write inf for no noise)"),
-            ("model: {preset: tiny}\nsimulation: {imageSize: 32, noise: {snrDB: -.inf}}\n", [], "study.yaml:2:44: simulation.noise.snrDB: expected a finite number"),
-            (Self.tiny, ["training.learningRate=.nan"], "--set: training.learningRate: expected a finite number, got '.nan'"),
+            (
+                Self.tiny + "\ntraining: {learningRate: .inf}\n", [],
+                "study.yaml:3:26: training.learningRate: expected a finite number, got '.inf'"
+            ),
+            (
+                Self.tiny + "\ntraining: {learningRate: 1e400}\n", [],
+                "study.yaml:3:26: training.learningRate: expected a finite number, got '1e400'"
+            ),
+            (
+                "model: {preset: tiny}\nsimulation: {imageSize: 32, noise: {snrDB: .nan}}\n", [],
+                "study.yaml:2:44: simulation.noise.snrDB: expected a finite number, got '.nan' (write inf for no noise)"
+            ),
+            (
+                "model: {preset: tiny}\nsimulation: {imageSize: 32, noise: {snrDB: -.inf}}\n", [],
+                "study.yaml:2:44: simulation.noise.snrDB: expected a finite number"
+            ),
+            (
+                Self.tiny, ["training.learningRate=.nan"],
+                "--set: training.learningRate: expected a finite number, got '.nan'"
+            ),
             (Self.tiny + "\nkernel: fastest\n", [], "study.yaml:3:9: kernel: unknown kernel mode 'fastest'"),
             // Values that silently meant a default, or were accepted twice.
             (Self.tiny + "\ndata: {samples: ''}\n", [], "study.yaml:3:17: data.samples: has no value"),
             (Self.tiny + "\ntraining:\n  epochs:\n", [], "study.yaml:4:10: training.epochs: has no value"),
-            (Self.tiny + "\ntraining: {epochs: 2, epochs: 3}\n", [], "study.yaml:3:23: training.epochs: 'epochs' appears twice"),
+            (
+                Self.tiny + "\ntraining: {epochs: 2, epochs: 3}\n", [],
+                "study.yaml:3:23: training.epochs: 'epochs' appears twice"
+            ),
             // Ranges with upper bounds.
-            (Self.tiny + "\ndata: {samples: 9223372036854775807}\n", [], "study.yaml:3:17: data.samples: must be 4 to 10000000"),
-            (Self.tiny + "\ntraining: {epochs: 9223372036854775807}\n", [], "study.yaml:3:11: training: epochs must be 1 to 100000"),
-            ("model: {preset: tiny}\nsimulation: {imageSize: 32, fovMM: 1e308}\n", [], "study.yaml: simulation: invalid simulation setting: fovMM must be 1 to 1000 mm"),
-            ("model: {preset: tiny}\nsimulation: {imageSize: 32, field: {b0Tesla: -1}}\n", [], "study.yaml: simulation: invalid simulation setting: field.b0Tesla must be 0.1 to 20 T"),
-            ("model: {preset: tiny}\nsimulation: {imageSize: 32, sequence: {lineCount: 9223372036854775807}}\n", [], "study.yaml: simulation: invalid simulation setting: sequence.lineCount"),
+            (
+                Self.tiny + "\ndata: {samples: 9223372036854775807}\n", [],
+                "study.yaml:3:17: data.samples: must be 4 to 10000000"
+            ),
+            (
+                Self.tiny + "\ntraining: {epochs: 9223372036854775807}\n", [],
+                "study.yaml:3:11: training: epochs must be 1 to 100000"
+            ),
+            (
+                "model: {preset: tiny}\nsimulation: {imageSize: 32, fovMM: 1e308}\n", [],
+                "study.yaml: simulation: invalid simulation setting: fovMM must be 1 to 1000 mm"
+            ),
+            (
+                "model: {preset: tiny}\nsimulation: {imageSize: 32, field: {b0Tesla: -1}}\n", [],
+                "study.yaml: simulation: invalid simulation setting: field.b0Tesla must be 0.1 to 20 T"
+            ),
+            (
+                "model: {preset: tiny}\nsimulation: {imageSize: 32, sequence: {lineCount: 9223372036854775807}}\n", [],
+                "study.yaml: simulation: invalid simulation setting: sequence.lineCount"
+            ),
             // Grids are counted before they are expanded.
-            (Self.tiny + "\ngrid: {" + (1...9).map { "training.k\($0): [0,1,2,3,4,5,6,7,8,9]" }.joined(separator: ", ") + "}\n", [],
-             "study.yaml:3:7: grid: expands to more than 1000 runs"),
+            (
+                Self.tiny + "\ngrid: {"
+                    + (1...9).map { "training.k\($0): [0,1,2,3,4,5,6,7,8,9]" }.joined(separator: ", ") + "}\n", [],
+                "study.yaml:3:7: grid: expands to more than 1000 runs"
+            ),
             // Test-set mistakes are found before training.
-            (Self.tiny + "\nevaluation: {sets: [{name: scans, files: [no-such-scan.npy]}]}\n", [],
-             "study.yaml: evaluation.sets: test set 'scans': cannot read 'no-such-scan.npy'"),
-            (Self.tiny + "\nevaluation: {sets: [{name: t, samples: 4, interpretability: {images: 9}}]}\n", [],
-             "study.yaml: evaluation.sets: test set 't': interpretability.images is 9 but the set has 4 images"),
-            (Self.tiny + "\nevaluation: {sets: [{name: t, interpretability: {band: 99}}]}\n", [],
-             "study.yaml: evaluation.sets: test set 't': interpretability.band is 99; this model has 4 output channel(s)"),
-            (Self.tiny + "\nevaluation: {sets: [{name: t, interpretability: {gradCAM: [bottleneck.99]}}]}\n", [],
-             "study.yaml: evaluation.sets: test set 't': "),
+            (
+                Self.tiny + "\nevaluation: {sets: [{name: scans, files: [no-such-scan.npy]}]}\n", [],
+                "study.yaml: evaluation.sets: test set 'scans': cannot read 'no-such-scan.npy'"
+            ),
+            (
+                Self.tiny + "\nevaluation: {sets: [{name: t, samples: 4, interpretability: {images: 9}}]}\n", [],
+                "study.yaml: evaluation.sets: test set 't': interpretability.images is 9 but the set has 4 images"
+            ),
+            (
+                Self.tiny + "\nevaluation: {sets: [{name: t, interpretability: {band: 99}}]}\n", [],
+                "study.yaml: evaluation.sets: test set 't': interpretability.band is 99; this model has 4 output "
+                    + "channel(s)"
+            ),
+            (
+                Self.tiny + "\nevaluation: {sets: [{name: t, interpretability: {gradCAM: [bottleneck.99]}}]}\n", [],
+                "study.yaml: evaluation.sets: test set 't': "
+            )
         ]
         for (text, overrides, expected) in cases {
             let got = message(text, overrides: overrides)
@@ -115,20 +216,28 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
     func testHostileYAMLIsBounded() throws {
         let deep = "a: " + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + "\n"
         XCTAssertTrue(message(deep).hasPrefix("study.yaml:1:1: nests deeper than 64 levels"), message(deep))
-        let indented = (0..<200).map { String(repeating: " ", count: 2 * $0) + "k\($0):" }.joined(separator: "\n") + " 1\n"
+        let indented =
+            (0..<200).map { String(repeating: " ", count: 2 * $0) + "k\($0):" }.joined(separator: "\n") + " 1\n"
         XCTAssertTrue(message(indented).contains("nests deeper than 64 levels"), message(indented))
         var laughs = "description: x\nreport:\n  a0: &a0 {x: 1, y: 2}\n"
-        for i in 1...9 { laughs += "  a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        for i in 1...9 {
+            laughs += "  a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
         let start = Date()
-        XCTAssertTrue(message(laughs).contains("more than 100000 values once its aliases are expanded"), message(laughs))
+        XCTAssertTrue(
+            message(laughs).contains("more than 100000 values once its aliases are expanded"), message(laughs))
         XCTAssertLessThan(Date().timeIntervalSince(start), 10, "refused without expanding")
         let big = "description: '" + String(repeating: "x", count: 2 << 20) + "'\n"
         XCTAssertTrue(message(big).contains("configuration files are at most 1048576"), message(big))
         let path = (dir as NSString).appendingPathComponent("latin1.yaml")
         try Data([0x73, 0x74, 0x75, 0x64, 0x79, 0x3A, 0x20, 0xE9, 0x0A]).write(to: URL(fileURLWithPath: path))
-        XCTAssertThrowsError(try StudyPlan(path: path)) { XCTAssertTrue("\($0)".contains("is not valid UTF-8"), "\($0)") }
+        XCTAssertThrowsError(try StudyPlan(path: path)) {
+            XCTAssertTrue("\($0)".contains("is not valid UTF-8"), "\($0)")
+        }
         // The paper's own studies still load (apostrophes in prose, folded descriptions, nested blocks).
-        let experiments = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../experiments").standardized
+        let experiments = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../experiments"
+        ).standardized
         let cwd = FileManager.default.currentDirectoryPath
         FileManager.default.changeCurrentDirectoryPath(experiments.deletingLastPathComponent().path)
         defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
@@ -139,7 +248,10 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
 
     /// The noise-free SNR stays writable as inf, and a study may name its kernels.
     func testInfiniteSNRAndKernelKeyAreAccepted() throws {
-        let path = write("ok.yaml", "study: ok-1.b_c\nkernel: native\nmodel: {preset: tiny}\nsimulation: {imageSize: 32, noise: {snrDB: inf}}\n")
+        let path = write(
+            "ok.yaml",
+            "study: ok-1.b_c\nkernel: native\nmodel: {preset: tiny}\nsimulation: {imageSize: 32, noise: {snrDB: inf}}\n"
+        )
         let plan = try StudyPlan(path: path)
         XCTAssertEqual(plan.study, "ok-1.b_c")
         XCTAssertEqual(plan.kernel, .native)
@@ -149,17 +261,24 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
     /// An error inside a preset names the preset file and its line.
     func testErrorsInPresetsNameThePreset() {
         write("configs/bad.yaml", "model:\n  preset: tiny\n  baseFilters: four\n")
-        XCTAssertTrue(message("presets: [configs/bad.yaml]\n").hasPrefix("configs/bad.yaml:3:16: model.baseFilters: expected an integer"),
-                      message("presets: [configs/bad.yaml]\n"))
-        XCTAssertTrue(message("description: x\npresets: [configs/base-missing.yaml, configs/bad.yaml]\n")
-                        .contains("(preset named at study.yaml:2:"), message("description: x\npresets: [configs/bad.yaml]\n"))
-        XCTAssertTrue(message("description: x\npresets:\n  - configs/bad.yaml\n").hasSuffix("(preset named at study.yaml:3:5, presets[0])"),
-                      message("description: x\npresets:\n  - configs/bad.yaml\n"))
+        XCTAssertTrue(
+            message("presets: [configs/bad.yaml]\n").hasPrefix(
+                "configs/bad.yaml:3:16: model.baseFilters: expected an integer"),
+            message("presets: [configs/bad.yaml]\n"))
+        XCTAssertTrue(
+            message("description: x\npresets: [configs/base-missing.yaml, configs/bad.yaml]\n")
+                .contains("(preset named at study.yaml:2:"), message("description: x\npresets: [configs/bad.yaml]\n"))
+        XCTAssertTrue(
+            message("description: x\npresets:\n  - configs/bad.yaml\n").hasSuffix(
+                "(preset named at study.yaml:3:5, presets[0])"),
+            message("description: x\npresets:\n  - configs/bad.yaml\n"))
     }
 
     func testPresetsGridAndOverrides() throws {
         write("configs/base.yaml", Self.tiny + "\ntraining: {epochs: 7, learningRate: 0.002}\ndata: {samples: 64}\n")
-        let path = write("study.yaml", """
+        let path = write(
+            "study.yaml",
+            """
             study: demo
             presets: [configs/base.yaml]
             training: {epochs: 3}
@@ -169,8 +288,14 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
             """)
         let plan = try StudyPlan(path: path, overrides: ["data.samples=40"])
         XCTAssertEqual(plan.runs.count, 4)
-        XCTAssertEqual(plan.runs.map(\.name), ["demo[model.head=wavelet,training.learningRate=0.001]", "demo[model.head=wavelet,training.learningRate=0.01]",
-                                               "demo[model.head=image,training.learningRate=0.001]", "demo[model.head=image,training.learningRate=0.01]"])
+        XCTAssertEqual(
+            plan.runs.map(\.name),
+            [
+                "demo[model.head=wavelet,training.learningRate=0.001]",
+                "demo[model.head=wavelet,training.learningRate=0.01]",
+                "demo[model.head=image,training.learningRate=0.001]",
+                "demo[model.head=image,training.learningRate=0.01]"
+            ])
         let c = plan.runs[2].config
         XCTAssertEqual(c.training.epochs, 3, "the study overrides its preset")
         XCTAssertEqual(c.training.learningRate, 0.001, "the grid overrides both")
@@ -182,7 +307,11 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
         let forced = try StudyPlan(path: path, overrides: ["training.learningRate=0.5"])
         XCTAssertTrue(forced.runs.allSatisfy { $0.config.training.learningRate == 0.5 })
         // Test sets inherit the run's simulation and override it.
-        let e = write("eval.yaml", "model: {preset: tiny}\nsimulation: {imageSize: 32, fovMM: 40}\nevaluation: {sets: [{name: noisy, samples: 5, simulation: {noise: {snrDB: 5}}}]}\n")
+        let e = write(
+            "eval.yaml",
+            "model: {preset: tiny}\nsimulation: {imageSize: 32, fovMM: 40}\nevaluation: {sets: [{name: noisy, "
+                + "samples: 5, simulation: {noise: {snrDB: 5}}}]}\n"
+        )
         let s = try StudyPlan(path: e).runs[0].config.evaluation.sets[0]
         XCTAssertEqual(s.simulation.fovMM, 40)
         XCTAssertEqual(s.simulation.noise.snrDB, 5)
@@ -191,38 +320,48 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
     /// Variants times grid points; sweeps expand into labelled test sets that inherit the run's
     /// simulation; the report block is read.
     func testVariantsSweepsAndReport() throws {
-        let path = write("study.yaml", Self.tiny + """
+        let path = write(
+            "study.yaml",
+            Self.tiny + """
 
-            study: v
-            training: {epochs: 3}
-            grid: {training.seed: [1, 2]}
-            variants:
-              - {name: paper}
-              - {name: unet, model.architecture: unet, training.epochs: 5}
-            evaluation:
-              sets: [{name: plain, samples: 4}]
-              sweeps:
-                - name: air
-                  samples: 3
-                  labels: {batch: "2"}
-                  simulation: {scene: {kind: bottle}}
-                  over:
-                    simulation.scene.concentrationUgPerMM3: [0.22, 27.90]
-                    simulation.noise.snrDB: [5, inf]
-            report:
-              paper: {plain: "0.17"}
-              plots: [{x: concentrationUgPerMM3, series: snrDB, file: a.png}]
-            """)
+                study: v
+                training: {epochs: 3}
+                grid: {training.seed: [1, 2]}
+                variants:
+                  - {name: paper}
+                  - {name: unet, model.architecture: unet, training.epochs: 5}
+                evaluation:
+                  sets: [{name: plain, samples: 4}]
+                  sweeps:
+                    - name: air
+                      samples: 3
+                      labels: {batch: "2"}
+                      simulation: {scene: {kind: bottle}}
+                      over:
+                        simulation.scene.concentrationUgPerMM3: [0.22, 27.90]
+                        simulation.noise.snrDB: [5, inf]
+                report:
+                  paper: {plain: "0.17"}
+                  plots: [{x: concentrationUgPerMM3, series: snrDB, file: a.png}]
+                """)
         let plan = try StudyPlan(path: path)
-        XCTAssertEqual(plan.runs.map(\.name), ["v[variant=paper,training.seed=1]", "v[variant=paper,training.seed=2]",
-                                               "v[variant=unet,training.seed=1]", "v[variant=unet,training.seed=2]"])
+        XCTAssertEqual(
+            plan.runs.map(\.name),
+            [
+                "v[variant=paper,training.seed=1]", "v[variant=paper,training.seed=2]",
+                "v[variant=unet,training.seed=1]", "v[variant=unet,training.seed=2]"
+            ])
         XCTAssertEqual(plan.runs[3].config.model.architecture, .unet)
         XCTAssertEqual(plan.runs[3].config.training.epochs, 5)
         XCTAssertEqual(plan.runs[0].config.training.epochs, 3)
         XCTAssertEqual(plan.runs[3].gridValues.map(\.0), ["variant", "training.seed"])
         let sets = plan.runs[0].config.evaluation.sets
-        XCTAssertEqual(sets.map(\.name), ["plain", "air[concentrationUgPerMM3=0.22,snrDB=5]", "air[concentrationUgPerMM3=0.22,snrDB=inf]",
-                                          "air[concentrationUgPerMM3=27.90,snrDB=5]", "air[concentrationUgPerMM3=27.90,snrDB=inf]"])
+        XCTAssertEqual(
+            sets.map(\.name),
+            [
+                "plain", "air[concentrationUgPerMM3=0.22,snrDB=5]", "air[concentrationUgPerMM3=0.22,snrDB=inf]",
+                "air[concentrationUgPerMM3=27.90,snrDB=5]", "air[concentrationUgPerMM3=27.90,snrDB=inf]"
+            ])
         let s = sets[3]
         XCTAssertEqual(s.sweep, "air")
         XCTAssertEqual(s.labels, ["batch": "2", "concentrationUgPerMM3": "27.90", "snrDB": "5"])
@@ -238,13 +377,23 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
 
     /// Key order, flow or block style, and preset-or-inline do not change the hash; any value does.
     func testHashIsStableAcrossKeyOrderAndSpelling() throws {
-        let a = write("a.yaml", "model: {preset: tiny, head: image}\nsimulation: {imageSize: 32, fovMM: 50}\ntraining: {epochs: 2, seed: 4}\n")
-        let b = write("b.yaml", "training:\n  seed: 4\n  epochs: 2\nsimulation:\n  fovMM: 50.0\n  imageSize: 32\nmodel:\n  head: image\n  preset: tiny\n")
+        let a = write(
+            "a.yaml",
+            "model: {preset: tiny, head: image}\nsimulation: {imageSize: 32, fovMM: 50}\ntraining: {epochs: 2, seed: "
+                + "4}\n"
+        )
+        let b = write(
+            "b.yaml",
+            "training:\n  seed: 4\n  epochs: 2\nsimulation:\n  fovMM: 50.0\n  imageSize: 32\nmodel:\n  head: image\n  "
+                + "preset: tiny\n"
+        )
         write("configs/p.yaml", "simulation: {imageSize: 32}\nmodel: {preset: tiny}\n")
         let c = write("c.yaml", "presets: [configs/p.yaml]\nmodel: {head: image}\ntraining: {seed: 4, epochs: 2}\n")
         let hashes = try [a, b, c].map { try StudyPlan(path: $0).runs[0].hash }
         XCTAssertEqual(Set(hashes).count, 1, "\(hashes)")
-        let d = write("d.yaml", "model: {preset: tiny, head: image}\nsimulation: {imageSize: 32}\ntraining: {epochs: 2, seed: 5}\n")
+        let d = write(
+            "d.yaml",
+            "model: {preset: tiny, head: image}\nsimulation: {imageSize: 32}\ntraining: {epochs: 2, seed: 5}\n")
         XCTAssertNotEqual(try StudyPlan(path: d).runs[0].hash, hashes[0])
     }
 }

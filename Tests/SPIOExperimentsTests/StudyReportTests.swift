@@ -30,51 +30,70 @@ final class StudyReportTests: ScratchDirectoryTestCase {
 
     func testSweepsPhantomTableFilesAndInterpretability() throws {
         let ws = dir + "/ws"
-        let first = write("first", "study: first\n" + Self.head + """
+        let first = write(
+            "first",
+            "study: first\n" + Self.head + """
 
-            evaluation:
-              sweeps:
-                - name: batch1
-            \(Self.phantom)
-                - name: noise
-                  samples: 2
-                  interpretability: {gradCAM: [encoder.3.5], saliency: true, features: encoder.1.3, featureCount: 4}
-                  over: {simulation.noise.snrDB: [5, inf]}
-            report:
-              paper: {"batch1[concentrationUgPerMM3=27.90]": "27.35, 1.97 %"}
-              plots:
-                - {x: snrDB, sweeps: [noise], file: nmae-vs-snr.png}
-                - {x: concentrationUgPerMM3, metric: estimate, file: estimate.png}
-            """)
+                evaluation:
+                  sweeps:
+                    - name: batch1
+                \(Self.phantom)
+                    - name: noise
+                      samples: 2
+                      interpretability: {gradCAM: [encoder.3.5], saliency: true, features: encoder.1.3, featureCount: 4}
+                      over: {simulation.noise.snrDB: [5, inf]}
+                report:
+                  paper: {"batch1[concentrationUgPerMM3=27.90]": "27.35, 1.97 %"}
+                  plots:
+                    - {x: snrDB, sweeps: [noise], file: nmae-vs-snr.png}
+                    - {x: concentrationUgPerMM3, metric: estimate, file: estimate.png}
+                """)
         let runner = try Runner(workspace: ws)
         let outcome = try runner.run(try StudyPlan(path: first))[0]
         XCTAssertEqual(outcome.evaluations.count, 4)
         let files = try StudyReport(store: runner.store, study: "first").write(to: dir + "/report")
         let names = Set(files.map { ($0 as NSString).lastPathComponent })
-        for f in ["report.md", "runs.csv", "sweep-noise.csv", "phantom-table.csv", "nmae-vs-snr.png", "estimate.png",
-                  "examples-noise-run2.png", "interpretability-noise-run2.png", "features-noise-encoder.1.3-run2.png", "loss.png"] {
+        for f in [
+            "report.md", "runs.csv", "sweep-noise.csv", "phantom-table.csv", "nmae-vs-snr.png", "estimate.png",
+            "examples-noise-run2.png", "interpretability-noise-run2.png", "features-noise-encoder.1.3-run2.png",
+            "loss.png"
+        ] {
             XCTAssertTrue(names.contains(f), "\(f) missing from \(names.sorted())")
         }
         // The phantom table: sorted by true concentration, the paper's figure beside ours, and
         // estimates equal to the stored per-image metrics.
-        let table = try String(contentsOfFile: dir + "/report/phantom-table.csv", encoding: .utf8).components(separatedBy: "\r\n")
-        XCTAssertEqual(table[0], "run,name,set,batch,true_ug_per_mm3,estimated_ug_per_mm3,estimated_sd,images,error,percent_error,paper")
-        XCTAssertTrue(table[1].contains(",batch1[concentrationUgPerMM3=27.90],1,27.9,") && table[1].hasSuffix(",\"27.35, 1.97 %\""), table[1])
+        let table = try String(contentsOfFile: dir + "/report/phantom-table.csv", encoding: .utf8).components(
+            separatedBy: "\r\n")
+        XCTAssertEqual(
+            table[0],
+            "run,name,set,batch,true_ug_per_mm3,estimated_ug_per_mm3,estimated_sd,images,error,percent_error,paper")
+        XCTAssertTrue(
+            table[1].contains(",batch1[concentrationUgPerMM3=27.90],1,27.9,")
+                && table[1].hasSuffix(",\"27.35, 1.97 %\""), table[1])
         XCTAssertTrue(table[2].contains(",batch1[concentrationUgPerMM3=3.49],1,3.49,"), table[2])
-        let e27 = outcome.evaluations.first { (try? runner.store.params($0.id!)["set"]) == "batch1[concentrationUgPerMM3=27.90]" }!
+        let e27 = outcome.evaluations.first {
+            (try? runner.store.params($0.id!)["set"]) == "batch1[concentrationUgPerMM3=27.90]"
+        }!
         let estimates = try runner.store.metrics(e27.id!, key: .phantomEstimate).map(\.value)
         XCTAssertEqual(estimates.count, 2)
-        XCTAssertTrue(table[1].contains(",\(StudyReport.number((estimates[0] + estimates[1]) / 2)),"), "\(table[1]) vs \(estimates)")
+        XCTAssertTrue(
+            table[1].contains(",\(StudyReport.number((estimates[0] + estimates[1]) / 2)),"),
+            "\(table[1]) vs \(estimates)")
         let sweep = try String(contentsOfFile: dir + "/report/sweep-noise.csv", encoding: .utf8)
-        XCTAssertTrue(sweep.hasPrefix("run,name,set,snrDB,nmae_mean,nmae_sd,images\r\n") && sweep.contains(",noise[snrDB=inf],inf,"), sweep)
+        XCTAssertTrue(
+            sweep.hasPrefix("run,name,set,snrDB,nmae_mean,nmae_sd,images\r\n")
+                && sweep.contains(",noise[snrDB=inf],inf,"), sweep)
         let md = try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8)
-        XCTAssertTrue(md.contains("## Phantom table") && md.contains("| 1 | 27.90 | ") && md.contains("27.35, 1.97 %"), md)
+        XCTAssertTrue(
+            md.contains("## Phantom table") && md.contains("| 1 | 27.90 | ") && md.contains("27.35, 1.97 %"), md)
         XCTAssertTrue(md.contains("(Sets with snrDB = inf are in the table but not on this plot.)"), md)
 
         // Interpretability maps: input, prediction, one Grad-CAM, saliency per image; 4 feature maps.
         let noise = outcome.evaluations.first { (try? runner.store.params($0.id!)["set"]) == "noise[snrDB=5]" }!
         let arts = Dictionary(uniqueKeysWithValues: try runner.store.artifacts(noise.id!).map { ($0.name, $0.path) })
-        for name in ["interp-input.npy", "interp-prediction.npy", "interp-gradcam-encoder.3.5.npy", "interp-saliency.npy"] {
+        for name in [
+            "interp-input.npy", "interp-prediction.npy", "interp-gradcam-encoder.3.5.npy", "interp-saliency.npy"
+        ] {
             XCTAssertEqual(try NPYArray.read(arts[name]!).shape, [1, 32, 32], name)
         }
         let features = try NPYArray.read(arts["interp-features-encoder.1.3.npy"]!)
@@ -82,8 +101,10 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         XCTAssertTrue(try NPYArray.read(arts["interp-saliency.npy"]!).values.contains { $0 > 0 })
 
         // Changing a set re-evaluates it, and the report shows only the newer evaluation.
-        try String(contentsOfFile: first, encoding: .utf8).replacingOccurrences(of: "featureCount: 4", with: "featureCount: 2")
-            .write(toFile: first, atomically: true, encoding: .utf8)
+        try String(contentsOfFile: first, encoding: .utf8).replacingOccurrences(
+            of: "featureCount: 4", with: "featureCount: 2"
+        )
+        .write(toFile: first, atomically: true, encoding: .utf8)
         _ = try runner.run(try StudyPlan(path: first))
         let reevaluated = try StudyReport(store: runner.store, study: "first").rows()[0].evaluations
         XCTAssertEqual(reevaluated.count, 4)
@@ -92,17 +113,21 @@ final class StudyReportTests: ScratchDirectoryTestCase {
 
         // A real scan: the first simulated 27.90 phantom written as an NPY file gives the simulated
         // set's first estimate, in a second study that reuses the trained model.
-        let phantomData = try runner.store.runs(kind: .dataset).first { $0.name.hasSuffix("batch1[concentrationUgPerMM3=27.90] data") }!
+        let phantomData = try runner.store.runs(kind: .dataset).first {
+            $0.name.hasSuffix("batch1[concentrationUgPerMM3=27.90] data")
+        }!
         let images = try NPYArray.read(phantomData.directory + "/images.npy")
         let plane = 2 * 32 * 32
         try NPYArray(shape: [2, 32, 32], values: Array(images.values[0..<plane])).write(to: dir + "/scan.npy")
-        let second = write("second", "study: second\n" + Self.head + """
+        let second = write(
+            "second",
+            "study: second\n" + Self.head + """
 
-            evaluation:
-              sets:
-                - {name: scan, files: [\(dir)/scan.npy], truthUgPerMM3: 27.9, labels: {batch: "real"},
-                   simulation: {scene: {bottleRadiusMM: 4}}}
-            """)
+                evaluation:
+                  sets:
+                    - {name: scan, files: [\(dir)/scan.npy], truthUgPerMM3: 27.9, labels: {batch: "real"},
+                       simulation: {scene: {bottleRadiusMM: 4}}}
+                """)
         let before = try runner.store.runs(kind: .train).count
         let again = try runner.run(try StudyPlan(path: second))[0]
         XCTAssertEqual(try runner.store.runs(kind: .train).count, before, "the model is reused, not retrained")
@@ -126,10 +151,15 @@ final class StudyReportTests: ScratchDirectoryTestCase {
     /// A file set with an image of the wrong size names the file and both shapes.
     func testFileSetOfTheWrongSizeFails() throws {
         try NPYArray(shape: [2, 16, 16], values: [Float](repeating: 1, count: 512)).write(to: dir + "/small.npy")
-        let study = write("bad", "study: bad\n" + Self.head + "\nevaluation: {sets: [{name: scan, files: [\(dir)/small.npy], truthUgPerMM3: 1}]}\n")
+        let study = write(
+            "bad",
+            "study: bad\n" + Self.head
+                + "\nevaluation: {sets: [{name: scan, files: [\(dir)/small.npy], truthUgPerMM3: 1}]}\n")
         let runner = try Runner(workspace: dir + "/ws")
         XCTAssertThrowsError(try runner.run(try StudyPlan(path: study))) { error in
-            XCTAssertTrue("\(error)".contains("small.npy") && "\(error)".contains("2 x 16 x 16") && "\(error)".contains("2 x 32 x 32"), "\(error)")
+            XCTAssertTrue(
+                "\(error)".contains("small.npy") && "\(error)".contains("2 x 16 x 16")
+                    && "\(error)".contains("2 x 32 x 32"), "\(error)")
         }
         let failed = try runner.store.runs(status: .failed, kind: .evaluate)
         XCTAssertEqual(failed.count, 1)

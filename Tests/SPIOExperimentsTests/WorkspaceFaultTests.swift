@@ -27,13 +27,13 @@ final class WorkspaceFaultTests: ScratchDirectoryTestCase {
     func study(epochs: Int = 1) throws -> String {
         let path = dir + "/faults.yaml"
         try """
-            study: faults
-            simulation: {imageSize: 32, seed: 4}
-            data: {samples: 24}
-            model: {preset: tiny}
-            training: {epochs: \(epochs), batchSize: 8, learningRate: 0.003}
-            evaluation: {sets: [{name: test, samples: 4, seed: 6}]}
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        study: faults
+        simulation: {imageSize: 32, seed: 4}
+        data: {samples: 24}
+        model: {preset: tiny}
+        training: {epochs: \(epochs), batchSize: 8, learningRate: 0.003}
+        evaluation: {sets: [{name: test, samples: 4, seed: 6}]}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
@@ -48,7 +48,9 @@ final class WorkspaceFaultTests: ScratchDirectoryTestCase {
         if geteuid() == 0 {
             readOnly = dir + "/ro"
             try FileManager.default.createDirectory(atPath: readOnly, withIntermediateDirectories: true)
-            guard Self.shell("/bin/mount", ["--bind", ws, readOnly]) == 0 else { throw XCTSkip("mount --bind is not permitted here") }
+            guard Self.shell("/bin/mount", ["--bind", ws, readOnly]) == 0 else {
+                throw XCTSkip("mount --bind is not permitted here")
+            }
             mounts.append(readOnly)
             XCTAssertEqual(Self.shell("/bin/mount", ["-o", "remount,ro,bind", readOnly]), 0)
         } else {
@@ -65,12 +67,14 @@ final class WorkspaceFaultTests: ScratchDirectoryTestCase {
         }
         let report = try WorkspaceFuzzTests.spio(["report", "faults", "--workspace", readOnly, "--out", dir + "/again"])
         XCTAssertEqual(report.status, 0, report.text)
-        XCTAssertEqual(try String(contentsOfFile: dir + "/again/report.md", encoding: .utf8),
-                       try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8))
+        XCTAssertEqual(
+            try String(contentsOfFile: dir + "/again/report.md", encoding: .utf8),
+            try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8))
         let run = try WorkspaceFuzzTests.spio(["run", file, "--workspace", readOnly, "--report", "none"])
         XCTAssertEqual(run.status, 1, run.text)
         XCTAssertTrue(run.text.contains("the workspace is read-only"), run.text)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: readOnly).sorted(), before, "nothing created")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: readOnly).sorted(), before, "nothing created")
     }
 
     /// A full disk stops the run with the cause in words; after space is freed the next run
@@ -78,7 +82,9 @@ final class WorkspaceFaultTests: ScratchDirectoryTestCase {
     func testAFullDiskStopsWithAMessageAndTheNextRunFinishes() throws {
         guard geteuid() == 0 else { throw XCTSkip("a small tmpfs needs root") }
         let file = try study()
-        let roomy = try WorkspaceFuzzTests.spio(["run", file, "--workspace", dir + "/roomy", "--report", dir + "/roomy-report"])
+        let roomy = try WorkspaceFuzzTests.spio([
+            "run", file, "--workspace", dir + "/roomy", "--report", dir + "/roomy-report"
+        ])
         XCTAssertEqual(roomy.status, 0, roomy.text)
         let disk = dir + "/disk"
         try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
@@ -89,19 +95,26 @@ final class WorkspaceFaultTests: ScratchDirectoryTestCase {
         mounts.append(disk)
         let full = try WorkspaceFuzzTests.spio(["run", file, "--workspace", disk + "/ws", "--report", "none"])
         XCTAssertEqual(full.status, 1, full.text)
-        XCTAssertTrue(full.text.contains("No space left on device") || full.text.contains("the disk is full"), full.text)
-        for raw in ["NSCocoaErrorDomain", "SQLite error", "Fatal error"] { XCTAssertFalse(full.text.contains(raw), full.text) }
+        XCTAssertTrue(
+            full.text.contains("No space left on device") || full.text.contains("the disk is full"), full.text)
+        for raw in ["NSCocoaErrorDomain", "SQLite error", "Fatal error"] {
+            XCTAssertFalse(full.text.contains(raw), full.text)
+        }
 
         XCTAssertEqual(Self.shell("/bin/mount", ["-o", "remount,size=64m", disk]), 0)
-        let again = try WorkspaceFuzzTests.spio(["run", file, "--workspace", disk + "/ws", "--report", dir + "/disk-report"])
+        let again = try WorkspaceFuzzTests.spio([
+            "run", file, "--workspace", disk + "/ws", "--report", dir + "/disk-report"
+        ])
         XCTAssertEqual(again.status, 0, again.text)
         let store = try RunStore(path: disk + "/ws/runs.sqlite", access: .readOnly)
         let finished = try store.runs(status: .finished)
         XCTAssertEqual(finished.count, 4)
         XCTAssertEqual(try store.runs().count, 4, "the failed dataset run was resumed, not repeated")
-        XCTAssertEqual(try String(contentsOfFile: dir + "/disk-report/runs.csv", encoding: .utf8),
-                       try String(contentsOfFile: dir + "/roomy-report/runs.csv", encoding: .utf8))
-        XCTAssertTrue(try FileManager.default.subpathsOfDirectory(atPath: disk + "/ws").allSatisfy { !$0.contains(".partial") })
+        XCTAssertEqual(
+            try String(contentsOfFile: dir + "/disk-report/runs.csv", encoding: .utf8),
+            try String(contentsOfFile: dir + "/roomy-report/runs.csv", encoding: .utf8))
+        XCTAssertTrue(
+            try FileManager.default.subpathsOfDirectory(atPath: disk + "/ws").allSatisfy { !$0.contains(".partial") })
     }
 
     /// Reading a store that does not exist creates nothing and says so.

@@ -6,7 +6,9 @@ import Foundation
 final class NIfTIVolumeTests: XCTestCase {
     private var fixtures: String { Bundle.module.resourcePath! + "/Fixtures" }
 
-    private struct Expected: Decodable { let shape: [Int]; let values: [Double]; let datatype: Int; let pixdim: [Double] }
+    private struct Expected: Decodable {
+        let shape: [Int]; let values: [Double]; let datatype: Int; let pixdim: [Double]
+    }
 
     func testMatchesNibabel() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: fixtures + "/expected.json"))
@@ -16,15 +18,19 @@ final class NIfTIVolumeTests: XCTestCase {
             let v = try NIfTIVolume.read(fixtures + "/" + name)
             XCTAssertEqual([v.nx, v.ny, v.nz], e.shape, name)
             XCTAssertEqual(v.datatype, e.datatype, name)
-            XCTAssertEqual(v.voxelSizeMM.x, e.pixdim[0], accuracy: 1e-6); XCTAssertEqual(v.voxelSizeMM.z, e.pixdim[2], accuracy: 1e-6)
+            XCTAssertEqual(v.voxelSizeMM.x, e.pixdim[0], accuracy: 1e-6);
+            XCTAssertEqual(v.voxelSizeMM.z, e.pixdim[2], accuracy: 1e-6)
             XCTAssertEqual(v.values.count, e.values.count, name)
-            for (a, b) in zip(v.values, e.values) { XCTAssertEqual(Double(a), b, accuracy: 1e-6 * max(1, abs(b)), name) }
+            for (a, b) in zip(v.values, e.values) {
+                XCTAssertEqual(Double(a), b, accuracy: 1e-6 * max(1, abs(b)), name)
+            }
         }
     }
 
     private func tempPath(_ name: String) -> String { NSTemporaryDirectory() + "spio-nifti-\(getpid())-" + name }
 
-    private func assertError(_ path: String, contains text: String, file: StaticString = #filePath, line: UInt = #line) {
+    private func assertError(_ path: String, contains text: String, file: StaticString = #filePath, line: UInt = #line)
+    {
         XCTAssertThrowsError(try NIfTIVolume.read(path), file: file, line: line) { error in
             let message = "\(error)"
             XCTAssertTrue(message.contains(path), "message names the file: \(message)", file: file, line: line)

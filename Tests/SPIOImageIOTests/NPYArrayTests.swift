@@ -24,20 +24,23 @@ final class NPYArrayTests: XCTestCase {
         let ours = tempPath("ours.npy"), dir = tempPath("numpy")
         try NPYArray(shape: [2, 3], values: [1, -2, 3.5, 4, 5, 6]).write(to: ours)
         let script = """
-        import numpy as np, os
-        a = np.load('\(ours)'); assert a.dtype == np.float32 and a.shape == (2, 3), (a.dtype, a.shape)
-        assert a.tolist() == [[1, -2, 3.5], [4, 5, 6]], a
-        os.makedirs('\(dir)', exist_ok=True)
-        np.save('\(dir)/f8.npy', np.arange(6, dtype=np.float64).reshape(2, 3) / 4)
-        np.save('\(dir)/i2.npy', np.array([-3, 0, 7], dtype=np.int16))
-        np.save('\(dir)/be.npy', np.array([1.5, -2.25], dtype='>f4'))
-        np.save('\(dir)/u1.npy', np.array([[0, 255]], dtype=np.uint8))
-        """
+            import numpy as np, os
+            a = np.load('\(ours)'); assert a.dtype == np.float32 and a.shape == (2, 3), (a.dtype, a.shape)
+            assert a.tolist() == [[1, -2, 3.5], [4, 5, 6]], a
+            os.makedirs('\(dir)', exist_ok=True)
+            np.save('\(dir)/f8.npy', np.arange(6, dtype=np.float64).reshape(2, 3) / 4)
+            np.save('\(dir)/i2.npy', np.array([-3, 0, 7], dtype=np.int16))
+            np.save('\(dir)/be.npy', np.array([1.5, -2.25], dtype='>f4'))
+            np.save('\(dir)/u1.npy', np.array([[0, 255]], dtype=np.uint8))
+            """
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env"); p.arguments = ["python3", "-c", script]
         try p.run(); p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw XCTSkip("numpy unavailable or failed (status \(p.terminationStatus))") }
-        XCTAssertEqual(try NPYArray.read(dir + "/f8.npy"), NPYArray(shape: [2, 3], values: [0, 0.25, 0.5, 0.75, 1, 1.25]))
+        guard p.terminationStatus == 0 else {
+            throw XCTSkip("numpy unavailable or failed (status \(p.terminationStatus))")
+        }
+        XCTAssertEqual(
+            try NPYArray.read(dir + "/f8.npy"), NPYArray(shape: [2, 3], values: [0, 0.25, 0.5, 0.75, 1, 1.25]))
         XCTAssertEqual(try NPYArray.read(dir + "/i2.npy").values, [-3, 0, 7])
         XCTAssertEqual(try NPYArray.read(dir + "/be.npy").values, [1.5, -2.25])
         XCTAssertEqual(try NPYArray.read(dir + "/u1.npy"), NPYArray(shape: [1, 2], values: [0, 255]))

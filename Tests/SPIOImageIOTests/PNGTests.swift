@@ -42,7 +42,11 @@ final class PNGTests: XCTestCase {
         XCTAssertEqual(back.width, 3); XCTAssertEqual(back.height, 2)
         XCTAssertEqual(back.pixels, image.pixels)
         try "not a png".write(toFile: path, atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try RGBImage.readPNG(path)) { XCTAssertTrue("\($0)".contains(path) && "\($0)".contains("not a readable PNG"), "\($0)") }
-        XCTAssertThrowsError(try RGBImage.readPNG(path + ".missing")) { XCTAssertTrue("\($0)".contains("no such file"), "\($0)") }
+        XCTAssertThrowsError(try RGBImage.readPNG(path)) {
+            XCTAssertTrue("\($0)".contains(path) && "\($0)".contains("not a readable PNG"), "\($0)")
+        }
+        XCTAssertThrowsError(try RGBImage.readPNG(path + ".missing")) {
+            XCTAssertTrue("\($0)".contains("no such file"), "\($0)")
+        }
     }
 }

@@ -4,7 +4,8 @@ import XCTest
 /// The kernel a mode asks for on each kind of CPU, and which CPUs can run which kernels. The
 /// re-execution itself is tested through the `spio` executable (SPIOExperimentsTests.KernelModeTests).
 final class KernelPolicyTests: XCTestCase {
-    func cpu(avx2: Bool = true, avx512: Bool = false, bf16: Bool = false, amd: Bool = false) -> KernelPolicy.CPUFeatures {
+    func cpu(avx2: Bool = true, avx512: Bool = false, bf16: Bool = false, amd: Bool = false) -> KernelPolicy.CPUFeatures
+    {
         var f = KernelPolicy.CPUFeatures()
         f.known = true; f.avx2 = avx2; f.fma = avx2; f.avx512 = avx512; f.avx512bf16 = bf16; f.amd = amd
         return f
@@ -40,7 +41,8 @@ final class KernelPolicyTests: XCTestCase {
         XCTAssertTrue(KernelPolicy.canRun(core: "Haswell", cpu: cpu(amd: true)))
         XCTAssertFalse(KernelPolicy.canRun(core: "Haswell", cpu: cpu(avx2: false)))
         XCTAssertTrue(KernelPolicy.canRun(core: "Prescott", cpu: cpu(avx2: false)))
-        XCTAssertFalse(KernelPolicy.canRun(core: "Imaginary", cpu: cpu(avx512: true)), "an unknown kernel is never assumed")
+        XCTAssertFalse(
+            KernelPolicy.canRun(core: "Imaginary", cpu: cpu(avx512: true)), "an unknown kernel is never assumed")
     }
 
     /// This process's state names a kernel OpenBLAS really loaded.

@@ -47,7 +47,8 @@ final class CheckpointTests: XCTestCase {
         let before = wider.parameters[0].value.array
         XCTAssertThrowsError(try Checkpoint.load(wider, from: url)) { error in
             let text = "\(error)"
-            XCTAssertTrue(text.contains("encoder.0.0.weight has shape [4, 2, 3, 3], the model expects [8, 2, 3, 3]"), text)
+            XCTAssertTrue(
+                text.contains("encoder.0.0.weight has shape [4, 2, 3, 3], the model expects [8, 2, 3, 3]"), text)
         }
         XCTAssertEqual(wider.parameters[0].value.array, before, "a failed load must change nothing")
     }
@@ -59,13 +60,19 @@ final class CheckpointTests: XCTestCase {
         let data = try Data(contentsOf: url)
         let cut = dir.appendingPathComponent("cut.safetensors")
         try data.prefix(data.count - 100).write(to: cut)
-        XCTAssertThrowsError(try Checkpoint.load(net, from: cut)) { XCTAssertTrue("\($0)".contains("truncated"), "\($0)") }
+        XCTAssertThrowsError(try Checkpoint.load(net, from: cut)) {
+            XCTAssertTrue("\($0)".contains("truncated"), "\($0)")
+        }
         let bad = dir.appendingPathComponent("bad.safetensors")
         try Data("this is not a checkpoint at all".utf8).write(to: bad)
-        XCTAssertThrowsError(try Checkpoint.load(net, from: bad)) { XCTAssertTrue("\($0)".contains("bad.safetensors"), "\($0)") }
+        XCTAssertThrowsError(try Checkpoint.load(net, from: bad)) {
+            XCTAssertTrue("\($0)".contains("bad.safetensors"), "\($0)")
+        }
         let tiny = dir.appendingPathComponent("tiny.safetensors")
         try Data([1, 2]).write(to: tiny)
-        XCTAssertThrowsError(try Checkpoint.load(net, from: tiny)) { XCTAssertTrue("\($0)".contains("fewer than the 8-byte"), "\($0)") }
+        XCTAssertThrowsError(try Checkpoint.load(net, from: tiny)) {
+            XCTAssertTrue("\($0)".contains("fewer than the 8-byte"), "\($0)")
+        }
         XCTAssertThrowsError(try Checkpoint.load(net, from: dir.appendingPathComponent("missing.safetensors"))) {
             XCTAssertTrue("\($0)".contains("missing.safetensors"), "\($0)")
         }
@@ -74,7 +81,9 @@ final class CheckpointTests: XCTestCase {
     func testResumeFromCheckpointContinuesExactly() throws {
         let x = randomTensor([4, 2, 32, 32], seed: 60), t = randomTensor([4, 4, 16, 16], seed: 61)
         let mse = MeanSquaredError()
-        func step(_ net: EncoderDecoderNet, _ adam: Adam) { net.zeroGrad(); _ = net.backward(mse(net(x), t).gradient); adam.update() }
+        func step(_ net: EncoderDecoderNet, _ adam: Adam) {
+            net.zeroGrad(); _ = net.backward(mse(net(x), t).gradient); adam.update()
+        }
         let (a, adamA) = trainedTiny(seed: 3)
         let url = dir.appendingPathComponent("resume.safetensors")
         try Checkpoint.save(a, config: a.config.json, optimizer: adamA, to: url)
@@ -92,15 +101,15 @@ final class CheckpointTests: XCTestCase {
         let (net, _) = trainedTiny(seed: 1)
         try Checkpoint.save(net, config: net.config.json, to: url)
         let script = """
-        import json, sys
-        from safetensors.numpy import load_file
-        from safetensors import safe_open
-        t = load_file(sys.argv[1])
-        with safe_open(sys.argv[1], framework="numpy") as f: meta = f.metadata()
-        w = t["encoder.0.0.weight"]
-        print(len(t), w.dtype, list(w.shape), repr(float(w[0, 0, 0, 0])), json.loads(meta["config"])["baseFilters"],
-              int(t["encoder.0.1.num_batches_tracked"]))
-        """
+            import json, sys
+            from safetensors.numpy import load_file
+            from safetensors import safe_open
+            t = load_file(sys.argv[1])
+            with safe_open(sys.argv[1], framework="numpy") as f: meta = f.metadata()
+            w = t["encoder.0.0.weight"]
+            print(len(t), w.dtype, list(w.shape), repr(float(w[0, 0, 0, 0])), json.loads(meta["config"])["baseFilters"],
+                  int(t["encoder.0.1.num_batches_tracked"]))
+            """
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", "-c", script, url.path]
@@ -109,7 +118,8 @@ final class CheckpointTests: XCTestCase {
         guard p.terminationStatus == 0 else { throw XCTSkip("python3 with the safetensors package is not available") }
         let text = String(data: out.fileHandleForReading.readDataToEndOfFile(), encoding: .utf8)!
         let fields = text.split(separator: " ").map(String.init)
-        let expectedCount = net.namedParameters().count + net.namedBuffers().count
+        let expectedCount =
+            net.namedParameters().count + net.namedBuffers().count
             + net.namedBuffers().filter { $0.0.hasSuffix("running_mean") }.count
         XCTAssertEqual(fields[0], String(expectedCount))
         XCTAssertEqual(fields[1], "float32")

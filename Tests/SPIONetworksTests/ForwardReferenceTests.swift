@@ -21,16 +21,26 @@ final class ForwardReferenceTests: XCTestCase {
         let y = conv(x)
         let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
         XCTAssertEqual(y.shape, [n, co, oh, ow])
-        for b in 0..<n { for o in 0..<co { for oy in 0..<oh { for ox in 0..<ow {
-            var acc = Double(conv.bias!.value[o])
-            for c in 0..<ci { for ky in 0..<k { for kx in 0..<k {
-                let iy = oy * s - p + ky, ix = ox * s - p + kx
-                if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                    acc += Double(conv.weight.value[o, c, ky, kx]) * Double(x[b, c, iy, ix])
+        for b in 0..<n {
+            for o in 0..<co {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var acc = Double(conv.bias!.value[o])
+                        for c in 0..<ci {
+                            for ky in 0..<k {
+                                for kx in 0..<k {
+                                    let iy = oy * s - p + ky, ix = ox * s - p + kx
+                                    if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                                        acc += Double(conv.weight.value[o, c, ky, kx]) * Double(x[b, c, iy, ix])
+                                    }
+                                }
+                            }
+                        }
+                        XCTAssertEqual(Double(y[b, o, oy, ox]), acc, accuracy: 1e-4)
+                    }
                 }
-            } } }
-            XCTAssertEqual(Double(y[b, o, oy, ox]), acc, accuracy: 1e-4)
-        } } } }
+            }
+        }
     }
 
     func testConvTransposeMatchesScatterDefinition() {
@@ -43,12 +53,25 @@ final class ForwardReferenceTests: XCTestCase {
         XCTAssertEqual(y.shape, [n, co, 2 * h, 2 * w])
         // out[oy = iy*2 - 1 + ky] += x[iy] * W[ci, co, ky, kx]  (PyTorch's definition, padding 1)
         var ref = [Double](repeating: 0, count: y.count)
-        for b in 0..<n { for c in 0..<ci { for iy in 0..<h { for ix in 0..<w { for o in 0..<co { for ky in 0..<3 { for kx in 0..<3 {
-            let oy = iy * 2 - 1 + ky, ox = ix * 2 - 1 + kx
-            if oy >= 0 && oy < 2 * h && ox >= 0 && ox < 2 * w {
-                ref[((b * co + o) * 2 * h + oy) * 2 * w + ox] += Double(x[b, c, iy, ix]) * Double(ct.weight.value[c, o, ky, kx])
+        for b in 0..<n {
+            for c in 0..<ci {
+                for iy in 0..<h {
+                    for ix in 0..<w {
+                        for o in 0..<co {
+                            for ky in 0..<3 {
+                                for kx in 0..<3 {
+                                    let oy = iy * 2 - 1 + ky, ox = ix * 2 - 1 + kx
+                                    if oy >= 0 && oy < 2 * h && ox >= 0 && ox < 2 * w {
+                                        ref[((b * co + o) * 2 * h + oy) * 2 * w + ox] +=
+                                            Double(x[b, c, iy, ix]) * Double(ct.weight.value[c, o, ky, kx])
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
-        } } } } } } }
+        }
         for i in 0..<y.count {
             let o = (i / (4 * h * w)) % co
             XCTAssertEqual(Double(y.data[i]), ref[i] + Double(ct.bias!.value[o]), accuracy: 1e-4)

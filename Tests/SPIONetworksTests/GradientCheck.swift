@@ -80,19 +80,29 @@ func randomTensor(_ shape: [Int], seed: UInt64, margin: Float = 0) -> Tensor {
 }
 
 /// Checks a one-input layer's input gradient and every parameter gradient.
-func checkLayer(_ layer: Layer, input x: Tensor, step: Float = 1e-2, tolerance: Double = 1e-3,
-                activationPattern: (() -> [Bool])? = nil, maxSkipped: Double = 0.05,
-                file: StaticString = #filePath, line: UInt = #line) {
+func checkLayer(
+    _ layer: Layer, input x: Tensor, step: Float = 1e-2, tolerance: Double = 1e-3,
+    activationPattern: (() -> [Bool])? = nil, maxSkipped: Double = 0.05,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     var inputGrad: Tensor?
     var variables = [GradientCheck.Variable(name: "input", value: x, analytic: { inputGrad! })]
     for (name, p) in layer.namedParameters() {
         variables.append(.init(name: name, value: p.value, analytic: { p.grad }))
     }
-    let check = GradientCheck(forward: { layer.forward(x) },
-                              backward: { layer.zeroGrad(); inputGrad = layer.backward($0) },
-                              variables: variables, step: step, activationPattern: activationPattern)
+    let check = GradientCheck(
+        forward: { layer.forward(x) },
+        backward: {
+            layer.zeroGrad(); inputGrad = layer.backward($0)
+        },
+        variables: variables, step: step, activationPattern: activationPattern)
     let (err, where_, skipped) = check.check()
-    print("gradient check \(type(of: layer)): max relative error \(String(format: "%.2e", err)), \(String(format: "%.1f", skipped * 100)) % skipped at kinks")
+    print(
+        "gradient check \(type(of: layer)): max relative error \(String(format: "%.2e", err)), "
+            + "\(String(format: "%.1f", skipped * 100)) % skipped at kinks"
+    )
     XCTAssertLessThan(err, tolerance, "\(type(of: layer)): worst at \(where_)", file: file, line: line)
-    XCTAssertLessThanOrEqual(skipped, maxSkipped, "\(type(of: layer)): \(skipped * 100) % of entries straddle a kink", file: file, line: line)
+    XCTAssertLessThanOrEqual(
+        skipped, maxSkipped, "\(type(of: layer)): \(skipped * 100) % of entries straddle a kink", file: file, line: line
+    )
 }

@@ -54,7 +54,7 @@ final class GradientCheckTests: XCTestCase {
             let dx = conv.backward(dy).array
             return (y, dx, conv.weight.grad.array)
         }
-        let one = run(limit: 1 << 25), grouped = run(limit: 18 * 36 * 2) // two samples per group
+        let one = run(limit: 1 << 25), grouped = run(limit: 18 * 36 * 2)  // two samples per group
         XCTAssertEqual(one.0, grouped.0)
         XCTAssertEqual(one.1, grouped.1)
         for (a, b) in zip(one.2, grouped.2) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(a))) }
@@ -122,9 +122,11 @@ final class GradientCheckTests: XCTestCase {
                 let (da, db) = add.backward(dSum)
                 grads = [da.copy(), db.copy(), dc.copy()]
             },
-            variables: [.init(name: "a", value: a, analytic: { grads[0] }),
-                        .init(name: "b", value: b, analytic: { grads[1] }),
-                        .init(name: "c", value: c, analytic: { grads[2] })], step: 0.5)
+            variables: [
+                .init(name: "a", value: a, analytic: { grads[0] }),
+                .init(name: "b", value: b, analytic: { grads[1] }),
+                .init(name: "c", value: c, analytic: { grads[2] })
+            ], step: 0.5)
         let (err, where_) = check.maxRelativeError()
         XCTAssertLessThan(err, 1e-3, where_)
         XCTAssertEqual(cat(a, c).shape, [2, 5, 4, 4])
@@ -132,14 +134,16 @@ final class GradientCheckTests: XCTestCase {
 
     func testResidualBlockWithProjection() {
         let block = initialised(ResidualBlock(3, 4, shortcut: .projection, workspace: ws))
-        checkLayer(block, input: randomTensor([3, 3, 4, 4], seed: 13), step: 1e-2,
-                   activationPattern: { block.relu.lastOutput!.array.map { $0 > 0 } })
+        checkLayer(
+            block, input: randomTensor([3, 3, 4, 4], seed: 13), step: 1e-2,
+            activationPattern: { block.relu.lastOutput!.array.map { $0 > 0 } })
     }
 
     func testResidualBlockIdentityShortcut() {
         let block = initialised(ResidualBlock(3, 3, shortcut: .identity, workspace: ws))
-        checkLayer(block, input: randomTensor([3, 3, 4, 4], seed: 14), step: 1e-2,
-                   activationPattern: { block.relu.lastOutput!.array.map { $0 > 0 } })
+        checkLayer(
+            block, input: randomTensor([3, 3, 4, 4], seed: 14), step: 1e-2,
+            activationPattern: { block.relu.lastOutput!.array.map { $0 > 0 } })
     }
 
     /// DeepSPIO's backward routes each band's gradient to its own decoder only, and sums the four
@@ -157,7 +161,11 @@ final class GradientCheckTests: XCTestCase {
             _ = net.backward(dy)
             for (k, d) in net.decoders.enumerated() {
                 let g = d.parameters.reduce(0.0) { $0 + $1.grad.array.reduce(0.0) { $0 + Double(abs($1)) } }
-                if k == band { XCTAssertGreaterThan(g, 0) } else { XCTAssertEqual(g, 0, "band \(band) reached decoder \(k)") }
+                if k == band {
+                    XCTAssertGreaterThan(g, 0)
+                } else {
+                    XCTAssertEqual(g, 0, "band \(band) reached decoder \(k)")
+                }
             }
             perBand.append(net.firstConv.weight.grad.array)
         }
@@ -176,11 +184,13 @@ final class GradientCheckTests: XCTestCase {
     /// (skipped, as in Caffe's checker); at least 65 % are still checked.
     func testResidualBlockWideningIdentityAndPlain() {
         let widening = initialised(ResidualBlock(3, 5, shortcut: .identity, workspace: ws))
-        checkLayer(widening, input: randomTensor([3, 3, 4, 4], seed: 16), step: 1e-2,
-                   activationPattern: { widening.relu.lastOutput!.array.map { $0 > 0 } }, maxSkipped: 0.35)
+        checkLayer(
+            widening, input: randomTensor([3, 3, 4, 4], seed: 16), step: 1e-2,
+            activationPattern: { widening.relu.lastOutput!.array.map { $0 > 0 } }, maxSkipped: 0.35)
         let plain = initialised(ResidualBlock(3, 4, shortcut: .none, workspace: ws))
-        checkLayer(plain, input: randomTensor([3, 3, 4, 4], seed: 17), step: 1e-2,
-                   activationPattern: { plain.relu.lastOutput!.array.map { $0 > 0 } }, maxSkipped: 0.35)
+        checkLayer(
+            plain, input: randomTensor([3, 3, 4, 4], seed: 17), step: 1e-2,
+            activationPattern: { plain.relu.lastOutput!.array.map { $0 > 0 } }, maxSkipped: 0.35)
     }
 
     /// Whole networks with skip connections (every encoder stage feeds a decoder stage), through
@@ -210,7 +220,8 @@ final class GradientCheckTests: XCTestCase {
                     bn.runningVar.data[c] = Float(rng.uniform(0.5, 1.5))
                 }
             }
-            for (name, p) in net.namedParameters() where name.hasSuffix("bias") && !(p.value.array.allSatisfy { $0 == 0 }) {
+            for (name, p) in net.namedParameters()
+            where name.hasSuffix("bias") && !(p.value.array.allSatisfy { $0 == 0 }) {
                 XCTFail("\(name) is not zero after initialisation")
             }
             net.firstConv.computesInputGradient = true
@@ -221,7 +232,10 @@ final class GradientCheckTests: XCTestCase {
             let dx = net.backward(r)
             let euler = (0..<x.count).reduce(0.0) { $0 + Double(dx.data[$1]) * Double(x.data[$1]) }
             let rel = abs(euler - loss) / abs(loss)
-            print("Euler identity \(config.architecture) head \(config.head) skips \(config.skips): L = \(loss), <dL/dx, x> = \(euler), relative error \(String(format: "%.1e", rel))")
+            print(
+                "Euler identity \(config.architecture) head \(config.head) skips \(config.skips): L = \(loss), "
+                    + "<dL/dx, x> = \(euler), relative error \(String(format: "%.1e", rel))"
+            )
             XCTAssertLessThan(rel, 1e-4, "\(config.architecture) \(config.head)")
         }
     }

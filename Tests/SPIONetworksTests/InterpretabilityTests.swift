@@ -8,7 +8,8 @@ final class InterpretabilityTests: XCTestCase {
     /// y = sum_ij sum_k w_k A^k_ij through a linear 1x1 head: dy/dA^k = w_k everywhere, so
     /// alpha_k = w_k and the map is ReLU(sum_k w_k A^k), the head's own output, clipped.
     func testGradCAMOfALinearHeadIsTheClippedHeadOutput() throws {
-        let features = Conv2D(2, 3, kernelSize: 3, workspace: ws), head = Conv2D(3, 1, kernelSize: 1, bias: false, workspace: ws)
+        let features = Conv2D(2, 3, kernelSize: 3, workspace: ws),
+            head = Conv2D(3, 1, kernelSize: 1, bias: false, workspace: ws)
         let model = Sequential([features, head])
         HeInitialiser.initialise(model, seed: 2)
         let x = randomTensor([1, 2, 8, 8], seed: 3)
@@ -51,7 +52,8 @@ final class InterpretabilityTests: XCTestCase {
         HeInitialiser.initialise(conv, seed: 7)
         let w = conv.weight.value.array
         for o in 0..<3 {
-            let s = Interpretability.saliency(model: Sequential([conv]), input: randomTensor([1, 2, 6, 6], seed: 8), outputChannel: o)
+            let s = Interpretability.saliency(
+                model: Sequential([conv]), input: randomTensor([1, 2, 6, 6], seed: 8), outputChannel: o)
             XCTAssertEqual(s.shape, [2, 6, 6])
             for c in 0..<2 {
                 let expected = (0..<9).reduce(Float(0)) { $0 + w[(o * 2 + c) * 9 + $1] }
@@ -76,7 +78,9 @@ final class InterpretabilityTests: XCTestCase {
 
     func testUnknownLayerNamesTheKnownOnes() {
         let model = Sequential([Conv2D(1, 1, kernelSize: 1, workspace: ws)])
-        XCTAssertThrowsError(try Interpretability.gradCAM(model: model, input: Tensor(shape: [1, 1, 2, 2]), layer: "decoder.9")) {
+        XCTAssertThrowsError(
+            try Interpretability.gradCAM(model: model, input: Tensor(shape: [1, 1, 2, 2]), layer: "decoder.9")
+        ) {
             XCTAssertTrue("\($0)".contains("is not a layer of this model") && "\($0)".contains("0"), "\($0)")
         }
     }

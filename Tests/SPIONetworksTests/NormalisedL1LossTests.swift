@@ -26,7 +26,8 @@ final class NormalisedL1LossTests: XCTestCase {
             pred.data[i] = saved + 1e-3; let up = loss(pred, target).loss
             pred.data[i] = saved - 1e-3; let down = loss(pred, target).loss
             pred.data[i] = saved
-            XCTAssertEqual((up - down) / 2e-3, Double(analytic.data[i]), accuracy: 1e-4 + 1e-3 * abs(Double(analytic.data[i])))
+            XCTAssertEqual(
+                (up - down) / 2e-3, Double(analytic.data[i]), accuracy: 1e-4 + 1e-3 * abs(Double(analytic.data[i])))
         }
     }
 }

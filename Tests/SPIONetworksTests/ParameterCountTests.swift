@@ -15,11 +15,12 @@ final class ParameterCountTests: XCTestCase {
         "deepspio-shared-decoder": { $0.head = .shared },
         "deepspio-image-decoder": { $0.head = .image },
         "deepspio-skips": { $0.skips = true },
-        "unet": { $0.architecture = .unet },
+        "unet": { $0.architecture = .unet }
     ]
 
     func testCountsEqualThePeers() throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("bench/peers/parameter_counts.json")
         let root = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
         let torch = root["torch"] as! [String: Int], keras = root["keras"] as! [String: Int]

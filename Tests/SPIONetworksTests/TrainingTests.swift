@@ -15,7 +15,7 @@ final class TrainingTests: XCTestCase {
             Conv2D(2, 8, kernelSize: 3, workspace: ws), BatchNorm2D(8, momentum: 0.1), ReLU(),
             Conv2D(8, 8, kernelSize: 3, stride: 2, workspace: ws), BatchNorm2D(8, momentum: 0.1), LeakyReLU(),
             ConvTranspose2D.doubling3x3(8, 4, workspace: ws), ReLU(),
-            Conv2D(4, 1, kernelSize: 1, workspace: ws),
+            Conv2D(4, 1, kernelSize: 1, workspace: ws)
         ])
         HeInitialiser.initialise(net, seed: seed)
         let x = randomTensor([16, 2, 16, 16], seed: 100)
@@ -42,8 +42,10 @@ final class TrainingTests: XCTestCase {
     }
 
     /// Names the first differing loss or weight instead of printing whole arrays.
-    private func assertBitwiseEqual(_ a: (losses: [Double], weights: [[Float]]), _ b: (losses: [Double], weights: [[Float]]),
-                                    file: StaticString = #filePath, line: UInt = #line) {
+    private func assertBitwiseEqual(
+        _ a: (losses: [Double], weights: [[Float]]), _ b: (losses: [Double], weights: [[Float]]),
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         if let i = a.losses.indices.first(where: { a.losses[$0].bitPattern != b.losses[$0].bitPattern }) {
             XCTFail("loss at step \(i) differs: \(a.losses[i]) vs \(b.losses[i])", file: file, line: line)
         }
@@ -78,7 +80,7 @@ final class TrainingTests: XCTestCase {
     func testL2WeightDecayAddsTwoLambdaTheta() {
         let p = Parameter(shape: [1]), q = Parameter(shape: [1])
         p.value.fill(2); q.value.fill(2)
-        p.grad.fill(0); q.grad.fill(2 * 0.25 * 2) // 2 * lambda * theta
+        p.grad.fill(0); q.grad.fill(2 * 0.25 * 2)  // 2 * lambda * theta
         let withDecay = Adam(parameters: [p], learningRate: 0.01, l2: 0.25)
         let explicit = Adam(parameters: [q], learningRate: 0.01)
         withDecay.update(); explicit.update()

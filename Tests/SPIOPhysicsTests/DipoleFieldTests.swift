@@ -14,18 +14,26 @@ final class DipoleFieldTests: XCTestCase {
     func testSphereMatchesAnalyticDipoleOutside() {
         let grid = VolumeGrid(cube: 64, fovMM: 50)
         let a = 8 * grid.voxelMM.x
-        let delta = relativeField([SceneObject(shape: .sphere(centerMM: .zero, radiusMM: a))], grid: grid, padding: SIMD3(repeating: 2))
+        let delta = relativeField(
+            [SceneObject(shape: .sphere(centerMM: .zero, radiusMM: a))], grid: grid, padding: SIMD3(repeating: 2))
         var worst = 0.0, inside = 0.0, checked = 0
-        for k in 0..<grid.nz { for i in 0..<grid.nx {
-            let p = grid.centreMM(i, grid.ny / 2, k)
-            let r = (p.x * p.x + p.z * p.z).squareRoot()
-            if r > 1.5 * a {
-                let c = p.z / r
-                let exact = (1.0 / 3) * pow(a / r, 3) * (3 * c * c - 1)
-                worst = max(worst, abs(delta[k * grid.nx + i] - exact)); checked += 1
-            } else if r < 0.5 * a { inside = max(inside, abs(delta[k * grid.nx + i])) }
-        } }
-        print("sphere a = 8 voxels: max |error| outside r > 1.5a = \(worst) over \(checked) points; max |delta| inside r < a/2 = \(inside)")
+        for k in 0..<grid.nz {
+            for i in 0..<grid.nx {
+                let p = grid.centreMM(i, grid.ny / 2, k)
+                let r = (p.x * p.x + p.z * p.z).squareRoot()
+                if r > 1.5 * a {
+                    let c = p.z / r
+                    let exact = (1.0 / 3) * pow(a / r, 3) * (3 * c * c - 1)
+                    worst = max(worst, abs(delta[k * grid.nx + i] - exact)); checked += 1
+                } else if r < 0.5 * a {
+                    inside = max(inside, abs(delta[k * grid.nx + i]))
+                }
+            }
+        }
+        print(
+            "sphere a = 8 voxels: max |error| outside r > 1.5a = \(worst) over \(checked) points; max |delta| inside "
+                + "r < a/2 = \(inside)"
+        )
         XCTAssertLessThan(worst, 2e-3)
         XCTAssertLessThan(inside, 5e-3)
     }
@@ -35,22 +43,27 @@ final class DipoleFieldTests: XCTestCase {
     func testInfiniteCylinderPerpendicularToB0() {
         let grid = VolumeGrid(cube: 64, fovMM: 50)
         let a = 8 * grid.voxelMM.x
-        let cylinder = SceneObject(shape: .cylinder(centerMM: .zero, radiusMM: a, lengthMM: 1000, axis: PointMM(0, 1, 0)))
+        let cylinder = SceneObject(
+            shape: .cylinder(centerMM: .zero, radiusMM: a, lengthMM: 1000, axis: PointMM(0, 1, 0)))
         let padding = SIMD3(2, 1, 2)
         var delta = relativeField([cylinder], grid: grid, padding: padding)
         let cellArea = Double(grid.nx * padding.x) * grid.voxelMM.x * Double(grid.nz * padding.z) * grid.voxelMM.z
         let offset = -1.0 / 6 * Double.pi * a * a / cellArea
         delta = delta.map { $0 + offset }
         var worstOut = 0.0, worstIn = 0.0
-        for k in 0..<grid.nz { for i in 0..<grid.nx {
-            let p = grid.centreMM(i, grid.ny / 2, k)
-            let r = (p.x * p.x + p.z * p.z).squareRoot()
-            let v = delta[k * grid.nx + i]
-            if r > 1.5 * a {
-                let cos2phi = (p.z * p.z - p.x * p.x) / (r * r)   // phi from B0 (z)
-                worstOut = max(worstOut, abs(v - 0.5 * (a / r) * (a / r) * cos2phi))
-            } else if r < 0.5 * a { worstIn = max(worstIn, abs(v + 1.0 / 6)) }
-        } }
+        for k in 0..<grid.nz {
+            for i in 0..<grid.nx {
+                let p = grid.centreMM(i, grid.ny / 2, k)
+                let r = (p.x * p.x + p.z * p.z).squareRoot()
+                let v = delta[k * grid.nx + i]
+                if r > 1.5 * a {
+                    let cos2phi = (p.z * p.z - p.x * p.x) / (r * r)  // phi from B0 (z)
+                    worstOut = max(worstOut, abs(v - 0.5 * (a / r) * (a / r) * cos2phi))
+                } else if r < 0.5 * a {
+                    worstIn = max(worstIn, abs(v + 1.0 / 6))
+                }
+            }
+        }
         print("cylinder a = 8 voxels: max |error| outside r > 1.5a = \(worstOut), inside r < a/2 = \(worstIn)")
         XCTAssertLessThan(worstOut, 2e-3)
         XCTAssertLessThan(worstIn, 5e-3)

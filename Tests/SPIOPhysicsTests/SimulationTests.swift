@@ -18,7 +18,8 @@ final class SimulationTests: XCTestCase {
         let a = try SimulatedDataset.generate(config: config, count: 6, keepField: true)
         Engine.setThreadCount(2)
         let b = try SimulatedDataset.generate(config: config, count: 6, keepField: true)
-        XCTAssertEqual(a.images, b.images); XCTAssertEqual(a.concentration, b.concentration); XCTAssertEqual(a.fieldHz, b.fieldHz)
+        XCTAssertEqual(a.images, b.images); XCTAssertEqual(a.concentration, b.concentration);
+        XCTAssertEqual(a.fieldHz, b.fieldHz)
         // Sample i does not depend on how many samples are made.
         let c = try SimulatedDataset.generate(config: config, count: 3)
         XCTAssertEqual(Array(a.images[0..<(3 * 2 * 32 * 32)]), c.images)
@@ -40,10 +41,13 @@ final class SimulationTests: XCTestCase {
                 XCTAssertEqual(o.concentrationUgPerMM3, c, "one concentration per sample")
                 switch o.shape {
                 case let .torus(centre, big, small):
-                    XCTAssertTrue((5...10).contains(big) && (2...4).contains(small)); XCTAssertLessThanOrEqual(abs(centre.y), 3)
+                    XCTAssertTrue((5...10).contains(big) && (2...4).contains(small));
+                    XCTAssertLessThanOrEqual(abs(centre.y), 3)
                 case let .metaball(centres, l):
                     XCTAssertTrue((0.01...0.05).contains(l)); XCTAssertTrue((1...4).contains(centres.count))
-                    for p in centres { for q in centres { XCTAssertLessThanOrEqual(((p - q) * (p - q)).sum().squareRoot(), 8) } }
+                    for p in centres {
+                        for q in centres { XCTAssertLessThanOrEqual(((p - q) * (p - q)).sum().squareRoot(), 8) }
+                    }
                 default: XCTFail("unexpected shape \(o.shape)")
                 }
             }
@@ -54,11 +58,11 @@ final class SimulationTests: XCTestCase {
         var rng = SeededGenerator(seed: 3)
         let clean = (0..<20000).map { $0 % 2 == 0 ? Float(2) : 0 }
         var noisy = clean
-        NoiseModel.apply(to: &noisy, snrDB: 20, rng: &rng)   // sigma = 2 / 10 = 0.2
+        NoiseModel.apply(to: &noisy, snrDB: 20, rng: &rng)  // sigma = 2 / 10 = 0.2
         var sq = 0.0
         for i in stride(from: 0, to: clean.count, by: 2) { sq += pow(Double(noisy[i] - clean[i]), 2) }
         let rms = (sq / Double(clean.count / 2)).squareRoot()
-        XCTAssertEqual(rms, 0.2, accuracy: 0.01)   // magnitude of (2 + n) + i n: ~sigma for large signal
+        XCTAssertEqual(rms, 0.2, accuracy: 0.01)  // magnitude of (2 + n) + i n: ~sigma for large signal
         var same = clean
         NoiseModel.apply(to: &same, snrDB: .infinity, rng: &rng)
         XCTAssertEqual(same, clean)
@@ -118,7 +122,7 @@ final class SimulationTests: XCTestCase {
         let s = try ViewLineSimulator(config: config).sample(0)
         XCTAssertEqual(s.protonDensity.count, 32 * 32)
         XCTAssertEqual(s.protonDensity.max()!, 1, accuracy: 1e-6)
-        XCTAssertLessThan(s.protonDensity[0], s.protonDensity[31])   // x ramp survives the resampling
+        XCTAssertLessThan(s.protonDensity[0], s.protonDensity[31])  // x ramp survives the resampling
         config.anatomy.path = path + ".missing"
         XCTAssertThrowsError(try ViewLineSimulator(config: config)) { XCTAssertTrue("\($0)".contains(".missing")) }
     }
@@ -130,7 +134,8 @@ final class SimulationTests: XCTestCase {
         XCTAssertEqual(try NPYArray.read(dir + "/images.npy").shape, [3, 2, 32, 32])
         XCTAssertEqual(try NPYArray.read(dir + "/concentration.npy").shape, [3, 32, 32])
         XCTAssertEqual(try NPYArray.read(dir + "/field.npy").values, data.fieldHz)
-        let manifest = try JSONDecoder().decode(DatasetManifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/manifest.json")))
+        let manifest = try JSONDecoder().decode(
+            DatasetManifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/manifest.json")))
         XCTAssertEqual(manifest.count, 3); XCTAssertEqual(manifest.config, tinyConfig())
         XCTAssertEqual(manifest.contentHash, SimulatedDataset.contentHash(config: tinyConfig(), count: 3))
         XCTAssertEqual(manifest.previews, ["preview-000.png", "preview-001.png"])
@@ -140,35 +145,56 @@ final class SimulationTests: XCTestCase {
     func testContentHashIgnoresKeyOrderButNotValues() throws {
         let a = try ConfigFile.decode(SimulationConfig.self, yaml: "imageSize: 32\nfovMM: 40\n", file: "a.yaml")
         let b = try ConfigFile.decode(SimulationConfig.self, yaml: "fovMM: 40\nimageSize: 32\n", file: "b.yaml")
-        XCTAssertEqual(SimulatedDataset.contentHash(config: a, count: 5), SimulatedDataset.contentHash(config: b, count: 5))
-        XCTAssertNotEqual(SimulatedDataset.contentHash(config: a, count: 5), SimulatedDataset.contentHash(config: a, count: 6))
+        XCTAssertEqual(
+            SimulatedDataset.contentHash(config: a, count: 5), SimulatedDataset.contentHash(config: b, count: 5))
+        XCTAssertNotEqual(
+            SimulatedDataset.contentHash(config: a, count: 5), SimulatedDataset.contentHash(config: a, count: 6))
     }
 }
 
 /// Configuration errors name the file, the line and column, the key path and what was expected.
 final class SimulationConfigTests: XCTestCase {
     private func error(_ yaml: String) -> String {
-        do { _ = try ConfigFile.decode(SimulationConfig.self, yaml: yaml, file: "exp.yaml", key: "simulation"); return "no error" }
-        catch { return "\(error)" }
+        do {
+            _ = try ConfigFile.decode(SimulationConfig.self, yaml: yaml, file: "exp.yaml", key: "simulation");
+            return "no error"
+        } catch { return "\(error)" }
     }
 
     func testDefaultsAndOverrides() throws {
-        let c = try ConfigFile.decode(SimulationConfig.self, yaml: "simulation:\n  imageSize: 128\n  noise: {snrDB: inf}\n  sequence: {lineCount: 21}\nmodel: {}\n",
-                                      file: "x.yaml", key: "simulation")
+        let c = try ConfigFile.decode(
+            SimulationConfig.self,
+            yaml: "simulation:\n  imageSize: 128\n  noise: {snrDB: inf}\n  sequence: {lineCount: 21}\nmodel: {}\n",
+            file: "x.yaml", key: "simulation")
         XCTAssertEqual(c.imageSize, 128); XCTAssertEqual(c.sequence.lineCount, 21)
-        XCTAssertEqual(c.sequence.stripeWidthMM, 1); XCTAssertEqual(c.fovMM, 50); XCTAssertEqual(c.noise.snrDB, .infinity)
-        XCTAssertEqual(try ConfigFile.decode(SimulationConfig.self, yaml: "simulation:\n  noise: {snrDB: 11}\n", file: "x", key: "simulation").noise.snrDB, 11)
+        XCTAssertEqual(c.sequence.stripeWidthMM, 1); XCTAssertEqual(c.fovMM, 50);
+        XCTAssertEqual(c.noise.snrDB, .infinity)
+        XCTAssertEqual(
+            try ConfigFile.decode(
+                SimulationConfig.self, yaml: "simulation:\n  noise: {snrDB: 11}\n", file: "x", key: "simulation"
+            ).noise.snrDB, 11)
     }
 
     func testMalformedConfigs() {
-        XCTAssertEqual(error("simulation:\n  imageSize: 64\n  fovMMM: 50\n"),
-                       "exp.yaml:3:3: simulation.fovMMM: unknown key 'fovMMM'; expected one of: imageSize, fovMM, seed, anatomy, scene, sequence, field, noise")
-        XCTAssertTrue(error("simulation:\n  imageSize: big\n").hasPrefix("exp.yaml:2:14: simulation.imageSize: expected an integer"), error("simulation:\n  imageSize: big\n"))
-        XCTAssertEqual(error("simulation:\n  anatomy: {kind: liver}\n"),
-                       "exp.yaml:2:19: simulation.anatomy.kind: 'liver' is not one of: procedural-brain, procedural-breast, agar, uniform, file")
-        XCTAssertTrue(error("simulation:\n  scene:\n    objects:\n      - {shape: sphere, radiusMM: 2}\n      - {shape: cube}\n")
-            .hasPrefix("exp.yaml:5:17: simulation.scene.objects[1].shape: 'cube' is not one of"))
-        XCTAssertTrue(error("simulation:\n  scene: {concentrationRangeUgPerMM3: [1, 2, 3]}\n").contains("expected a list of 2 numbers, got 3"))
+        XCTAssertEqual(
+            error("simulation:\n  imageSize: 64\n  fovMMM: 50\n"),
+            "exp.yaml:3:3: simulation.fovMMM: unknown key 'fovMMM'; expected one of: imageSize, fovMM, seed, anatomy, "
+                + "scene, sequence, field, noise"
+        )
+        XCTAssertTrue(
+            error("simulation:\n  imageSize: big\n").hasPrefix(
+                "exp.yaml:2:14: simulation.imageSize: expected an integer"), error("simulation:\n  imageSize: big\n"))
+        XCTAssertEqual(
+            error("simulation:\n  anatomy: {kind: liver}\n"),
+            "exp.yaml:2:19: simulation.anatomy.kind: 'liver' is not one of: procedural-brain, procedural-breast, "
+                + "agar, uniform, file"
+        )
+        XCTAssertTrue(
+            error("simulation:\n  scene:\n    objects:\n      - {shape: sphere, radiusMM: 2}\n      - {shape: cube}\n")
+                .hasPrefix("exp.yaml:5:17: simulation.scene.objects[1].shape: 'cube' is not one of"))
+        XCTAssertTrue(
+            error("simulation:\n  scene: {concentrationRangeUgPerMM3: [1, 2, 3]}\n").contains(
+                "expected a list of 2 numbers, got 3"))
         XCTAssertTrue(error("simulation:\n  noise: {snrDB: loud}\n").contains("expected a number of dB or inf"))
         XCTAssertTrue(error("simulation: [1, 2\n").hasPrefix("exp.yaml:"))
         XCTAssertTrue(error("simulation:\n  anatomy: {kind: file}\n").contains("needs a path"))
@@ -199,7 +225,8 @@ final class AnatomyTests: XCTestCase {
     func testProceduralSlicesDifferPerSeedAndStayInRange() throws {
         for anatomy in [ProceduralBrain() as Anatomy, ProceduralBreast(), AgarPhantom()] {
             var a = SeededGenerator(seed: 1), b = SeededGenerator(seed: 2)
-            let x = try anatomy.slice(pixels: 48, fovMM: 50, rng: &a), y = try anatomy.slice(pixels: 48, fovMM: 50, rng: &b)
+            let x = try anatomy.slice(pixels: 48, fovMM: 50, rng: &a),
+                y = try anatomy.slice(pixels: 48, fovMM: 50, rng: &b)
             XCTAssertTrue(x.allSatisfy { $0 >= 0 && $0 <= 1 })
             XCTAssertGreaterThan(x.filter { $0 > 0.3 }.count, 48 * 48 / 3, "\(anatomy): mostly tissue")
             XCTAssertGreaterThan(x.filter { $0 == 0 }.count, 48, "\(anatomy): air around it")

@@ -25,7 +25,9 @@ final class ViewLineImagingTests: XCTestCase {
         return (mz / m, m * d)
     }
 
-    private func uniformField(_ hz: Double, samples: Int) -> [Float] { [Float](repeating: Float(hz), count: n * samples * n) }
+    private func uniformField(_ hz: Double, samples: Int) -> [Float] {
+        [Float](repeating: Float(hz), count: n * samples * n)
+    }
 
     func testNoFieldGivesStraightStripesOfWidthW() {
         let im = imager()
@@ -37,7 +39,9 @@ final class ViewLineImagingTests: XCTestCase {
             XCTAssertEqual(c, centres[k], accuracy: 0.01, "stripe \(k) centre")
             XCTAssertEqual(width, 1.0, accuracy: 0.02, "stripe \(k) width")
             for x in 1..<n {  // straight: every column identical
-                for r in 0..<n { XCTAssertEqual(image[(k & 1) * n * n + r * n + x], image[(k & 1) * n * n + r * n], "column \(x)") }
+                for r in 0..<n {
+                    XCTAssertEqual(image[(k & 1) * n * n + r * n + x], image[(k & 1) * n * n + r * n], "column \(x)")
+                }
             }
         }
         // Even stripes only in channel 0, odd only in channel 1.
@@ -60,7 +64,8 @@ final class ViewLineImagingTests: XCTestCase {
         for m in [-7, 3, 20] {
             let b = Double(m) * step * gEx
             let base = im.image(protonDensity: rho, fineConcentration: nil, fieldHz: nil, dFieldDyHzPerMM: nil)
-            let shifted = im.image(protonDensity: rho, fineConcentration: nil, fieldHz: uniformField(b, samples: s), dFieldDyHzPerMM: nil)
+            let shifted = im.image(
+                protonDensity: rho, fineConcentration: nil, fieldHz: uniformField(b, samples: s), dFieldDyHzPerMM: nil)
             let expected = b * (1 / gRo - 1 / gEx)
             let centres = im.sequence.stripeCentresMM(fovMM: fov)
             for k in 2..<(centres.count - 2) {
@@ -80,21 +85,29 @@ final class ViewLineImagingTests: XCTestCase {
         XCTAssertEqual(im.sequence.readoutHzPerMM(fovMM: fov), im.sequence.excitationHzPerMM)
         let d = fov / Double(n), step = d / Double(s)
         let base = im.image(protonDensity: rho, fineConcentration: nil, fieldHz: nil, dFieldDyHzPerMM: nil)
-        let uniform = im.image(protonDensity: rho, fineConcentration: nil, fieldHz: uniformField(5 * step * 2000, samples: s), dFieldDyHzPerMM: nil)
+        let uniform = im.image(
+            protonDensity: rho, fineConcentration: nil, fieldHz: uniformField(5 * step * 2000, samples: s),
+            dFieldDyHzPerMM: nil)
         for (a, b) in zip(base, uniform) { XCTAssertEqual(a, b, accuracy: 1e-5) }
         // A smooth non-uniform field of up to 1.6 kHz (0.8 mm of excitation shift).
         var field = [Float](repeating: 0, count: n * s * n)
-        for f in 0..<(n * s) { for x in 0..<n {
-            let z = -fov / 2 + (Double(f) + 0.5) * step, xm = -fov / 2 + (Double(x) + 0.5) * d
-            field[f * n + x] = Float(1600 * sin(z / 3) * cos(xm / 5))
-        } }
+        for f in 0..<(n * s) {
+            for x in 0..<n {
+                let z = -fov / 2 + (Double(f) + 0.5) * step, xm = -fov / 2 + (Double(x) + 0.5) * d
+                field[f * n + x] = Float(1600 * sin(z / 3) * cos(xm / 5))
+            }
+        }
         let bent = im.image(protonDensity: rho, fineConcentration: nil, fieldHz: field, dFieldDyHzPerMM: nil)
         let centres = im.sequence.stripeCentresMM(fovMM: fov)
-        for ch in 0..<2 { for r in 0..<n { for x in 0..<n where bent[ch * n * n + r * n + x] > 1e-6 {
-            let z = -fov / 2 + (Double(r) + 0.5) * d
-            let near = centres.enumerated().filter { $0.offset & 1 == ch }.map { abs($0.element - z) }.min()!
-            XCTAssertLessThan(near, 0.5 * 1.25 + d, "signal at z = \(z) outside every stripe band")
-        } } }
+        for ch in 0..<2 {
+            for r in 0..<n {
+                for x in 0..<n where bent[ch * n * n + r * n + x] > 1e-6 {
+                    let z = -fov / 2 + (Double(r) + 0.5) * d
+                    let near = centres.enumerated().filter { $0.offset & 1 == ch }.map { abs($0.element - z) }.min()!
+                    XCTAssertLessThan(near, 0.5 * 1.25 + d, "signal at z = \(z) outside every stripe band")
+                }
+            }
+        }
     }
 
     /// The splat distributes every excited sample's signal completely: the image total equals the
@@ -103,18 +116,22 @@ final class ViewLineImagingTests: XCTestCase {
         let s = 8, im = imager(samples: s, edge: 0.1)
         let d = fov / Double(n), step = d / Double(s)
         var field = [Float](repeating: 0, count: n * s * n)
-        for f in 0..<(n * s) { for x in 0..<n {
-            let z = -fov / 2 + (Double(f) + 0.5) * step, xm = -fov / 2 + (Double(x) + 0.5) * d
-            field[f * n + x] = Float(3000 * exp(-(z * z + xm * xm) / 40))
-        } }
+        for f in 0..<(n * s) {
+            for x in 0..<n {
+                let z = -fov / 2 + (Double(f) + 0.5) * step, xm = -fov / 2 + (Double(x) + 0.5) * d
+                field[f * n + x] = Float(3000 * exp(-(z * z + xm * xm) / 40))
+            }
+        }
         let image = im.image(protonDensity: rho, fineConcentration: nil, fieldHz: field, dFieldDyHzPerMM: nil)
         let centres = im.sequence.stripeCentresMM(fovMM: fov)
         var expected = 0.0
-        for f in 0..<(n * s) { for x in 0..<n {
-            let z = -fov / 2 + (Double(f) + 0.5) * step
-            let u = z + Double(field[f * n + x]) / im.sequence.excitationHzPerMM
-            for c in centres { expected += im.sequence.profile(u - c) / Double(s) }
-        } }
+        for f in 0..<(n * s) {
+            for x in 0..<n {
+                let z = -fov / 2 + (Double(f) + 0.5) * step
+                let u = z + Double(field[f * n + x]) / im.sequence.excitationHzPerMM
+                for c in centres { expected += im.sequence.profile(u - c) / Double(s) }
+            }
+        }
         let total = image.reduce(0.0) { $0 + Double($1) }
         XCTAssertEqual(total, expected, accuracy: 1e-4 * expected)
         XCTAssertGreaterThan(total, 0)

@@ -33,9 +33,11 @@ final class ChannelReductionTests: XCTestCase {
                 Engine.setThreadCount(threads)
                 var s = [Double](repeating: .nan, count: channels), q = s, a = s, b = s
                 ChannelReduction.sums(x, samples: samples, channels: channels, plane: plane, into: &s)
-                ChannelReduction.squaredDeviations(x, samples: samples, channels: channels, plane: plane, mean: mean, into: &q)
-                ChannelReduction.gradientSums(dy: dy, x: x, samples: samples, channels: channels, plane: plane,
-                                              mean: mean, invStd: invStd, sumDy: &a, sumDyXhat: &b)
+                ChannelReduction.squaredDeviations(
+                    x, samples: samples, channels: channels, plane: plane, mean: mean, into: &q)
+                ChannelReduction.gradientSums(
+                    dy: dy, x: x, samples: samples, channels: channels, plane: plane,
+                    mean: mean, invStd: invStd, sumDy: &a, sumDyXhat: &b)
                 let shape = "\(samples) x \(channels) x \(plane), \(threads) threads"
                 XCTAssertEqual(s.map(\.bitPattern), sums.map(\.bitPattern), shape)
                 XCTAssertEqual(q.map(\.bitPattern), squares.map(\.bitPattern), shape)

@@ -5,8 +5,9 @@ final class SeededGeneratorTests: XCTestCase {
     /// Reference values from an independent Python implementation of SplitMix64 + xoshiro256**.
     func testMatchesReferenceStream() {
         var rng = SeededGenerator(seed: 42)
-        XCTAssertEqual([rng.next(), rng.next(), rng.next(), rng.next()],
-                       [0x1578_0b2e_0c2e_c716, 0x6104_d986_6d11_3a7e, 0xae17_5332_39e4_99a1, 0xecb8_ad47_03b3_60a1])
+        XCTAssertEqual(
+            [rng.next(), rng.next(), rng.next(), rng.next()],
+            [0x1578_0b2e_0c2e_c716, 0x6104_d986_6d11_3a7e, 0xae17_5332_39e4_99a1, 0xecb8_ad47_03b3_60a1])
     }
 
     func testNormalMoments() {

@@ -11,11 +11,13 @@ final class ImageMetricsTests: XCTestCase {
     func maps(_ seed: UInt64, n: Int = 24) -> ([Float], [Float]) {
         var rng = SeededGenerator(seed: seed)
         var t = [Float](repeating: 0, count: n * n), p = t
-        for y in 0..<n { for x in 0..<n {
-            let d = Double((y - 9) * (y - 9) + (x - 13) * (x - 13))
-            t[y * n + x] = Float(8 * exp(-d / 18))
-            p[y * n + x] = t[y * n + x] + Float(rng.normal()) * 0.5
-        } }
+        for y in 0..<n {
+            for x in 0..<n {
+                let d = Double((y - 9) * (y - 9) + (x - 13) * (x - 13))
+                t[y * n + x] = Float(8 * exp(-d / 18))
+                p[y * n + x] = t[y * n + x] + Float(rng.normal()) * 0.5
+            }
+        }
         return (p, t)
     }
 
@@ -43,33 +45,37 @@ final class ImageMetricsTests: XCTestCase {
         try NPYArray(shape: [24, 24], values: p).write(to: dir + "/p.npy")
         try NPYArray(shape: [24, 24], values: t).write(to: dir + "/t.npy")
         let script = """
-        import numpy as np
-        p = np.load('\(dir)/p.npy').astype(np.float64); t = np.load('\(dir)/t.npy').astype(np.float64)
-        x = np.arange(15) - 7; X, Y = np.meshgrid(x, x); s = 1.5
-        g = np.exp(-(X**2 + Y**2) / (2 * s * s)); g /= g.sum()
-        h = g * (X**2 + Y**2 - 2 * s * s) / s**4; h -= h.mean()
-        def filt(a):
-            q = np.pad(a, 7)
-            return np.array([[np.sum(h * q[i:i + 15, j:j + 15]) for j in range(a.shape[1])] for i in range(a.shape[0])])
-        hfen = np.linalg.norm(filt(p) - filt(t)) / np.linalg.norm(filt(t))
-        w1 = np.exp(-(np.arange(11) - 5)**2 / (2 * 1.5**2)); w = np.outer(w1, w1); w /= w.sum()
-        L = t.max() - t.min(); c1, c2 = (0.01 * L)**2, (0.03 * L)**2
-        vals = []
-        for i in range(24 - 10):
-            for j in range(24 - 10):
-                a, b = p[i:i + 11, j:j + 11], t[i:i + 11, j:j + 11]
-                ma, mb = (w * a).sum(), (w * b).sum()
-                va, vb, cv = (w * a * a).sum() - ma * ma, (w * b * b).sum() - mb * mb, (w * a * b).sum() - ma * mb
-                vals.append((2 * ma * mb + c1) * (2 * cv + c2) / ((ma * ma + mb * mb + c1) * (va + vb + c2)))
-        print(*[repr(float(v)) for v in (np.sqrt(np.mean((p - t)**2)), hfen, np.mean(vals), (p.sum() - t.sum()) / t.sum())])
-        """
+            import numpy as np
+            p = np.load('\(dir)/p.npy').astype(np.float64); t = np.load('\(dir)/t.npy').astype(np.float64)
+            x = np.arange(15) - 7; X, Y = np.meshgrid(x, x); s = 1.5
+            g = np.exp(-(X**2 + Y**2) / (2 * s * s)); g /= g.sum()
+            h = g * (X**2 + Y**2 - 2 * s * s) / s**4; h -= h.mean()
+            def filt(a):
+                q = np.pad(a, 7)
+                return np.array([[np.sum(h * q[i:i + 15, j:j + 15]) for j in range(a.shape[1])] for i in \
+                range(a.shape[0])])
+            hfen = np.linalg.norm(filt(p) - filt(t)) / np.linalg.norm(filt(t))
+            w1 = np.exp(-(np.arange(11) - 5)**2 / (2 * 1.5**2)); w = np.outer(w1, w1); w /= w.sum()
+            L = t.max() - t.min(); c1, c2 = (0.01 * L)**2, (0.03 * L)**2
+            vals = []
+            for i in range(24 - 10):
+                for j in range(24 - 10):
+                    a, b = p[i:i + 11, j:j + 11], t[i:i + 11, j:j + 11]
+                    ma, mb = (w * a).sum(), (w * b).sum()
+                    va, vb, cv = (w * a * a).sum() - ma * ma, (w * b * b).sum() - mb * mb, (w * a * b).sum() - ma * mb
+                    vals.append((2 * ma * mb + c1) * (2 * cv + c2) / ((ma * ma + mb * mb + c1) * (va + vb + c2)))
+            print(*[repr(float(v)) for v in (np.sqrt(np.mean((p - t)**2)), hfen, np.mean(vals), (p.sum() - \
+            t.sum()) / t.sum())])
+            """
         let proc = Process(), pipe = Pipe()
         proc.executableURL = URL(fileURLWithPath: "/usr/bin/env"); proc.arguments = ["python3", "-c", script]
         proc.standardOutput = pipe
         try proc.run()
         let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         proc.waitUntilExit()
-        guard proc.terminationStatus == 0 else { throw XCTSkip("numpy unavailable or failed (status \(proc.terminationStatus))") }
+        guard proc.terminationStatus == 0 else {
+            throw XCTSkip("numpy unavailable or failed (status \(proc.terminationStatus))")
+        }
         let ref = out.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         guard ref.count == 4 else { return XCTFail("unexpected NumPy output: \(out)") }
         let m = ImageMetrics(prediction: p, truth: t, size: 24)

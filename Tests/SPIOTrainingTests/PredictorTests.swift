@@ -25,10 +25,14 @@ final class PredictorTests: XCTestCase {
         // PNG: 8-bit channels, so build the image first and use its exact values.
         var rgb = RGBImage(width: 32, height: 32)
         var rng = SeededGenerator(seed: 4)
-        for i in 0..<(32 * 32) { rgb.pixels[3 * i] = UInt8(rng.int(in: 0...255)); rgb.pixels[3 * i + 1] = UInt8(rng.int(in: 0...255)) }
+        for i in 0..<(32 * 32) {
+            rgb.pixels[3 * i] = UInt8(rng.int(in: 0...255)); rgb.pixels[3 * i + 1] = UInt8(rng.int(in: 0...255))
+        }
         try rgb.writePNG(to: dir + "/in.png")
         let images = Tensor(shape: [1, 2, 32, 32])
-        for i in 0..<(32 * 32) { images.data[i] = Float(rgb.pixels[3 * i]) / 255; images.data[1024 + i] = Float(rgb.pixels[3 * i + 1]) / 255 }
+        for i in 0..<(32 * 32) {
+            images.data[i] = Float(rgb.pixels[3 * i]) / 255; images.data[1024 + i] = Float(rgb.pixels[3 * i + 1]) / 255
+        }
         try NPYArray(shape: [2, 32, 32], values: images.array).write(to: dir + "/in2.npy")
 
         let scaled = images.copy()
@@ -47,15 +51,21 @@ final class PredictorTests: XCTestCase {
         XCTAssertThrowsError(try predictor.run(inputs: [dir + "/small.npy"], directory: dir + "/out")) {
             XCTAssertTrue("\($0)".contains("small.npy") && "\($0)".contains("expects 2 x 32 x 32"), "\($0)")
         }
-        XCTAssertThrowsError(try predictor.readInput(dir + "/notes.txt")) { XCTAssertTrue("\($0)".contains("unsupported input"), "\($0)") }
+        XCTAssertThrowsError(try predictor.readInput(dir + "/notes.txt")) {
+            XCTAssertTrue("\($0)".contains("unsupported input"), "\($0)")
+        }
     }
 
     func testCheckpointWithoutConfigIsRefused() throws {
         let dir = directory()
         let path = dir + "/bare.safetensors"
-        try SafeTensors.write(["w": SafeTensors.Entry(shape: [1], floats: UnsafeBufferPointer(start: [Float(1)], count: 1))], metadata: [:],
-                              to: URL(fileURLWithPath: path))
-        XCTAssertThrowsError(try Predictor(checkpoint: path)) { XCTAssertTrue("\($0)".contains("no model configuration"), "\($0)") }
+        try SafeTensors.write(
+            ["w": SafeTensors.Entry(shape: [1], floats: UnsafeBufferPointer(start: [Float(1)], count: 1))],
+            metadata: [:],
+            to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try Predictor(checkpoint: path)) {
+            XCTAssertTrue("\($0)".contains("no model configuration"), "\($0)")
+        }
     }
 }
 

@@ -15,8 +15,9 @@ final class TrainerTests: XCTestCase {
         var config = SimulationConfig()
         config.imageSize = 32
         let d = try SimulatedDataset.generate(config: config, count: count)
-        let set = TrainingSet(images: Tensor(shape: [count, 2, 32, 32], values: d.images),
-                              concentration: Tensor(shape: [count, 32, 32], values: d.concentration))
+        let set = TrainingSet(
+            images: Tensor(shape: [count, 2, 32, 32], values: d.images),
+            concentration: Tensor(shape: [count, 32, 32], values: d.concentration))
         cache[count] = set
         return set
     }
@@ -35,14 +36,20 @@ final class TrainerTests: XCTestCase {
 
     func testTinyDeepSPIOLearnsSimulatedImages() throws {
         let (train, val) = Trainer.split(try Self.simulated(320), validationFraction: 0.1)
-        let trainer = Trainer(model: .preset("tiny")!, training: tinyTraining(epochs: 12), data: train, validation: val,
-                              checkpointDirectory: nil)
-        let before = Evaluation.meanAndSD(Evaluation.nmae(prediction: Evaluation.predict(trainer.model, inputs: val!.inputs),
-                                                          truth: val!.concentration).compactMap { $0 }).mean
+        let trainer = Trainer(
+            model: .preset("tiny")!, training: tinyTraining(epochs: 12), data: train, validation: val,
+            checkpointDirectory: nil)
+        let before = Evaluation.meanAndSD(
+            Evaluation.nmae(
+                prediction: Evaluation.predict(trainer.model, inputs: val!.inputs),
+                truth: val!.concentration
+            ).compactMap { $0 }
+        ).mean
         let history = try trainer.run()
         let after = history.last!.validationNMAE
-        print("tiny DeepSPIO, \(train.count) training images: validation NMAE \(before) before training, per epoch",
-              history.map { String(format: "%.3f", $0.validationNMAE) }.joined(separator: " "))
+        print(
+            "tiny DeepSPIO, \(train.count) training images: validation NMAE \(before) before training, per epoch",
+            history.map { String(format: "%.3f", $0.validationNMAE) }.joined(separator: " "))
         // Measured: 7.13 -> 1.02. The paper's images are hard for tiny in a test-sized run: it ends
         // near the zero predictor (NMAE 1), far below the untrained network.
         XCTAssertLessThan(after, 0.3 * before, "validation NMAE \(before) -> \(after)")
@@ -60,22 +67,30 @@ final class TrainerTests: XCTestCase {
             for ch in 0..<2 {
                 for _ in 0..<rng.int(in: 1...3) {
                     let (cy, cx, r) = (rng.uniform(4, 28), rng.uniform(4, 28), rng.uniform(2, 5))
-                    for i in 0..<size { for j in 0..<size {
-                        let d2 = (Double(i) - cy) * (Double(i) - cy) + (Double(j) - cx) * (Double(j) - cx)
-                        x.data[((s * 2 + ch) * size + i) * size + j] += Float(exp(-d2 / (2 * r * r)))
-                    } }
+                    for i in 0..<size {
+                        for j in 0..<size {
+                            let d2 = (Double(i) - cy) * (Double(i) - cy) + (Double(j) - cx) * (Double(j) - cx)
+                            x.data[((s * 2 + ch) * size + i) * size + j] += Float(exp(-d2 / (2 * r * r)))
+                        }
+                    }
                 }
             }
-            for p in 0..<(size * size) { let v = x.data[s * 2 * size * size + p]; c.data[s * size * size + p] = v > 0.3 ? 4 * v : 0 }
+            for p in 0..<(size * size) {
+                let v = x.data[s * 2 * size * size + p]; c.data[s * size * size + p] = v > 0.3 ? 4 * v : 0
+            }
         }
-        let (train, val) = Trainer.split(TrainingSet(scaledInputs: x, concentration: c), validationFraction: 32.0 / Double(n))
+        let (train, val) = Trainer.split(
+            TrainingSet(scaledInputs: x, concentration: c), validationFraction: 32.0 / Double(n))
         // DeepSPIO tiny squeezes 32 x 32 through a 2 x 2 bottleneck; the U-Net style skips carry the
         // positions, so this variant learns in seconds while still predicting wavelet bands.
         var model = ModelConfig.preset("tiny")!
         model.skips = true
-        let trainer = Trainer(model: model, training: tinyTraining(epochs: 20), data: train, validation: val, checkpointDirectory: nil)
+        let trainer = Trainer(
+            model: model, training: tinyTraining(epochs: 20), data: train, validation: val, checkpointDirectory: nil)
         let history = try trainer.run()
-        print("learnable target: validation NMAE per epoch", history.map { String(format: "%.3f", $0.validationNMAE) }.joined(separator: " "))
+        print(
+            "learnable target: validation NMAE per epoch",
+            history.map { String(format: "%.3f", $0.validationNMAE) }.joined(separator: " "))
         XCTAssertLessThan(history.last!.validationNMAE, 0.6, "measured 0.44 after 20 epochs")
     }
 
@@ -84,37 +99,51 @@ final class TrainerTests: XCTestCase {
     func testResumeAfterInterruptionIsExact() throws {
         let (train, val) = Trainer.split(try Self.simulated(80), validationFraction: 0.2)
         let config = tinyTraining(epochs: 3)
-        let whole = Trainer(model: .preset("tiny")!, training: config, data: train, validation: val, checkpointDirectory: temporaryDirectory())
+        let whole = Trainer(
+            model: .preset("tiny")!, training: config, data: train, validation: val,
+            checkpointDirectory: temporaryDirectory())
         try whole.run()
 
         let dir = temporaryDirectory()
-        let first = Trainer(model: .preset("tiny")!, training: config, data: train, validation: val, checkpointDirectory: dir)
+        let first = Trainer(
+            model: .preset("tiny")!, training: config, data: train, validation: val, checkpointDirectory: dir)
         var batches = 0
-        first.shouldStop = { batches += 1; return batches > 6 }  // 4 batches per epoch: stops inside epoch 2
+        first.shouldStop = {
+            batches += 1; return batches > 6
+        }  // 4 batches per epoch: stops inside epoch 2
         XCTAssertThrowsError(try first.run()) { error in
             XCTAssertTrue("\(error)".contains("interrupted at epoch 2"), "\(error)")
             XCTAssertTrue("\(error)".contains("epoch-0001"), "\(error)")
         }
-        let second = Trainer(model: .preset("tiny")!, training: config, data: train, validation: val, checkpointDirectory: dir)
+        let second = Trainer(
+            model: .preset("tiny")!, training: config, data: train, validation: val, checkpointDirectory: dir)
         try second.run()
         XCTAssertEqual(second.history.map(\.batchLosses), whole.history.map(\.batchLosses))
         XCTAssertEqual(second.history.map(\.validationNMAE), whole.history.map(\.validationNMAE))
-        for ((name, a), (_, b)) in zip(Checkpoint.stateDict(whole.model).sorted { $0.key < $1.key },
-                                       Checkpoint.stateDict(second.model).sorted { $0.key < $1.key }) {
+        for ((name, a), (_, b)) in zip(
+            Checkpoint.stateDict(whole.model).sorted { $0.key < $1.key },
+            Checkpoint.stateDict(second.model).sorted { $0.key < $1.key })
+        {
             XCTAssertEqual(a.bytes, b.bytes, "\(name) differs after resume")
         }
         XCTAssertEqual(second.optimizer.step, whole.optimizer.step)
         // More epochs continue the finished run and match a longer uninterrupted one.
         var longer = config; longer.epochs = 4
-        let continued = Trainer(model: .preset("tiny")!, training: longer, data: train, validation: val, checkpointDirectory: dir)
+        let continued = Trainer(
+            model: .preset("tiny")!, training: longer, data: train, validation: val, checkpointDirectory: dir)
         try continued.run()
-        let straight = Trainer(model: .preset("tiny")!, training: longer, data: train, validation: val, checkpointDirectory: nil)
+        let straight = Trainer(
+            model: .preset("tiny")!, training: longer, data: train, validation: val, checkpointDirectory: nil)
         try straight.run()
         XCTAssertEqual(continued.history.map(\.batchLosses), straight.history.map(\.batchLosses))
         XCTAssertEqual(continued.model.parameters.map(\.value.array), straight.model.parameters.map(\.value.array))
         // A different configuration refuses the directory.
         var other = config; other.learningRate = 1e-2
-        XCTAssertThrowsError(try Trainer(model: .preset("tiny")!, training: other, data: train, validation: val, checkpointDirectory: dir).run()) {
+        XCTAssertThrowsError(
+            try Trainer(
+                model: .preset("tiny")!, training: other, data: train, validation: val, checkpointDirectory: dir
+            ).run()
+        ) {
             XCTAssertTrue("\($0)".contains("another configuration"), "\($0)")
         }
     }
@@ -123,7 +152,9 @@ final class TrainerTests: XCTestCase {
     func testNaNStopsTheRunAndKeepsTheLastGoodCheckpoint() throws {
         let (train, val) = Trainer.split(try Self.simulated(80), validationFraction: 0.2)
         let dir = temporaryDirectory()
-        let trainer = Trainer(model: .preset("tiny")!, training: tinyTraining(epochs: 3), data: train, validation: val, checkpointDirectory: dir)
+        let trainer = Trainer(
+            model: .preset("tiny")!, training: tinyTraining(epochs: 3), data: train, validation: val,
+            checkpointDirectory: dir)
         trainer.batchHook = { epoch, batch, inputs in if epoch == 2 && batch == 1 { inputs.data[5] = .nan } }
         XCTAssertThrowsError(try trainer.run()) { error in
             let text = "\(error)"
@@ -133,7 +164,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(Trainer.latestCheckpoint(in: dir)?.folder.lastPathComponent, "epoch-0001")
         XCTAssertEqual(Trainer.latestCheckpoint(in: dir)?.epoch, 1)
         let restored = EncoderDecoderNet(.preset("tiny")!, seed: 99)
-        try Checkpoint.load(restored, from: Trainer.latestCheckpoint(in: dir)!.folder.appendingPathComponent("model.safetensors"))
+        try Checkpoint.load(
+            restored, from: Trainer.latestCheckpoint(in: dir)!.folder.appendingPathComponent("model.safetensors"))
         XCTAssertTrue(restored.parameters.allSatisfy { $0.value.array.allSatisfy(\.isFinite) })
     }
 
@@ -144,7 +176,9 @@ final class TrainerTests: XCTestCase {
             let saved = Engine.threadCount
             Engine.setThreadCount(threads)
             defer { Engine.setThreadCount(saved) }
-            let t = Trainer(model: .preset("tiny")!, training: tinyTraining(epochs: 1), data: train, validation: nil, checkpointDirectory: nil)
+            let t = Trainer(
+                model: .preset("tiny")!, training: tinyTraining(epochs: 1), data: train, validation: nil,
+                checkpointDirectory: nil)
             try t.run()
             return t.model.parameters.map(\.value.array)
         }
@@ -185,7 +219,8 @@ final class TrainingRecipeTests: XCTestCase {
             return try t.run()[0].batchLosses[0]
         }
         // The same first batch through the same initial network, measured directly.
-        let reference = Trainer(model: .preset("tiny")!, training: c, data: data, validation: nil, checkpointDirectory: nil)
+        let reference = Trainer(
+            model: .preset("tiny")!, training: c, data: data, validation: nil, checkpointDirectory: nil)
         let idx = reference.batches(epoch: 1)[0]
         let x = Tensor(shape: [idx.count, 2, 32, 32]), bands = Tensor(shape: [0])
         let c0 = Tensor(shape: [idx.count, 1, 32, 32])
@@ -198,7 +233,9 @@ final class TrainingRecipeTests: XCTestCase {
         let penalty = NormalisedL1Loss.weightPenalty(reference.optimizer.parameters, lambda: c.l2)
         let mse = MeanSquaredError()(prediction, bands).loss, l1 = NormalisedL1Loss()(prediction, bands).loss
         XCTAssertNotEqual(mse, l1)
-        XCTAssertEqual(try firstLoss(warmup: 5), mse + penalty, accuracy: 1e-6 * mse, "warm-up: MSE (the penalty is taken after the step)")
+        XCTAssertEqual(
+            try firstLoss(warmup: 5), mse + penalty, accuracy: 1e-6 * mse,
+            "warm-up: MSE (the penalty is taken after the step)")
         XCTAssertEqual(try firstLoss(warmup: 0), l1 + penalty, accuracy: 1e-6 * l1, "no warm-up: the paper's loss")
     }
 }
