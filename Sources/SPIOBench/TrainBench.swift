@@ -54,7 +54,7 @@ package struct TrainBench {
             values: (0..<(batch * config.inputChannels * s * s)).map { _ in Float(rng.normal()) })
         let outShape = net.outputShape(batch: batch)
         let y = Tensor(shape: outShape, values: (0..<outShape.reduce(1, *)).map { _ in Float(rng.normal()) })
-        func step() { net.zeroGrad(); _ = net.backward(loss(net(x), y).gradient); adam.update() }
+        func step() { _ = adam.takeStep(net, x, y, loss: loss.callAsFunction) }
         step(); step()  // warm-up: workspaces, BLAS buffers
         let gflopPerSample = EngineBench.convolutionTrainingFLOP(net) * 1e-9 / Double(batch)
         var rates: [Double] = []

@@ -48,3 +48,21 @@ public final class Adam {
         }
     }
 }
+
+extension Adam {
+    /// One optimisation step on `model`: zero its gradients, forward `inputs`, `loss` against
+    /// `targets`, backward, update. Returns the loss before the update; a non-finite loss updates
+    /// nothing. The one place a step is written: the trainer, `spio bench train` and `spio demo`
+    /// call it.
+    public func takeStep(
+        _ model: EncoderDecoderNet, _ inputs: Tensor, _ targets: Tensor,
+        loss: (Tensor, Tensor) -> (loss: Double, gradient: Tensor)
+    ) -> Double {
+        model.zeroGrad()
+        let (value, gradient) = loss(model(inputs), targets)
+        guard value.isFinite else { return value }
+        _ = model.backward(gradient)
+        update()
+        return value
+    }
+}

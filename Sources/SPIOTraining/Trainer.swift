@@ -148,17 +148,15 @@ package final class Trainer {
                 gather(training.inputs, idx, into: batchInputs)
                 gather(targets, idx, into: batchTargets)
                 batchHook?(epoch, b, batchInputs)
-                model.zeroGrad()
                 let inWarmup = optimizer.step < config.mseWarmupSteps
-                let (value, grad) =
-                    inWarmup ? warmupLoss(model(batchInputs), batchTargets) : loss(model(batchInputs), batchTargets)
                 optimizer.learningRate = Float(config.learningRate(atStep: optimizer.step))
+                let value = optimizer.takeStep(
+                    model, batchInputs, batchTargets,
+                    loss: inWarmup ? warmupLoss.callAsFunction : loss.callAsFunction)
                 guard value.isFinite else {
                     throw TrainingError.nonFinite(
                         epoch: epoch, step: optimizer.step + 1, what: "the loss", lastGoodCheckpoint: lastGood)
                 }
-                _ = model.backward(grad)
-                optimizer.update()
                 let total = value + NormalisedL1Loss.weightPenalty(optimizer.parameters, lambda: config.l2)
                 guard total.isFinite else {
                     throw TrainingError.nonFinite(

@@ -62,12 +62,9 @@ struct Demo: ParsableCommand {
         let t0 = Date()
         var first = 0.0, last = 0.0
         for step in 1...steps {
-            net.zeroGrad()
-            let (loss, grad) = mse(net(x), target)
+            let loss = adam.takeStep(net, x, target, loss: mse.callAsFunction)
             if step == 1 { first = loss }
             last = loss
-            _ = net.backward(grad)
-            adam.update()
             if step == 1 || step % 10 == 0 || step == steps {
                 progress(
                     String(
