@@ -264,8 +264,9 @@ final class RunnerTests: ScratchDirectoryTestCase {
     /// A run that fails is stored as failed with its error text, and the error reaches the caller.
     func testFailureRecordsItsError() throws {
         let path = dir + "/broken.yaml"
-        try "study: broken\nsimulation: {imageSize: 32, anatomy: {kind: file, path: /nonexistent/scan.nii}}\ndata: "
-            + "{samples: 8}\nmodel: {preset: tiny}\n"
+        try
+            ("study: broken\nsimulation: {imageSize: 32, anatomy: {kind: file, path: /nonexistent/scan.nii}}\ndata: "
+            + "{samples: 8}\nmodel: {preset: tiny}\n")
             .write(toFile: path, atomically: true, encoding: .utf8)
         let runner = try Runner(workspace: dir + "/ws")
         XCTAssertThrowsError(try runner.run(StudyPlan(path: path))) {
