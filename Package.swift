@@ -94,7 +94,7 @@ let package = Package(
             name: "SPIOTrainingTests", dependencies: ["SPIOTraining", "SPIONetworks", "SPIOTensor", "SPIOPhysics"]),
         .testTarget(
             name: "SPIOPhysicsTests",
-            dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor", "SPIOConfig", "SPIOCoding"])
+            dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor", "SPIOConfig", "SPIOCoding", "SPIODigest"])
     ],
     swiftLanguageModes: [.v5]
 )

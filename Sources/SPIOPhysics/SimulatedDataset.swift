@@ -11,6 +11,9 @@ import SPIOCoding
 package struct SimulatedDataset {
     /// Bumped whenever the simulator's output changes for the same configuration (part of the hash).
     package static let generatorVersion = "view-line-simulator 2"
+    /// Noisy samples changed when the SNR reference became the SPIO-free signal (noise-free ones
+    /// did not, so their hashes stay).
+    package static let noiseVersion = "noise reference: SPIO-free signal"
 
     package let config: SimulationConfig
     package let count: Int
@@ -26,7 +29,8 @@ package struct SimulatedDataset {
     /// Content hash of (generator version, configuration, count): the dataset's cache key.
     package static func contentHash(config: SimulationConfig, count: Int) -> String {
         let json = canonicalJSON(config)
-        return SHA256.hex("\(generatorVersion)\n\(json)\ncount=\(count)")
+        let version = config.noise.snrDB.isFinite ? "\(generatorVersion), \(noiseVersion)" : generatorVersion
+        return SHA256.hex("\(version)\n\(json)\ncount=\(count)")
     }
 
     /// Simulates `count` samples on the engine's threads. `progress(done)` is called from the

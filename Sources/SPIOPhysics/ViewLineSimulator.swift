@@ -60,6 +60,17 @@ package final class ViewLineSimulator: @unchecked Sendable {
             + config.field.b0Tesla * o.deltaChiPPM * 1e-6
     }
 
+    /// The noise level of a sample with this proton density: S / 10^(snrDB / 20), where S is the
+    /// signal of the same anatomy and stripes without SPIO or any field (forward-model.md section
+    /// 6). A scanner's noise does not depend on the iron in the slice, so at one nominal SNR every
+    /// concentration gets the same sigma; a reference taken from the distorted image itself would
+    /// grow with the pile-ups.
+    package func noiseSigma(protonDensity rho: [Float]) -> Double {
+        guard config.noise.snrDB.isFinite else { return 0 }
+        let reference = imager.image(protonDensity: rho, fineConcentration: nil, fieldHz: nil, dFieldDyHzPerMM: nil)
+        return NoiseModel.signalLevel(reference) / pow(10, config.noise.snrDB / 20)
+    }
+
     package func sample(_ index: Int) throws -> SimulatedSample {
         var rng = SeededGenerator(seed: config.seed, stream: UInt64(index))
         let n = config.imageSize, s = config.sequence.samplesPerPixel, fov = config.fovMM
@@ -125,7 +136,9 @@ package final class ViewLineSimulator: @unchecked Sendable {
         }
         var image = imager.image(
             protonDensity: rho, fineConcentration: columnFine, fieldHz: fieldFine, dFieldDyHzPerMM: gradientFine)
-        NoiseModel.apply(to: &image, snrDB: config.noise.snrDB, rng: &rng)
+        if config.noise.snrDB.isFinite {
+            NoiseModel.apply(to: &image, sigma: noiseSigma(protonDensity: rho), rng: &rng)
+        }
         return SimulatedSample(
             image: image, concentration: target, fieldHz: fieldPixels, objects: objects, protonDensity: rho)
     }
@@ -133,17 +146,17 @@ package final class ViewLineSimulator: @unchecked Sendable {
 
 /// Complex Gaussian noise at a given SNR (forward-model.md section 6).
 package enum NoiseModel {
-    /// S: the mean noiseless magnitude over pixels above 10 % of the maximum.
+    /// S: the mean magnitude over pixels above 10 % of the maximum of a SPIO-free reference image
+    /// (the stripes' tissue signal; the gaps between stripes are left out).
     package static func signalLevel(_ image: [Float]) -> Double {
         let peak = image.max() ?? 0
         let bright = image.filter { $0 > 0.1 * peak }
         return bright.isEmpty ? 0 : bright.reduce(0.0) { $0 + Double($1) } / Double(bright.count)
     }
 
-    /// Replaces each pixel m by |m + n_re + i n_im| with sigma = S / 10^(snrDB/20); infinite SNR: no change.
-    package static func apply(to image: inout [Float], snrDB: Double, rng: inout SeededGenerator) {
-        guard snrDB.isFinite else { return }
-        let sigma = signalLevel(image) / pow(10, snrDB / 20)
+    /// Replaces each pixel m by |m + n_re + i n_im|, n_re and n_im normal with standard deviation
+    /// `sigma`.
+    package static func apply(to image: inout [Float], sigma: Double, rng: inout SeededGenerator) {
         for i in image.indices {
             let re = Double(image[i]) + sigma * rng.normal(), im = sigma * rng.normal()
             image[i] = Float((re * re + im * im).squareRoot())

@@ -1,5 +1,7 @@
 import SPIOConfig
 import XCTest
+import SPIODigest
+import SPIOCoding
 import Foundation
 @testable import SPIOPhysics
 import SPIOImageIO
@@ -54,18 +56,58 @@ final class SimulationTests: XCTestCase {
         }
     }
 
-    func testNoiseHitsTheRequestedSNR() {
+    func testNoiseHasTheRequestedSigma() {
         var rng = SeededGenerator(seed: 3)
         let clean = (0..<20000).map { $0 % 2 == 0 ? Float(2) : 0 }
+        XCTAssertEqual(NoiseModel.signalLevel(clean), 2)
         var noisy = clean
-        NoiseModel.apply(to: &noisy, snrDB: 20, rng: &rng)  // sigma = 2 / 10 = 0.2
+        NoiseModel.apply(to: &noisy, sigma: 0.2, rng: &rng)
         var sq = 0.0
         for i in stride(from: 0, to: clean.count, by: 2) { sq += pow(Double(noisy[i] - clean[i]), 2) }
         let rms = (sq / Double(clean.count / 2)).squareRoot()
         XCTAssertEqual(rms, 0.2, accuracy: 0.01)  // magnitude of (2 + n) + i n: ~sigma for large signal
-        var same = clean
-        NoiseModel.apply(to: &same, snrDB: .infinity, rng: &rng)
-        XCTAssertEqual(same, clean)
+    }
+
+    /// A scanner's noise does not depend on the iron in the slice: at one nominal SNR, the same
+    /// anatomy gets the same sigma at every concentration, S / 10^(snrDB/20) with S the SPIO-free
+    /// stripes' signal; the old reference (the distorted image's own bright pixels) did not.
+    func testNoiseSigmaIsTheSameAtEveryConcentration() throws {
+        var config = tinyConfig("uniform")
+        config.imageSize = 64
+        config.noise.snrDB = 11
+        config.scene = SceneConfig(kind: "objects")
+        var sigmas: [Double] = [], ownReference: [Double] = []
+        for c in [2.0, 20.0, 60.0] {
+            var o = ObjectConfig(); o.radiusMM = 3; o.concentrationUgPerMM3 = c
+            config.scene.objects = [o]
+            let simulator = try ViewLineSimulator(config: config)
+            var clean = config; clean.noise.snrDB = .infinity
+            let sample = try ViewLineSimulator(config: clean).sample(0)
+            sigmas.append(simulator.noiseSigma(protonDensity: sample.protonDensity))
+            ownReference.append(NoiseModel.signalLevel(sample.image) / pow(10, 11.0 / 20))
+        }
+        var none = config; none.scene = SceneConfig(kind: "none")
+        var noneClean = none; noneClean.noise.snrDB = .infinity
+        let reference = NoiseModel.signalLevel(try ViewLineSimulator(config: noneClean).sample(0).image)
+        let flat = try ViewLineSimulator(config: none)
+        XCTAssertEqual(sigmas[0], sigmas[1]); XCTAssertEqual(sigmas[1], sigmas[2])
+        XCTAssertEqual(sigmas[0], reference / pow(10, 11.0 / 20), accuracy: 1e-12 * reference)
+        XCTAssertEqual(flat.noiseSigma(protonDensity: try flat.sample(0).protonDensity), sigmas[0], accuracy: 1e-12)
+        let spread = (ownReference.max()! - ownReference.min()!) / ownReference.min()!
+        print("sigma at 11 dB: \(sigmas[0]) at every concentration; the image's own reference would give \(ownReference)")
+        XCTAssertGreaterThan(spread, 0.01, "the pile-ups change the distorted image's own bright-pixel level")
+    }
+
+    /// Noise-free datasets keep the hash they had before the noise reference changed; noisy ones
+    /// get a new one, so a workspace never reuses a dataset simulated with the old reference.
+    func testOnlyNoisyDatasetsChangedTheirHash() {
+        func before(_ c: SimulationConfig) -> String {
+            SHA256.hex("\(SimulatedDataset.generatorVersion)\n\(canonicalJSON(c))\ncount=5")
+        }
+        var clean = tinyConfig(); clean.noise.snrDB = .infinity
+        XCTAssertEqual(SimulatedDataset.contentHash(config: clean, count: 5), before(clean))
+        let noisy = tinyConfig()
+        XCTAssertNotEqual(SimulatedDataset.contentHash(config: noisy, count: 5), before(noisy))
     }
 
     func testVoidsAndBendingNearTheParticles() throws {
