@@ -94,7 +94,8 @@ final class SimulationTests: XCTestCase {
         XCTAssertEqual(sigmas[0], reference / pow(10, 11.0 / 20), accuracy: 1e-12 * reference)
         XCTAssertEqual(flat.noiseSigma(protonDensity: try flat.sample(0).protonDensity), sigmas[0], accuracy: 1e-12)
         let spread = (ownReference.max()! - ownReference.min()!) / ownReference.min()!
-        print("sigma at 11 dB: \(sigmas[0]) at every concentration; the image's own reference would give \(ownReference)")
+        print(
+            "sigma at 11 dB: \(sigmas[0]) at every concentration; the image's own reference would give \(ownReference)")
         XCTAssertGreaterThan(spread, 0.01, "the pile-ups change the distorted image's own bright-pixel level")
     }
 
