@@ -12,6 +12,9 @@ package struct EvaluationSummary {
     /// The metrics beside NMAE (`ImageMetrics`), mean and sd over the images, by store key
     /// (`rmse`, `hfen`, `ssim`, `iron_error`); empty for evaluations made before they existed.
     package var quality: [MetricKey: (mean: Double, sd: Double)] = [:]
+    /// Per image with SPIO: the mean true and estimated concentration over it (ug/mm^3); empty for
+    /// evaluations made before they were stored.
+    package var spioMeans: [(truth: Double, estimate: Double)] = []
 
     package init(store: RunStore, id: Int64) throws {
         let metrics = try store.metrics(id)
@@ -22,6 +25,10 @@ package struct EvaluationSummary {
         let estimates = values(.phantomEstimate), truths = values(.phantomTruth)
         if !estimates.isEmpty { estimate = Evaluation.meanAndSD(estimates) }
         if !truths.isEmpty { truth = truths.reduce(0, +) / Double(truths.count) }
+        let truthByImage = Dictionary(
+            metrics.filter { $0.key == .spioTruth }.map { ($0.step, $0.value) }, uniquingKeysWith: { a, _ in a })
+        spioMeans = metrics.filter { $0.key == .spioEstimate }.sorted { $0.step < $1.step }
+            .compactMap { m in truthByImage[m.step].map { ($0, m.value) } }
         for k in MetricKey.quality {
             if let m = values(k.mean).first, let s = values(k.sd).first { quality[k] = (m, s) }
         }

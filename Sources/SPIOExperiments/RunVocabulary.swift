@@ -40,6 +40,9 @@ package struct MetricKey: RawRepresentable, Hashable, Comparable, Sendable, Coda
     package static let hfen = MetricKey(rawValue: "hfen")
     package static let ssim = MetricKey(rawValue: "ssim")
     package static let ironError = MetricKey(rawValue: "iron_error")
+    /// Per image: the mean true and estimated concentration over the SPIO (truth > 0), ug/mm^3.
+    package static let spioTruth = MetricKey(rawValue: "spio.true_mean")
+    package static let spioEstimate = MetricKey(rawValue: "spio.estimated_mean")
     package static let phantomEstimate = MetricKey(rawValue: "phantom.estimate")
     package static let phantomTruth = MetricKey(rawValue: "phantom.truth")
     // Dataset runs.

@@ -279,10 +279,11 @@ package final class Runner {
                 return SHA256.hex(bytes)
             }.joined(separator: ",")
         }
-        // "metrics": 2 since evaluations measure RMSE, HFEN, SSIM and the total-iron error too.
+        // "metrics": 2 since evaluations measure RMSE, HFEN, SSIM and the total-iron error too; 3 since
+        // they store each image's mean true and estimated concentration over its SPIO (linearity).
         let json =
             "{\"training\":\"\(training.configHash)\",\"set\":\(canonicalJSON(set)),"
-            + "\"dataset\":\"\(source)\",\"metrics\":2}"
+            + "\"dataset\":\"\(source)\",\"metrics\":3}"
         let hash = SHA256.hex(json)
         let dir = directory("evaluations", hash)
         return try cached(
@@ -310,6 +311,9 @@ package final class Runner {
                 // The metrics a reviewer of susceptibility maps expects beside NMAE, per image.
                 var perKey: [MetricKey: [Double]] = [:]
                 for s in 0..<test.count {
+                    if let c = test.spioMeans(s) {
+                        values += [(.spioTruth, s, c.truth), (.spioEstimate, s, c.estimate)]
+                    }
                     guard let m = test.imageMetrics(s) else { continue }
                     for (k, v) in [
                         (MetricKey.rmse, m.rmse), (.hfen, m.hfen), (.ssim, m.ssim), (.ironError, m.ironErrorFraction)

@@ -39,6 +39,7 @@ extension StudyReport {
             let file = "sweep-\(Self.slug(name)).csv"
             try out.csv(file, csv)
             md += "\nData: [\(file)](\(file)).\n\n"
+            md += try linearitySection(name, members: members, rows: rows, out: &out)
             // Each plot once, under the first of its sweeps.
             for plot in config.plots
             where plot.metric == "nmae"
@@ -60,6 +61,53 @@ extension StudyReport {
             }
         }
         return md
+    }
+
+    /// For a sweep over concentration: the fit of estimated against true mean concentration over
+    /// each image's SPIO, per run and per value of the sweep's other labels (e.g. the SNR). A
+    /// quantification method should give slope 1 and R^2 near 1.
+    private func linearitySection(
+        _ name: String, members: [(Row, Evaluated)], rows: [Row], out: inout ReportFiles
+    ) throws -> String {
+        let keys = Set(members.flatMap { $0.1.set.labels.keys })
+        guard let x = keys.sorted().first(where: { $0.lowercased().contains("concentration") }) else { return "" }
+        let others = keys.subtracting([x]).sorted()
+        var groups: [(run: Row, labels: [String], points: [(truth: Double, estimate: Double)])] = []
+        for (r, e) in members where !e.spioMeans.isEmpty {
+            let labels = others.map { e.set.labels[$0] ?? "" }
+            if let i = groups.firstIndex(where: { $0.run.training.id == r.training.id && $0.labels == labels }) {
+                groups[i].points += e.spioMeans
+            } else {
+                groups.append((r, labels, e.spioMeans))
+            }
+        }
+        guard !groups.isEmpty else { return "" }
+        var csv = [["run", "name"] + others + ["slope", "abs_1_minus_slope", "intercept_ug_per_mm3", "r2", "images"]]
+        var mdRows: [[String]] = []
+        for g in groups {
+            let fit = LinearFit(g.points.map(\.truth), g.points.map(\.estimate))
+            csv.append(
+                [String(g.run.training.id!), g.run.name] + g.labels + [
+                    Self.number(fit.slope), Self.number(abs(1 - fit.slope)), Self.number(fit.intercept),
+                    Self.number(fit.r2), String(g.points.count)
+                ])
+            mdRows.append(
+                (rows.count > 1 ? [g.run.label] : []) + g.labels + [
+                    Self.fixed(fit.slope), Self.fixed(abs(1 - fit.slope)), Self.fixed(fit.intercept),
+                    Self.fixed(fit.r2),
+                    String(g.points.count)
+                ])
+        }
+        let file = "linearity-\(Self.slug(name)).csv"
+        try out.csv(file, csv)
+        return "### Linearity over `\(x)`\n\nEach image's mean estimated concentration over its SPIO (the pixels where "
+            + "the truth is above zero) against the mean true one there, fitted as estimated = intercept + slope x true "
+            + "over every image of the sweep (ug/mm^3).\n\n"
+            + Self.markdownTable(
+                (rows.count > 1 ? ["run"] : []) + others + [
+                    "slope", "|1 - slope|", "intercept (ug/mm^3)", "R^2", "images"
+                ],
+                mdRows) + "\nData: [\(file)](\(file)).\n\n"
     }
 
     /// One configured plot: y = NMAE (mean +- sd) or the bottle estimate against the label `x`.

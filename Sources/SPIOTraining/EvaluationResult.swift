@@ -49,6 +49,17 @@ package struct EvaluationResult {
         return ImageMetrics(prediction: maps.data + i * plane, truth: truth.data + i * plane, size: imageSize)
     }
 
+    /// The mean true and estimated concentration (ug/mm^3) of image `i` over its SPIO (the pixels
+    /// where the truth is above zero): a point of the linearity fit over a concentration sweep.
+    /// nil without truth or SPIO.
+    public func spioMeans(_ i: Int) -> (truth: Double, estimate: Double)? {
+        guard let t = truth(i) else { return nil }
+        let m = map(i)
+        var sumTruth = 0.0, sumEstimate = 0.0, count = 0
+        for p in t.indices where t[p] > 0 { sumTruth += Double(t[p]); sumEstimate += Double(m[p]); count += 1 }
+        return count == 0 ? nil : (sumTruth / Double(count), sumEstimate / Double(count))
+    }
+
     /// The mean of image `i`'s predicted map (or its truth) over a disk (the phantom table's
     /// estimate); nil when `ofTruth` and the set has none.
     package func regionMean(

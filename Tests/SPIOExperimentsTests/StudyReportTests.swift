@@ -42,6 +42,10 @@ final class StudyReportTests: ScratchDirectoryTestCase {
                       samples: 2
                       interpretability: {gradCAM: [encoder.3.5], saliency: true, features: encoder.1.3, featureCount: 4}
                       over: {simulation.noise.snrDB: [5, inf]}
+                    - name: dose
+                      samples: 2
+                      simulation: {anatomy: {kind: agar}, scene: {kind: bottle, bottleRadiusMM: 4}}
+                      over: {simulation.scene.concentrationUgPerMM3: [3.49, 27.9], simulation.noise.snrDB: [19, inf]}
                 report:
                   paper: {"batch1[concentrationUgPerMM3=27.90]": "27.35, 1.97 %"}
                   plots:
@@ -50,7 +54,7 @@ final class StudyReportTests: ScratchDirectoryTestCase {
                 """)
         let runner = try Runner(workspace: ws)
         let outcome = try runner.run(try StudyPlan(path: first))[0]
-        XCTAssertEqual(outcome.evaluations.count, 4)
+        XCTAssertEqual(outcome.evaluations.count, 8)
         let files = try StudyReport(store: runner.store, study: "first").write(to: dir + "/report")
         let names = Set(files.map { ($0 as NSString).lastPathComponent })
         for f in [
@@ -83,7 +87,25 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         XCTAssertTrue(
             sweep.hasPrefix("run,name,set,snrDB,nmae_mean,nmae_sd,images\r\n")
                 && sweep.contains(",noise[snrDB=inf],inf,"), sweep)
+        // Linearity over the dose sweep: one fit per SNR, from the stored per-image SPIO means.
+        let linearity = try String(contentsOfFile: dir + "/report/linearity-dose.csv", encoding: .utf8)
+            .components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        XCTAssertEqual(linearity[0], "run,name,snrDB,slope,abs_1_minus_slope,intercept_ug_per_mm3,r2,images")
+        XCTAssertEqual(linearity.count, 3, "\(linearity)")
+        var points: [(Double, Double)] = []
+        for e in outcome.evaluations where (try runner.store.params(e.id!)["set"])?.hasSuffix("snrDB=19]") == true {
+            let truth = try runner.store.metrics(e.id!, key: .spioTruth).map(\.value)
+            let estimate = try runner.store.metrics(e.id!, key: .spioEstimate).map(\.value)
+            XCTAssertEqual(truth.count, 2)
+            points += zip(truth, estimate).map { ($0, $1) }
+        }
+        XCTAssertEqual(points.count, 4)
+        let fit = LinearFit(points.map(\.0), points.map(\.1))
+        XCTAssertTrue(
+            linearity.contains { $0.hasPrefix("2,first,19,\(StudyReport.number(fit.slope)),") },
+            "\(linearity) vs \(fit)")
         let md = try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8)
+        XCTAssertTrue(md.contains("### Linearity over `concentrationUgPerMM3`"), md)
         XCTAssertTrue(
             md.contains("## Phantom table") && md.contains("| 1 | 27.90 | ") && md.contains("27.35, 1.97 %"), md)
         XCTAssertTrue(md.contains("(Sets with snrDB = inf are in the table but not on this plot.)"), md)
@@ -107,7 +129,7 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         .write(toFile: first, atomically: true, encoding: .utf8)
         _ = try runner.run(try StudyPlan(path: first))
         let reevaluated = try StudyReport(store: runner.store, study: "first").rows()[0].evaluations
-        XCTAssertEqual(reevaluated.count, 4)
+        XCTAssertEqual(reevaluated.count, 8)
         let newer = reevaluated.first { $0.set.name == "noise[snrDB=5]" }!
         XCTAssertEqual(newer.set.interpretability?.featureCount, 2)
 
@@ -163,5 +185,21 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         }
         let failed = try runner.store.runs(status: .failed, kind: .evaluate)
         XCTAssertEqual(failed.count, 1)
+    }
+}
+
+/// Least squares against values worked out by hand.
+final class LinearFitTests: XCTestCase {
+    func testExactLineAndAKnownResidual() {
+        let exact = LinearFit([1, 2, 3, 4], [5, 7, 9, 11])
+        XCTAssertEqual(exact.slope, 2, accuracy: 1e-12)
+        XCTAssertEqual(exact.intercept, 3, accuracy: 1e-12)
+        XCTAssertEqual(exact.r2, 1, accuracy: 1e-12)
+        // x = 0, 1, 2 and y = 0, 2, 1: slope 1/2, intercept 1/2, residuals -1/2, 1, -1/2, R^2 = 1 - 1.5 / 2.
+        let noisy = LinearFit([0, 1, 2], [0, 2, 1])
+        XCTAssertEqual(noisy.slope, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(noisy.intercept, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(noisy.r2, 0.25, accuracy: 1e-12)
+        XCTAssertTrue(LinearFit([1, 1], [2, 3]).slope.isNaN, "x does not vary")
     }
 }
