@@ -351,3 +351,30 @@ struct KernelOptions: ParsableArguments {
         return state
     }
 }
+
+/// `spio export`: a study's runs in other tools' formats.
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a study's runs in another tool's format.", subcommands: [MLflow.self])
+
+    struct MLflow: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "mlflow",
+            abstract: "Write a study's runs as an MLflow file store that MLflow's client and UI read.",
+            discussion: """
+                One experiment named after the study; one MLflow run per dataset, training and evaluation, with \
+                parameters, every metric at every step, tags and the run's workspace folder as its artifacts. \
+                Exporting again rewrites the same runs. View with: mlflow ui --backend-store-uri OUT (docs/mlflow.md).
+                """)
+        @Argument(help: "Study name.") var study: String
+        @Option(help: "MLflow file store folder (default ./mlruns).") var out = "mlruns"
+        @OptionGroup var workspace: WorkspaceOptions
+
+        func run() throws {
+            let store = try workspace.readingStore()
+            let export = MLflowExport(store: store, study: study)
+            let (experiment, runs) = try export.write(to: out)
+            print("\(out): experiment \(experiment) '\(study)', \(runs) runs")
+        }
+    }
+}

@@ -15,6 +15,7 @@ struct Spio: ParsableCommand {
         abstract: "DeepSPIO-Lab: simulate View Line MRI, train DeepSPIO, measure the engine.",
         subcommands: [
             Run.self, Validate.self, Runs.self, Show.self, Compare.self, Report.self, Audit.self, Verify.self,
+            Export.self,
             Simulate.self, Train.self, Predict.self, ModelCommand.self, Bench.self, Demo.self
         ])
 }
