@@ -4,16 +4,19 @@ import SPIOImageIO
 
 /// Slices of real images: NIfTI-1 volumes (a file or every .nii/.nii.gz in a folder, e.g. IXI PD)
 /// or an NPY stack (N x H x W, or one H x W image). Each call picks a file and a slice from the
-/// central `sliceFraction` of the third axis, resamples it bilinearly to the image matrix and
+/// central `sliceFraction` of the third axis (or from a `slab` of it, so that training and test
+/// sets can be drawn from slabs that share no slice), resamples it bilinearly to the image matrix and
 /// scales it so its 99.5th percentile is 1. Files are read once and kept.
 package final class FileAnatomy: Anatomy, @unchecked Sendable {
     package let paths: [String]
     package let sliceFraction: Double
+    /// [from, to) fractions of the third axis, or nil for the central `sliceFraction`.
+    package let slab: [Double]?
     private var cache: [String: (nx: Int, ny: Int, nz: Int, values: [Float])] = [:]
     private let lock = NSLock()
 
     /// - Parameter path: a .nii, .nii.gz or .npy file, or a folder of NIfTI files.
-    package init(path: String, sliceFraction: Double = 0.5) throws {
+    package init(path: String, sliceFraction: Double = 0.5, slab: [Double]? = nil) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw FileError(path, "no such file or folder")
@@ -33,6 +36,19 @@ package final class FileAnatomy: Anatomy, @unchecked Sendable {
             throw SimulationError.invalid("anatomy.sliceFraction must be in (0, 1]")
         }
         self.sliceFraction = sliceFraction
+        self.slab = slab
+    }
+
+    /// The slice indices drawn from in a volume of `nz` slices: the slab's, or the central fraction.
+    package func sliceRange(nz: Int) -> Range<Int> {
+        if let slab {
+            let first = Swift.min(nz - 1, Int((slab[0] * Double(nz)).rounded(.down)))
+            let end = Swift.max(first + 1, Swift.min(nz, Int((slab[1] * Double(nz)).rounded(.up))))
+            return first..<end
+        }
+        let span = Swift.max(1, Int((Double(nz) * sliceFraction).rounded()))
+        let first = (nz - span) / 2
+        return first..<(first + span)
     }
 
     private func volume(_ path: String) throws -> (nx: Int, ny: Int, nz: Int, values: [Float]) {
@@ -58,9 +74,8 @@ package final class FileAnatomy: Anatomy, @unchecked Sendable {
     package func slice(pixels n: Int, fovMM: Double, rng: inout SeededGenerator) throws -> [Float] {
         let path = paths[rng.int(in: 0...(paths.count - 1))]
         let v = try volume(path)
-        let span = Swift.max(1, Int((Double(v.nz) * sliceFraction).rounded()))
-        let first = (v.nz - span) / 2
-        let k = first + rng.int(in: 0...(span - 1))
+        let range = sliceRange(nz: v.nz)
+        let k = range.lowerBound + rng.int(in: 0...(range.count - 1))
         let plane = Array(v.values[(k * v.nx * v.ny)..<((k + 1) * v.nx * v.ny)])
         var out = FileAnatomy.resample(plane, width: v.nx, height: v.ny, to: n)
         let sorted = out.sorted()

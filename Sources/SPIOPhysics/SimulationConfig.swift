@@ -126,11 +126,25 @@ package struct AnatomyConfig: Codable, Equatable, Sendable {
     /// For `file`: a .nii, .nii.gz or .npy file, or a folder of them.
     package var path: String?
     package var sliceFraction = 0.5
+    /// For `file`: the slices to draw from as fractions of the third axis, [from, to) with
+    /// 0 <= from < to <= 1, e.g. [0.3, 0.6] to train and [0.65, 0.8] to test on slabs that share no
+    /// slice. Replaces `sliceFraction` (the central fraction) when given.
+    package var slab: [Double]?
     package var agarRadiusMM = 20.0
     package var bottleWallMM = 0.5
     package init() {}
     package init(kind: String) { self.kind = kind }
-    enum CodingKeys: String, CodingKey, CaseIterable { case kind, path, sliceFraction, agarRadiusMM, bottleWallMM }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case kind, path, sliceFraction, slab, agarRadiusMM, bottleWallMM
+    }
+
+    // Written only when set, so configurations without a slab keep their hashes.
+    package func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind); try c.encodeIfPresent(path, forKey: .path)
+        try c.encode(sliceFraction, forKey: .sliceFraction); try c.encodeIfPresent(slab, forKey: .slab)
+        try c.encode(agarRadiusMM, forKey: .agarRadiusMM); try c.encode(bottleWallMM, forKey: .bottleWallMM)
+    }
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -141,6 +155,14 @@ package struct AnatomyConfig: Codable, Equatable, Sendable {
                 forKey: .path, in: c, debugDescription: "anatomy kind 'file' needs a path")
         }
         try c.update(&sliceFraction, .sliceFraction)
+        if let range = try c.decodeIfPresent([Double].self, forKey: .slab) {
+            guard range.count == 2, range[0] >= 0, range[0] < range[1], range[1] <= 1 else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .slab, in: c, debugDescription: "expected [from, to] with 0 <= from < to <= 1, got \(range)"
+                )
+            }
+            slab = range
+        }
         try c.update(&agarRadiusMM, .agarRadiusMM); try c.update(&bottleWallMM, .bottleWallMM)
     }
 }

@@ -43,7 +43,8 @@ package final class ViewLineSimulator: @unchecked Sendable {
             anatomy = agar
         case "uniform": anatomy = UniformAnatomy()
         case "file":
-            anatomy = try FileAnatomy(path: config.anatomy.path ?? "", sliceFraction: config.anatomy.sliceFraction)
+            anatomy = try FileAnatomy(
+                path: config.anatomy.path ?? "", sliceFraction: config.anatomy.sliceFraction, slab: config.anatomy.slab)
         default: anatomy = ProceduralBrain()
         }
         let m = Swift.min(config.imageSize, config.field.maxMatrix)

@@ -170,6 +170,25 @@ final class SimulationTests: XCTestCase {
         XCTAssertThrowsError(try ViewLineSimulator(config: config)) { XCTAssertTrue("\($0)".contains(".missing")) }
     }
 
+    /// Training and test sets drawn from slabs of a real volume share no slice; without a slab the
+    /// central fraction is used as before, and the configuration's JSON (its hash) is unchanged.
+    func testSlabsOfAVolumeShareNoSlice() throws {
+        let stack = NSTemporaryDirectory() + "spio-slab-\(getpid()).npy"
+        defer { try? FileManager.default.removeItem(atPath: stack) }
+        try NPYArray(shape: [10, 8, 8], values: (0..<640).map { Float($0 % 7) }).write(to: stack)
+        let train = try FileAnatomy(path: stack, slab: [0.3, 0.6]),
+            test = try FileAnatomy(path: stack, slab: [0.65, 0.8])
+        XCTAssertEqual(train.sliceRange(nz: 10), 3..<6)
+        XCTAssertEqual(test.sliceRange(nz: 10), 6..<8)
+        XCTAssertEqual(try FileAnatomy(path: stack).sliceRange(nz: 10), 2..<7)
+        XCTAssertEqual(try FileAnatomy(path: stack, slab: [0, 0.01]).sliceRange(nz: 10), 0..<1, "at least one slice")
+        let yaml = "anatomy: {kind: file, path: \(stack), slab: [0.6, 0.3]}"
+        XCTAssertThrowsError(try ConfigFile.decode(SimulationConfig.self, yaml: yaml, file: "s.yaml")) {
+            XCTAssertTrue("\($0)".contains("expected [from, to] with 0 <= from < to <= 1"), "\($0)")
+        }
+        XCTAssertFalse(canonicalJSON(SimulationConfig()).contains("slab"))
+    }
+
     func testWriteProducesArraysManifestAndPreviews() throws {
         let dir = NSTemporaryDirectory() + "spio-sim-\(getpid())"
         let data = try SimulatedDataset.generate(config: tinyConfig(), count: 3, keepField: true)
