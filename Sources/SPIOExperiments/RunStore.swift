@@ -61,8 +61,11 @@ package final class RunStore {
     /// Opens the store; `.readWrite` creates and migrates it if needed.
     package init(path: String, access: Access = .readWrite) throws {
         self.path = path
+        // Held until the migrations below have run (writers only).
+        var lock: Int32 = -1
+        defer { if lock >= 0 { flock(lock, LOCK_UN); close(lock) } }
         switch access {
-        case .readWrite: db = try Self.openForWriting(path)
+        case .readWrite: (db, lock) = try Self.openForWriting(path)
         case .readOnly: db = try Self.openForReading(path)
         }
         // A store written by a newer version has migrations this one does not know: opening it
@@ -94,7 +97,9 @@ package final class RunStore {
         }
     }
 
-    private static func openForWriting(_ path: String) throws -> any DatabaseWriter {
+    /// The store and the advisory lock that serialises opening and migrating; the caller releases
+    /// the lock once the migrations have run.
+    private static func openForWriting(_ path: String) throws -> (any DatabaseWriter, Int32) {
         try checkKinds(path)
         let folder = (path as NSString).deletingLastPathComponent
         do {
@@ -107,19 +112,23 @@ package final class RunStore {
         // Switching a new file to WAL and checking which migrations ran are not protected by
         // SQLite's busy timeout; two processes opening a fresh store at once would race
         // ("database is locked", "duplicate column"). An advisory lock beside the file
-        // serialises opening; afterwards SQLite's own locking takes over.
+        // serialises opening and migrating; afterwards SQLite's own locking takes over.
         let lock = open(path + ".lock", O_RDWR | O_CREAT, 0o644)
         guard lock >= 0 else {
             let reason = String(cString: strerror(errno))
             if errno == EACCES || errno == EROFS { throw RunStoreError.readOnly(path, reason) }
             throw RunStoreError.cannotLock(path + ".lock", reason)
         }
-        defer { flock(lock, LOCK_UN); close(lock) }
         while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
-        if FileManager.default.fileExists(atPath: path), access(path, W_OK) != 0 {
-            throw RunStoreError.readOnly(path, String(cString: strerror(errno)))
+        do {
+            if FileManager.default.fileExists(atPath: path), access(path, W_OK) != 0 {
+                throw RunStoreError.readOnly(path, String(cString: strerror(errno)))
+            }
+            return (try DatabasePool(path: path, configuration: config), lock)
+        } catch {
+            flock(lock, LOCK_UN); close(lock)
+            throw error
         }
-        return try DatabasePool(path: path, configuration: config)
     }
 
     private static func openForReading(_ path: String) throws -> any DatabaseWriter {

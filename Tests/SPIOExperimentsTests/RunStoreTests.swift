@@ -4,6 +4,21 @@ import XCTest
 @testable import SPIOExperiments
 
 final class RunStoreTests: ScratchDirectoryTestCase {
+    /// Opening a fresh store from many threads at once: the advisory lock is held until the
+    /// migrations have run, so none of them applies a migration twice ("duplicate column").
+    func testManyOpenersOfAFreshStoreAtOnce() throws {
+        for round in 0..<5 {
+            let path = dir + "/fresh-\(round)/runs.sqlite"
+            let errors = NSLock()
+            var failures: [String] = []
+            DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                do { _ = try RunStore(path: path) } catch {
+                    errors.lock(); failures.append("\(error)"); errors.unlock()
+                }
+            }
+            XCTAssertEqual(failures, [], "round \(round)")
+        }
+    }
 
     func testRoundTrips() throws {
         let store = try RunStore(path: dir + "/runs.sqlite")
