@@ -58,7 +58,8 @@ package struct MLflowExport {
                 ("start_time", String(start)), ("status", String(Self.status(r.status))), ("tags", "[]"),
                 ("user_id", Self.quoted(r.host))
             ]).write(to: dir.appendingPathComponent("meta.yaml"), atomically: true, encoding: .utf8)
-            for (key, value) in try store.params(r.id!) {
+            let params = try store.params(r.id!)
+            for (key, value) in params {
                 try Self.put(value, dir.appendingPathComponent("params"), key)
             }
             var lines: [String: String] = [:]
@@ -76,7 +77,7 @@ package struct MLflowExport {
             for key in ["kernel_mode", "blas_core", "host", "cpu"] {
                 if let v = environment[key], !v.isEmpty { tags["spio.\(key)"] = v }
             }
-            if let backend = try store.params(r.id!)["training.backend"] { tags["spio.backend"] = backend }
+            if let backend = params["training.backend"] { tags["spio.backend"] = backend }
             if let error = r.error { tags["spio.error"] = error }
             for (key, value) in tags { try Self.put(value, dir.appendingPathComponent("tags"), key) }
         }

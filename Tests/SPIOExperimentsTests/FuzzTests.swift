@@ -192,15 +192,7 @@ final class WorkspaceFuzzTests: ScratchDirectoryTestCase {
     }
 
     func testGeneratedWorkspaceFaultsEndInAMessageOrACorrectResult() throws {
-        let study = dir + "/ws-fuzz.yaml"
-        try """
-        study: wsfuzz
-        simulation: {imageSize: 32, seed: 3}
-        data: {samples: 24}
-        model: {preset: tiny}
-        training: {epochs: 1, batchSize: 8, learningRate: 0.003}
-        evaluation: {sets: [{name: test, samples: 4, seed: 5}]}
-        """.write(toFile: study, atomically: true, encoding: .utf8)
+        let study = try tinyStudy("wsfuzz", seed: 3, testSamples: 4, testSeed: 5)
         let base = dir + "/base"
         let first = try Self.spio(["run", study, "--workspace", base, "--report", "none"])
         XCTAssertEqual(first.status, 0, first.text)

@@ -17,15 +17,7 @@ final class MLflowExportTests: ScratchDirectoryTestCase {
             if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("mlflow is not installed in CI") }
             throw XCTSkip("the mlflow Python package is not installed (pip install mlflow-skinny)")
         }
-        let study = dir + "/export.yaml"
-        try """
-        study: export
-        simulation: {imageSize: 32, seed: 2}
-        data: {samples: 24}
-        model: {preset: tiny}
-        training: {epochs: 1, batchSize: 8, learningRate: 0.003}
-        evaluation: {sets: [{name: test, samples: 3, seed: 4}]}
-        """.write(toFile: study, atomically: true, encoding: .utf8)
+        let study = try tinyStudy("export", seed: 2, testSamples: 3, testSeed: 4)
         let ws = dir + "/ws"
         let run = try WorkspaceFuzzTests.spio(["run", study, "--workspace", ws, "--report", "none"])
         XCTAssertEqual(run.status, 0, run.text)

@@ -25,16 +25,7 @@ final class WorkspaceFaultTests: ScratchDirectoryTestCase {
     }
 
     func study(epochs: Int = 1) throws -> String {
-        let path = dir + "/faults.yaml"
-        try """
-        study: faults
-        simulation: {imageSize: 32, seed: 4}
-        data: {samples: 24}
-        model: {preset: tiny}
-        training: {epochs: \(epochs), batchSize: 8, learningRate: 0.003}
-        evaluation: {sets: [{name: test, samples: 4, seed: 6}]}
-        """.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+        try tinyStudy("faults", seed: 4, epochs: epochs, testSamples: 4, testSeed: 6)
     }
 
     /// Every reading command works on a read-only workspace, creates nothing there, and gives the
