@@ -203,7 +203,10 @@ package enum ConfigFile {
 
     private static func describe(_ error: DecodingError) -> ([CodingKey], String) {
         switch error {
-        case let .typeMismatch(type, c): return (c.codingPath, "expected \(typeName(type)): \(c.debugDescription)")
+        case let .typeMismatch(type, c):
+            // Yams's own words ("Expected to decode Sequence but found Node instead") add nothing.
+            let detail = c.debugDescription.hasPrefix("Expected to decode") ? "" : ": \(c.debugDescription)"
+            return (c.codingPath, "expected \(typeName(type))\(detail)")
         case let .valueNotFound(type, c): return (c.codingPath, "expected \(typeName(type)), found nothing")
         case let .keyNotFound(key, c): return (c.codingPath + [key], "missing required key '\(key.stringValue)'")
         case let .dataCorrupted(c): return (c.codingPath, c.debugDescription)
@@ -219,7 +222,7 @@ package enum ConfigFile {
         case is Bool.Type: return "true or false"
         default:
             let name = "\(t)"
-            return name.hasPrefix("Array")
+            return name.hasPrefix("Array") || name == "Sequence"
                 ? "a list" : name.hasPrefix("Dictionary") ? "a mapping" : "a mapping (\(name))"
         }
     }

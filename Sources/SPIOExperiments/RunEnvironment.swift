@@ -23,18 +23,7 @@ package struct RunEnvironment: Sendable {
 
     /// The current process's environment; git state of the working directory, if it is a checkout.
     package static func current(threads: Int, blas: String, kernel: KernelPolicy.State) -> RunEnvironment {
-        func git(_ args: [String]) -> String? {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["git"] + args
-            let pipe = Pipe()
-            p.standardOutput = pipe; p.standardError = FileHandle.nullDevice
-            guard (try? p.run()) != nil else { return nil }
-            let out = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return p.terminationStatus == 0
-                ? String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : nil
-        }
+        func git(_ args: [String]) -> String? { Subprocess.text("git", args) }
         let commit = git(["rev-parse", "HEAD"])
         let dirty = commit == nil ? nil : !(git(["status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty
         let cpu =

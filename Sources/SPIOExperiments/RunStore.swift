@@ -2,6 +2,7 @@ import Foundation
 import SPIOKernels
 import GRDB
 import SPIODigest
+import SPIOImageIO
 import SPIOTensor
 
 /// The SQLite run store (GRDB, WAL mode): runs, their parameters, metrics per step, artifacts with
@@ -12,6 +13,10 @@ package final class RunStore {
     /// A `DatabasePool` when opened for writing or reading a live store; a `DatabaseQueue` on an
     /// immutable file when the store lies in a folder this process cannot write.
     package let db: any DatabaseWriter
+    /// The workspace: the folder of the store unless given. Run directories and artifact paths
+    /// inside it are stored relative to it (since v5), so a workspace can be moved or used from any
+    /// directory, and a cluster task's private store (elsewhere) records paths as the workspace's.
+    package let workspace: String
 
     /// A run: one dataset simulation, one training, or one evaluation.
     package struct Run: Codable, FetchableRecord, MutablePersistableRecord, Sendable {
@@ -55,18 +60,26 @@ package final class RunStore {
 
     /// How a command uses the store: reading commands (`spio runs`, `show`, `compare`, `report`,
     /// `verify`) open it read-only, so they work on a workspace they may not write (an archive, a
-    /// colleague's folder, a read-only mount) and never create or migrate anything.
-    package enum Access: Sendable { case readWrite, readOnly }
+    /// colleague's folder, a read-only mount) and never create or migrate anything. `snapshot`
+    /// reads a file no process writes any more (a cluster task's result, a copy made by
+    /// `writeSnapshot`) without any locking, so it is safe on a network file system.
+    package enum Access: Sendable { case readWrite, readOnly, snapshot }
 
-    /// Opens the store; `.readWrite` creates and migrates it if needed.
-    package init(path: String, access: Access = .readWrite) throws {
+    /// Opens the store; `.readWrite` creates and migrates it if needed. `workspace` is the folder
+    /// that run paths are relative to (default: the store's folder).
+    package init(path: String, access: Access = .readWrite, workspace: String? = nil) throws {
         self.path = path
+        self.workspace = Self.absolute(workspace ?? (Self.absolute(path) as NSString).deletingLastPathComponent)
         // Held until the migrations below have run (writers only).
         var lock: Int32 = -1
         defer { if lock >= 0 { flock(lock, LOCK_UN); close(lock) } }
         switch access {
         case .readWrite: (db, lock) = try Self.openForWriting(path)
         case .readOnly: db = try Self.openForReading(path)
+        case .snapshot:
+            try Self.checkKinds(path)
+            guard FileManager.default.fileExists(atPath: path) else { throw RunStoreError.missing(path) }
+            db = try Self.openImmutable(path)
         }
         // A store written by a newer version has migrations this one does not know: opening it
         // would misread its tables, and migrating is impossible.
@@ -77,7 +90,7 @@ package final class RunStore {
         }
         switch access {
         case .readWrite: try Self.migrator.migrate(db)
-        case .readOnly:
+        case .readOnly, .snapshot:
             if applied.isEmpty { throw RunStoreError.empty(path) }
             if let missing = known.first(where: { !applied.contains($0) }) {
                 throw RunStoreError.olderSchema(path, missing)
@@ -145,9 +158,34 @@ package final class RunStore {
         let shm = FileManager.default.fileExists(atPath: path + "-shm")
         if writable || shm { return try DatabasePool(path: path, configuration: config) }
         if FileManager.default.fileExists(atPath: path + "-wal") { throw RunStoreError.unreadableWAL(path) }
+        return try openImmutable(path)
+    }
+
+    /// A file that no process changes any more, read without locks or a `-shm` index.
+    private static func openImmutable(_ path: String) throws -> any DatabaseWriter {
+        var config = Configuration()
+        config.readonly = true
         let uri =
             "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path) + "?immutable=1"
         return try DatabaseQueue(path: uri, configuration: config)
+    }
+
+    /// Writes a consistent copy of the whole store to `target` (SQLite's `VACUUM INTO`, under a
+    /// temporary name, then renamed), readable with `.snapshot` access while this store goes on
+    /// changing: what cluster tasks start from, and what each of them hands back.
+    package func writeSnapshot(to target: String) throws {
+        let partial = StalePartialFiles.name(for: target)
+        try? FileManager.default.removeItem(atPath: partial)
+        try FileManager.default.createDirectory(
+            atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try db.writeWithoutTransaction { try $0.execute(sql: "VACUUM INTO ?", arguments: [partial]) }
+        // A copy is read without locks; it must not claim to be a WAL file with no `-wal` beside it.
+        let copy = try DatabaseQueue(path: partial)
+        try copy.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode = DELETE") }
+        try copy.close()
+        guard rename(partial, target) == 0 else {
+            throw FileError(target, "cannot move the finished copy into place: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Schema versions, oldest first. v1 is the first release; v2 added run durations, parent
@@ -530,10 +568,6 @@ package final class RunStore {
         }
     }
 
-    /// The workspace: the folder of the store. Run directories and artifact paths inside it are
-    /// stored relative to it (since v5), so a workspace can be moved or used from any directory.
-    package var workspace: String { (Self.absolute(path) as NSString).deletingLastPathComponent }
-
     static func absolute(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
 
     /// A path as stored: relative to the workspace when inside it, absolute otherwise.
@@ -596,6 +630,37 @@ package final class RunStore {
                     e.cpu,
                     e.kernelMode, e.blasCore
                 ])
+        }
+    }
+
+    /// Makes run `id` a finished copy of run `sourceID` of `source` (a store of the same workspace
+    /// that computed it: a cluster task's result): its parameters, metrics, artifacts, environment,
+    /// process, host and times. One transaction, so a crash records all of it or none.
+    package func record(_ id: Int64, from source: RunStore, run sourceID: Int64) throws {
+        guard let r = try source.db.read({ try Run.fetchOne($0, key: sourceID) }) else {
+            throw RunStoreError.missing("\(source.path) (run \(sourceID))")
+        }
+        let tables = ["params", "metrics", "artifacts", "environments"]
+        let rows = try source.db.read { db in
+            try tables.map { try Row.fetchAll(db, sql: "SELECT * FROM \($0) WHERE run_id = ?", arguments: [sourceID]) }
+        }
+        try db.write { db in
+            for (table, rows) in zip(tables, rows) {
+                try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ?", arguments: [id])
+                for row in rows {
+                    let columns = Array(row.columnNames)
+                    let values = columns.map { $0 == "run_id" ? id.databaseValue : row[$0] as DatabaseValue }
+                    try db.execute(
+                        sql: "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES ("
+                            + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")",
+                        arguments: StatementArguments(values))
+                }
+            }
+            try db.execute(
+                sql: """
+                    UPDATE runs SET status = 'finished', error = NULL, pid = ?, host = ?, started_at = ?,
+                      finished_at = ?, seconds = ? WHERE id = ?
+                    """, arguments: [r.pid, r.host, r.startedAt, r.finishedAt, r.seconds, id])
         }
     }
 

@@ -34,9 +34,15 @@ package final class Runner {
     private lazy var environment = RunEnvironment.current(
         threads: Engine.threadCount, blas: Engine.blasDescription, kernel: KernelPolicy.state)
 
-    package init(workspace: String) throws {
+    /// Runs computed elsewhere (cluster tasks) that this runner records instead of computing;
+    /// nil: it computes every run itself.
+    package var results: RunResults?
+
+    /// A runner on the workspace's own store, `<workspace>/runs.sqlite`, or on `store` (a cluster
+    /// task's private store, whose paths are the workspace's).
+    package init(workspace: String, store: RunStore? = nil) throws {
         self.workspace = workspace
-        store = try RunStore(path: (workspace as NSString).appendingPathComponent("runs.sqlite"))
+        self.store = try store ?? RunStore(path: (workspace as NSString).appendingPathComponent("runs.sqlite"))
         StalePartialFiles.remove(in: (workspace as NSString).appendingPathComponent("datasets"))
     }
 
@@ -74,6 +80,52 @@ package final class Runner {
             return e
         }
         return Outcome(planned: planned, dataset: data, training: training, evaluations: evaluations)
+    }
+
+    /// One dataset, training or evaluation of a planned run, named by its kind and configuration
+    /// hash: the unit that `cached` claims, and that a cluster task computes.
+    package struct WorkUnit: Hashable, Sendable, Codable {
+        package var kind: RunKind
+        package var hash: String
+        /// Which test set of the planned run it belongs to (its dataset or evaluation); nil for the
+        /// training dataset and the training.
+        package var set: Int?
+    }
+
+    /// The units of a planned run in the order `run(_:study:)` claims them: the training dataset,
+    /// the training, then each test set's dataset (simulated sets) and evaluation.
+    package func units(of planned: StudyPlan.PlannedRun) throws -> [WorkUnit] {
+        let c = planned.config
+        let data = SimulatedDataset.contentHash(config: c.simulation, count: c.data.samples)
+        let training = trainingKeys(c, dataset: data).hash
+        var out = [WorkUnit(kind: .dataset, hash: data), WorkUnit(kind: .train, hash: training)]
+        for (i, set) in c.evaluation.sets.enumerated() {
+            if set.files.isEmpty {
+                out.append(
+                    WorkUnit(
+                        kind: .dataset, hash: SimulatedDataset.contentHash(config: set.simulation, count: set.samples),
+                        set: i))
+            }
+            out.append(WorkUnit(kind: .evaluate, hash: try evaluationKey(set, training: training).hash, set: i))
+        }
+        return out
+    }
+
+    /// Computes one unit of a planned run and nothing else (a cluster task): the units it needs
+    /// are recorded from `results`.
+    package func compute(_ unit: WorkUnit, of planned: StudyPlan.PlannedRun, study: String, description: String) throws
+    {
+        let c = planned.config
+        if unit.kind == .dataset, let i = unit.set {
+            let set = c.evaluation.sets[i]
+            _ = try dataset(set.simulation, count: set.samples, study: study, name: "\(planned.name) \(set.name) data")
+            return
+        }
+        let data = try dataset(c.simulation, count: c.data.samples, study: study, name: planned.name + " data")
+        guard unit.kind != .dataset else { return }
+        let training = try train(planned, study: study, description: description, dataset: data)
+        guard unit.kind == .evaluate, let i = unit.set else { return }
+        _ = try evaluate(c.evaluation.sets[i], study: study, name: planned.name, training: training, model: c.model)
     }
 
     private func directory(_ kind: String, _ hash: String) -> String {
@@ -126,6 +178,9 @@ package final class Runner {
                 break claiming
             }
         }
+        if let results, !results.computes(kind, hash) {
+            return try record(run, kind: kind, hash: hash, name: name, from: results)
+        }
         try store.recordEnvironment(run.id!, environment)
         do {
             try body(run)
@@ -142,6 +197,25 @@ package final class Runner {
         return try store.run(run.id!)!
     }
 
+    /// Records a claimed run from the runs computed elsewhere, or fails it with why it is missing.
+    private func record(
+        _ run: RunStore.Run, kind: RunKind, hash: String, name: String, from results: RunResults
+    ) throws -> RunStore.Run {
+        do {
+            guard let (source, found) = try results.finished(kind: kind, hash: hash) else {
+                throw results.missing(kind, hash, name)
+            }
+            let problems = try source.verifyArtifacts(found.id!)
+            guard problems.isEmpty else { throw RunnerError.changedArtifacts(found.id!, problems) }
+            try store.record(run.id!, from: source, run: found.id!)
+            log("recorded \(kind) run \(run.id!) (\(name)), computed by \(results.origin) on \(found.host)")
+            return try store.run(run.id!)!
+        } catch {
+            try? store.fail(run.id!, error: WorkspaceFault.describe(error))
+            throw error
+        }
+    }
+
     // MARK: datasets
 
     func dataset(_ sim: SimulationConfig, count: Int, study: String, name: String) throws -> RunStore.Run {
@@ -156,7 +230,7 @@ package final class Runner {
                 self.progress("simulating \(done)/\(count)", Double(done) / Double(count))
             }
             // Written under a temporary name and renamed: a crash never leaves a half dataset.
-            let partial = dir + ".partial-\(getpid())"
+            let partial = StalePartialFiles.name(for: dir)
             try? FileManager.default.removeItem(atPath: partial)
             try data.write(to: partial, previews: 2)
             try? FileManager.default.removeItem(atPath: dir)
@@ -181,22 +255,7 @@ package final class Runner {
         _ planned: StudyPlan.PlannedRun, study: String, description: String, dataset: RunStore.Run
     ) throws -> RunStore.Run {
         let c = planned.config
-        // Weights trained on other kernels than the portable ones differ in their last bits, so they
-        // are another run; portable runs keep the hash they always had.
-        let kernel = KernelPolicy.state
-        let kernelKey = kernel.isPortable ? "" : ",\"kernel\":\"\(kernel.core)\""
-        let hash = SHA256.hex(
-            "{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),"
-                + "\"training\":\(c.training.json)\(kernelKey)}"
-        )
-        // Runs that differ only in their epoch count share a lineage: a longer run starts from a
-        // shorter one's last checkpoint instead of from scratch.
-        var anyEpochs = c.training
-        anyEpochs.epochs = 0
-        let lineage = SHA256.hex(
-            "{\"dataset\":\"\(dataset.configHash)\",\"model\":\(c.model.json),"
-                + "\"training\":\(anyEpochs.json)\(kernelKey)}"
-        )
+        let (hash, lineage) = trainingKeys(c, dataset: dataset.configHash)
         let dir = directory("models", hash)
         return try cached(
             kind: .train, hash: hash, study: study, name: planned.name, configJSON: c.canonicalJSON, directory: dir,
@@ -227,6 +286,23 @@ package final class Runner {
             try store.addArtifact(id, name: "model.safetensors", path: result.modelPath)
             try store.log(id, [(.parameters, 0, Double(result.parameters))])
         }
+    }
+
+    /// A training's configuration hash and lineage.
+    func trainingKeys(_ c: RunConfig, dataset: String) -> (hash: String, lineage: String) {
+        // Weights trained on other kernels than the portable ones differ in their last bits, so they
+        // are another run; portable runs keep the hash they always had.
+        let kernel = KernelPolicy.state
+        let kernelKey = kernel.isPortable ? "" : ",\"kernel\":\"\(kernel.core)\""
+        let hash = SHA256.hex(
+            "{\"dataset\":\"\(dataset)\",\"model\":\(c.model.json),\"training\":\(c.training.json)\(kernelKey)}")
+        // Runs that differ only in their epoch count share a lineage: a longer run starts from a
+        // shorter one's last checkpoint instead of from scratch.
+        var anyEpochs = c.training
+        anyEpochs.epochs = 0
+        let lineage = SHA256.hex(
+            "{\"dataset\":\"\(dataset)\",\"model\":\(c.model.json),\"training\":\(anyEpochs.json)\(kernelKey)}")
+        return (hash, lineage)
     }
 
     /// The newest checkpoint of the training run of the same lineage with the most epochs
@@ -265,26 +341,11 @@ package final class Runner {
     func evaluate(
         _ set: TestSetConfig, study: String, name: String, training: RunStore.Run, model: ModelConfig
     ) throws -> RunStore.Run {
-        // A file set hashes the files' contents, so a changed scan is measured again.
-        let source: String
         var data: RunStore.Run?
         if set.files.isEmpty {
             data = try dataset(set.simulation, count: set.samples, study: study, name: "\(name) \(set.name) data")
-            source = data!.configHash
-        } else {
-            source = try set.files.map { f -> String in
-                guard let bytes = FileManager.default.contents(atPath: f) else {
-                    throw FileError(f, "no such file or folder")
-                }
-                return SHA256.hex(bytes)
-            }.joined(separator: ",")
         }
-        // "metrics": 2 since evaluations measure RMSE, HFEN, SSIM and the total-iron error too; 3 since
-        // they store each image's mean true and estimated concentration over its SPIO (linearity).
-        let json =
-            "{\"training\":\"\(training.configHash)\",\"set\":\(canonicalJSON(set)),"
-            + "\"dataset\":\"\(source)\",\"metrics\":3}"
-        let hash = SHA256.hex(json)
+        let (hash, json) = try evaluationKey(set, training: training.configHash)
         let dir = directory("evaluations", hash)
         return try cached(
             kind: .evaluate, hash: hash, study: study, name: "\(name) \(set.name)", configJSON: json, directory: dir,
@@ -370,6 +431,27 @@ package final class Runner {
             }
             log("\(name) \(set.name): \(try EvaluationSummary(store: store, id: id).text)")
         }
+    }
+}
+
+extension Runner {
+    /// An evaluation's configuration hash and stored JSON.
+    func evaluationKey(_ set: TestSetConfig, training: String) throws -> (hash: String, json: String) {
+        // A file set hashes the files' contents, so a changed scan is measured again.
+        let source =
+            set.files.isEmpty
+            ? SimulatedDataset.contentHash(config: set.simulation, count: set.samples)
+            : try set.files.map { f -> String in
+                guard let bytes = FileManager.default.contents(atPath: f) else {
+                    throw FileError(f, "no such file or folder")
+                }
+                return SHA256.hex(bytes)
+            }.joined(separator: ",")
+        // "metrics": 2 since evaluations measure RMSE, HFEN, SSIM and the total-iron error too; 3 since
+        // they store each image's mean true and estimated concentration over its SPIO (linearity).
+        let json =
+            "{\"training\":\"\(training)\",\"set\":\(canonicalJSON(set)),\"dataset\":\"\(source)\",\"metrics\":3}"
+        return (SHA256.hex(json), json)
     }
 }
 

@@ -33,17 +33,23 @@ package struct StudyPlan {
     package let report: ReportConfig
     /// The study's `kernel:` (portable or native); nil means the command line's or the default.
     package let kernel: KernelMode?
+    /// The study's `slurm:` block: settings for `spio run --executor slurm`.
+    package let slurm: SlurmOptions
+    /// The `--set` overrides the plan was made with (a cluster task plans the same study again).
+    package let overrides: [String]
     package let runs: [PlannedRun]
 
     /// Loads `path`. Preset paths are relative to the study file's folder, then to the working
     /// directory (`configs/...`). `overrides` are `key.path=value` strings.
     package init(path: String, overrides: [String] = []) throws {
         file = path
+        self.overrides = overrides
         let composition = try StudyComposition(path: path, rules: Self.rules)
         let studyTree = composition.study
         report = studyTree.contains("report") ? try studyTree.decode(ReportConfig.self, key: "report") : ReportConfig()
         let head = try studyTree.restricted(to: ["study", "description", "presets", "kernel"]).decode(StudyHead.self)
         kernel = head.kernel
+        slurm = studyTree.contains("slurm") ? try studyTree.decode(SlurmOptions.self, key: "slurm") : SlurmOptions()
         study = head.study ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         if let why = Self.unsafeStudyName(study) {
             let at = studyTree.position(of: "study")
@@ -69,7 +75,7 @@ package struct StudyPlan {
     /// What a study's blocks are: the composition knows only trees.
     static let rules = StudyComposition.Rules(
         blocks: RunConfig.blocks,
-        studyKeys: ["study", "description", "presets", "kernel", "grid", "variants", "report"],
+        studyKeys: ["study", "description", "presets", "kernel", "slurm", "grid", "variants", "report"],
         presetKeys: ["description"], list: "evaluation.sets", inherited: "simulation", maximumRuns: maximumRuns,
         checkBlocks: { _ = try $0.decode(FileBlocks.self) })
 

@@ -71,6 +71,10 @@ struct Run: ParsableCommand {
             Finished datasets, models and evaluations with the same effective configuration are reused unless --force.
             A run interrupted by Ctrl-C, a crash or a kill resumes from its last epoch checkpoint on the next \
             `spio run`.
+
+            --executor slurm computes the runs as Slurm job arrays (datasets, then trainings, then evaluations) \
+            and records them here; settings come from the study's `slurm:` block and the options below \
+            (docs/cluster.md). Running the same command again resubmits only what is missing.
             """)
     @Argument(help: "Study YAML file.") var file: String
     @Option(name: .customLong("set"), help: "Override: key.path=value (repeatable), e.g. training.epochs=2.")
@@ -80,10 +84,12 @@ struct Run: ParsableCommand {
     @Option(help: "Write the report here (default reports/<study>); 'none' skips it.") var report: String?
     @Option(help: "Threads.") var threads = 2
     @OptionGroup var kernelOptions: KernelOptions
+    @OptionGroup(title: "Slurm") var slurm: SlurmCommandOptions
 
     func run() throws {
         let plan = try StudyPlan(path: file, overrides: overrides)
         let kernel = try kernelOptions.apply(study: plan.kernel)
+        let executor = try slurm.executor(plan: plan, threads: threads, kernel: kernel.mode)
         progress("kernels: \(kernel)")
         Engine.setThreadCount(threads)
         let runner = try Runner(workspace: workspace.path)
@@ -95,7 +101,7 @@ struct Run: ParsableCommand {
         runner.shouldStop = { Interrupt.requested }
         let start = Date()
         do {
-            try LocalExecutor().execute(plan, runner: runner) { _, outcome in
+            try executor.execute(plan, runner: runner) { _, outcome in
                 meter.finish()
                 for e in outcome.evaluations {
                     print(
@@ -105,6 +111,10 @@ struct Run: ParsableCommand {
                     )
                 }
             }
+        } catch let submitted as SlurmExecutor.Submitted {
+            meter.finish()
+            print(submitted.description)
+            return
         } catch {
             meter.finish()
             if Interrupt.requested {
@@ -119,6 +129,83 @@ struct Run: ParsableCommand {
             let files = try StudyReport(store: runner.store, study: plan.study).write(to: dir)
             print("report: \(files[0])")
         }
+    }
+}
+
+/// `spio run`'s options for `--executor slurm`; each one overrides the study's `slurm:` block.
+struct SlurmCommandOptions: ParsableArguments {
+    @Option(help: "Where the runs are computed: local (this process) or slurm (job arrays).")
+    var executor = "local"
+    @Option(help: "Slurm partition.") var partition: String?
+    @Option(help: "Slurm time limit per task (e.g. 2:00:00).") var time: String?
+    @Option(help: "Slurm memory per task (e.g. 8G).") var memory: String?
+    @Option(help: "CPUs per task, also the engine's threads in it (default --threads).") var cpusPerTask: Int?
+    @Option(help: "Most tasks per job array (default and maximum: the cluster's MaxArraySize).")
+    var maxArraySize: Int?
+    @Option(help: "Most tasks of one array running at once.") var maxRunning: Int?
+    @Option(name: .customLong("sbatch"), help: "A further sbatch option, e.g. --sbatch=--account=abc (repeatable).")
+    var sbatchOptions: [String] = []
+    @Option(help: "The program the tasks run instead of this spio (its path on the compute nodes, or a wrapper).")
+    var taskProgram: String?
+    @Flag(help: "Submit and return; the same command run later waits for the jobs and records them.")
+    var noWait = false
+
+    func executor(plan: StudyPlan, threads: Int, kernel: KernelMode) throws -> StudyExecutor {
+        switch executor {
+        case "local":
+            let given =
+                [partition, time, memory, taskProgram].contains { $0 != nil }
+                || [cpusPerTask, maxArraySize, maxRunning].contains {
+                    $0 != nil
+                } || !sbatchOptions.isEmpty || noWait
+            if given { throw ValidationError("the Slurm options need --executor slurm") }
+            return LocalExecutor()
+        case "slurm":
+            var cli = SlurmOptions()
+            (cli.partition, cli.time, cli.memory) = (partition, time, memory)
+            (cli.cpusPerTask, cli.maxArraySize, cli.maxRunning) = (cpusPerTask, maxArraySize, maxRunning)
+            cli.sbatch = sbatchOptions
+            cli.program = taskProgram
+            for (name, v) in [
+                ("cpus-per-task", cpusPerTask), ("max-array-size", maxArraySize), ("max-running", maxRunning)
+            ]
+            where (v ?? 1) < 1 {
+                throw ValidationError("--\(name) must be 1 or more")
+            }
+            var e = SlurmExecutor(
+                options: plan.slurm.overridden(by: cli), program: Self.program, threads: threads, kernel: kernel)
+            e.wait = !noWait
+            return e
+        default:
+            throw ValidationError("unknown executor '\(executor)'; expected local or slurm")
+        }
+    }
+
+    /// This `spio`'s own executable, for the tasks (the path the kernel resolved, not argv[0]).
+    static var program: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
+
+/// One Slurm array task of `spio run --executor slurm`.
+struct Task: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compute one run of a study submitted with --executor slurm (what each Slurm array task runs).",
+        discussion: """
+            Reads the submission's tasks.json, computes unit INDEX of the stage in a private store on the node's \
+            local disk ($TMPDIR), and writes that store to the workspace's cluster/results/ for the submitting \
+            `spio run` to record (docs/cluster.md). Not needed by hand, except to debug a task.
+            """)
+    @Argument(help: "The submission's tasks.json.") var spec: String
+    @Option(help: "dataset, train or evaluate.") var stage: RunKind
+    @Option(help: "Index of the unit within its stage.") var index: Int
+
+    func run() throws {
+        let spec = try SlurmTask.Spec.load(spec)
+        do { try KernelPolicy.activate(spec.kernel) } catch { throw ValidationError("\(error)") }
+        progress("kernels: \(KernelPolicy.state)")
+        Engine.setThreadCount(spec.threads)
+        try SlurmTask.run(spec, stage: stage, index: index, log: progress)
     }
 }
 

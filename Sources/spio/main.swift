@@ -15,7 +15,7 @@ struct Spio: ParsableCommand {
         abstract: "DeepSPIO-Lab: simulate View Line MRI, train DeepSPIO, measure the engine.",
         subcommands: [
             Run.self, Validate.self, Runs.self, Show.self, Compare.self, Report.self, Audit.self, Verify.self,
-            Export.self,
+            Export.self, Task.self,
             Simulate.self, Train.self, Predict.self, ModelCommand.self, Bench.self, Demo.self
         ])
 }

@@ -38,8 +38,18 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
             (
                 "study: a\ntrainig: {epochs: 2}\n", [],
                 "study.yaml:2:1: trainig: unknown key 'trainig'; expected one of: data, description, evaluation, "
-                    + "grid, kernel, model, presets, report, simulation, study, training, variants"
+                    + "grid, kernel, model, presets, report, simulation, slurm, study, training, variants"
             ),
+            (
+                Self.tiny + "\nslurm: {queue: short}\n", [],
+                "study.yaml:3:9: slurm.queue: unknown key 'queue'; expected one of: partition, time, memory, "
+                    + "cpusPerTask, maxArraySize, maxRunning, sbatch, program"
+            ),
+            (
+                Self.tiny + "\nslurm: {maxRunning: 0}\n", [],
+                "study.yaml:3:21: slurm.maxRunning: must be 1 or more, got 0"
+            ),
+            (Self.tiny + "\nslurm: {sbatch: --qos=x}\n", [], "study.yaml:3:17: slurm.sbatch: expected a list"),
             (
                 Self.tiny + "\ntraining: {epochs: many}\n", [],
                 "study.yaml:3:20: training.epochs: expected an integer, got 'many'"
@@ -255,6 +265,21 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
         let plan = try StudyPlan(path: path)
         XCTAssertEqual(plan.study, "ok-1.b_c")
         XCTAssertEqual(plan.kernel, .native)
+        XCTAssertEqual(plan.slurm, SlurmOptions())
+        let slurm = try StudyPlan(
+            path: write(
+                "slurm.yaml",
+                Self.tiny
+                    + "\nslurm: {partition: short, time: '1:00:00', memory: 4G, cpusPerTask: 4, sbatch: [--qos=a]}\n"
+            )
+        ).slurm
+        XCTAssertEqual([slurm.partition, slurm.time, slurm.memory], ["short", "1:00:00", "4G"])
+        XCTAssertEqual(slurm.cpusPerTask, 4)
+        var cli = SlurmOptions()
+        (cli.partition, cli.sbatch) = ("long", ["--account=b"])
+        let merged = slurm.overridden(by: cli)
+        XCTAssertEqual([merged.partition, merged.time], ["long", "1:00:00"])
+        XCTAssertEqual(merged.sbatch, ["--qos=a", "--account=b"])
         XCTAssertEqual(plan.runs[0].config.simulation.noise.snrDB, .infinity)
     }
 

@@ -1,0 +1,39 @@
+import Foundation
+
+/// Runs a program found on `PATH` and collects what it printed: git for the run environment,
+/// Slurm's `sbatch`, `squeue` and `scontrol` for the cluster executor.
+package struct Subprocess {
+    package let status: Int32
+    package let output: String
+    package let errors: String
+
+    /// Runs `program` with `arguments` and waits; throws only when it cannot be started.
+    package static func run(_ program: String, _ arguments: [String]) throws -> Subprocess {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [program] + arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // Both pipes are drained at once, so a program that fills one of them cannot block.
+        nonisolated(unsafe) var errorBytes = Data()
+        let drained = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            errorBytes = err.fileHandleForReading.readDataToEndOfFile()
+            drained.signal()
+        }
+        let outputBytes = out.fileHandleForReading.readDataToEndOfFile()
+        drained.wait()
+        p.waitUntilExit()
+        return Subprocess(
+            status: p.terminationStatus, output: String(decoding: outputBytes, as: UTF8.self),
+            errors: String(decoding: errorBytes, as: UTF8.self))
+    }
+
+    /// Standard output without surrounding white space, or nil when the program failed or is absent.
+    package static func text(_ program: String, _ arguments: [String]) -> String? {
+        guard let r = try? run(program, arguments), r.status == 0 else { return nil }
+        return r.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
