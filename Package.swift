@@ -35,8 +35,11 @@ let package = Package(
         .target(name: "SPIODigest", swiftSettings: optimise),
         // NPY read/write, NIfTI-1 reader (.nii, .nii.gz), PNG read/write, whole-file reads and atomic writes.
         .target(name: "SPIOImageIO", dependencies: ["CZlib", "CPNG"], swiftSettings: optimise),
-        // Figures: colour maps, labelled image panels with colour bars, line plots.
-        .target(name: "SPIOPlots", dependencies: ["SPIOImageIO"], swiftSettings: optimise),
+        // Running other programs (gnuplot, git, Slurm's commands) and collecting what they print.
+        .target(name: "SPIOProcess"),
+        // Figures drawn by gnuplot: line, band, error-bar, scatter and bar charts (SVG and PNG), image
+        // grids with colour bars (PNG).
+        .target(name: "SPIOPlots", dependencies: ["SPIOImageIO", "SPIOProcess"], swiftSettings: optimise),
         // Strict Codable decoding (unknown keys are errors) and canonical JSON: what every configuration
         // type needs, without YAML.
         .target(name: "SPIOCoding", swiftSettings: optimise),
@@ -60,7 +63,8 @@ let package = Package(
             name: "SPIOExperiments",
             dependencies: [
                 "SPIOConfig", "SPIOCoding", "SPIOPhysics", "SPIONetworks", "SPIOTraining", "SPIOImageIO",
-                "SPIOPlots", "SPIODigest", "SPIOTensor", "SPIOKernels", .product(name: "GRDB", package: "GRDB.swift")
+                "SPIOPlots", "SPIOProcess", "SPIODigest", "SPIOTensor", "SPIOKernels",
+                .product(name: "GRDB", package: "GRDB.swift")
             ],
             swiftSettings: optimise),
         // `spio bench` measurements, kept out of the executable so tests can drive them.
@@ -78,6 +82,7 @@ let package = Package(
             ]),
         .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW"]),
         .testTarget(name: "SPIOKernelsTests", dependencies: ["SPIOKernels"]),
+        .testTarget(name: "SPIOPlotsTests", dependencies: ["SPIOPlots", "SPIOImageIO"]),
         .testTarget(
             name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"], resources: [.copy("Fixtures")]),
         .testTarget(
@@ -86,7 +91,7 @@ let package = Package(
         .testTarget(
             name: "SPIOExperimentsTests",
             dependencies: [
-                "SPIOExperiments", "SPIOKernels", "SPIOConfig", "SPIOCoding", "SPIOTraining", "SPIONetworks",
+                "SPIOExperiments", "SPIOKernels", "SPIOConfig", "SPIOCoding", "SPIOTraining", "SPIONetworks", "SPIOProcess",
                 "SPIOPhysics", "SPIOTensor",
                 .product(name: "GRDB", package: "GRDB.swift")
             ]),

@@ -38,9 +38,13 @@ package struct SweepPlotConfig: Codable, Equatable, Sendable {
     package var title = ""
     package var xLabel: String?
     package var logY = false
+    /// A log x axis; also chosen by itself where the x values span more than a factor of 100.
+    package var logX = false
 
     package init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case sweeps, x, series, metric, file, title, xLabel, logY }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case sweeps, x, series, metric, file, title, xLabel, logY, logX
+    }
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -49,6 +53,7 @@ package struct SweepPlotConfig: Codable, Equatable, Sendable {
         try c.update(&metric, .metric, among: ["nmae", "estimate"]); try c.update(&file, .file);
         try c.update(&title, .title)
         xLabel = try c.decodeIfPresent(String.self, forKey: .xLabel); try c.update(&logY, .logY)
+        try c.update(&logX, .logX)
         guard !x.isEmpty else {
             throw DecodingError.dataCorruptedError(
                 forKey: .x, in: c, debugDescription: "a plot needs x, the label on the horizontal axis")

@@ -1,4 +1,5 @@
 import Foundation
+import SPIOProcess
 import SPIOKernels
 
 /// Where and with what a run was computed.

@@ -422,7 +422,7 @@ package final class Runner {
             let first = [test.input(0), test.truth(0), test.map(0)].compactMap { $0 }
             try save("example.npy", Tensor(shape: [first.count, n, n], values: first.flatMap { $0 }))
             let png = (dir as NSString).appendingPathComponent("examples.png")
-            try ExamplePanels.render(test, count: min(4, test.count)).writePNG(to: png)
+            try ExamplePanels.grid(test, count: min(4, test.count)).writePNG(to: png)
             try store.addArtifact(id, name: "examples.png", path: png)
             if let interp = set.interpretability {
                 for (file, maps) in try InterpretabilityMaps.compute(interp, model: predictor.model, result: test) {

@@ -1,4 +1,5 @@
 import Foundation
+import SPIOProcess
 import SPIOKernels
 
 /// Computes a study's runs as Slurm job arrays: one array of datasets, one of trainings that

@@ -1,4 +1,5 @@
 import Foundation
+import SPIOProcess
 import SPIOCoding
 import SPIOKernels
 

@@ -100,6 +100,22 @@ extension StudyReport {
         }
         let file = "linearity-\(Self.slug(name)).csv"
         try out.csv(file, csv)
+        var chart = Chart(xLabel: "true mean concentration over the SPIO (µg/mm^3)", yLabel: "estimated (µg/mm^3)")
+        chart.legend = "top left"
+        for g in groups {
+            let fit = LinearFit(g.points.map(\.truth), g.points.map(\.estimate))
+            let label =
+                ((rows.count > 1 ? [g.run.label] : []) + zip(others, g.labels).map { "\($0)=\($1)" })
+                .joined(separator: " ")
+            chart.series.append(
+                Chart.Series(
+                    label: (label.isEmpty ? "" : label + ": ")
+                        + String(format: "slope %.2f, R² %.2f", fit.slope, fit.r2),
+                    x: g.points.map(\.truth), y: g.points.map(\.estimate), style: .points))
+        }
+        chart.lines.append(Chart.Line(label: "estimated = true", slope: 1, dashed: true))
+        let plotBase = "linearity-\(Self.slug(name))"
+        try out.chart(plotBase, chart)
         return "### Linearity over `\(x)`\n\nEach image's mean estimated concentration over its SPIO (the pixels where "
             + "the truth is above zero) against the mean true one there, fitted as estimated = intercept + slope x true "
             + "over every image of the sweep (ug/mm^3).\n\n"
@@ -107,15 +123,16 @@ extension StudyReport {
                 (rows.count > 1 ? ["run"] : []) + others + [
                     "slope", "|1 - slope|", "intercept (ug/mm^3)", "R^2", "images"
                 ],
-                mdRows) + "\nData: [\(file)](\(file)).\n\n"
+                mdRows)
+            + "\n![linearity \(name)](\(plotBase).png) ([SVG](\(plotBase).svg))\n\nData: [\(file)](\(file)).\n\n"
     }
 
     /// One configured plot: y = NMAE (mean +- sd) or the bottle estimate against the label `x`.
     private func render(_ plot: SweepPlotConfig, rows: [Row], out: inout ReportFiles) throws -> String {
         let estimate = plot.metric == "estimate"
-        var p = LinePlot(
-            title: plot.title.isEmpty ? "\(study)" : plot.title, xLabel: plot.xLabel ?? plot.x,
-            yLabel: estimate ? "estimated concentration (ug/mm^3)" : "NMAE")
+        var p = Chart(
+            title: plot.title.isEmpty ? nil : plot.title, xLabel: plot.xLabel ?? plot.x,
+            yLabel: estimate ? "estimated concentration (µg/mm^3)" : "NMAE (mean ± sd over images)")
         p.logY = plot.logY
         var skipped = Set<String>()
         var identity: [Double] = []
@@ -148,18 +165,18 @@ extension StudyReport {
                 }
                 points.sort { $0.x < $1.x }
                 p.series.append(
-                    .init(
-                        label: key.isEmpty ? (estimate ? "estimate" : "NMAE") : key,
-                        points: points.map { ($0.x, $0.y) },
-                        errors: points.map(\.e), markers: true))
+                    Chart.Series(
+                        label: key.isEmpty ? (estimate ? "estimate" : "NMAE") : key, x: points.map(\.x),
+                        y: points.map(\.y), spread: points.map(\.e), style: .errorLines))
             }
         }
-        if estimate, !identity.isEmpty {
-            let t = Array(Set(identity)).sorted()
-            p.series.append(.init(label: "true", points: t.map { ($0, $0) }))
-        }
-        try out.png(plot.file, p.render())
-        var md = "![\(p.title)](\(plot.file))\n\n"
+        if estimate, !identity.isEmpty { p.lines.append(Chart.Line(label: "estimate = true", slope: 1, dashed: true)) }
+        // Values over decades (SNR in linear units, learning rates) on a log axis.
+        let xs = p.series.flatMap(\.x).filter { $0.isFinite }
+        if plot.logX || (xs.min().map { $0 > 0 } ?? false && xs.max()! > 100 * xs.min()!) { p.logX = true }
+        let base = (plot.file as NSString).deletingPathExtension
+        try out.chart(base, p)
+        var md = "![\(plot.title.isEmpty ? study : plot.title)](\(base).png) ([SVG](\(base).svg))\n\n"
         if !skipped.isEmpty {
             md +=
                 "(Sets with \(plot.x) = \(skipped.sorted().joined(separator: ", ")) are in the table but not on this "
@@ -235,8 +252,8 @@ extension StudyReport {
                 groups[g, default: []].append(e)
             }
             for g in order {
-                var columns: [[RGBImage]] = []
-                var features: [(String, [RGBImage])] = []
+                var columns: [[ImageGrid.Panel]] = []
+                var features: [(String, [ImageGrid.Panel])] = []
                 for e in groups[g]! {
                     let arts = try store.artifacts(e.run.id!)
                     func maps(_ name: String) throws -> NPYArray? {
@@ -255,31 +272,36 @@ extension StudyReport {
                             Array(a.values[(i * size * size)..<((i + 1) * size * size)])
                         }
                         var cells = [
-                            ExamplePanels.panel(
-                                plane(input), size, Self.title(e.set, fallback: "\(e.set.name) #\(i)"), .grey),
-                            ExamplePanels.panel(plane(prediction), size, "PREDICTION", .viridis)
+                            ImageGrid.Panel(
+                                plane(input), size: size, title: Self.title(e.set, fallback: "\(e.set.name) #\(i)"),
+                                unit: "a.u."),
+                            ExamplePanels.concentration(plane(prediction), size: size, title: "prediction")
                         ]
                         for (layer, a) in gradcams {
-                            cells.append(ExamplePanels.panel(plane(a), size, "GRAD-CAM \(layer)", .viridis))
+                            cells.append(
+                                ImageGrid.Panel(
+                                    plane(a), size: size, title: "Grad-CAM \(layer)", colourMap: .viridis, unit: "a.u.")
+                            )
                         }
-                        if let saliency { cells.append(ExamplePanels.panel(plane(saliency), size, "SALIENCY", .grey)) }
+                        if let saliency {
+                            cells.append(ImageGrid.Panel(plane(saliency), size: size, title: "saliency", unit: "a.u."))
+                        }
                         columns.append(cells)
                     }
                     for a in arts where a.name.hasPrefix("interp-features-") && features.isEmpty {
                         let f = try NPYArray.read(a.path)
                         let (k, h, w) = (f.shape[0], f.shape[1], f.shape[2])
-                        let cells = (0..<k).map { c -> RGBImage in
-                            var p = ImagePanel(
-                                values: Array(f.values[(c * h * w)..<((c + 1) * h * w)]), width: w, height: h)
-                            p.colourMap = .viridis; p.title = "CH \(c)"; p.zoom = max(1, 64 / max(h, 1))
-                            return p.render()
+                        let cells = (0..<k).map { c in
+                            ImageGrid.Panel(
+                                Array(f.values[(c * h * w)..<((c + 1) * h * w)]), width: w, height: h,
+                                title: "channel \(c)", colourMap: .viridis)
                         }
                         features.append((String(a.name.dropFirst("interp-features-".count).dropLast(4)), cells))
                     }
                 }
                 guard !columns.isEmpty else { continue }
                 let file = "interpretability-\(Self.slug(g))-run\(r.training.id!).png"
-                try out.png(file, ImagePanel.row(columns.map { ImagePanel.column($0) }))
+                try out.png(file, ImageGrid(columns: columns))
                 md +=
                     "## Interpretability: \(g)\n\n**\(r.label)**: per column one image (input channel 0), the "
                     + "prediction, Grad-CAM maps "
@@ -290,9 +312,11 @@ extension StudyReport {
                 for (layer, cells) in features {
                     let ffile = "features-\(Self.slug(g))-\(Self.slug(layer))-run\(r.training.id!).png"
                     let rowsOf8 = stride(from: 0, to: cells.count, by: 8).map {
-                        ImagePanel.row(Array(cells[$0..<min(cells.count, $0 + 8)]))
+                        Array(cells[$0..<min(cells.count, $0 + 8)]).map(Optional.some)
                     }
-                    try out.png(ffile, ImagePanel.column(rowsOf8))
+                    var grid = ImageGrid(rows: rowsOf8)
+                    (grid.cellWidth, grid.cellHeight) = (200, 180)
+                    try out.png(ffile, grid)
                     md += "Feature maps of `\(layer)` (first image of \(g)):\n\n![features \(layer)](\(ffile))\n\n"
                 }
             }
@@ -306,11 +330,11 @@ extension StudyReport {
 
     /// Columns of (input, truth, prediction) for the first image of each set (at most
     /// `stripColumns`, evenly spaced), from the sets' `interp-`/`predictions` artifacts.
-    func strip(_ sets: [Evaluated]) throws -> RGBImage? {
+    func strip(_ sets: [Evaluated]) throws -> ImageGrid? {
         let chosen =
             sets.count <= Self.stripColumns
             ? sets : (0..<Self.stripColumns).map { sets[$0 * (sets.count - 1) / (Self.stripColumns - 1)] }
-        var columns: [RGBImage] = []
+        var columns: [[ImageGrid.Panel]] = []
         for e in chosen {
             guard let a = try store.artifacts(e.run.id!).first(where: { $0.name == "example.npy" }),
                 FileManager.default.fileExists(atPath: a.path)
@@ -320,12 +344,11 @@ extension StudyReport {
             let (k, size) = (ex.shape[0], ex.shape[1])
             func plane(_ i: Int) -> [Float] { Array(ex.values[(i * size * size)..<((i + 1) * size * size)]) }
             columns.append(
-                ImagePanel.column(
-                    ExamplePanels.cells(
-                        input: plane(0), truth: k == 3 ? plane(1) : nil, prediction: plane(k - 1),
-                        size: size, inputTitle: Self.title(e.set, fallback: e.set.name))))
+                ExamplePanels.cells(
+                    input: plane(0), truth: k == 3 ? plane(1) : nil, prediction: plane(k - 1),
+                    size: size, inputTitle: Self.title(e.set, fallback: e.set.name)))
         }
-        return columns.isEmpty ? nil : ImagePanel.row(columns)
+        return columns.isEmpty ? nil : ImageGrid(columns: columns)
     }
 
     /// A panel title for a set's image: its labels (long key names abbreviated), or `fallback`.
@@ -333,7 +356,7 @@ extension StudyReport {
         guard !set.labels.isEmpty else { return fallback }
         return set.labels.keys.sorted().map { "\($0)=\(set.labels[$0]!)" }.joined(separator: " ")
             .replacingOccurrences(of: "concentrationUgPerMM3", with: "C").replacingOccurrences(
-                of: "deltaChiPPM", with: "DCHI"
+                of: "deltaChiPPM", with: "Δχ"
             )
             .replacingOccurrences(of: "snrDB", with: "SNR")
     }

@@ -1,5 +1,6 @@
 import Foundation
 import SPIOImageIO
+import SPIOPhysics
 import SPIOPlots
 import SPIOTraining
 
@@ -224,72 +225,136 @@ package struct StudyReport {
                 r.evaluations.first { $0.set.name == s && Self.isPlain($0) }.map { (r, $0) }
             }
             if evaluations.contains(where: { $0.1.images >= 20 }) {
-                var plot = LinePlot(title: "\(study): NMAE histogram, \(s)", xLabel: "NMAE per image", yLabel: "images")
-                for (r, e) in evaluations {
+                let values = try evaluations.map { try store.metrics($0.1.run.id!, key: .nmae).map(\.value) }
+                let bins = Self.bins(values.flatMap { $0 })
+                var plot = Chart(xLabel: "NMAE per image", yLabel: "images")
+                plot.yFromZero = true
+                for ((r, _), v) in zip(evaluations, values) {
                     plot.series.append(
-                        .init(
-                            label: r.label,
-                            points: Self.histogram(try store.metrics(e.run.id!, key: .nmae).map(\.value))))
+                        Chart.Series(label: r.label, x: bins.edges, y: Self.counts(v, bins), style: .histogram))
                 }
-                let file = "histogram-\(evaluations[0].1.set.slug).png"
-                try out.png(file, plot.render())
-                md += "![NMAE histogram, \(s)](\(file))\n\n"
+                let base = "histogram-\(evaluations[0].1.set.slug)"
+                try out.chart(base, plot)
+                md += "![NMAE histogram, \(s)](\(base).png) ([SVG](\(base).svg))\n\n"
+            }
+            if evaluations.count > 1 {
+                md += try comparison(s, evaluations.map { ($0.0.label, $0.1) }, &out)
             }
             for (r, e) in evaluations {
-                guard let art = try store.artifacts(e.run.id!).first(where: { $0.name == "examples.png" }),
-                    FileManager.default.fileExists(atPath: art.path)
-                else { continue }
                 let file = "examples-run\(r.training.id!)-\(e.set.slug).png"
-                try out.copy(art.path, as: file)
+                if let grid = try examples(e, count: 4) {
+                    try out.png(file, grid)
+                } else if let art = try store.artifacts(e.run.id!).first(where: { $0.name == "examples.png" }),
+                    FileManager.default.fileExists(atPath: art.path)
+                {
+                    try out.copy(art.path, as: file)
+                } else {
+                    continue
+                }
                 md +=
                     "**\(r.label.replacingOccurrences(of: "[", with: " (").replacingOccurrences(of: "]", with: ")")), "
-                    + "\(s)** (input, truth, prediction)\n\n![\(s)](\(file))\n\n"
+                    + "\(s)** (per row one test image: input channel 0, the even stripes; true and predicted "
+                    + "concentration on one colour scale)\n\n![\(s)](\(file))\n\n"
             }
         }
         return md
     }
 
-    /// A step outline of the histogram of `values` (about sqrt(n) bins, at most 30).
-    static func histogram(_ values: [Double]) -> [(x: Double, y: Double)] {
+    /// About sqrt(n) equal bins (5 to 30) over the finite values' range: left edges and width.
+    static func bins(_ values: [Double]) -> (edges: [Double], width: Double) {
         let v = values.filter(\.isFinite)
-        guard let lo = v.min(), let hi = v.max() else { return [] }
-        let bins = max(5, min(30, Int(Double(v.count).squareRoot())))
-        let width = hi > lo ? (hi - lo) / Double(bins) : 1
-        var counts = [Double](repeating: 0, count: bins)
-        for x in v { counts[min(bins - 1, Int((x - lo) / width))] += 1 }
-        var points: [(x: Double, y: Double)] = [(lo, 0)]
-        for (i, c) in counts.enumerated() { points += [(lo + Double(i) * width, c), (lo + Double(i + 1) * width, c)] }
-        points.append((lo + Double(bins) * width, 0))
-        return points
+        guard let lo = v.min(), let hi = v.max() else { return ([], 1) }
+        let count = max(5, min(30, Int(Double(v.count).squareRoot())))
+        let width = hi > lo ? (hi - lo) / Double(count) : 1
+        return ((0..<count).map { lo + Double($0) * width }, width)
+    }
+
+    /// How many of `values` fall in each bin (the last bin includes its upper edge).
+    static func counts(_ values: [Double], _ bins: (edges: [Double], width: Double)) -> [Double] {
+        var counts = [Double](repeating: 0, count: bins.edges.count)
+        guard let lo = bins.edges.first else { return counts }
+        for x in values where x.isFinite {
+            counts[min(bins.edges.count - 1, max(0, Int((x - lo) / bins.width)))] += 1
+        }
+        return counts
+    }
+
+    /// Grouped bars of one test set's NMAE (mean +- sd over its images), one bar per run.
+    private func comparison(_ set: String, _ runs: [(String, Evaluated)], _ out: inout ReportFiles) throws -> String {
+        let chart = ComparisonPlot.chart(
+            runs.map { ComparisonPlot.Entry(label: $0.0, evaluations: [(set, $0.1.summary)]) })
+        let base = "comparison-\(runs[0].1.set.slug)"
+        try out.bars(base, chart)
+        return "![NMAE per run, \(set)](\(base).png) ([SVG](\(base).svg))\n\n"
+    }
+
+    /// The first `count` images of a simulated set (input channel 0, truth, prediction) from its
+    /// dataset and the evaluation's `predictions.npy`; nil where those files are not at hand.
+    func examples(_ e: Evaluated, count: Int) throws -> ImageGrid? {
+        guard e.set.files.isEmpty,
+            let predictions = try store.artifacts(e.run.id!).first(where: { $0.name == "predictions.npy" }),
+            let data = try store.finished(
+                kind: .dataset, hash: SimulatedDataset.contentHash(config: e.set.simulation, count: e.set.samples)),
+            FileManager.default.fileExists(atPath: predictions.path)
+        else { return nil }
+        let dir = data.directory as NSString
+        let images = try NPYArray.read(dir.appendingPathComponent("images.npy"))
+        let truth = try NPYArray.read(dir.appendingPathComponent("concentration.npy"))
+        let maps = try NPYArray.read(predictions.path)
+        let n = maps.shape.last!, plane = n * n
+        guard images.shape.count == 4, images.shape[2] == n, truth.values.count >= plane else { return nil }
+        let shown = min(count, maps.shape[0], images.shape[0])
+        var rows: [[ImageGrid.Panel?]] = []
+        for s in 0..<shown {
+            let input: [Float] = Array(images.values[(2 * s * plane)..<((2 * s + 1) * plane)])
+            let truthMap: [Float] = Array(truth.values[(s * plane)..<((s + 1) * plane)])
+            let prediction: [Float] = Array(maps.values[(s * plane)..<((s + 1) * plane)])
+            rows.append(
+                ExamplePanels.cells(
+                    input: input, truth: truthMap, prediction: prediction, size: n,
+                    inputTitle: "input"))
+        }
+        return ImageGrid(rows: rows)
     }
 
     // MARK: training curves
 
     private func trainingSection(_ rows: [Row], _ out: inout ReportFiles) throws -> String {
-        var loss = LinePlot(title: "\(study): training loss", xLabel: "step", yLabel: "loss (moving mean of 20)")
-        var val = LinePlot(title: "\(study): validation NMAE", xLabel: "epoch", yLabel: "NMAE")
-        for r in rows {
-            let steps = try store.metrics(r.training.id!, key: .trainLoss)
+        var loss = Chart(xLabel: "Adam step", yLabel: "training loss (moving mean of 20 batches)")
+        var val = Chart(xLabel: "epoch", yLabel: "validation NMAE")
+        let groups = try seedGroups(rows)
+        for g in groups {
+            let label = g.count > 1 ? "\(g[0].label) (\(g.count) seeds)" : g[0].label
+            let curves = try g.map { r in
+                Chart.movingMean(try store.metrics(r.training.id!, key: .trainLoss).map(\.value), window: 20)
+            }
+            let steps = curves.map(\.count).min() ?? 0
+            let (mean, sd) = Self.meanAndSD(curves.map { Array($0.prefix(steps)) })
             loss.series.append(
-                .init(
-                    label: r.label, points: LinePlot.movingMean(steps.map { (Double($0.step), $0.value) }, window: 20)))
-            let v = try store.metrics(r.training.id!, key: .validationNMAE),
-                sd = try store.metrics(r.training.id!, key: .validationNMAESD)
-            // Error bars and markers only while they stay readable.
+                Chart.Series(
+                    label: label, x: (0..<steps).map { Double($0 + 1) }, y: mean, spread: g.count > 1 ? sd : nil))
+            let epochs = try g.map { r in try store.metrics(r.training.id!, key: .validationNMAE).map(\.value) }
+            let count = epochs.map(\.count).min() ?? 0
+            let (v, vsd) = Self.meanAndSD(epochs.map { Array($0.prefix(count)) })
             val.series.append(
-                .init(
-                    label: r.label, points: v.map { (Double($0.step), $0.value) },
-                    errors: rows.count <= 3 ? sd.map(\.value) : nil,
-                    markers: v.count <= 30))
+                Chart.Series(
+                    label: label, x: (0..<count).map { Double($0 + 1) }, y: v, spread: g.count > 1 ? vsd : nil,
+                    style: count <= 30 ? .errorLines : .lines))
         }
         loss.logY = true
-        try out.png("loss.png", loss.render())
+        try out.chart("loss", loss)
         // A divergence spike (a loss switch, a too-large step) hides every other value on a linear
         // axis; values spanning more than a factor of 20 are drawn on a log axis.
-        let values = val.series.flatMap { $0.points.map(\.y) }.filter { $0.isFinite && $0 > 0 }
+        let values = val.series.flatMap(\.y).filter { $0.isFinite && $0 > 0 }
         if let lo = values.min(), let hi = values.max(), hi > 20 * lo { val.logY = true }
-        try out.png("validation.png", val.render())
-        var md = "## Training\n\n![training loss](loss.png)\n\n"
+        try out.chart("validation", val)
+        let seeds = groups.contains { $0.count > 1 }
+        var md = "## Training\n\n![training loss](loss.png) ([SVG](loss.svg))\n\n"
+        if seeds {
+            md +=
+                "Runs that differ only in their training seed are drawn as one curve, the mean over the seeds, with a "
+                + "band of +- one standard deviation over the seeds.\n\n"
+        }
         let wavelet = rows.map {
             (try? JSONDecoder().decode(RunConfig.self, from: Data($0.training.configJSON.utf8)))?.model
                 .predictsWaveletBands
@@ -302,13 +367,30 @@ package struct StudyReport {
                 "four (the all-zero prediction scores 1 and 4): compare the validation NMAE below, not the loss "
                 + "levels.\n\n"
         }
-        md +=
-            "![validation NMAE](validation.png)"
-            + (rows.count > 3
-                ? " (error bars left out for legibility; the standard deviations are in the store, "
-                    + "`validation.nmae_sd`)"
-                : "") + "\n\n"
+        md += "![validation NMAE](validation.png) ([SVG](validation.svg))\n\n"
         return md
+    }
+
+    /// The rows in groups whose training configurations differ only in `training.seed`, in the
+    /// rows' order.
+    func seedGroups(_ rows: [Row]) throws -> [[Row]] {
+        var keys: [String] = [], groups: [[Row]] = []
+        for r in rows {
+            var key = r.training.configJSON
+            if var c = try? JSONDecoder().decode(RunConfig.self, from: Data(r.training.configJSON.utf8)) {
+                c.training.seed = 0
+                key = c.canonicalJSON + (r.training.parentID.map { " \($0)" } ?? "")
+            }
+            if let i = keys.firstIndex(of: key) { groups[i].append(r) } else { keys.append(key); groups.append([r]) }
+        }
+        return groups
+    }
+
+    /// Per position, the mean and sample standard deviation over equally long curves.
+    static func meanAndSD(_ curves: [[Double]]) -> (mean: [Double], sd: [Double]) {
+        guard let n = curves.first?.count else { return ([], []) }
+        let pairs = (0..<n).map { i in Evaluation.meanAndSD(curves.map { $0[i] }) }
+        return (pairs.map(\.0), pairs.map(\.1))
     }
 
     // MARK: formatting
@@ -347,8 +429,13 @@ struct ReportFiles {
         try StudyReport.writeCSV(rows, to: path(name)); files.append(name)
     }
 
-    mutating func png(_ name: String, _ image: RGBImage) throws {
-        try image.writePNG(to: path(name)); files.append(name)
+    /// `<base>.svg` and `<base>.png`.
+    mutating func chart(_ base: String, _ chart: Chart) throws { files += try chart.write(to: path(base)) }
+
+    mutating func bars(_ base: String, _ chart: BarChart) throws { files += try chart.write(to: path(base)) }
+
+    mutating func png(_ name: String, _ grid: ImageGrid) throws {
+        try grid.writePNG(to: path(name)); files.append(name)
     }
 
     mutating func copy(_ source: String, as name: String) throws {

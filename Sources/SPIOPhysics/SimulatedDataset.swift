@@ -97,7 +97,7 @@ package struct SimulatedDataset {
         var previewFiles: [String] = []
         for i in 0..<Swift.min(previews, count) {
             let name = String(format: "preview-%03d.png", i)
-            try previewImage(i).writePNG(to: path(name))
+            try preview(i).writePNG(to: path(name))
             previewFiles.append(name)
         }
         var arrays: [String: [Int]] = ["images": [count, 2, n, n], "concentration": [count, n, n]]
@@ -115,40 +115,33 @@ package struct SimulatedDataset {
         try FileBytes.writeAtomically(Array(try encoder.encode(manifest)), to: manifestPath)
     }
 
-    /// Stripes (even red, odd green, as the paper's Fig. 2d), both channels, the concentration and
-    /// the field (when kept), side by side with colour bars.
-    package func previewImage(_ i: Int) -> RGBImage {
+    /// Stripes (even red, odd green, as the paper's Fig. 2d), the anatomy, both channels, the
+    /// concentration and the field (when kept), side by side with colour bars and units.
+    package func preview(_ i: Int) -> ImageGrid {
         let n = imageSize, plane = n * n
         let ch0 = Array(images[(i * 2 * plane)..<(i * 2 * plane + plane)]),
             ch1 = Array(images[(i * 2 * plane + plane)..<((i + 1) * 2 * plane)])
         let top = Swift.max(ch0.max() ?? 1, ch1.max() ?? 1, 1e-6)
-        let zoom = Swift.max(1, 192 / n)
-        var composite = RGBImage(width: n * zoom + 8, height: n * zoom + 22)
-        BitmapFont.draw("STRIPES", into: &composite, x: 4, y: 4)
-        for y in 0..<n {
-            for x in 0..<n {
-                let c = (
-                    UInt8(255 * Swift.min(1, ch0[y * n + x] / top)), UInt8(255 * Swift.min(1, ch1[y * n + x] / top)),
-                    UInt8(0)
-                )
-                for dy in 0..<zoom { for dx in 0..<zoom { composite[4 + x * zoom + dx, 18 + y * zoom + dy] = c } }
-            }
+        var stripes = ImageGrid.Panel(ch0, size: n, title: "stripes (even red, odd green)", range: (0, top))
+        stripes.redGreen = (ch0, ch1)
+        var panels = [stripes]
+        if i < protonDensity.count {
+            panels.append(ImageGrid.Panel(protonDensity[i], size: n, title: "anatomy", range: (0, 1), unit: "a.u."))
         }
-        func panel(_ v: [Float], _ title: String, _ map: ColourMap, _ range: (Float, Float)? = nil) -> RGBImage {
-            ImagePanel.render(v, size: n, title: title, colourMap: map, range: range, zoom: zoom)
-        }
-        var panels = [composite]
-        if i < protonDensity.count { panels.append(panel(protonDensity[i], "ANATOMY", .grey, (0, 1))) }
         panels += [
-            panel(ch0, "CHANNEL 0 (EVEN)", .grey, (0, top)), panel(ch1, "CHANNEL 1 (ODD)", .grey, (0, top)),
-            panel(Array(concentration[(i * plane)..<((i + 1) * plane)]), "C (UG/MM3)", .viridis)
+            ImageGrid.Panel(ch0, size: n, title: "channel 0 (even)", range: (0, top), unit: "a.u."),
+            ImageGrid.Panel(ch1, size: n, title: "channel 1 (odd)", range: (0, top), unit: "a.u."),
+            ImageGrid.Panel(
+                Array(concentration[(i * plane)..<((i + 1) * plane)]), size: n, title: "concentration",
+                colourMap: .viridis, unit: "µg/mm^3")
         ]
         if let fieldHz {
             let f = Array(fieldHz[(i * plane)..<((i + 1) * plane)])
             let m = Swift.max(f.map(abs).max() ?? 1, 1)
-            panels.append(panel(f, "FIELD (HZ)", .diverging, (-m, m)))
+            panels.append(
+                ImageGrid.Panel(f, size: n, title: "field offset", colourMap: .diverging, range: (-m, m), unit: "Hz"))
         }
-        return ImagePanel.row(panels)
+        return ImageGrid(row: panels)
     }
 }
 

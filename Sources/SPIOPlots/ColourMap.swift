@@ -24,6 +24,15 @@ package struct ColourMap: Sendable {
 
     package static func named(_ name: String) -> ColourMap? { [grey, viridis, diverging].first { $0.name == name } }
 
+    /// The map as gnuplot's `set palette defined (...)`.
+    package var gnuplotPalette: String {
+        let n = anchors.count - 1
+        return "defined ("
+            + anchors.enumerated().map { i, a in
+                String(format: "%.4f %.4f %.4f %.4f", Double(i) / Double(n), a.0, a.1, a.2)
+            }.joined(separator: ", ") + ")"
+    }
+
     package func rgb(_ t: Double) -> (UInt8, UInt8, UInt8) {
         let u = t.isFinite ? Swift.min(1, Swift.max(0, t)) * Double(anchors.count - 1) : 0
         let i = Swift.min(anchors.count - 2, Int(u)), f = u - Double(i)

@@ -137,15 +137,12 @@ package final class Predictor {
             }
             let (n, size) = (maps.shape[0], maps.shape[1])
             try NPYArray(shape: n == 1 ? [size, size] : maps.shape, values: mapValues).write(to: o.npy)
-            var panels: [RGBImage] = []
-            for s in 0..<n {
-                panels.append(
-                    ImagePanel.render(
-                        maps.values((s * size * size)..<((s + 1) * size * size)), size: size,
-                        title: n == 1 ? "C (UG/MM3)" : "C \(s) (UG/MM3)", colourMap: .viridis, zoom: max(1, 192 / size))
-                )
+            let panels = (0..<min(n, 8)).map { s in
+                ImageGrid.Panel(
+                    maps.values((s * size * size)..<((s + 1) * size * size)), size: size,
+                    title: n == 1 ? "estimated concentration" : "image \(s)", colourMap: .viridis, unit: "µg/mm^3")
             }
-            try ImagePanel.row(Array(panels.prefix(8))).writePNG(to: o.png)
+            try ImageGrid(row: panels).writePNG(to: o.png)
             written += [o.npy, o.png]
         }
         return written

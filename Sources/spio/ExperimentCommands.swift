@@ -265,11 +265,28 @@ struct Compare: ParsableCommand {
         abstract: "Parameters and metrics of runs side by side; rows that differ are marked with *.")
     @Argument(help: "Run ids (two or more).") var ids: [Int64]
     @OptionGroup var workspace: WorkspaceOptions
+    @Option(
+        help: ArgumentHelp(
+            "Also draw the runs' test NMAE as grouped bars (a training run with its evaluations) to PLOT.svg and "
+                + "PLOT.png, as the reports do.", valueName: "PLOT"))
+    var plot: String?
 
     func validate() throws { guard ids.count >= 2 else { throw ValidationError("give at least two run ids") } }
 
     func run() throws {
         let store = try workspace.readingStore()
+        if let plot {
+            let entries = try ComparisonPlot.entries(ids, store: store)
+            guard entries.contains(where: { !$0.evaluations.isEmpty }) else {
+                throw ValidationError(
+                    "none of runs \(ids.map(String.init).joined(separator: ", ")) has a finished evaluation "
+                        + "with NMAE to plot")
+            }
+            for f in try ComparisonPlot.chart(entries).write(to: plot) {
+                progress(
+                    "plot: " + ((plot as NSString).deletingLastPathComponent as NSString).appendingPathComponent(f))
+            }
+        }
         var columns: [[String: String]] = []
         for id in ids {
             guard let r = try store.run(id) else { throw ValidationError("no run \(id)") }

@@ -74,28 +74,31 @@ struct Train: ParsableCommand {
         }
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted]
         try enc.encode(history).write(to: outURL.appendingPathComponent("history.json"))
-        try TrainingCurve.render(history, title: "\(modelConfig.architecture.rawValue) \(model)").writePNG(
-            to: outURL.appendingPathComponent("curve.png").path)
+        try TrainingCurve.write(history, to: outURL.appendingPathComponent("curve").path)
         print("model: \(result.modelPath) (\(result.parameters) parameters)")
     }
 }
 
-/// Training loss per step (moving mean of 20 batches) and validation NMAE per epoch, side by side.
+/// Training loss per step (moving mean of 20 batches) and validation NMAE per epoch:
+/// `curve-loss.svg/png` and `curve-validation.svg/png`.
 enum TrainingCurve {
-    static func render(_ history: [EpochRecord], title: String) -> RGBImage {
-        var loss = LinePlot(title: "\(title): training loss", xLabel: "step", yLabel: "loss (mean of 20)")
+    static func write(_ history: [EpochRecord], to base: String) throws {
         let steps = history.flatMap { r in
             r.batchLosses.enumerated().map { (Double(r.step - r.batchLosses.count + $0 + 1), $1) }
         }
-        loss.series = [.init(label: "", points: LinePlot.movingMean(steps, window: 20))]
-        loss.logY = true
-        var val = LinePlot(title: "\(title): validation NMAE", xLabel: "epoch", yLabel: "NMAE")
-        val.series = [
-            .init(
-                label: "", points: history.map { (Double($0.epoch), $0.validationNMAE) },
-                errors: history.map(\.validationNMAESD), markers: true)
+        var loss = Chart(xLabel: "Adam step", yLabel: "training loss (moving mean of 20 batches)")
+        loss.series = [
+            Chart.Series(label: "", x: steps.map(\.0), y: Chart.movingMean(steps.map(\.1), window: 20))
         ]
-        return ImagePanel.row([loss.render(), val.render()])
+        loss.logY = true
+        try loss.write(to: base + "-loss")
+        var val = Chart(xLabel: "epoch", yLabel: "validation NMAE (mean ± sd over images)")
+        val.series = [
+            Chart.Series(
+                label: "", x: history.map { Double($0.epoch) }, y: history.map(\.validationNMAE),
+                spread: history.map(\.validationNMAESD), style: .errorLines)
+        ]
+        try val.write(to: base + "-validation")
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SPIOProcess
 import XCTest
 
 @testable import SPIOExperiments

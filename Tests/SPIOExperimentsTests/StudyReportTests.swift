@@ -3,6 +3,7 @@ import XCTest
 @testable import SPIOExperiments
 @testable import SPIOImageIO
 @testable import SPIOPhysics
+@testable import SPIOPlots
 
 /// Report sections from a real (tiny) study: sweeps with their tables and plots, the phantom
 /// table, a real-scan file set, interpretability maps, and a second study reusing the model.
@@ -64,6 +65,20 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         ] {
             XCTAssertTrue(names.contains(f), "\(f) missing from \(names.sorted())")
         }
+        // Every chart also as SVG, well-formed; the loss figure draws the store's training loss
+        // (its moving mean of 20, on a log axis).
+        for f in ["loss", "validation", "nmae-vs-snr", "estimate", "linearity-dose"] {
+            XCTAssertTrue(names.contains(f + ".svg") && names.contains(f + ".png"), "\(f) missing")
+        }
+        for f in names where f.hasSuffix(".svg") {
+            XCTAssertTrue(try SVGFigure(path: dir + "/report/" + f).isWellFormedXML, f)
+        }
+        let loss = Chart.movingMean(
+            try runner.store.metrics(outcome.training.id!, key: .trainLoss).map(\.value), window: 20)
+        let drawn = try XCTUnwrap(SVGFigure(path: dir + "/report/loss.svg").paths["first"])
+        XCTAssertTrue(
+            SVGFigure.isAffineImage(drawn, of: loss.enumerated().map { (Double($0 + 1), log10($1)) }, tolerance: 0.01),
+            "\(drawn.count) points drawn for \(loss.count) steps")
         // The phantom table: sorted by true concentration, the paper's figure beside ours, and
         // estimates equal to the stored per-image metrics.
         let table = try String(contentsOfFile: dir + "/report/phantom-table.csv", encoding: .utf8).components(

@@ -2,7 +2,7 @@ import Foundation
 
 /// Runs a program found on `PATH` and collects what it printed: git for the run environment,
 /// Slurm's `sbatch`, `squeue` and `scontrol` for the cluster executor.
-package struct Subprocess {
+package struct Subprocess: Sendable {
     package let status: Int32
     package let output: String
     package let errors: String
