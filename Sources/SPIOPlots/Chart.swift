@@ -60,14 +60,7 @@ package struct Chart {
     @discardableResult
     package func write(to base: String) throws -> [String] {
         let (data, body) = script()
-        let svg = base + ".svg", png = base + ".png"
-        try Gnuplot.draw(
-            body, data: data,
-            to: [
-                .svg(svg, width: width, height: height),
-                .png(png, width: width * 3 / 2, height: height * 3 / 2, fontSize: 14)
-            ])
-        return [svg, png].map { ($0 as NSString).lastPathComponent }
+        return try Gnuplot.figure(body, data: data, base: base, width: width, height: height)
     }
 
     /// The data blocks and the plot commands.
@@ -181,13 +174,6 @@ package struct BarChart {
                 + "title \(Gnuplot.text(m.label))"
         }
         body += "plot " + plots.joined(separator: ", \\\n     ") + "\n"
-        let svg = base + ".svg", png = base + ".png"
-        try Gnuplot.draw(
-            body, data: data,
-            to: [
-                .svg(svg, width: width, height: height),
-                .png(png, width: width * 3 / 2, height: height * 3 / 2, fontSize: 14)
-            ])
-        return [svg, png].map { ($0 as NSString).lastPathComponent }
+        return try Gnuplot.figure(body, data: data, base: base, width: width, height: height)
     }
 }

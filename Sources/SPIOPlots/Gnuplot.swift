@@ -58,6 +58,19 @@ package enum Gnuplot {
         }
     }
 
+    /// A chart as `<base>.svg` (`width` x `height` points) and `<base>.png` (1.5 times as many
+    /// pixels); returns the two file names.
+    static func figure(_ body: String, data: String, base: String, width: Int, height: Int) throws -> [String] {
+        let svg = base + ".svg", png = base + ".png"
+        try draw(
+            body, data: data,
+            to: [
+                .svg(svg, width: width, height: height),
+                .png(png, width: width * 3 / 2, height: height * 3 / 2, fontSize: 14)
+            ])
+        return [svg, png].map { ($0 as NSString).lastPathComponent }
+    }
+
     /// A gnuplot string literal of `s` as plain text: enhanced-text markup (`_ ^ @ & ~ { }`) and
     /// quotes are escaped, so a run named `lr_1e-3` is not typeset as a subscript.
     package static func text(_ s: String) -> String {
