@@ -14,14 +14,18 @@ package struct ReportConfig: Codable, Equatable, Sendable {
     package var convergedBelow = 0.9
     /// Markdown shown under the study's description (setup choices, the paper's figures).
     package var notes = ""
+    /// Show each cell's training wall time in the convergence table. Off by default: times differ
+    /// from run to run, and a report with them is not the same byte for byte when re-run.
+    package var wallTime = false
 
     package init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case paper, plots, convergedBelow, notes }
+    enum CodingKeys: String, CodingKey, CaseIterable { case paper, plots, convergedBelow, notes, wallTime }
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&paper, .paper); try c.update(&plots, .plots)
         try c.update(&convergedBelow, .convergedBelow); try c.update(&notes, .notes)
+        try c.update(&wallTime, .wallTime)
     }
 }
 

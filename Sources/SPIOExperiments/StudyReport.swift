@@ -117,6 +117,7 @@ package struct StudyReport {
         md += try sweepSections(rows, config, &out)
         md += try phantomSection(rows, config, &out)
         md += try interpretabilitySection(rows, &out)
+        md += try convergenceSection(rows, config, &out)
         md += try trainingSection(rows, &out)
         md +=
             "Data: " + out.files.filter { $0.hasSuffix(".csv") }.map { "[\($0)](\($0))" }.joined(separator: ", ")
@@ -369,6 +370,79 @@ package struct StudyReport {
         }
         md += "![validation NMAE](validation.png) ([SVG](validation.svg))\n\n"
         return md
+    }
+
+    /// Per cell (runs that differ only in their training seed): when the validation NMAE first went
+    /// below `convergedBelow` (epoch and Adam step, per seed), the last validation NMAE and the
+    /// first plain test set's NMAE as mean +- sd over the seeds, and the training's wall time.
+    private func convergenceSection(_ rows: [Row], _ config: ReportConfig, _ out: inout ReportFiles) throws -> String {
+        guard rows.count > 1 else { return "" }
+        let threshold = config.convergedBelow
+        let set = rows.flatMap { $0.evaluations.filter(Self.isPlain).map(\.set.name) }.first
+        var csv = [
+            [
+                "cell", "runs", "seeds", "first_epoch_below", "first_step_below", "final_validation_nmae_mean",
+                "final_validation_nmae_sd", "test_set", "test_nmae_mean", "test_nmae_sd"
+            ] + (config.wallTime ? ["training_seconds_mean"] : [])
+        ]
+        var mdRows: [[String]] = []
+        for g in try seedGroups(rows) {
+            var epochs: [String] = [], steps: [String] = [], finals: [Double] = [], tests: [Double] = []
+            var seconds: [Double] = []
+            for r in g {
+                let v = try store.metrics(r.training.id!, key: .validationNMAE)
+                let stepsPerEpoch = v.isEmpty ? 0 : try store.metrics(r.training.id!, key: .trainLoss).count / v.count
+                if let first = v.first(where: { $0.value < threshold }) {
+                    epochs.append(String(first.step)); steps.append(String(first.step * stepsPerEpoch))
+                } else {
+                    epochs.append("never"); steps.append("never")
+                }
+                if let last = v.last?.value { finals.append(last) }
+                if let e = r.evaluations.first(where: { $0.set.name == set && Self.isPlain($0) }) {
+                    tests.append(e.nmaeMean)
+                }
+                if let t = r.training.seconds { seconds.append(t) }
+            }
+            let (f, fsd) = Evaluation.meanAndSD(finals), (t, tsd) = Evaluation.meanAndSD(tests)
+            let time = seconds.isEmpty ? Double.nan : seconds.reduce(0, +) / Double(seconds.count)
+            let label = g.count > 1 ? "\(g[0].label) (\(g.count) seeds)" : g[0].label
+            let runs = g.map { String($0.training.id!) }.joined(separator: " ")
+            let seeds = g.map { r in
+                (try? JSONDecoder().decode(RunConfig.self, from: Data(r.training.configJSON.utf8))).map {
+                    String($0.training.seed)
+                } ?? "?"
+            }
+            csv.append(
+                [
+                    label, runs, seeds.joined(separator: " "), epochs.joined(separator: " "),
+                    steps.joined(separator: " "), Self.number(f), g.count > 1 ? Self.number(fsd) : "", set ?? "",
+                    Self.number(t), g.count > 1 ? Self.number(tsd) : ""
+                ] + (config.wallTime ? [Self.number(time)] : []))
+            let spread = { (m: Double, sd: Double) in
+                g.count > 1 ? "\(Self.fixed(m)) +- \(Self.fixed(sd))" : Self.fixed(m)
+            }
+            mdRows.append(
+                [
+                    label, runs,
+                    zip(epochs, steps).map { $0 == "never" ? "never" : "\($0) (step \($1))" }
+                        .joined(separator: ", "),
+                    spread(f, fsd), tests.isEmpty ? "" : spread(t, tsd)
+                ] + (config.wallTime ? [time.isFinite ? String(format: "%.0f", time) : ""] : []))
+        }
+        try out.csv("convergence.csv", csv)
+        return "## Convergence\n\nPer cell (runs that differ only in their training seed are one cell): the epoch "
+            + "(and Adam step) at which the validation NMAE first went below \(Self.fixed(threshold)), per seed; the "
+            + "last validation NMAE and the test NMAE\(set.map { " on \($0)" } ?? "") as mean +- sd over the seeds "
+            + "(of each seed's mean over the images)"
+            + (config.wallTime
+                ? "; the training's wall time, mean over the seeds (with whatever else shared the machine; `spio "
+                    + "runs` lists each)" : "") + ".\n\n"
+            + Self.markdownTable(
+                [
+                    "cell", "runs", "first below \(Self.fixed(threshold)): epoch (step)", "final validation NMAE",
+                    "test NMAE"
+                ] + (config.wallTime ? ["training time (s)"] : []), mdRows)
+            + "\nData: [convergence.csv](convergence.csv).\n\n"
     }
 
     /// The rows in groups whose training configurations differ only in `training.seed`, in the

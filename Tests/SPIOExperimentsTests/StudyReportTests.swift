@@ -4,6 +4,7 @@ import XCTest
 @testable import SPIOImageIO
 @testable import SPIOPhysics
 @testable import SPIOPlots
+@testable import SPIOTraining
 
 /// Report sections from a real (tiny) study: sweeps with their tables and plots, the phantom
 /// table, a real-scan file set, interpretability maps, and a second study reusing the model.
@@ -27,6 +28,51 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         let path = "\(dir)/\(name).yaml"
         try! text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
+    }
+
+    /// Runs that differ only in their seed are one cell of the convergence table; its epochs are
+    /// where each seed's stored validation NMAE first went below the threshold, its mean and sd
+    /// over the seeds are the store's; the one-seed architecture is a cell of its own.
+    func testConvergenceTableGroupsSeeds() throws {
+        let study = write(
+            "seeds",
+            """
+            study: seeds
+            simulation: {imageSize: 32, seed: 3}
+            data: {samples: 40}
+            model: {preset: tiny}
+            training: {epochs: 3, batchSize: 8, learningRate: 0.003}
+            evaluation: {sets: [{name: test, samples: 4, seed: 5}]}
+            variants:
+              - {name: a1, training.seed: 1}
+              - {name: a2, training.seed: 2}
+              - {name: unet, model.architecture: unet}
+            report: {convergedBelow: 1.2}
+            """)
+        let runner = try Runner(workspace: dir + "/ws")
+        let outcomes = try runner.run(try StudyPlan(path: study))
+        try StudyReport(store: runner.store, study: "seeds").write(to: dir + "/report")
+        let csv = try String(contentsOfFile: dir + "/report/convergence.csv", encoding: .utf8)
+            .components(separatedBy: "\r\n").filter { !$0.isEmpty }.map { $0.components(separatedBy: ",") }
+        XCTAssertEqual(csv.count, 3, "\(csv)")
+        XCTAssertEqual(csv[0].count, 10, "no wall time unless asked: \(csv[0])")
+        XCTAssertEqual(csv[1][0], "variant=a1 (2 seeds)")
+        XCTAssertEqual(csv[1][2], "1 2")
+        XCTAssertEqual(csv[2][0], "variant=unet")
+        var firsts: [String] = [], finals: [Double] = []
+        for o in outcomes.prefix(2) {
+            let v = try runner.store.metrics(o.training.id!, key: .validationNMAE)
+            XCTAssertEqual(v.count, 3)
+            firsts.append(v.first { $0.value < 1.2 }.map { String($0.step) } ?? "never")
+            finals.append(v.last!.value)
+        }
+        XCTAssertEqual(csv[1][3], firsts.joined(separator: " "))
+        let (mean, sd) = Evaluation.meanAndSD(finals)
+        XCTAssertEqual(csv[1][5], StudyReport.number(mean))
+        XCTAssertEqual(csv[1][6], StudyReport.number(sd))
+        let md = try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8)
+        XCTAssertTrue(md.contains("## Convergence") && md.contains("| variant=a1 (2 seeds) |"), md)
+        XCTAssertFalse(md.contains("training time (s)"), md)
     }
 
     func testSweepsPhantomTableFilesAndInterpretability() throws {
