@@ -1,4 +1,5 @@
 import Foundation
+import SPIOImageIO
 import SPIOProcess
 import SPIOKernels
 
@@ -103,15 +104,16 @@ package struct SlurmExecutor: StudyExecutor {
                 uniqueKeysWithValues: stages.map { k in (k.rawValue, todo.filter { $0.unit.kind == k }) }))
         try runner.store.writeSnapshot(to: spec.base)
         let specPath = (dir as NSString).appendingPathComponent("tasks.json")
-        try Self.write(String(decoding: try JSONEncoder().encode(spec), as: UTF8.self), to: specPath)
+        try FileBytes.writeAtomically(try JSONEncoder().encode(spec), to: specPath)
         let script = (dir as NSString).appendingPathComponent("task.sh")
-        try Self.write(
-            """
+        let text = """
             #!/bin/sh
             # Written by `spio run --executor slurm`: array task i of stage $1 computes unit $2 + i.
             exec \(Self.quoted(options.program ?? program)) task \(Self.quoted(specPath)) --stage "$1" --index $(( $2 + SLURM_ARRAY_TASK_ID ))
 
-            """, to: script)
+            """
+        try FileBytes.writeAtomically(Array(text.utf8), to: script)
+        chmod(script, 0o755)
         let limit = min(options.maxArraySize ?? Int.max, try Slurm.maxArraySize())
         var submission = Submission(directory: dir, jobs: [], units: [])
         var previous: [String] = []
@@ -225,13 +227,6 @@ package struct SlurmExecutor: StudyExecutor {
         rmdir((results as NSString).deletingLastPathComponent)
     }
 
-    static func write(_ text: String, to path: String) throws {
-        let partial = StalePartialFiles.name(for: path)
-        try text.write(toFile: partial, atomically: false, encoding: .utf8)
-        chmod(partial, 0o755)
-        guard rename(partial, path) == 0 else { throw SlurmError.unreadable(path, String(cString: strerror(errno))) }
-    }
-
     static func quoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 }
 
@@ -257,7 +252,7 @@ struct Submission: Codable {
     func save(_ path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try SlurmExecutor.write(String(decoding: try encoder.encode(self), as: UTF8.self), to: path)
+        try FileBytes.writeAtomically(try encoder.encode(self), to: path)
     }
 }
 
@@ -298,11 +293,9 @@ enum Slurm {
     }
 
     private static func run(_ program: String, _ arguments: [String]) throws -> Subprocess {
-        // `env` answers 127 for a program it cannot find.
-        guard let r = try? Subprocess.run(program, arguments), r.status != 127 else {
+        do { return try Subprocess.run(program, arguments) } catch is Subprocess.NotFound {
             throw SlurmError.notInstalled(program)
         }
-        return r
     }
 }
 

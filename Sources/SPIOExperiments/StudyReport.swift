@@ -117,8 +117,9 @@ package struct StudyReport {
         md += try sweepSections(rows, config, &out)
         md += try phantomSection(rows, config, &out)
         md += try interpretabilitySection(rows, &out)
-        md += try convergenceSection(rows, config, &out)
-        md += try trainingSection(rows, &out)
+        let cells = try seedGroups(rows)
+        md += try convergenceSection(cells, config, &out)
+        md += try trainingSection(cells, &out)
         md +=
             "Data: " + out.files.filter { $0.hasSuffix(".csv") }.map { "[\($0)](\($0))" }.joined(separator: ", ")
             + ".\n"
@@ -320,10 +321,10 @@ package struct StudyReport {
 
     // MARK: training curves
 
-    private func trainingSection(_ rows: [Row], _ out: inout ReportFiles) throws -> String {
+    private func trainingSection(_ groups: [[Row]], _ out: inout ReportFiles) throws -> String {
+        let rows = groups.flatMap { $0 }
         var loss = Chart(xLabel: "Adam step", yLabel: "training loss (moving mean of 20 batches)")
         var val = Chart(xLabel: "epoch", yLabel: "validation NMAE")
-        let groups = try seedGroups(rows)
         for g in groups {
             let label = g.count > 1 ? "\(g[0].label) (\(g.count) seeds)" : g[0].label
             let curves = try g.map { r in
@@ -375,7 +376,12 @@ package struct StudyReport {
     /// Per cell (runs that differ only in their training seed): when the validation NMAE first went
     /// below `convergedBelow` (epoch and Adam step, per seed), the last validation NMAE and the
     /// first plain test set's NMAE as mean +- sd over the seeds, and the training's wall time.
-    private func convergenceSection(_ rows: [Row], _ config: ReportConfig, _ out: inout ReportFiles) throws -> String {
+    private func convergenceSection(
+        _ cells: [[Row]], _ config: ReportConfig, _ out: inout ReportFiles
+    ) throws
+        -> String
+    {
+        let rows = cells.flatMap { $0 }
         guard rows.count > 1 else { return "" }
         let threshold = config.convergedBelow
         let set = rows.flatMap { $0.evaluations.filter(Self.isPlain).map(\.set.name) }.first
@@ -386,7 +392,7 @@ package struct StudyReport {
             ] + (config.wallTime ? ["training_seconds_mean"] : [])
         ]
         var mdRows: [[String]] = []
-        for g in try seedGroups(rows) {
+        for g in cells {
             var epochs: [String] = [], steps: [String] = [], finals: [Double] = [], tests: [Double] = []
             var seconds: [Double] = []
             for r in g {

@@ -45,10 +45,11 @@ package enum Gnuplot {
         defer { try? FileManager.default.removeItem(atPath: scriptPath) }
         try FileBytes.writeAtomically(Array(script.utf8), to: scriptPath)
         let r: Subprocess
-        do { r = try Subprocess.run("gnuplot", [scriptPath]) } catch { throw PlotError.notInstalled }
+        do { r = try Subprocess.run("gnuplot", [scriptPath]) } catch is Subprocess.NotFound {
+            throw PlotError.notInstalled
+        }
         guard r.status == 0 else {
             for p in partials { try? FileManager.default.removeItem(atPath: p) }
-            if r.status == 127 { throw PlotError.notInstalled }
             throw PlotError.failed(first.path, r.errors.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         for (o, partial) in zip(outputs, partials) {

@@ -1,17 +1,33 @@
 import Foundation
 
 /// Runs a program found on `PATH` and collects what it printed: git for the run environment,
-/// Slurm's `sbatch`, `squeue` and `scontrol` for the cluster executor.
+/// gnuplot for figures, Slurm's `sbatch`, `squeue` and `scontrol` for the cluster executor.
 package struct Subprocess: Sendable {
     package let status: Int32
     package let output: String
     package let errors: String
 
-    /// Runs `program` with `arguments` and waits; throws only when it cannot be started.
+    /// A program that is not on `PATH`: callers say which package installs it.
+    package struct NotFound: Error, CustomStringConvertible {
+        package let program: String
+        package var description: String { "\(program) not found on PATH" }
+    }
+
+    /// The executable `program` resolves to on `PATH`, or nil.
+    package static func locate(_ program: String) -> String? {
+        if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/\(program)" }.first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+    }
+
+    /// Runs `program` with `arguments` and waits; throws `NotFound` when it is not on `PATH`.
     package static func run(_ program: String, _ arguments: [String]) throws -> Subprocess {
+        guard let executable = locate(program) else { throw NotFound(program: program) }
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [program] + arguments
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         p.standardInput = FileHandle.nullDevice
