@@ -56,7 +56,7 @@ let package = Package(
         // Training (the paper's loss, Adam, checkpointed epochs with exact resume), evaluation, prediction.
         .target(
             name: "SPIOTraining",
-            dependencies: ["SPIONetworks", "SPIOTensor", "SPIOImageIO", "SPIOPlots", "SPIOCoding"],
+            dependencies: ["SPIONetworks", "SPIOTensor", "SPIOImageIO", "SPIOPlots", "SPIOCoding", "SPIOProcess"],
             swiftSettings: optimise),
         // Studies: YAML plans with presets and grids, the SQLite run store (GRDB), the cached runner, reports.
         .target(

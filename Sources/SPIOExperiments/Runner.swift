@@ -26,8 +26,9 @@ package final class Runner {
     package var progress: (String, Double) -> Void = { _, _ in }
     /// Finished runs whose files this runner has checked against their SHA-256.
     private var verified = Set<Int64>()
-    /// Trains the models (docs/architecture.md: the training seam).
-    package var backend: TrainingBackend = EngineBackend()
+    /// Trains the models (docs/architecture.md: the training seam); nil: the one each run's
+    /// `training.backend` names.
+    package var backend: TrainingBackend?
     /// Polled between training batches (Ctrl-C).
     package var shouldStop: () -> Bool = { false }
     /// Read once per runner (it asks git), recorded with every run.
@@ -266,6 +267,7 @@ package final class Runner {
             for (k, v) in planned.gridValues { params["grid." + k] = v }
             params["study.description"] = description
             params["training.lineage"] = lineage
+            let backend = self.backend ?? c.training.makeBackend(threads: Engine.threadCount)
             params["training.backend"] = backend.name
             try store.setParams(run.id!, params)
             let id = run.id!
@@ -283,6 +285,7 @@ package final class Runner {
                     continueFrom: try shorterRun(
                         lineage: lineage, epochs: c.training.epochs,
                         excluding: id)), callbacks)
+            if !result.details.isEmpty { try store.setParams(id, params.merging(result.details) { _, b in b }) }
             try store.addArtifact(id, name: "model.safetensors", path: result.modelPath)
             try store.log(id, [(.parameters, 0, Double(result.parameters))])
         }

@@ -99,14 +99,23 @@ package final class Trainer {
         images.data.update(from: c.data, count: c.count)
         if modelConfig.predictsWaveletBands { DB4Wavelet.forward(images, into: t) } else { t.assign(images) }
         targets = t
-        // The epoch count is not part of a checkpoint's identity: every epoch depends only on the
-        // ones before it (shuffle stream = epoch, constant learning rate), so a finished run can be
-        // continued to more epochs and ends exactly where a longer run would.
-        var sameRun = config
-        sameRun.epochs = 0
         identity =
-            "model \(modelConfig.json) training \(sameRun.json) data \(data.count)x\(data.imageSize) validation "
-            + "\(validation?.count ?? 0)"
+            Self.identityPrefix(model: modelConfig, training: config)
+            + " data \(data.count)x\(data.imageSize) validation \(validation?.count ?? 0)"
+    }
+
+    /// What a checkpoint folder's `state.json` must name for a run to resume from it, before the
+    /// data counts (" data NxS validation M", which the torch backend appends itself). The epoch
+    /// count is not part of it: every epoch depends only on the ones before it (shuffle stream =
+    /// epoch), so a finished run can be continued to more epochs and ends exactly where a longer
+    /// run would. Nor is the backend: both write the same folders, so either resumes the other's.
+    package static func identityPrefix(model: ModelConfig, training: TrainingConfig) -> String {
+        var sameRun = training
+        sameRun.epochs = 0
+        sameRun.backend = .swift
+        sameRun.device = TrainingConfig().device
+        sameRun.processes = 1
+        return "model \(model.json) training \(sameRun.json)"
     }
 
     /// Training then validation split of one set: the last `fraction` (at least one image when

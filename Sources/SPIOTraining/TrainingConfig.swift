@@ -24,11 +24,24 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
     package var mseWarmupSteps = 0
     /// Linear learning-rate warm-up over the first `warmupSteps` steps (0: none, the paper's).
     package var warmupSteps = 0
+    /// Which code trains (docs/gpu.md): this project's CPU engine, or PyTorch in a child process
+    /// (`python/spio_torch`) on the same data, batches, loss and checkpoints.
+    package var backend = Backend.swift
+    /// The torch backend's device: `auto` (CUDA when PyTorch sees it, else the CPU), `cpu`, `cuda`
+    /// or `cuda:N`. The device a run used is recorded in its params.
+    package var device = "auto"
+    /// The torch backend's processes (`torchrun --nproc_per_node`, one per GPU, DDP): each takes its
+    /// share of every batch, BatchNorm synchronised across GPUs.
+    package var processes = 1
+
+    /// The trainer behind `training.backend`.
+    package enum Backend: String, Codable, CaseIterable, Sendable { case swift, torch }
 
     package init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case epochs, batchSize, learningRate, beta1, beta2, l2, seed, validationFraction, mseWarmupSteps, warmupSteps
+        case backend, device, processes
     }
 
     /// The recipe keys are written only when set, so that configurations without them keep the
@@ -42,6 +55,11 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
         try c.encode(validationFraction, forKey: .validationFraction)
         if mseWarmupSteps != 0 { try c.encode(mseWarmupSteps, forKey: .mseWarmupSteps) }
         if warmupSteps != 0 { try c.encode(warmupSteps, forKey: .warmupSteps) }
+        // The engine's runs keep their hashes; a torch run is another run (its numbers differ in
+        // the last bits, and more on a GPU).
+        if backend != .swift { try c.encode(backend, forKey: .backend) }
+        if device != "auto" { try c.encode(device, forKey: .device) }
+        if processes != 1 { try c.encode(processes, forKey: .processes) }
     }
 
     /// The learning rate of Adam step `step` (0-based): linear warm-up, then constant.
@@ -56,6 +74,7 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
         try c.update(&learningRate, .learningRate); try c.update(&beta1, .beta1); try c.update(&beta2, .beta2)
         try c.update(&l2, .l2); try c.update(&seed, .seed); try c.update(&validationFraction, .validationFraction)
         try c.update(&mseWarmupSteps, .mseWarmupSteps); try c.update(&warmupSteps, .warmupSteps)
+        try c.update(&backend, .backend); try c.update(&device, .device); try c.update(&processes, .processes)
         if let problem {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: problem))
         }
@@ -73,6 +92,15 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
         if !(0...10_000_000).contains(mseWarmupSteps) || !(0...10_000_000).contains(warmupSteps) {
             return "mseWarmupSteps and warmupSteps must be 0 to 10000000"
         }
+        if backend == .swift && (device != "auto" || processes != 1) {
+            return "device and processes choose where the torch backend trains; set backend: torch, or leave them out"
+        }
+        if !(device == "auto" || device == "cpu" || device == "cuda"
+            || (device.hasPrefix("cuda:") && Int(device.dropFirst(5)).map { $0 >= 0 } == true))
+        {
+            return "device must be auto, cpu, cuda or cuda:N, got '\(device)'"
+        }
+        if !(1...64).contains(processes) { return "processes must be 1 to 64, got \(processes)" }
         if !(validationFraction >= 0 && validationFraction < 1) {
             return "validationFraction must lie in [0, 1), got \(validationFraction)"
         }

@@ -33,6 +33,8 @@ package struct TrainingResult {
     package var modelPath: String
     package var parameters: Int
     package var history: [EpochRecord]
+    /// What else the run should record (the torch backend: device and library versions).
+    package var details: [String: String] = [:]
 }
 
 /// The runner's side of a training: where lines, progress and finished epochs go, and when to stop.

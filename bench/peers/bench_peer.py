@@ -11,6 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 
 
 def median(v):
@@ -21,7 +22,7 @@ def bench_torch(c, a):
     import torch
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
-    from models_torch import EncoderDecoderNet, normalised_l1, parameter_count
+    from spio_torch.models import EncoderDecoderNet, normalised_l1, parameter_count
     torch.manual_seed(1)
     net = EncoderDecoderNet(c)
     opt = torch.optim.Adam(net.parameters(), 1e-4)
@@ -111,7 +112,7 @@ def main():
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
-    from models_torch import config
+    from spio_torch.models import config
     c = config(a.preset, architecture=a.arch)
     r = (bench_torch if a.framework == "torch" else bench_keras)(c, a)
     r.update(architecture=a.arch, batch=a.batch, threads=a.threads, trainSamplesPerSecond=median(r["trainSamplesPerSecondRuns"]),

@@ -6,7 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 from keras import layers
 
-from models_torch import config  # same presets and switches
+from spio_torch.models import config  # same presets and switches
 
 
 def _bn(x):

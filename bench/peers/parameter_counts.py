@@ -8,7 +8,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from models_torch import EncoderDecoderNet, config, parameter_count  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from spio_torch.models import EncoderDecoderNet, config, parameter_count  # noqa: E402
 
 VARIANTS = {
     "deepspio": {},

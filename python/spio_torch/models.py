@@ -107,7 +107,7 @@ class EncoderDecoderNet(nn.Module):
                     blocks.append(ResidualBlock(cin, c["bottleneckFilters"], kind))
                     cin = c["bottleneckFilters"]
             self.bottleneck = nn.Sequential(*blocks)
-            widths = c["decoderWidths"] or [m * F for m in ([8, 4, 2, 1] if c["head"] == "image" else [8, 4, 2])]
+            widths = c.get("decoderWidths") or [m * F for m in ([8, 4, 2, 1] if c["head"] == "image" else [8, 4, 2])]
             count, out = (4, 1) if c["head"] == "wavelet" else (1, 4 if c["head"] == "shared" else 1)
             decs = []
             for _ in range(count):
