@@ -32,7 +32,8 @@ let package = Package(
         // Layers with explicit forward/backward, Adam, initialisers, safetensors checkpoints, models.
         .target(name: "SPIONetworks", dependencies: ["SPIOTensor", "SPIOCoding"], swiftSettings: optimise),
         // SHA-256 content hashes.
-        .target(name: "SPIODigest", swiftSettings: optimise),
+        // Optimised in debug builds too: tests hash every dataset and model they record.
+        .target(name: "SPIODigest", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))] + optimise),
         // NPY read/write, NIfTI-1 reader (.nii, .nii.gz), PNG read/write, whole-file reads and atomic writes.
         .target(name: "SPIOImageIO", dependencies: ["CZlib", "CPNG"], swiftSettings: optimise),
         // Running other programs (gnuplot, git, Slurm's commands) and collecting what they print.
@@ -56,7 +57,9 @@ let package = Package(
         // Training (the paper's loss, Adam, checkpointed epochs with exact resume), evaluation, prediction.
         .target(
             name: "SPIOTraining",
-            dependencies: ["SPIONetworks", "SPIOTensor", "SPIOImageIO", "SPIOPlots", "SPIOCoding", "SPIOProcess"],
+            dependencies: [
+                "SPIONetworks", "SPIOTensor", "SPIOImageIO", "SPIOPlots", "SPIOCoding", "SPIOProcess", "SPIOPhysics"
+            ],
             swiftSettings: optimise),
         // Studies: YAML plans with presets and grids, the SQLite run store (GRDB), the cached runner, reports.
         .target(

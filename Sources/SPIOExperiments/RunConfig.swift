@@ -111,8 +111,12 @@ package struct EvaluationConfig: Codable, Equatable, Sendable {
 /// them are the validation set).
 package struct DataConfig: Codable, Equatable, Sendable {
     package var samples = 2000
+    /// Simulate and store the set as shards of at most this many samples (`DatasetShards`): a
+    /// paper-scale set never has to fit in memory, and a stopped simulation keeps its finished
+    /// shards. The samples are the same either way, so it is not part of the dataset's hash.
+    package var shardSamples: Int?
     package init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case samples }
+    enum CodingKeys: String, CodingKey, CaseIterable { case samples, shardSamples }
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -121,7 +125,15 @@ package struct DataConfig: Codable, Equatable, Sendable {
             throw DecodingError.dataCorruptedError(
                 forKey: .samples, in: c, debugDescription: "must be 4 to 10000000, got \(samples)")
         }
+        shardSamples = try c.decodeIfPresent(Int.self, forKey: .shardSamples)
+        if let s = shardSamples, s < 2 {
+            throw DecodingError.dataCorruptedError(
+                forKey: .shardSamples, in: c, debugDescription: "must be 2 or more, got \(s)")
+        }
     }
+
+    /// How many shards the training set is written as (1: one folder, no shards).
+    package var shardCount: Int { shardSamples.map { max(1, (samples + $0 - 1) / $0) } ?? 1 }
 }
 
 /// Everything that determines one run: the effective configuration after presets, grid values

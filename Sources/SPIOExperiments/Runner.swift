@@ -71,7 +71,8 @@ package final class Runner {
     /// the study's: a run reused from another study belongs to both.
     package func run(_ planned: StudyPlan.PlannedRun, study: String, description: String = "") throws -> Outcome {
         let c = planned.config
-        let data = try dataset(c.simulation, count: c.data.samples, study: study, name: planned.name + " data")
+        let data = try dataset(
+            c.simulation, count: c.data.samples, shards: c.data.shardCount, study: study, name: planned.name + " data")
         try store.addToStudy(study, run: data.id!, name: planned.name + " data", grid: planned.gridValues)
         let training = try train(planned, study: study, description: description, dataset: data)
         try store.addToStudy(study, run: training.id!, name: planned.name, grid: planned.gridValues)
@@ -122,7 +123,8 @@ package final class Runner {
             _ = try dataset(set.simulation, count: set.samples, study: study, name: "\(planned.name) \(set.name) data")
             return
         }
-        let data = try dataset(c.simulation, count: c.data.samples, study: study, name: planned.name + " data")
+        let data = try dataset(
+            c.simulation, count: c.data.samples, shards: c.data.shardCount, study: study, name: planned.name + " data")
         guard unit.kind != .dataset else { return }
         let training = try train(planned, study: study, description: description, dataset: data)
         guard unit.kind == .evaluate, let i = unit.set else { return }
@@ -219,7 +221,9 @@ package final class Runner {
 
     // MARK: datasets
 
-    func dataset(_ sim: SimulationConfig, count: Int, study: String, name: String) throws -> RunStore.Run {
+    func dataset(
+        _ sim: SimulationConfig, count: Int, shards: Int = 1, study: String, name: String
+    ) throws -> RunStore.Run {
         let hash = SimulatedDataset.contentHash(config: sim, count: count)
         let dir = directory("datasets", hash)
         let json = canonicalJSON(sim) + ",\"count\":\(count)"
@@ -227,6 +231,27 @@ package final class Runner {
             kind: .dataset, hash: hash, study: study, name: name, configJSON: json, directory: dir, parent: nil
         ) { run in
             let start = Date()
+            if shards > 1 {
+                // Shard by shard into the dataset's own folder: a stopped run keeps its finished
+                // shards and the next one simulates only the rest.
+                let made = try DatasetShards.write(
+                    config: sim, count: count, shards: shards, indices: Array(0..<shards), to: dir,
+                    progress: { self.progress($0, $1) })
+                try store.setParams(
+                    run.id!,
+                    flatten(sim, prefix: "simulation").merging([
+                        "data.samples": String(count), "data.shards": String(shards)
+                    ]) { a, _ in a })
+                if made == shards {
+                    try store.log(run.id!, [(.samplesPerSecond, 0, Double(count) / Date().timeIntervalSince(start))])
+                }
+                let first = DatasetShards.folderName(DatasetShards.shard(0, of: shards, count: count))
+                try store.addArtifact(
+                    run.id!, name: "\(first)/manifest.json",
+                    path: (dir as NSString).appendingPathComponent(
+                        "\(first)/manifest.json"))
+                return
+            }
             let data = try SimulatedDataset.generate(config: sim, count: count) { done in
                 self.progress("simulating \(done)/\(count)", Double(done) / Double(count))
             }

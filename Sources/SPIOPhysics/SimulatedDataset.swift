@@ -17,6 +17,8 @@ package struct SimulatedDataset {
 
     package let config: SimulationConfig
     package let count: Int
+    /// The index of the first sample held (a shard of a larger set starts past 0).
+    package var firstSample = 0
     package var images: [Float]
     package var concentration: [Float]
     package var fieldHz: [Float]?
@@ -39,7 +41,16 @@ package struct SimulatedDataset {
         config: SimulationConfig, count: Int, keepField: Bool = false,
         progress: ((Int) -> Void)? = nil
     ) throws -> SimulatedDataset {
-        precondition(count >= 0)
+        try generate(config: config, samples: 0..<count, keepField: keepField, progress: progress)
+    }
+
+    /// Simulates samples `samples` (a shard: sample i is the same whichever range holds it).
+    package static func generate(
+        config: SimulationConfig, samples: Range<Int>, keepField: Bool = false,
+        progress: ((Int) -> Void)? = nil
+    ) throws -> SimulatedDataset {
+        let count = samples.count
+        precondition(samples.lowerBound >= 0)
         let simulator = try ViewLineSimulator(config: config)
         let n = config.imageSize, plane = n * n
         var images = [Float](repeating: 0, count: count * 2 * plane)
@@ -57,7 +68,7 @@ package struct SimulatedDataset {
                         for i in range {
                             if lock.withLock({ failure != nil }) { return }
                             do {
-                                let s = try simulator.sample(i)
+                                let s = try simulator.sample(samples.lowerBound + i)
                                 (img.baseAddress! + i * 2 * plane).update(from: s.image, count: 2 * plane)
                                 (con.baseAddress! + i * plane).update(from: s.concentration, count: plane)
                                 if keepField { (fld.baseAddress! + i * plane).update(from: s.fieldHz, count: plane) }
@@ -76,15 +87,14 @@ package struct SimulatedDataset {
         }
         if let failure { throw failure }
         return SimulatedDataset(
-            config: config, count: count, images: images, concentration: concentration,
-            fieldHz: keepField ? field : nil,
-            protonDensity: anatomies)
+            config: config, count: count, firstSample: samples.lowerBound, images: images,
+            concentration: concentration, fieldHz: keepField ? field : nil, protonDensity: anatomies)
     }
 
     /// Writes images.npy, concentration.npy, field.npy (when kept), manifest.json and PNG previews
     /// of the first `previews` samples into `directory`. The manifest is written last, so a
     /// folder with a manifest is complete.
-    package func write(to directory: String, previews: Int = 4) throws {
+    package func write(to directory: String, previews: Int = 4, shard: DatasetShards.Shard? = nil) throws {
         let n = imageSize
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -104,12 +114,12 @@ package struct SimulatedDataset {
         if fieldHz != nil { arrays["field"] = [count, n, n] }
         let manifest = DatasetManifest(
             generator: SimulatedDataset.generatorVersion,
-            contentHash: SimulatedDataset.contentHash(config: config, count: count),
+            contentHash: SimulatedDataset.contentHash(config: config, count: shard?.totalCount ?? count),
             count: count, imageSize: n, arrays: arrays,
             units: [
                 "images": "a.u. (proton density 1 = full stripe)",
                 "concentration": "ug Fe / mm^3", "field": "Hz"
-            ], previews: previewFiles, config: config)
+            ], previews: previewFiles, config: config, shard: shard)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try FileBytes.writeAtomically(Array(try encoder.encode(manifest)), to: manifestPath)
@@ -155,4 +165,7 @@ package struct DatasetManifest: Codable {
     package var units: [String: String]
     package var previews: [String]
     package var config: SimulationConfig
+    /// Which part of a sharded set this folder holds (absent for a whole set); `contentHash` is
+    /// then the whole set's.
+    package var shard: DatasetShards.Shard? = nil
 }

@@ -145,15 +145,13 @@ package struct TorchBackend: TrainingBackend {
                 ? "\nPyTorch is not installed for \(python): pip install torch (docs/gpu.md)" : ""
             throw Failure(description: "the torch backend exited with status \(end.status):\n\(text)\(hint)")
         }
-        guard let done, let model = done.model else {
+        guard let done, let model = done.model, let parameters = done.parameters else {
             throw Failure(description: "the torch backend exited without reporting its model")
         }
-        // Evaluation, spio predict and audits read it with the engine: check that they can.
-        let net = EncoderDecoderNet(job.model, seed: job.training.seed)
-        try Checkpoint.load(net, from: URL(fileURLWithPath: model))
+        // Evaluations, spio predict and audits load it with the engine's strict Checkpoint.load.
         var details = ["training.torch.device": done.device ?? "unknown"]
         for (k, v) in done.versions ?? [:] { details["training.torch.versions.\(k)"] = v }
-        return TrainingResult(modelPath: model, parameters: net.parameterCount, history: history, details: details)
+        return TrainingResult(modelPath: model, parameters: parameters, history: history, details: details)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import SPIOImageIO
+import SPIOPhysics
 import SPIONetworks
 import SPIOTensor
 
@@ -26,23 +27,37 @@ package struct TrainingSet {
     }
 
     /// Reads `images.npy` (N x 2 x H x W) and `concentration.npy` (N x H x W) of a dataset folder
-    /// written by `spio simulate`.
+    /// written by `spio simulate`, or of every shard of a sharded one (`DatasetShards`), in order.
     package init(directory: String) throws {
-        func read(_ name: String) throws -> NPYArray {
-            try NPYArray.read((directory as NSString).appendingPathComponent(name))
+        var images: [Float] = [], maps: [Float] = [], shape: [Int]?, count = 0
+        for folder in try DatasetShards.folders(directory) {
+            func read(_ name: String) throws -> NPYArray {
+                try NPYArray.read((folder as NSString).appendingPathComponent(name))
+            }
+            let (img, conc) = (try read("images.npy"), try read("concentration.npy"))
+            guard img.shape.count == 4, conc.shape.count == 3, img.shape[0] == conc.shape[0],
+                img.shape[2] == conc.shape[1], img.shape[3] == conc.shape[2],
+                shape == nil || shape! == Array(img.shape.dropFirst())
+            else {
+                throw FileError(
+                    folder,
+                    "images.npy \(img.shape) and concentration.npy \(conc.shape) do not pair as N x C x H x W and "
+                        + "N x H x W\(shape.map { " of \($0) like the shards before" } ?? "")"
+                )
+            }
+            shape = Array(img.shape.dropFirst())
+            count += img.shape[0]
+            // One folder (the usual case) is taken as it is read, without a copy.
+            if images.isEmpty {
+                images = img.values; maps = conc.values
+            } else {
+                images += img.values; maps += conc.values
+            }
         }
-        let (img, conc) = (try read("images.npy"), try read("concentration.npy"))
-        guard img.shape.count == 4, conc.shape.count == 3, img.shape[0] == conc.shape[0],
-            img.shape[2] == conc.shape[1], img.shape[3] == conc.shape[2]
-        else {
-            throw FileError(
-                directory,
-                "images.npy \(img.shape) and concentration.npy \(conc.shape) do not pair as N x C x H x W and N x H x W"
-            )
-        }
+        let s = shape!
         self.init(
-            images: Tensor(shape: img.shape, values: img.values),
-            concentration: Tensor(shape: conc.shape, values: conc.values))
+            images: Tensor(shape: [count] + s, values: images),
+            concentration: Tensor(shape: [count, s[1], s[2]], values: maps))
     }
 
     /// Samples `range` as a new set (already scaled inputs are copied as they are).

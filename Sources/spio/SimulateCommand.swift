@@ -17,6 +17,12 @@ struct Simulate: ParsableCommand {
             (N x H x W, ug Fe/mm^3 in the image plane), field.npy (N x H x W, Hz, with --save-field), manifest.json \
             (configuration, content hash, counts) and PNG previews of the first samples. Sample i depends only on \
             the configuration and i, so any thread count gives the same arrays. See docs/simulation.md for every key.
+
+            A set too large for memory is written as shard folders OUT/shard-IIII-of-NNNN/, each a dataset folder of \
+            its own: --shards N writes all of them, one after another, skipping those already complete (run it again \
+            after a stop); --shard I/N writes only shard I (0-based), so threads, machines or cluster tasks can make \
+            the shards in parallel (docs/gpu.md). Training reads a complete set of shards like one folder.
+            Example: spio simulate configs/simulate-brain.yaml --count 4000000 --shard 7/200 --out data/paper
             """)
     @Argument(help: "YAML file with a `simulation:` block.") var config: String
     @Option(help: "Number of samples.") var count = 16
@@ -25,10 +31,30 @@ struct Simulate: ParsableCommand {
     @Option(help: "PNG previews of the first samples.") var previews = 4
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Override the seed of the configuration.") var seed: UInt64?
+    @Option(help: "Write the set as N shard folders (resumable).") var shards: Int?
+    @Option(help: "Write only shard I of N, as I/N (0-based).") var shard: String?
+
+    /// (index, of) of --shard.
+    private var oneShard: (Int, Int)? {
+        guard let shard else { return nil }
+        let parts = shard.split(separator: "/").map { Int($0) }
+        guard parts.count == 2, let i = parts[0], let n = parts[1] else { return nil }
+        return (i, n)
+    }
 
     func validate() throws {
         guard count > 0 else { throw ValidationError("--count must be positive") }
         guard threads > 0 else { throw ValidationError("--threads must be positive") }
+        if shard != nil && shards != nil { throw ValidationError("give --shard I/N or --shards N, not both") }
+        if shard != nil {
+            guard let (i, n) = oneShard, n >= 1, (0..<n).contains(i) else {
+                throw ValidationError("--shard takes I/N with 0 <= I < N (for example 3/16), got '\(shard!)'")
+            }
+            guard n <= count else { throw ValidationError("--shard \(shard!): more shards than --count \(count)") }
+        }
+        if let shards, !(1...count).contains(shards) {
+            throw ValidationError("--shards must be 1 to --count (\(count)), got \(shards)")
+        }
     }
 
     func run() throws {
@@ -36,6 +62,21 @@ struct Simulate: ParsableCommand {
         if let seed { sim.seed = seed }
         do { try sim.validate() } catch { throw ValidationError("\(config): \(error)") }
         Engine.setThreadCount(threads)
+        if let (n, indices) = oneShard.map({ ($0.1, [$0.0]) }) ?? shards.map({ ($0, Array(0..<$0)) }) {
+            let start = Date()
+            var last = Date.distantPast
+            let made = try DatasetShards.write(
+                config: sim, count: count, shards: n, indices: indices, to: out, previews: previews
+            ) { text, _ in
+                if Date().timeIntervalSince(last) > 2 { last = Date(); progress(text) }
+            }
+            print(
+                "wrote \(made) of shards \(indices.map(String.init).joined(separator: ",")) of \(n) (\(count) samples, "
+                    + "\(sim.imageSize) x \(sim.imageSize), \(indices.count - made) already complete) to \(out) in "
+                    + String(format: "%.1f s", Date().timeIntervalSince(start)) + "; content hash "
+                    + "\(SimulatedDataset.contentHash(config: sim, count: count).prefix(16))")
+            return
+        }
         let start = Date()
         var last = Date()
         let dataset = try SimulatedDataset.generate(config: sim, count: count, keepField: saveField) { done in

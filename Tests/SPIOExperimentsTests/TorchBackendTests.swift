@@ -10,7 +10,9 @@ import XCTest
 /// tolerances, and epoch checkpoints pass between the backends both ways. PyTorch comes from PyPI;
 /// without it the tests skip, except in CI (`.ci/run` installs it), where that is a failure.
 final class TorchBackendTests: ScratchDirectoryTestCase {
-    override func setUpWithError() throws {
+    override func setUpWithError() throws { try Self.requireTorch() }
+
+    static func requireTorch() throws {
         if Subprocess.text("python3", ["-c", "import torch, safetensors, numpy; print(torch.__version__)"]) == nil {
             let why = "PyTorch, safetensors or NumPy is not installed for python3 (pip install torch safetensors numpy)"
             if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail(why) }
@@ -96,19 +98,27 @@ final class TorchBackendTests: ScratchDirectoryTestCase {
             "the report names the torch cell")
     }
 
-    /// A torch run stopped after 1 epoch and continued to 3 ends bitwise where an uninterrupted
-    /// one does; the engine continues a torch run's epochs (weights and Adam state) and the torch
-    /// backend the engine's.
+    /// A torch run stopped in the middle of an epoch (as by Ctrl-C or a cluster's SIGTERM) resumes
+    /// at the next batch and ends bitwise where an uninterrupted one does; the engine continues a
+    /// torch run's epochs (weights and Adam state) and the torch backend the engine's.
     func testCheckpointsResumeExactlyAndPassBetweenBackends() throws {
         let sim = "\(dir)/sim.yaml"
         try "simulation: {imageSize: 32, seed: 3}\n".write(toFile: sim, atomically: true, encoding: .utf8)
         XCTAssertEqual(try spio(["simulate", sim, "--count", "90", "--out", "data", "--previews", "0"]).status, 0)
-        func train(_ out: String, epochs: Int, backend: String) throws -> [[String: Any]] {
-            let r = try spio([
-                "train", "--data", "data", "--model", "tiny", "--out", out, "--set", "training.epochs=\(epochs)",
-                "--set", "training.batchSize=8", "--set", "training.learningRate=0.00001", "--set",
-                "training.backend=\(backend)"
-            ])
+        func train(_ out: String, epochs: Int, backend: String, stopAtStep: Int? = nil) throws -> [[String: Any]] {
+            var environment = ProcessInfo.processInfo.environment
+            environment["SPIO_TORCH_STOP_AT_STEP"] = stopAtStep.map(String.init)
+            let r = try RunnerTests.output(
+                [
+                    "train", "--data", "data", "--model", "tiny", "--out", out, "--set", "training.epochs=\(epochs)",
+                    "--set", "training.batchSize=8", "--set", "training.learningRate=0.00001", "--set",
+                    "training.backend=\(backend)"
+                ], environment: environment, in: dir)
+            if stopAtStep != nil {
+                XCTAssertNotEqual(r.status, 0, r.text)
+                XCTAssertTrue(r.text.contains("training interrupted at epoch 2, step 14"), r.text)
+                return []
+            }
             XCTAssertEqual(r.status, 0, r.text)
             let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(out)/history.json"))
             return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
@@ -116,8 +126,10 @@ final class TorchBackendTests: ScratchDirectoryTestCase {
         func losses(_ h: [[String: Any]]) -> [Double] { h.flatMap { $0["batchLosses"] as! [Double] } }
 
         let straight = try train("straight", epochs: 3, backend: "torch")
-        _ = try train("resumed", epochs: 1, backend: "torch")
+        _ = try train("resumed", epochs: 3, backend: "torch", stopAtStep: 14)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/resumed/checkpoints/partial/state.json"))
         let resumed = try train("resumed", epochs: 3, backend: "torch")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/resumed/checkpoints/partial"))
         XCTAssertEqual(losses(resumed), losses(straight), "a resumed torch run must end bitwise as a straight one")
         XCTAssertEqual(
             try Data(contentsOf: URL(fileURLWithPath: "\(dir)/resumed/model.safetensors")),
@@ -135,5 +147,39 @@ final class TorchBackendTests: ScratchDirectoryTestCase {
         }
         XCTAssertEqual(Array(losses(torchThenEngine).prefix(10)), Array(losses(straight).prefix(10)))
         XCTAssertEqual(Array(losses(engineThenTorch).prefix(10)), Array(losses(engine).prefix(10)))
+    }
+}
+
+/// experiments/paper-scale.yaml as declared (the paper preset at 256 x 256, the paper's loss and
+/// learning rate, the torch backend, a sharded training set), shrunk only in its counts: two
+/// Adam steps on the CPU, one test image.
+final class PaperScaleSmokeTests: ScratchDirectoryTestCase {
+    override func setUpWithError() throws { try TorchBackendTests.requireTorch() }
+
+    func testPaperScaleStudyTrainsAFewStepsOnTheCPU() throws {
+        let study = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("experiments/paper-scale.yaml").path
+        let r = try RunnerTests.output(
+            [
+                "run", study, "--workspace", "ws", "--report", "none", "--set", "data.samples=6", "--set",
+                "data.shardSamples=3", "--set", "training.device=cpu", "--set", "training.batchSize=2", "--set",
+                "training.validationFraction=0.34", "--set", "evaluation.sets=[{name: brain, samples: 1, seed: 1001}]"
+            ], in: dir)
+        XCTAssertEqual(r.status, 0, r.text)
+        let store = try RunStore(path: "\(dir)/ws/runs.sqlite", access: .readOnly)
+        let train = try XCTUnwrap(try store.runs(kind: .train).first)
+        let params = try store.params(train.id!)
+        XCTAssertEqual(params["model.inputSize"], "256")
+        XCTAssertEqual(params["model.baseFilters"], "32")
+        XCTAssertEqual(params["training.learningRate"], "1e-05")
+        XCTAssertEqual(params["training.backend"], "torch")
+        XCTAssertEqual(params["training.torch.device"], "cpu")
+        XCTAssertEqual(try store.metrics(train.id!, key: .trainLoss).count, 2)
+        let data = try XCTUnwrap(try store.runs(kind: .dataset).first { $0.id == train.parentID })
+        XCTAssertEqual(try store.params(data.id!)["data.shards"], "2")
+        for shard in ["shard-0000-of-0002", "shard-0001-of-0002"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(data.directory)/\(shard)/images.npy"))
+        }
+        XCTAssertEqual(try store.runs(kind: .evaluate).count, 1)
     }
 }

@@ -165,3 +165,26 @@ def save_epoch(directory, model, optimizer, identity, history, model_json, train
     for old in epochs[:-2]:
         shutil.rmtree(os.path.join(directory, old), ignore_errors=True)
     return final
+
+
+def save_partial(directory, model, optimizer, identity, history, position, model_json, training_json):
+    """`partial/`: the position inside an epoch (epoch, batches done, their losses, seconds) with
+    weights, buffers and Adam state, so a long epoch stopped part-way (Ctrl-C, a cluster's
+    SIGTERM, every 15 minutes against a crash) resumes at the next batch. The engine's readers
+    look only at `epoch-NNNN/` folders and ignore it."""
+    os.makedirs(directory, exist_ok=True)
+    partial, final = os.path.join(directory, ".partial.partial"), os.path.join(directory, "partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
+    weights = os.path.join(partial, "model.safetensors")
+    save_model(model, weights, {"config": model_json, "format": "pt", "training": training_json})
+    save_optimizer(model, optimizer, weights)
+    with open(os.path.join(partial, "state.json"), "w") as f:
+        f.write(dumps({"identity": identity, "history": history, "position": position}))
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(partial, final)
+    return final
+
+
+def drop_partial(directory):
+    shutil.rmtree(os.path.join(directory, "partial"), ignore_errors=True)

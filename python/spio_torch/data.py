@@ -123,15 +123,20 @@ def scale_inputs(images):
 
 
 def _shard_folders(folder):
-    """A dataset folder (images.npy, concentration.npy), or one of shard folders (shard-*/) as
-    `spio simulate --shard i/n` writes them, in shard order."""
+    """A dataset folder (images.npy, concentration.npy), or its complete set of shard folders
+    shard-IIII-of-NNNN/ (Sources/SPIOPhysics/DatasetShards.swift), in shard order."""
     if os.path.exists(os.path.join(folder, "images.npy")):
         return [folder]
-    shards = sorted(d for d in os.listdir(folder) if d.startswith("shard-") and
-                    os.path.exists(os.path.join(folder, d, "images.npy")))
-    if not shards:
-        raise FileNotFoundError(f"{folder}: no images.npy and no shard-*/images.npy")
-    return [os.path.join(folder, d) for d in shards]
+    names = sorted(d for d in os.listdir(folder) if d.startswith("shard-") and ".partial" not in d)
+    if not names:
+        raise FileNotFoundError(f"{folder}: holds neither images.npy nor shard-IIII-of-NNNN folders")
+    of = int(names[0][-4:])
+    expected = ["shard-%04d-of-%04d" % (i, of) for i in range(of)]
+    present = [d for d in expected if os.path.exists(os.path.join(folder, d, "manifest.json"))]
+    if names != expected or len(present) != of:
+        raise FileNotFoundError(f"{folder}: holds {len(present)} of {of} complete shards; make the missing ones "
+                                f"with spio simulate --shard i/{of}")
+    return [os.path.join(folder, d) for d in expected]
 
 
 class Dataset:

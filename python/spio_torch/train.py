@@ -145,6 +145,16 @@ def run(job):
         emit("epoch", history=history)
     else:
         checkpoint.load(net, None, job["initialWeights"])
+    # A position inside the next epoch, saved when a run was stopped part-way.
+    position = None
+    partial_state = os.path.join(directory, "partial", "state.json")
+    if os.path.exists(partial_state):
+        with open(partial_state) as f:
+            state = checkpoint.loads(f.read())
+        if state["identity"] == identity and len(state["history"]) == len(history):
+            checkpoint.load(net, optimizer, os.path.join(directory, "partial", "model.safetensors"))
+            position = state["position"]
+            emit("log", text=f"resuming epoch {position['epoch']} after batch {position['batch']}")
     params = list(net.parameters())
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -157,8 +167,11 @@ def run(job):
     epochs, seed = t.get("epochs", 10), t.get("seed", 1)
     warmup, mse_steps = t.get("warmupSteps", 0), t.get("mseWarmupSteps", 0)
 
+    stop_at = int(os.environ.get("SPIO_TORCH_STOP_AT_STEP", "0"))  # tests: a stop at a known step
+    saved_at = time.time()
+
     def stop_now():
-        flag = torch.tensor([1.0 if stop_requested else 0.0])
+        flag = torch.tensor([1.0 if stop_requested or (stop_at and step == stop_at) else 0.0])
         if world > 1:
             torch.distributed.all_reduce(flag)
         return flag.item() > 0
@@ -167,11 +180,29 @@ def run(job):
         epoch = len(history) + 1
         start = time.time()
         plan = batches(len(train), batch_size, seed, epoch)
-        losses, seen, shown = [], 0, 0.0
+        losses, seen, shown, done = [], 0, 0.0, 0
+        if position is not None and position["epoch"] == epoch:
+            done, losses = position["batch"], position["losses"]
+            seen, start = sum(len(i) for i in plan[:done]), start - position["seconds"]
+        position = None
+
+        def save_position(b):
+            if rank == 0:
+                checkpoint.save_partial(directory, net, optimizer, identity, history,
+                                        dict(epoch=epoch, batch=b, losses=losses, seconds=time.time() - start),
+                                        job["modelJSON"], job["trainingJSON"])
+
         for b, idx in enumerate(plan):
+            if b < done:
+                continue
             if stop_now():
+                if b > 0:
+                    save_position(b)
                 emit("interrupted", epoch=epoch, step=step, lastGoodCheckpoint=last)
                 return 3
+            if time.time() - saved_at > 900 and b > 0:
+                save_position(b)
+                saved_at = time.time()
             mine = idx[rank::world]
             x, c = train.samples(mine)
             x = torch.from_numpy(x).to(device)
@@ -217,6 +248,7 @@ def run(job):
         if rank == 0:
             last = checkpoint.save_epoch(directory, net, optimizer, identity, history, job["modelJSON"],
                                          job["trainingJSON"])
+            checkpoint.drop_partial(directory)
             emit("epoch", history=history)
         if world > 1:
             torch.distributed.barrier()
@@ -236,4 +268,8 @@ def main(argv):
         return 2
     with open(argv[1]) as f:
         job = json.load(f)
-    return run(job)
+    try:
+        return run(job)
+    except (FileNotFoundError, ValueError) as e:  # bad input: one line, no traceback
+        sys.stderr.write(f"error: {e}\n")
+        return 1
