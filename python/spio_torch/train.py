@@ -17,7 +17,9 @@ import os
 import platform
 import signal
 import sys
+import threading
 import time
+from queue import Queue
 
 import numpy as np
 import torch
@@ -68,6 +70,26 @@ def versions():
         v["cuda"] = str(torch.version.cuda)
         v["cudnn"] = str(torch.backends.cudnn.version())
     return v
+
+
+def prefetch(data, plan, depth=2):
+    """The batches of `plan`, read and scaled by a background thread up to `depth` ahead, so a GPU
+    does not wait for the disk (NumPy releases the GIL while it copies and sorts)."""
+    queue = Queue(maxsize=depth)
+
+    def work():
+        try:
+            for idx in plan:
+                queue.put(data.samples(idx))
+        except Exception as e:  # handed to the training loop, which raises it
+            queue.put(e)
+
+    threading.Thread(target=work, daemon=True).start()
+    for _ in plan:
+        item = queue.get()
+        if isinstance(item, Exception):
+            raise item
+        yield item
 
 
 def validation_nmae(net, val, db4, batch_size, device):
@@ -192,6 +214,7 @@ def run(job):
                                         dict(epoch=epoch, batch=b, losses=losses, seconds=time.time() - start),
                                         job["modelJSON"], job["trainingJSON"])
 
+        batches_ahead = prefetch(train, [idx[rank::world] for idx in plan[done:]])
         for b, idx in enumerate(plan):
             if b < done:
                 continue
@@ -203,8 +226,7 @@ def run(job):
             if time.time() - saved_at > 900 and b > 0:
                 save_position(b)
                 saved_at = time.time()
-            mine = idx[rank::world]
-            x, c = train.samples(mine)
+            x, c = next(batches_ahead)
             x = torch.from_numpy(x).to(device)
             c = torch.from_numpy(c).to(device)
             target = db4.forward(c) if bands else c[:, None]
