@@ -1,6 +1,6 @@
 # DeepSPIO-Lab. `make quickstart` and `make test` are the two set-up commands of the README.
 SWIFT ?= swift
-DEBIAN_PACKAGES := libopenblas-dev libfftw3-dev libsqlite3-dev libpng-dev zlib1g-dev pkg-config sqlite3 gnuplot-nox fonts-dejavu-core
+DEBIAN_PACKAGES := libopenblas-dev libfftw3-dev libsqlite3-dev libpng-dev zlib1g-dev pkg-config sqlite3 gnuplot-nox fonts-dejavu-core mricron-data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps build release test fuzz format lint quickstart studies bench clean

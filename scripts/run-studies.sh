@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 studies=("$@")
 timings=reports/timings.csv
-[ ${#studies[@]} -gt 0 ] && timings=$(mktemp) || studies=(ablation-unet exp1-simulated exp2-breast exp3-air noise-sweep phantom-table interpretability)
+[ ${#studies[@]} -gt 0 ] && timings=$(mktemp) || studies=(ablation-unet exp1-simulated exp1-colin27 exp2-breast exp3-air noise-sweep phantom-table interpretability)
 mkdir -p reports
 printf 'study,seconds,finished_utc\r\n' > "$timings.partial"
 now() { date +%s.%N; }

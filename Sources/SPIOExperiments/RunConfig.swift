@@ -159,3 +159,31 @@ package struct RunConfig: Codable, Equatable, Sendable {
     /// configurations hash equally whatever the key order or spelling of the files.
     package var canonicalJSON: String { SPIOCoding.canonicalJSON(self) }
 }
+
+extension RunConfig {
+    /// Replaces each `file` anatomy whose path is missing by its fallback (the training set's and
+    /// every test set's) and says, per distinct file, which anatomy the runs use: a line for the
+    /// report.
+    mutating func resolveAnatomyFiles() -> [String] {
+        var notes: [String] = []
+        func resolve(_ sim: inout SimulationConfig, _ what: String) {
+            let a = sim.anatomy
+            guard a.kind == "file", let path = a.path else { return }
+            let slices =
+                a.slab.map { "slab [\($0[0]), \($0[1])) of the third axis" } ?? "the central \(a.sliceFraction)"
+            if a.resolved.kind != "file" {
+                notes.append(
+                    "Anatomy of \(what): **\(a.resolved.kind)**, the fallback: `\(path)` is not on the machine that "
+                        + "planned these runs.")
+                sim.anatomy = a.resolved
+            } else {
+                notes.append("Anatomy of \(what): slices of the real volume `\(path)` (\(slices)).")
+            }
+        }
+        resolve(&simulation, "the training images")
+        for i in evaluation.sets.indices where evaluation.sets[i].files.isEmpty {
+            resolve(&evaluation.sets[i].simulation, "test set '\(evaluation.sets[i].name)'")
+        }
+        return notes
+    }
+}

@@ -30,7 +30,7 @@ package struct StudyPlan {
     package let study: String
     package let description: String
     package let file: String
-    package let report: ReportConfig
+    package private(set) var report: ReportConfig
     /// The study's `kernel:` (portable or native); nil means the command line's or the default.
     package let kernel: KernelMode?
     /// The study's `slurm:` block: settings for `spio run --executor slurm`.
@@ -60,8 +60,10 @@ package struct StudyPlan {
         description = head.description ?? ""
         var runs: [PlannedRun] = []
         let study = self.study
+        var anatomyNotes: [String] = []
         try composition.compose(presets: head.presets, overrides: overrides) { point in
-            let config = try point.tree.decode(RunConfig.self)
+            var config = try point.tree.decode(RunConfig.self)
+            for note in config.resolveAnatomyFiles() where !anatomyNotes.contains(note) { anatomyNotes.append(note) }
             try Self.check(config, file: path)
             let label = point.values.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
             runs.append(
@@ -70,6 +72,10 @@ package struct StudyPlan {
                     yaml: try point.tree.yaml()))
         }
         self.runs = runs
+        if !anatomyNotes.isEmpty {
+            report.notes = ([report.notes.trimmingCharacters(in: .whitespacesAndNewlines)] + anatomyNotes)
+                .filter { !$0.isEmpty }.joined(separator: "\n\n")
+        }
     }
 
     /// What a study's blocks are: the composition knows only trees.

@@ -132,10 +132,25 @@ package struct AnatomyConfig: Codable, Equatable, Sendable {
     package var slab: [Double]?
     package var agarRadiusMM = 20.0
     package var bottleWallMM = 0.5
+    /// For `file`: the kind to simulate instead when `path` does not exist on this machine (a study
+    /// that uses a real volume where it is installed, e.g. Debian's mricron-data, and the
+    /// procedural brain elsewhere). The plan resolves it before hashing, so the runs are what ran,
+    /// and the report says which one it was.
+    package var fallback: String?
     package init() {}
     package init(kind: String) { self.kind = kind }
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case kind, path, sliceFraction, slab, agarRadiusMM, bottleWallMM
+        case kind, path, sliceFraction, slab, agarRadiusMM, bottleWallMM, fallback
+    }
+
+    /// This anatomy as it will run here: a `file` whose path is missing becomes its `fallback`.
+    package var resolved: AnatomyConfig {
+        guard kind == "file", let fallback, let path, !FileManager.default.fileExists(atPath: path) else {
+            return self
+        }
+        var a = AnatomyConfig(kind: fallback)
+        (a.agarRadiusMM, a.bottleWallMM) = (agarRadiusMM, bottleWallMM)
+        return a
     }
 
     // Written only when set, so configurations without a slab keep their hashes.
@@ -144,12 +159,22 @@ package struct AnatomyConfig: Codable, Equatable, Sendable {
         try c.encode(kind, forKey: .kind); try c.encodeIfPresent(path, forKey: .path)
         try c.encode(sliceFraction, forKey: .sliceFraction); try c.encodeIfPresent(slab, forKey: .slab)
         try c.encode(agarRadiusMM, forKey: .agarRadiusMM); try c.encode(bottleWallMM, forKey: .bottleWallMM)
+        if kind == "file" { try c.encodeIfPresent(fallback, forKey: .fallback) }
     }
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&kind, .kind, among: AnatomyConfig.kinds)
         path = try c.decodeIfPresent(String.self, forKey: .path)
+        fallback = try c.decodeIfPresent(String.self, forKey: .fallback)
+        // It applies to kind `file` only; other kinds keep it unused (a test set that changes only
+        // the kind inherits the training set's fallback).
+        if let fallback, fallback == "file" || !AnatomyConfig.kinds.contains(fallback) {
+            throw DecodingError.dataCorruptedError(
+                forKey: .fallback, in: c,
+                debugDescription: "fallback names the kind to use instead of a missing file ("
+                    + AnatomyConfig.kinds.filter { $0 != "file" }.joined(separator: ", ") + "), got '\(fallback)'")
+        }
         if kind == "file" && path == nil {
             throw DecodingError.dataCorruptedError(
                 forKey: .path, in: c, debugDescription: "anatomy kind 'file' needs a path")

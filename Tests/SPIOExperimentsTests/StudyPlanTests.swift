@@ -1,4 +1,6 @@
 import Foundation
+import SPIOImageIO
+import SPIOPhysics
 import XCTest
 @testable import SPIOConfig
 @testable import SPIOExperiments
@@ -223,6 +225,52 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
 
     /// YAML that would hang or overflow the stack is refused before it is decoded: deep nesting,
     /// aliases that expand to billions of values, huge files, invalid UTF-8.
+    /// A `file` anatomy with a fallback runs the file where it exists and the fallback where it
+    /// does not; the plan hashes what will run, and the report notes say which.
+    func testAnatomyFileFallsBackWhereTheFileIsMissing() throws {
+        let volume = write("volume.npy", "")
+        try NPYArray(shape: [4, 8, 8], values: (0..<256).map { Float($0) }).write(to: volume)
+        func study(_ path: String) -> String {
+            write(
+                "study.yaml",
+                """
+                model: {preset: tiny}
+                simulation:
+                  imageSize: 32
+                  anatomy: {kind: file, path: \(path), slab: [0.0, 0.5], fallback: procedural-brain}
+                evaluation:
+                  sets:
+                    - {name: held-out, samples: 4, simulation: {anatomy: {slab: [0.5, 1.0]}}}
+                    - {name: procedural, samples: 4, simulation: {anatomy: {kind: procedural-brain}}}
+                """)
+        }
+        let present = try StudyPlan(path: study(volume)).runs[0].config
+        XCTAssertEqual(present.simulation.anatomy.kind, "file")
+        XCTAssertEqual(present.evaluation.sets[0].simulation.anatomy.kind, "file")
+        XCTAssertEqual(present.evaluation.sets[1].simulation.anatomy.kind, "procedural-brain")
+        let notes = try StudyPlan(path: study(volume)).report.notes
+        XCTAssertTrue(notes.contains("slices of the real volume `\(volume)` (slab [0.0, 0.5)"), notes)
+        XCTAssertTrue(notes.contains("test set 'held-out': slices of the real volume"), notes)
+
+        let missing = dir + "/absent.nii.gz"
+        let plan = try StudyPlan(path: study(missing))
+        let fallen = plan.runs[0].config
+        XCTAssertEqual(fallen.simulation.anatomy, AnatomyConfig(kind: "procedural-brain"))
+        XCTAssertEqual(fallen.evaluation.sets[0].simulation.anatomy.kind, "procedural-brain")
+        XCTAssertTrue(plan.report.notes.contains("**procedural-brain**, the fallback: `\(missing)` is not"))
+        // The fallen-back training set is the plain procedural brain's: the same hash, reused.
+        var plain = fallen.simulation
+        plain.anatomy = AnatomyConfig()
+        XCTAssertEqual(
+            SimulatedDataset.contentHash(config: fallen.simulation, count: 8),
+            SimulatedDataset.contentHash(config: plain, count: 8))
+        XCTAssertTrue(
+            message(
+                "model: {preset: tiny}\nsimulation: {imageSize: 32, anatomy: {kind: file, path: x.npy, fallback: file}}"
+            )
+            .contains("fallback names the kind to use instead of a missing file"))
+    }
+
     func testHostileYAMLIsBounded() throws {
         let deep = "a: " + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + "\n"
         XCTAssertTrue(message(deep).hasPrefix("study.yaml:1:1: nests deeper than 64 levels"), message(deep))
