@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "SPIONetworks", dependencies: ["SPIOTensor", "SPIOCoding"], swiftSettings: optimise),
         // SHA-256 content hashes.
         // Optimised in debug builds too: tests hash every dataset and model they record.
-        .target(name: "SPIODigest", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))] + optimise),
+        .target(name: "SPIODigest", swiftSettings: debugOptimised + optimise),
         // NPY read/write, NIfTI-1 reader (.nii, .nii.gz), PNG read/write, whole-file reads and atomic writes.
         .target(name: "SPIOImageIO", dependencies: ["CZlib", "CPNG"], swiftSettings: optimise),
         // Running other programs (gnuplot, git, Slurm's commands) and collecting what they print.
@@ -53,7 +53,9 @@ let package = Package(
         .target(
             name: "SPIOPhysics",
             dependencies: ["SPIOTensor", "SPIOImageIO", "SPIOPlots", "SPIODigest", "SPIOCoding", "CFFTW"],
-            swiftSettings: optimise),
+            // Optimised in debug builds too (bounds checks stay): tests simulate thousands of images,
+            // and the field kernel's tables take seconds unoptimised.
+            swiftSettings: debugOptimised + optimise),
         // Training (the paper's loss, Adam, checkpointed epochs with exact resume), evaluation, prediction.
         .target(
             name: "SPIOTraining",
@@ -106,6 +108,9 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+/// -O (with bounds checks) in debug builds, for modules whose work the tests do at scale.
+var debugOptimised: [SwiftSetting] { [.unsafeFlags(["-O"], .when(configuration: .debug))] }
 
 /// Hot loops are written against unsafe pointers; bounds checks stay on in debug builds. On x86-64
 /// release builds target AVX2/FMA (Haswell, 2013+, the same kernel level OpenBLAS picks here) so the

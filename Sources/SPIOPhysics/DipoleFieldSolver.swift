@@ -12,11 +12,15 @@ package enum PhysicalConstants {
 }
 
 /// The field offset of a source volume through the Lorentz-corrected dipole kernel
-/// D(k) = 1/3 - kz^2/|k|^2, D(0) = 0, by zero-padded FFTs (FFTW, single precision).
+/// D(k) = 1/3 - kz^2/|k|^2, D(0) = 0, on the zero-padded grid (FFTW, single precision).
 ///
-/// Only the image plane is needed, so the inverse transform along y is a sum over ky evaluated
-/// at three planes (y = 0 and its neighbours, for the through-plane gradient), followed by 2D
-/// inverse FFTs: the 3D inverse FFT is never done.
+/// Only the plane y = 0 is needed (and its neighbours, for the through-plane gradient), and the
+/// sources fill only the slabs of the grid near it, so no 3D transform is done: each slab j that
+/// holds a source is transformed in 2D (z, x), weighted by the kernel's inverse transform along
+/// y at the slab's offset from each plane, T_d(kz, kx) = (1/py) sum_ky D(kz, ky, kx) e^{2 pi i ky d / py}
+/// (real, as D is even in ky; computed once per solver), and summed; three 2D inverse transforms
+/// give the planes. This is the same sum as the padded 3D convolution, at the cost of one 2D FFT
+/// per occupied slab instead of a 3D FFT of the whole padded cube.
 ///
 /// Plans are made once with FFTW_ESTIMATE: FFTW_MEASURE may choose different algorithms from run
 /// to run, which would change the last bits of the field and break bitwise reproducibility.
@@ -25,7 +29,9 @@ package final class DipoleFieldSolver: @unchecked Sendable {
     package let grid: VolumeGrid
     /// Padded sizes per axis (z, y, x order in memory).
     package let paddedX: Int, paddedY: Int, paddedZ: Int
-    private let kernel: UnsafeMutablePointer<Float>  // D on the r2c half spectrum [kz][ky][kx]
+    /// T_d on the r2c half spectrum [d][kz][kx] for offsets d = 0...maxOffset (T_-d = T_d).
+    private let kernel: UnsafeMutablePointer<Float>
+    private let maxOffset: Int
     private let forwardPlan: fftwf_plan
     private let inversePlan: fftwf_plan
     private var freeBuffers: [Buffers] = []
@@ -46,18 +52,19 @@ package final class DipoleFieldSolver: @unchecked Sendable {
     }
 
     private final class Buffers {
-        let real: UnsafeMutablePointer<Float>
+        /// One padded (z, x) slab and its half spectrum.
+        let slab: UnsafeMutablePointer<Float>
         let spectrum: UnsafeMutablePointer<fftwf_complex>
         /// The half spectra of the three planes y = -dy, 0, +dy.
         let planes: [UnsafeMutablePointer<fftwf_complex>]
         let planeReal: UnsafeMutablePointer<Float>
-        init(realCount: Int, spectrumCount: Int, planeCount: Int, planeRealCount: Int) {
-            real = fftwf_alloc_real(realCount)!
+        init(slabCount: Int, spectrumCount: Int) {
+            slab = fftwf_alloc_real(slabCount)!
             spectrum = fftwf_alloc_complex(spectrumCount)!
-            planes = (0..<3).map { _ in fftwf_alloc_complex(planeCount)! }
-            planeReal = fftwf_alloc_real(planeRealCount)!
+            planes = (0..<3).map { _ in fftwf_alloc_complex(spectrumCount)! }
+            planeReal = fftwf_alloc_real(slabCount)!
         }
-        deinit { fftwf_free(real); fftwf_free(spectrum); planes.forEach { fftwf_free($0) }; fftwf_free(planeReal) }
+        deinit { fftwf_free(slab); fftwf_free(spectrum); planes.forEach { fftwf_free($0) }; fftwf_free(planeReal) }
     }
 
     /// FFTW's planner is not thread-safe; every plan is made under this lock.
@@ -69,31 +76,40 @@ package final class DipoleFieldSolver: @unchecked Sendable {
         precondition(grid.ny >= 3, "DipoleFieldSolver: the grid needs at least 3 planes along y")
         self.grid = grid
         paddedX = grid.nx * padding.x; paddedY = grid.ny * padding.y; paddedZ = grid.nz * padding.z
-        let hx = paddedX / 2 + 1
-        let spectrumCount = paddedZ * paddedY * hx
-        kernel = .allocate(capacity: spectrumCount)
-        let lx = Double(paddedX) * grid.voxelMM.x, ly = Double(paddedY) * grid.voxelMM.y,
-            lz = Double(paddedZ) * grid.voxelMM.z
+        let (px, py, pz) = (paddedX, paddedY, paddedZ), hx = px / 2 + 1
+        // The planes j0 - 1 ... j0 + 1 are at most this far from a slab of the grid.
+        maxOffset = Swift.min(py - 1, Swift.max(grid.ny / 2 + 1, grid.ny - grid.ny / 2))
+        let planeCount = pz * hx
+        kernel = .allocate(capacity: (maxOffset + 1) * planeCount)
+        let lx = Double(px) * grid.voxelMM.x, ly = Double(py) * grid.voxelMM.y, lz = Double(pz) * grid.voxelMM.z
         func signed(_ m: Int, _ n: Int) -> Double { Double(m <= n / 2 ? m : m - n) }
-        for c in 0..<paddedZ {
-            let kz = signed(c, paddedZ) / lz
-            for b in 0..<paddedY {
-                let ky = signed(b, paddedY) / ly
-                for a in 0..<hx {
-                    let kx = Double(a) / lx
+        // T_d = (1/py) sum_b D_b cos(2 pi b d / py), in double precision, with the cosines tabulated.
+        var cosines = [Double](repeating: 0, count: (maxOffset + 1) * py)
+        for d in 0...maxOffset {
+            for b in 0..<py { cosines[d * py + b] = cos(2 * Double.pi * Double((b * d) % py) / Double(py)) }
+        }
+        var column = [Double](repeating: 0, count: py)
+        for c in 0..<pz {
+            let kz = signed(c, pz) / lz
+            for a in 0..<hx {
+                let kx = Double(a) / lx
+                for b in 0..<py {
+                    let ky = signed(b, py) / ly
                     let k2 = kx * kx + ky * ky + kz * kz
-                    kernel[(c * paddedY + b) * hx + a] = k2 == 0 ? 0 : Float(1.0 / 3 - kz * kz / k2)
+                    column[b] = k2 == 0 ? 0 : 1.0 / 3 - kz * kz / k2
+                }
+                for d in 0...maxOffset {
+                    var t = 0.0
+                    for b in 0..<py { t += column[b] * cosines[d * py + b] }
+                    kernel[d * planeCount + c * hx + a] = Float(t / Double(py))
                 }
             }
         }
-        let probe = Buffers(
-            realCount: paddedZ * paddedY * paddedX, spectrumCount: spectrumCount,
-            planeCount: paddedZ * hx, planeRealCount: paddedZ * paddedX)
+        let probe = Buffers(slabCount: pz * px, spectrumCount: planeCount)
         DipoleFieldSolver.plannerLock.lock()
-        forwardPlan = fftwf_plan_dft_r2c_3d(
-            Int32(paddedZ), Int32(paddedY), Int32(paddedX), probe.real, probe.spectrum, UInt32(FFTW_ESTIMATE))
+        forwardPlan = fftwf_plan_dft_r2c_2d(Int32(pz), Int32(px), probe.slab, probe.spectrum, UInt32(FFTW_ESTIMATE))
         inversePlan = fftwf_plan_dft_c2r_2d(
-            Int32(paddedZ), Int32(paddedX), probe.planes[0], probe.planeReal, UInt32(FFTW_ESTIMATE))
+            Int32(pz), Int32(px), probe.planes[0], probe.planeReal, UInt32(FFTW_ESTIMATE))
         DipoleFieldSolver.plannerLock.unlock()
         freeBuffers = [probe]
     }
@@ -108,9 +124,7 @@ package final class DipoleFieldSolver: @unchecked Sendable {
     private func takeBuffers() -> Buffers {
         lock.lock(); defer { lock.unlock() }
         if let b = freeBuffers.popLast() { return b }
-        return Buffers(
-            realCount: paddedZ * paddedY * paddedX, spectrumCount: paddedZ * paddedY * (paddedX / 2 + 1),
-            planeCount: paddedZ * (paddedX / 2 + 1), planeRealCount: paddedZ * paddedX)
+        return Buffers(slabCount: paddedZ * paddedX, spectrumCount: paddedZ * (paddedX / 2 + 1))
     }
 
     private func giveBack(_ b: Buffers) { lock.lock(); freeBuffers.append(b); lock.unlock() }
@@ -122,47 +136,33 @@ package final class DipoleFieldSolver: @unchecked Sendable {
             source.count == grid.count, "DipoleFieldSolver: source has \(source.count) voxels, grid \(grid.count)")
         let b = takeBuffers(); defer { giveBack(b) }
         let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz)
-        let (px, py, pz) = (paddedX, paddedY, paddedZ), hx = px / 2 + 1
-        b.real.update(repeating: 0, count: px * py * pz)
-        source.withUnsafeBufferPointer { s in
-            for k in 0..<nz {
-                for j in 0..<ny {
-                    (b.real + (k * py + j) * px).update(from: s.baseAddress! + (k * ny + j) * nx, count: nx)
-                }
-            }
-        }
-        fftwf_execute_dft_r2c(forwardPlan, b.real, b.spectrum)
-        let scale = PhysicalConstants.gammaBarHzPerT / Double(px * py * pz)
-        // G_j[kz][kx] = sum_ky D F e^{2 pi i ky j / py} for the planes j = ny/2 - 1, ny/2, ny/2 + 1,
-        // all three in one pass over the spectrum.
-        let j0 = ny / 2
-        var phases = [Float](repeating: 0, count: py * 6)  // (cos, sin) for each ky and plane
-        for m in 0..<py {
-            for (p, j) in [j0 - 1, j0, j0 + 1].enumerated() {
-                let t = 2 * Double.pi * Double((m * j) % py) / Double(py)
-                phases[m * 6 + 2 * p] = Float(cos(t)); phases[m * 6 + 2 * p + 1] = Float(sin(t))
-            }
-        }
+        let (px, pz) = (paddedX, paddedZ), hx = px / 2 + 1, planeCount = pz * hx
         let spectrum = UnsafeMutableRawPointer(b.spectrum).assumingMemoryBound(to: Float.self)
         let outs = b.planes.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: Float.self) }
-        for o in outs { o.update(repeating: 0, count: 2 * pz * hx) }
-        phases.withUnsafeBufferPointer { ph in
-            for c in 0..<pz {
-                for m in 0..<py {
-                    let row = (c * py + m) * hx
-                    for (p, out) in outs.enumerated() {
-                        let (cr, ci) = (ph[m * 6 + 2 * p], ph[m * 6 + 2 * p + 1])
-                        let o = out + 2 * c * hx
-                        for a in 0..<hx {
-                            let d = kernel[row + a]
-                            let re = spectrum[2 * (row + a)] * d, im = spectrum[2 * (row + a) + 1] * d
-                            o[2 * a] += re * cr - im * ci
-                            o[2 * a + 1] += re * ci + im * cr
-                        }
+        for o in outs { o.update(repeating: 0, count: 2 * planeCount) }
+        let j0 = ny / 2
+        source.withUnsafeBufferPointer { s in
+            for j in 0..<ny {
+                // Slabs without a source add nothing.
+                var occupied = false
+                for k in 0..<nz where !occupied {
+                    let row = s.baseAddress! + (k * ny + j) * nx
+                    for i in 0..<nx where row[i] != 0 { occupied = true; break }
+                }
+                guard occupied else { continue }
+                b.slab.update(repeating: 0, count: pz * px)
+                for k in 0..<nz { (b.slab + k * px).update(from: s.baseAddress! + (k * ny + j) * nx, count: nx) }
+                fftwf_execute_dft_r2c(forwardPlan, b.slab, b.spectrum)
+                for (p, out) in outs.enumerated() {
+                    let t = kernel + abs(j0 - 1 + p - j) * planeCount
+                    for e in 0..<planeCount {
+                        out[2 * e] += spectrum[2 * e] * t[e]
+                        out[2 * e + 1] += spectrum[2 * e + 1] * t[e]
                     }
                 }
             }
         }
+        let scale = PhysicalConstants.gammaBarHzPerT / Double(px * pz)
         var planes: [[Float]] = []
         for plane in b.planes {
             fftwf_execute_dft_c2r(inversePlan, plane, b.planeReal)

@@ -10,7 +10,7 @@ import SPIOCoding
 /// arrays are the same on any thread count.
 package struct SimulatedDataset {
     /// Bumped whenever the simulator's output changes for the same configuration (part of the hash).
-    package static let generatorVersion = "view-line-simulator 2"
+    package static let generatorVersion = "view-line-simulator 3"
     /// Noisy samples changed when the SNR reference became the SPIO-free signal (noise-free ones
     /// did not, so their hashes stay).
     package static let noiseVersion = "noise reference: SPIO-free signal"
