@@ -49,11 +49,11 @@ package struct SimulateBench {
         var s = "## spio bench simulate (\(threads) threads)\n\n"
         s +=
             "Random paper scenes (1-5 metaballs and tori), procedural brain, 11 dB noise; field grid = image matrix "
-            + "capped at 128, padded 2x.\n\n"
+            + "capped at 128, padded 2x (one 2D FFT per occupied slab).\n\n"
         s += "| image | field grid | samples | median s | samples/s |\n|---|---|---|---|---|\n"
         for r in rows {
             s +=
-                "| \(r.size) x \(r.size) | \(r.fieldMatrix)^3 (FFT \(2 * r.fieldMatrix)^3) | \(r.samples) | "
+                "| \(r.size) x \(r.size) | \(r.fieldMatrix)^3 (slabs of \(2 * r.fieldMatrix)^2) | \(r.samples) | "
                 + "\(String(format: "%.3f", r.secondsMedian)) | \(String(format: "%.1f", r.samplesPerSecond)) |\n"
         }
         return s
