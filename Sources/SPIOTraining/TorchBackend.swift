@@ -27,10 +27,11 @@ package struct TorchBackend: TrainingBackend {
     package static func packageFolder() -> String? {
         let fm = FileManager.default
         if let given = ProcessInfo.processInfo.environment["SPIO_TORCH_PATH"] { return given }
-        let starts = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent(),
-            URL(fileURLWithPath: fm.currentDirectoryPath)
-        ]
+        // The running executable itself (argv[0] may be a bare name found on PATH).
+        let executable =
+            (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let starts = [executable.deletingLastPathComponent(), URL(fileURLWithPath: fm.currentDirectoryPath)]
         for start in starts {
             var dir = start
             for _ in 0..<8 {
