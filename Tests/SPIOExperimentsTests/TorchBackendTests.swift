@@ -131,6 +131,10 @@ final class TorchBackendTests: ScratchDirectoryTestCase {
         let resumed = try train("resumed", epochs: 3, backend: "torch")
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/resumed/checkpoints/partial"))
         XCTAssertEqual(losses(resumed), losses(straight), "a resumed torch run must end bitwise as a straight one")
+        for key in ["step", "validationNMAE", "trainLoss"] {
+            XCTAssertEqual(
+                resumed.map { "\($0[key]!)" }, straight.map { "\($0[key]!)" }, "\(key) of the resumed run's epochs")
+        }
         XCTAssertEqual(
             try Data(contentsOf: URL(fileURLWithPath: "\(dir)/resumed/model.safetensors")),
             try Data(contentsOf: URL(fileURLWithPath: "\(dir)/straight/model.safetensors")))

@@ -185,7 +185,8 @@ def run(job):
         model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     else:
         model = net
-    step = history[-1]["step"] if history else 0
+    # Adam steps taken: the finished epochs', and the batches done of a part-way epoch.
+    step = (history[-1]["step"] if history else 0) + (position["batch"] if position else 0)
     epochs, seed = t.get("epochs", 10), t.get("seed", 1)
     warmup, mse_steps = t.get("warmupSteps", 0), t.get("mseWarmupSteps", 0)
 
