@@ -231,42 +231,37 @@ package final class Runner {
             kind: .dataset, hash: hash, study: study, name: name, configJSON: json, directory: dir, parent: nil
         ) { run in
             let start = Date()
+            var params = flatten(sim, prefix: "simulation").merging(["data.samples": String(count)]) { a, _ in a }
+            let files: [String]
+            var timed = true
             if shards > 1 {
                 // Shard by shard into the dataset's own folder: a stopped run keeps its finished
-                // shards and the next one simulates only the rest.
+                // shards and the next one simulates only the rest (whose rate is not the set's).
                 let made = try DatasetShards.write(
                     config: sim, count: count, shards: shards, indices: Array(0..<shards), to: dir,
                     progress: { self.progress($0, $1) })
-                try store.setParams(
-                    run.id!,
-                    flatten(sim, prefix: "simulation").merging([
-                        "data.samples": String(count), "data.shards": String(shards)
-                    ]) { a, _ in a })
-                if made == shards {
-                    try store.log(run.id!, [(.samplesPerSecond, 0, Double(count) / Date().timeIntervalSince(start))])
+                params["data.shards"] = String(shards)
+                timed = made == shards
+                files = [DatasetShards.folderName(DatasetShards.shard(0, of: shards, count: count)) + "/manifest.json"]
+            } else {
+                let data = try SimulatedDataset.generate(config: sim, count: count) { done in
+                    self.progress("simulating \(done)/\(count)", Double(done) / Double(count))
                 }
-                let first = DatasetShards.folderName(DatasetShards.shard(0, of: shards, count: count))
-                try store.addArtifact(
-                    run.id!, name: "\(first)/manifest.json",
-                    path: (dir as NSString).appendingPathComponent(
-                        "\(first)/manifest.json"))
-                return
+                // Written under a temporary name and renamed: a crash never leaves a half dataset.
+                let partial = StalePartialFiles.name(for: dir)
+                try? FileManager.default.removeItem(atPath: partial)
+                try data.write(to: partial, previews: 2)
+                try? FileManager.default.removeItem(atPath: dir)
+                try FileManager.default.createDirectory(
+                    atPath: (dir as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try FileManager.default.moveItem(atPath: partial, toPath: dir)
+                files = ["images.npy", "concentration.npy", "manifest.json"]
             }
-            let data = try SimulatedDataset.generate(config: sim, count: count) { done in
-                self.progress("simulating \(done)/\(count)", Double(done) / Double(count))
+            try store.setParams(run.id!, params)
+            if timed {
+                try store.log(run.id!, [(.samplesPerSecond, 0, Double(count) / Date().timeIntervalSince(start))])
             }
-            // Written under a temporary name and renamed: a crash never leaves a half dataset.
-            let partial = StalePartialFiles.name(for: dir)
-            try? FileManager.default.removeItem(atPath: partial)
-            try data.write(to: partial, previews: 2)
-            try? FileManager.default.removeItem(atPath: dir)
-            try FileManager.default.createDirectory(
-                atPath: (dir as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try FileManager.default.moveItem(atPath: partial, toPath: dir)
-            try store.setParams(
-                run.id!, flatten(sim, prefix: "simulation").merging(["data.samples": String(count)]) { a, _ in a })
-            try store.log(run.id!, [(.samplesPerSecond, 0, Double(count) / Date().timeIntervalSince(start))])
-            for file in ["images.npy", "concentration.npy", "manifest.json"] {
+            for file in files {
                 try store.addArtifact(run.id!, name: file, path: (dir as NSString).appendingPathComponent(file))
             }
         }

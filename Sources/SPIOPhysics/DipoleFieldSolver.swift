@@ -59,7 +59,10 @@ package final class DipoleFieldSolver: @unchecked Sendable {
         let planes: [UnsafeMutablePointer<fftwf_complex>]
         let planeReal: UnsafeMutablePointer<Float>
         init(slabCount: Int, spectrumCount: Int) {
+            // Zeroed once: every call overwrites the same nz x nx corner, and the padding stays
+            // zero (an out-of-place r2c transform leaves its input as it was).
             slab = fftwf_alloc_real(slabCount)!
+            slab.update(repeating: 0, count: slabCount)
             spectrum = fftwf_alloc_complex(spectrumCount)!
             planes = (0..<3).map { _ in fftwf_alloc_complex(spectrumCount)! }
             planeReal = fftwf_alloc_real(slabCount)!
@@ -150,7 +153,6 @@ package final class DipoleFieldSolver: @unchecked Sendable {
                     for i in 0..<nx where row[i] != 0 { occupied = true; break }
                 }
                 guard occupied else { continue }
-                b.slab.update(repeating: 0, count: pz * px)
                 for k in 0..<nz { (b.slab + k * px).update(from: s.baseAddress! + (k * ny + j) * nx, count: nx) }
                 fftwf_execute_dft_r2c(forwardPlan, b.slab, b.spectrum)
                 for (p, out) in outs.enumerated() {

@@ -22,15 +22,7 @@ extension Subprocess {
         _ program: String, _ arguments: [String], environment: [String: String] = [:],
         stop: () -> Bool = { false }, errorLine: (String) -> Void = { _ in }, line: (String) throws -> Void
     ) throws -> Ending {
-        guard let executable = locate(program) else { throw NotFound(program: program) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
+        let (p, out, err) = try launch(program, arguments, environment: environment)
         var tail: [String] = []
         var pending = [Data(), Data()]
         var fds = [

@@ -24,14 +24,7 @@ package struct Subprocess: Sendable {
 
     /// Runs `program` with `arguments` and waits; throws `NotFound` when it is not on `PATH`.
     package static func run(_ program: String, _ arguments: [String]) throws -> Subprocess {
-        guard let executable = locate(program) else { throw NotFound(program: program) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
+        let (p, out, err) = try launch(program, arguments)
         // Both pipes are drained at once, so a program that fills one of them cannot block.
         nonisolated(unsafe) var errorBytes = Data()
         let drained = DispatchSemaphore(value: 0)
@@ -45,6 +38,23 @@ package struct Subprocess: Sendable {
         return Subprocess(
             status: p.terminationStatus, output: String(decoding: outputBytes, as: UTF8.self),
             errors: String(decoding: errorBytes, as: UTF8.self))
+    }
+
+    /// Starts `program` (found on `PATH`, else `NotFound`) with standard input empty and both
+    /// outputs on pipes; `environment` adds to this process's.
+    static func launch(
+        _ program: String, _ arguments: [String], environment: [String: String] = [:]
+    ) throws -> (Process, out: Pipe, err: Pipe) {
+        guard let executable = locate(program) else { throw NotFound(program: program) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return (p, out, err)
     }
 
     /// Standard output without surrounding white space, or nil when the program failed or is absent.

@@ -147,20 +147,27 @@ def latest(directory):
     return os.path.join(directory, done[-1]) if done else None
 
 
-def save_epoch(directory, model, optimizer, identity, history, model_json, training_json):
+def _write_folder(directory, name, model, optimizer, metadata, state):
+    """`directory/name/` (weights, Adam's state, state.json) through a temporary folder renamed into
+    place: a crash leaves the old folder or the new one."""
     os.makedirs(directory, exist_ok=True)
-    name = "epoch-%04d" % len(history)
     partial, final = os.path.join(directory, "." + name + ".partial"), os.path.join(directory, name)
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
     weights = os.path.join(partial, "model.safetensors")
-    save_model(model, weights, {"config": model_json, "format": "pt", "epoch": len(history),
-                                "training": training_json})
+    save_model(model, weights, metadata)
     save_optimizer(model, optimizer, weights)
     with open(os.path.join(partial, "state.json"), "w") as f:
-        f.write(dumps({"identity": identity, "history": history}))
+        f.write(dumps(state))
     shutil.rmtree(final, ignore_errors=True)
     os.rename(partial, final)
+    return final
+
+
+def save_epoch(directory, model, optimizer, identity, history, model_json, training_json):
+    final = _write_folder(directory, "epoch-%04d" % len(history), model, optimizer,
+                          {"config": model_json, "format": "pt", "epoch": len(history), "training": training_json},
+                          {"identity": identity, "history": history})
     epochs = sorted(d for d in os.listdir(directory) if d.startswith("epoch-"))
     for old in epochs[:-2]:
         shutil.rmtree(os.path.join(directory, old), ignore_errors=True)
@@ -172,18 +179,9 @@ def save_partial(directory, model, optimizer, identity, history, position, model
     weights, buffers and Adam state, so a long epoch stopped part-way (Ctrl-C, a cluster's
     SIGTERM, every 15 minutes against a crash) resumes at the next batch. The engine's readers
     look only at `epoch-NNNN/` folders and ignore it."""
-    os.makedirs(directory, exist_ok=True)
-    partial, final = os.path.join(directory, ".partial.partial"), os.path.join(directory, "partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    os.makedirs(partial)
-    weights = os.path.join(partial, "model.safetensors")
-    save_model(model, weights, {"config": model_json, "format": "pt", "training": training_json})
-    save_optimizer(model, optimizer, weights)
-    with open(os.path.join(partial, "state.json"), "w") as f:
-        f.write(dumps({"identity": identity, "history": history, "position": position}))
-    shutil.rmtree(final, ignore_errors=True)
-    os.rename(partial, final)
-    return final
+    return _write_folder(directory, "partial", model, optimizer,
+                         {"config": model_json, "format": "pt", "training": training_json},
+                         {"identity": identity, "history": history, "position": position})
 
 
 def drop_partial(directory):
