@@ -64,33 +64,32 @@ def save_file(tensors, path, metadata):
     os.replace(tmp, path)
 
 
-def _nan_to_text(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+def _leaves(x, f):
+    """`x` with `f` applied to every value that is not a list or a dict."""
     if isinstance(x, list):
-        return [_nan_to_text(v) for v in x]
+        return [_leaves(v, f) for v in x]
     if isinstance(x, dict):
-        return {k: _nan_to_text(v) for k, v in x.items()}
-    return x
+        return {k: _leaves(v, f) for k, v in x.items()}
+    return f(x)
 
 
-def _text_to_nan(x):
-    if x in ("nan", "inf", "-inf"):
-        return float(x)
-    if isinstance(x, list):
-        return [_text_to_nan(v) for v in x]
-    if isinstance(x, dict):
-        return {k: _text_to_nan(v) for k, v in x.items()}
-    return x
+def _nan_to_text(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return v
+
+
+def _text_to_nan(v):
+    return float(v) if isinstance(v, str) and v in ("nan", "inf", "-inf") else v
 
 
 def dumps(obj):
     """JSON as the engine's encoder reads it: sorted keys, non-finite numbers as strings."""
-    return json.dumps(_nan_to_text(obj), sort_keys=True, separators=(",", ":"))
+    return json.dumps(_leaves(obj, _nan_to_text), sort_keys=True, separators=(",", ":"))
 
 
 def loads(text):
-    return _text_to_nan(json.loads(text))
+    return _leaves(json.loads(text), _text_to_nan)
 
 
 def save_model(model, path, metadata):
