@@ -10,6 +10,11 @@ nonisolated(unsafe) var perSampleMinimumPlane = 256
 /// summation order, and the result, do not depend on the thread count.
 let weightGradientChunk = 4
 
+/// How a stride-1, padding-1 3 x 3 layer computes: the measured rule (`winogradVariant(...)`), or
+/// one path forced everywhere (tests and `spio bench engine` compare them).
+public enum Conv3x3Path: Sendable, Equatable { case measured, im2col, winograd(Winograd3x3.Variant) }
+nonisolated(unsafe) public var conv3x3Path = Conv3x3Path.measured
+
 /// 2D convolution (cross-correlation, as in PyTorch) through im2col and one sgemm per sample group.
 /// Weight layout O x C x kH x kW, optional bias O.
 public final class Conv2D: Layer {
@@ -64,6 +69,38 @@ public final class Conv2D: Layer {
         return g
     }
 
+    /// The Winograd form of this layer at the plane size of `g`, or nil for the im2col paths.
+    private func winograd(_ g: ConvGeometry) -> Winograd3x3? {
+        guard kernelSize == 3 && stride == 1 && padding == 1 && !usesTapPlanes else { return nil }
+        let variant: Winograd3x3.Variant?
+        switch conv3x3Path {
+        case .im2col: variant = nil
+        case .winograd(let v): variant = v
+        case .measured:
+            variant = Conv2D.winogradVariant(inChannels: inChannels, outChannels: outChannels, height: g.inH, width: g.inW)
+        }
+        guard let variant else { return nil }
+        if let w = winogradForm, w.variant == variant, w.height == g.inH, w.width == g.inW { return w }
+        winogradForm = Winograd3x3(variant, height: g.inH, width: g.inW)
+        return winogradForm
+    }
+    private var winogradForm: Winograd3x3?
+    /// Transformed weights (alpha^2 x O x C), or the input gradient's (alpha^2 x C x O) during backward.
+    private let winogradWeights = Tensor(shape: [0])
+
+    /// The path a stride-1 3 x 3 layer of this shape takes by default: a rule of the shape alone
+    /// (so every machine computes the same numbers), from the speeds `spio bench engine` measured
+    /// (bench/engine.md).
+    public static func winogradVariant(inChannels: Int, outChannels: Int, height: Int, width: Int)
+        -> Winograd3x3.Variant?
+    {
+        // Measured (bench/engine.md, medians of 5 processes): F(4x4) is 1.3-1.7x faster than im2col
+        // from 32 channels on 8 x 8 planes and up; with 16 channels, or on 4 x 4 planes (one tile,
+        // mostly padding), neither F(4x4) nor F(2x2) beats im2col.
+        guard Swift.min(inChannels, outChannels) >= 32 && Swift.min(height, width) >= 8 else { return nil }
+        return .f4x4
+    }
+
     /// The forward im2col matrix kept for the weight gradient (training, whole batch in one group,
     /// within the workspace's retain budget); nil means backward rebuilds it.
     private let retainedCol = Tensor(shape: [0])
@@ -90,6 +127,7 @@ public final class Conv2D: Layer {
         let n = x.shape[0], plane = g.outPlane
         output.reshape(to: [n, outChannels, g.outH, g.outW])
         if usesTapPlanes { return forwardTapPlanes(x, g) }
+        if let w = winograd(g) { return forwardWinograd(x, w) }
         if usesPerSample(g) { return forwardPerSample(x, g) }
         let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
         updateRetention(training && group == n ? g.rows * n * plane : 0)
@@ -117,6 +155,7 @@ public final class Conv2D: Layer {
         let n = x.shape[0], plane = g.outPlane
         dy.expectShape([n, outChannels, g.outH, g.outW], "Conv2D.backward output gradient")
         if usesTapPlanes { return backwardTapPlanes(dy, x, g) }
+        if let w = winograd(g) { return backwardWinograd(dy, x, w) }
         if usesPerSample(g) { return backwardPerSample(dy, x, g) }
         // Stride 1: dx is the convolution of dy with the flipped, transposed kernel. That is a GEMM
         // with K = O * k * k (the efficient shape of the forward pass) and an im2col instead of the
@@ -240,6 +279,42 @@ public final class Conv2D: Layer {
             }
         }
         addChunkPartials(partials, chunks: chunks, count: kSize, into: weight.grad.data)
+        return inputGrad
+    }
+
+    private func forwardWinograd(_ x: Tensor, _ w: Winograd3x3) -> Tensor {
+        updateRetention(0)
+        colIsRetained = false
+        winogradWeights.reshape(to: [w.points, outChannels, inChannels])
+        w.transformWeights(
+            weight.value.data, outChannels: outChannels, inChannels: inChannels, flipped: false,
+            into: winogradWeights.data, workspace: workspace)
+        w.forward(
+            x.data, samples: x.shape[0], inChannels: inChannels, outChannels: outChannels, u: winogradWeights.data,
+            bias: bias?.value.data, into: output.data, workspace: workspace)
+        input = training ? x : nil
+        return output
+    }
+
+    /// dW through the transforms' chain rule; dx as the Winograd convolution of dy with the
+    /// rotated, transposed filters (the exact input gradient of the convolution itself).
+    private func backwardWinograd(_ dy: Tensor, _ x: Tensor, _ w: Winograd3x3) -> Tensor {
+        if let bias { addChannelSums(dy, into: bias.grad.data) }
+        let n = x.shape[0], du = workspace.buffer(2, count: w.points * outChannels * inChannels)
+        w.weightGradient(
+            x.data, dy.data, samples: n, inChannels: inChannels, outChannels: outChannels, into: du,
+            workspace: workspace)
+        w.addWeightGradient(
+            du, outChannels: outChannels, inChannels: inChannels, into: weight.grad.data, workspace: workspace)
+        guard computesInputGradient else { inputGrad.reshape(to: [0]); return inputGrad }
+        inputGrad.reshape(to: x.shape)
+        winogradWeights.reshape(to: [w.points, inChannels, outChannels])
+        w.transformWeights(
+            weight.value.data, outChannels: outChannels, inChannels: inChannels, flipped: true,
+            into: winogradWeights.data, workspace: workspace)
+        w.forward(
+            dy.data, samples: n, inChannels: outChannels, outChannels: inChannels, u: winogradWeights.data, bias: nil,
+            into: inputGrad.data, workspace: workspace)
         return inputGrad
     }
 

@@ -32,6 +32,7 @@ struct Bench: ParsableCommand {
         @Option(help: "Only the layers whose description contains this text, e.g. 'Conv3x3/2 32->32' (for profiling).")
         var only: String?
         @OptionGroup var kernelOptions: KernelOptions
+        @OptionGroup var pathOption: Conv3x3PathOption
 
         func validate() throws {
             guard ModelConfig.preset(preset) != nil else {
@@ -48,6 +49,7 @@ struct Bench: ParsableCommand {
             progress("warning: this is a debug build; benchmark with `swift build -c release` (make bench).")
             #endif
             try kernelOptions.apply()
+            pathOption.apply()
             var bench = EngineBench(
                 preset: preset, batch: batch, threads: threads, repeats: repeats, rounds: rounds, log: progress)
             bench.only = only
@@ -102,12 +104,14 @@ extension Bench {
         @Option(help: "Timed runs (the median is reported).") var repeats = 5
         @Flag(help: "Print the result as JSON.") var json = false
         @OptionGroup var kernelOptions: KernelOptions
+        @OptionGroup var pathOption: Conv3x3PathOption
 
         func run() throws {
             #if DEBUG
             progress("warning: this is a debug build; benchmark with `swift build -c release`.")
             #endif
             let kernel = try kernelOptions.apply()
+            pathOption.apply()
             let config = try BlockOverrides(overrides, allowed: ["model"]).modelConfig(preset: preset)
             let r = TrainBench(
                 config: config, batch: batch, threads: threads, steps: steps, repeats: repeats, log: progress
@@ -133,4 +137,30 @@ extension Bench {
             }
         }
     }
+}
+
+/// `--conv3x3`: the path of stride-1 3 x 3 convolutions in a benchmark (the measured rule by default).
+struct Conv3x3PathOption: ParsableArguments {
+    @Option(
+        name: .customLong("conv3x3"),
+        help: "Stride-1 3x3 convolutions: measured (the shape rule every run uses), im2col, f2x2 or f4x4 (Winograd).")
+    var path = "measured"
+
+    func validate() throws {
+        guard parsed != nil else {
+            throw ValidationError("--conv3x3 '\(path)': expected measured, im2col, f2x2 or f4x4")
+        }
+    }
+
+    private var parsed: Conv3x3Path? {
+        switch path {
+        case "measured": return .measured
+        case "im2col": return .im2col
+        case "f2x2": return .winograd(.f2x2)
+        case "f4x4": return .winograd(.f4x4)
+        default: return nil
+        }
+    }
+
+    func apply() { conv3x3Path = parsed ?? .measured }
 }

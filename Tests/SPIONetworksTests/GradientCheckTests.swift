@@ -42,6 +42,38 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    /// Stride-1 3x3 layers on the Winograd paths: finite differences, and the im2col path's numbers
+    /// (F(2x2) and F(4x4) within their stated float error), with the rule's default path on a layer
+    /// it sends to Winograd.
+    func testConv2DWinogradPaths() {
+        defer { conv3x3Path = .measured }
+        XCTAssertEqual(Conv2D.winogradVariant(inChannels: 32, outChannels: 64, height: 16, width: 16), .f4x4)
+        XCTAssertNil(Conv2D.winogradVariant(inChannels: 16, outChannels: 16, height: 64, width: 64))
+        XCTAssertNil(Conv2D.winogradVariant(inChannels: 256, outChannels: 256, height: 4, width: 4))
+        for variant in Winograd3x3.Variant.allCases {
+            conv3x3Path = .winograd(variant)
+            for bias in [true, false] {
+                let conv = initialised(Conv2D(3, 4, kernelSize: 3, bias: bias, workspace: ws))
+                checkLayer(conv, input: randomTensor([2, 3, 7, 6], seed: 1), step: 0.5)
+            }
+        }
+        let x = randomTensor([3, 32, 9, 10], seed: 8), dy = randomTensor([3, 33, 9, 10], seed: 9)
+        func run(_ path: Conv3x3Path) -> [[Float]] {
+            conv3x3Path = path
+            let conv = initialised(Conv2D(32, 33, kernelSize: 3, workspace: Workspace()))
+            return [conv(x).array, conv.backward(dy).array, conv.weight.grad.array, conv.bias!.grad.array]
+        }
+        let reference = run(.im2col)
+        XCTAssertEqual(run(.measured), run(.winograd(.f4x4)), "the rule sends 32 -> 33 channels at 9 x 10 to F(4x4)")
+        for (variant, bound) in [(Winograd3x3.Variant.f2x2, 1e-6), (.f4x4, 1e-5)] {
+            for (got, want) in zip(run(.winograd(variant)), reference) {
+                let scale = want.reduce(0) { max($0, abs($1)) }
+                let error = zip(got, want).reduce(0) { max($0, abs($1.0 - $1.1)) }
+                XCTAssertLessThan(Double(error / scale), bound, "\(variant)")
+            }
+        }
+    }
+
     /// Batches too large for one column matrix are lowered in sample groups; results must agree.
     func testGroupedLoweringMatchesSingleGroup() {
         let x = randomTensor([5, 2, 6, 6], seed: 4), dy = randomTensor([5, 3, 6, 6], seed: 5)

@@ -1,0 +1,121 @@
+import XCTest
+@testable import SPIOTensor
+
+/// Winograd F(2x2,3x3) and F(4x4,3x3) against the direct convolution computed in double precision:
+/// the output, the weight gradient and the input gradient, on planes that tiles fill and ones they
+/// overhang, and bitwise on 1 and 2 threads.
+final class Winograd3x3Tests: XCTestCase {
+    struct Case { let n, c, o, h, w: Int }
+    let cases = [
+        Case(n: 2, c: 5, o: 3, h: 7, w: 9), Case(n: 3, c: 16, o: 8, h: 8, w: 8), Case(n: 2, c: 8, o: 16, h: 4, w: 4),
+        Case(n: 1, c: 3, o: 2, h: 2, w: 3), Case(n: 4, c: 32, o: 32, h: 16, w: 16),
+    ]
+    /// The largest error relative to the reference's largest magnitude, per variant, found on these
+    /// cases with unit-variance data (F(2x2): 3e-7; F(4x4): 4e-6), with headroom.
+    let bounds: [Winograd3x3.Variant: Double] = [.f2x2: 1e-6, .f4x4: 1e-5]
+
+    func testForwardAndGradientsMatchDirectConvolutionInDoublePrecision() {
+        let saved = Winograd3x3.maxBlockTiles
+        defer { Winograd3x3.maxBlockTiles = saved }
+        Winograd3x3.maxBlockTiles = 8  // many blocks, and a last one that is partly filled
+        for variant in Winograd3x3.Variant.allCases {
+            var worst = (forward: 0.0, weights: 0.0, input: 0.0)
+            for (index, k) in cases.enumerated() {
+                var rng = SeededGenerator(seed: UInt64(index + 1))
+                let x = (0..<(k.n * k.c * k.h * k.w)).map { _ in Float(rng.normal()) }
+                let w = (0..<(k.o * k.c * 9)).map { _ in Float(rng.normal()) }
+                let bias = (0..<k.o).map { _ in Float(rng.normal()) }
+                let dy = (0..<(k.n * k.o * k.h * k.w)).map { _ in Float(rng.normal()) }
+                let got = run(variant, k, x, w, bias, dy)
+                let ref = direct(k, x, w, bias, dy)
+                worst.forward = max(worst.forward, relativeError(got.y, ref.y))
+                worst.weights = max(worst.weights, relativeError(got.dw, ref.dw))
+                worst.input = max(worst.input, relativeError(got.dx, ref.dx))
+            }
+            let bound = bounds[variant]!
+            XCTAssertLessThan(worst.forward, bound, "\(variant) forward")
+            XCTAssertLessThan(worst.weights, bound, "\(variant) weight gradient")
+            XCTAssertLessThan(worst.input, bound, "\(variant) input gradient")
+            print("\(variant): largest relative error forward \(worst.forward), dW \(worst.weights), dx \(worst.input)")
+        }
+    }
+
+    func testSameBitsOnOneAndTwoThreads() {
+        let (threads, saved) = (Engine.threadCount, Winograd3x3.maxBlockTiles)
+        defer { Engine.setThreadCount(threads); Winograd3x3.maxBlockTiles = saved }
+        Winograd3x3.maxBlockTiles = 16
+        let k = Case(n: 3, c: 12, o: 10, h: 13, w: 11)
+        var rng = SeededGenerator(seed: 7)
+        let x = (0..<(k.n * k.c * k.h * k.w)).map { _ in Float(rng.normal()) }
+        let w = (0..<(k.o * k.c * 9)).map { _ in Float(rng.normal()) }
+        let bias = (0..<k.o).map { _ in Float(rng.normal()) }
+        let dy = (0..<(k.n * k.o * k.h * k.w)).map { _ in Float(rng.normal()) }
+        for variant in Winograd3x3.Variant.allCases {
+            Engine.setThreadCount(1)
+            let one = run(variant, k, x, w, bias, dy)
+            Engine.setThreadCount(2)
+            let two = run(variant, k, x, w, bias, dy)
+            XCTAssertEqual(one.y, two.y, "\(variant) forward")
+            XCTAssertEqual(one.dw, two.dw, "\(variant) weight gradient")
+            XCTAssertEqual(one.dx, two.dx, "\(variant) input gradient")
+        }
+    }
+
+    /// The layer's three products through `Winograd3x3`, as `Conv2D` calls it.
+    private func run(
+        _ variant: Winograd3x3.Variant, _ k: Case, _ x: [Float], _ w: [Float], _ bias: [Float], _ dy: [Float]
+    ) -> (y: [Float], dw: [Float], dx: [Float]) {
+        let wino = Winograd3x3(variant, height: k.h, width: k.w), ws = Workspace()
+        var u = [Float](repeating: 0, count: wino.points * k.o * k.c)
+        var y = [Float](repeating: .nan, count: k.n * k.o * k.h * k.w)
+        var du = u, dw = [Float](repeating: 0, count: w.count), dx = x.map { _ in Float.nan }
+        wino.transformWeights(w, outChannels: k.o, inChannels: k.c, flipped: false, into: &u, workspace: ws)
+        wino.forward(
+            x, samples: k.n, inChannels: k.c, outChannels: k.o, u: u, bias: bias, into: &y, workspace: ws)
+        wino.weightGradient(x, dy, samples: k.n, inChannels: k.c, outChannels: k.o, into: &du, workspace: ws)
+        wino.addWeightGradient(du, outChannels: k.o, inChannels: k.c, into: &dw, workspace: ws)
+        var flipped = [Float](repeating: 0, count: u.count)
+        wino.transformWeights(w, outChannels: k.o, inChannels: k.c, flipped: true, into: &flipped, workspace: ws)
+        wino.forward(
+            dy, samples: k.n, inChannels: k.o, outChannels: k.c, u: flipped, bias: nil, into: &dx, workspace: ws)
+        return (y, dw, dx)
+    }
+
+    /// Cross-correlation with zero padding 1, its weight gradient and its input gradient, in double.
+    private func direct(_ k: Case, _ x: [Float], _ w: [Float], _ bias: [Float], _ dy: [Float])
+        -> (y: [Double], dw: [Double], dx: [Double])
+    {
+        var y = [Double](repeating: 0, count: dy.count), dw = [Double](repeating: 0, count: w.count)
+        var dx = [Double](repeating: 0, count: x.count)
+        for n in 0..<k.n {
+            for o in 0..<k.o {
+                for r in 0..<k.h {
+                    for q in 0..<k.w {
+                        let out = ((n * k.o + o) * k.h + r) * k.w + q
+                        var s = Double(bias[o])
+                        for c in 0..<k.c {
+                            for i in 0..<3 {
+                                for j in 0..<3 {
+                                    let (yy, xx) = (r + i - 1, q + j - 1)
+                                    guard yy >= 0 && yy < k.h && xx >= 0 && xx < k.w else { continue }
+                                    let inp = ((n * k.c + c) * k.h + yy) * k.w + xx, wi = (o * k.c + c) * 9 + i * 3 + j
+                                    s += Double(w[wi]) * Double(x[inp])
+                                    dw[wi] += Double(dy[out]) * Double(x[inp])
+                                    dx[inp] += Double(dy[out]) * Double(w[wi])
+                                }
+                            }
+                        }
+                        y[out] = s
+                    }
+                }
+            }
+        }
+        return (y, dw, dx)
+    }
+
+    private func relativeError(_ got: [Float], _ ref: [Double]) -> Double {
+        XCTAssertEqual(got.count, ref.count)
+        let scale = ref.reduce(0) { max($0, abs($1)) }
+        return zip(got, ref).reduce(0) { max($0, abs(Double($1.0) - $1.1)) } / scale
+    }
+}
