@@ -77,7 +77,8 @@ public final class Conv2D: Layer {
         case .im2col: variant = nil
         case .winograd(let v): variant = v
         case .measured:
-            variant = Conv2D.winogradVariant(inChannels: inChannels, outChannels: outChannels, height: g.inH, width: g.inW)
+            variant = Conv2D.winogradVariant(
+                inChannels: inChannels, outChannels: outChannels, height: g.inH, width: g.inW)
         }
         guard let variant else { return nil }
         if let w = winogradForm, w.variant == variant, w.height == g.inH, w.width == g.inW { return w }
@@ -91,7 +92,9 @@ public final class Conv2D: Layer {
     /// The path a stride-1 3 x 3 layer of this shape takes by default: a rule of the shape alone
     /// (so every machine computes the same numbers), from the speeds `spio bench engine` measured
     /// (bench/engine.md).
-    public static func winogradVariant(inChannels: Int, outChannels: Int, height: Int, width: Int)
+    public static func winogradVariant(
+        inChannels: Int, outChannels: Int, height: Int, width: Int
+    )
         -> Winograd3x3.Variant?
     {
         // Measured (bench/engine.md, medians of 5 processes): F(4x4) is 1.3-1.7x faster than im2col

@@ -8,7 +8,7 @@ final class Winograd3x3Tests: XCTestCase {
     struct Case { let n, c, o, h, w: Int }
     let cases = [
         Case(n: 2, c: 5, o: 3, h: 7, w: 9), Case(n: 3, c: 16, o: 8, h: 8, w: 8), Case(n: 2, c: 8, o: 16, h: 4, w: 4),
-        Case(n: 1, c: 3, o: 2, h: 2, w: 3), Case(n: 4, c: 32, o: 32, h: 16, w: 16),
+        Case(n: 1, c: 3, o: 2, h: 2, w: 3), Case(n: 4, c: 32, o: 32, h: 16, w: 16)
     ]
     /// The largest error relative to the reference's largest magnitude, per variant, found on these
     /// cases with unit-variance data (F(2x2): 3e-7; F(4x4): 4e-6), with headroom.
@@ -82,7 +82,9 @@ final class Winograd3x3Tests: XCTestCase {
     }
 
     /// Cross-correlation with zero padding 1, its weight gradient and its input gradient, in double.
-    private func direct(_ k: Case, _ x: [Float], _ w: [Float], _ bias: [Float], _ dy: [Float])
+    private func direct(
+        _ k: Case, _ x: [Float], _ w: [Float], _ bias: [Float], _ dy: [Float]
+    )
         -> (y: [Double], dw: [Double], dx: [Double])
     {
         var y = [Double](repeating: 0, count: dy.count), dw = [Double](repeating: 0, count: w.count)
