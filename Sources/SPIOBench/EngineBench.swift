@@ -34,6 +34,8 @@ package struct EngineBench {
     /// One row of the layer table.
     package struct Row {
         package let layer: String, inputShape: [Int], count: Int, gflop: Double
+        /// How the layer computed (`Conv2D.lastPath`; transposed convolutions: `col2im`).
+        package var path = ""
         /// Median forward+backward seconds of each round.
         package var seconds: [Double]
         package var medianSeconds: Double { medianOf(seconds) }
@@ -200,6 +202,7 @@ package struct EngineBench {
                     _ = layer(input); _ = layer.backward(dyLayer)
                 }
                 rows[i].seconds.append(t)
+                rows[i].path = (layer as? Conv2D)?.lastPath ?? "col2im"
                 log(
                     String(
                         format: "%@ %@: %.2f ms, %.1f GFLOP/s", rows[i].layer, "\(rows[i].inputShape)", t * 1e3,
@@ -244,19 +247,22 @@ package extension EngineBench.Result {
             format: "Reference: the faster of the two in each round (median %.1f GFLOP/s).\n\n",
             medianOf(referenceGFLOPS))
         s +=
-            "| layer | input N x C x H x W | in net | fwd+bwd ms | GFLOP | GFLOP/s | % of sgemm | % per round "
-            + "|\n|---|---|---|---|---|---|---|---|\n"
+            "GFLOP are those of the direct convolution (im2col), so a Winograd layer, which multiplies less, can "
+            + "pass 100 % of sgemm.\n\n"
+        s +=
+            "| layer | path | input N x C x H x W | in net | fwd+bwd ms | GFLOP | GFLOP/s | % of sgemm | % per round "
+            + "|\n|---|---|---|---|---|---|---|---|---|\n"
         for r in rows {
             let p = percents(gflop: r.gflop, seconds: r.seconds)
             s += String(
-                format: "| %@ | %@ | %d | %.2f | %.3f | %.1f | %.0f %% | %@ |\n", r.layer,
+                format: "| %@ | %@ | %@ | %d | %.2f | %.3f | %.1f | %.0f %% | %@ |\n", r.layer, r.path,
                 r.inputShape.map(String.init).joined(separator: " x "),
                 r.count, r.medianSeconds * 1e3, r.gflop, r.gflops, medianOf(p), list(p, "%.0f"))
         }
         let wholeSeconds = medianOf(networkSeconds), p = percents(gflop: networkGFLOP, seconds: networkSeconds)
         s += String(
             format:
-                "| **whole network** (fwd+bwd, all layers) | %d x 2 x H x W | 1 | %.1f | %.2f | %.1f | %.0f %% | %@ "
+                "| **whole network** (fwd+bwd, all layers) | | %d x 2 x H x W | 1 | %.1f | %.2f | %.1f | %.0f %% | %@ "
                 + "|\n",
             batch, wholeSeconds * 1e3, networkGFLOP, networkGFLOP / wholeSeconds, medianOf(p), list(p, "%.0f"))
         s += String(

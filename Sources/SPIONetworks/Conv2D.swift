@@ -26,6 +26,8 @@ public final class Conv2D: Layer {
 
     /// Shape of the last forward input (benchmarks and model summaries read it).
     public private(set) var inputShape: [Int] = []
+    /// How the last forward computed: `im2col`, `im2col per sample`, `tap planes` or a Winograd variant.
+    public private(set) var lastPath = ""
 
     private let workspace: Workspace
     private var training = true
@@ -129,9 +131,10 @@ public final class Conv2D: Layer {
         inputShape = x.shape
         let n = x.shape[0], plane = g.outPlane
         output.reshape(to: [n, outChannels, g.outH, g.outW])
-        if usesTapPlanes { return forwardTapPlanes(x, g) }
-        if let w = winograd(g) { return forwardWinograd(x, w) }
-        if usesPerSample(g) { return forwardPerSample(x, g) }
+        if usesTapPlanes { lastPath = "tap planes"; return forwardTapPlanes(x, g) }
+        if let w = winograd(g) { lastPath = "\(w.variant)"; return forwardWinograd(x, w) }
+        if usesPerSample(g) { lastPath = "im2col per sample"; return forwardPerSample(x, g) }
+        lastPath = "im2col"
         let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
         updateRetention(training && group == n ? g.rows * n * plane : 0)
         colIsRetained = retainedFloats > 0
