@@ -4,6 +4,10 @@ import SPIOTensor
 /// used for saliency maps).
 public final class ReLU: Layer {
     public var guided = false
+    /// Overwrite the input with the output instead of keeping a copy (backward reads only the
+    /// output's sign). Only for an input nothing else reads afterwards: a BatchNorm's or a
+    /// convolution's output, whose backward passes read their inputs, not their outputs.
+    public var inPlace = false
     private var output: Tensor?
     private let out = Tensor(shape: [0])
     private let inputGrad = Tensor(shape: [0])
@@ -14,11 +18,12 @@ public final class ReLU: Layer {
     public var lastOutput: Tensor? { output }
 
     public func forward(_ x: Tensor) -> Tensor {
-        out.reshape(to: x.shape)
-        let (src, dst) = (x.data, out.data)
+        let y = inPlace ? x : out
+        y.reshape(to: x.shape)
+        let (src, dst) = (x.data, y.data)
         Engine.parallelFor(x.count, minimumPerThread: 1 << 14) { r in for i in r { dst[i] = Swift.max(src[i], 0) } }
-        output = out
-        return out
+        output = y
+        return y
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
@@ -38,6 +43,8 @@ public final class ReLU: Layer {
 public final class LeakyReLU: Layer {
     public let slope: Float
     public var guided = false
+    /// As `ReLU.inPlace`: the output overwrites the input.
+    public var inPlace = false
     private var output: Tensor?
     private let out = Tensor(shape: [0])
     private let inputGrad = Tensor(shape: [0])
@@ -48,13 +55,14 @@ public final class LeakyReLU: Layer {
     }
 
     public func forward(_ x: Tensor) -> Tensor {
-        out.reshape(to: x.shape)
-        let (src, dst, a) = (x.data, out.data, slope)
+        let y = inPlace ? x : out
+        y.reshape(to: x.shape)
+        let (src, dst, a) = (x.data, y.data, slope)
         Engine.parallelFor(x.count, minimumPerThread: 1 << 14) { r in
             for i in r { dst[i] = src[i] > 0 ? src[i] : a * src[i] }
         }
-        output = out
-        return out
+        output = y
+        return y
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
