@@ -53,6 +53,7 @@ public final class Conv2D: Layer {
 
     public func setTraining(_ training: Bool) {
         self.training = training
+        winogradWeightsFor = nil
         if !training { input = nil; updateRetention(0) }
     }
 
@@ -90,6 +91,9 @@ public final class Conv2D: Layer {
     private var winogradForm: Winograd3x3?
     /// Transformed weights (alpha^2 x O x C), or the input gradient's (alpha^2 x C x O) during backward.
     private let winogradWeights = Tensor(shape: [0])
+    /// In evaluation mode the weights do not change between forward calls (loading new ones goes
+    /// with `setTraining`, which clears this), so the transform is kept: the form it was made for.
+    private var winogradWeightsFor: Winograd3x3?
 
     /// The path a stride-1 3 x 3 layer of this shape takes by default: a rule of the shape alone
     /// (so every machine computes the same numbers), from the speeds `spio bench engine` measured
@@ -291,10 +295,13 @@ public final class Conv2D: Layer {
     private func forwardWinograd(_ x: Tensor, _ w: Winograd3x3) -> Tensor {
         updateRetention(0)
         colIsRetained = false
-        winogradWeights.reshape(to: [w.points, outChannels, inChannels])
-        w.transformWeights(
-            weight.value.data, outChannels: outChannels, inChannels: inChannels, flipped: false,
-            into: winogradWeights.data, workspace: workspace)
+        if training || winogradWeightsFor != w {
+            winogradWeights.reshape(to: [w.points, outChannels, inChannels])
+            w.transformWeights(
+                weight.value.data, outChannels: outChannels, inChannels: inChannels, flipped: false,
+                into: winogradWeights.data, workspace: workspace)
+            winogradWeightsFor = training ? nil : w
+        }
         w.forward(
             x.data, samples: x.shape[0], inChannels: inChannels, outChannels: outChannels, u: winogradWeights.data,
             bias: bias?.value.data, into: output.data, workspace: workspace)
@@ -314,6 +321,7 @@ public final class Conv2D: Layer {
             du, outChannels: outChannels, inChannels: inChannels, into: weight.grad.data, workspace: workspace)
         guard computesInputGradient else { inputGrad.reshape(to: [0]); return inputGrad }
         inputGrad.reshape(to: x.shape)
+        winogradWeightsFor = nil
         winogradWeights.reshape(to: [w.points, inChannels, outChannels])
         w.transformWeights(
             weight.value.data, outChannels: outChannels, inChannels: inChannels, flipped: true,

@@ -65,6 +65,20 @@ final class GradientCheckTests: XCTestCase {
         }
         let reference = run(.im2col)
         XCTAssertEqual(run(.measured), run(.winograd(.f4x4)), "the rule sends 32 -> 33 channels at 9 x 10 to F(4x4)")
+        // Evaluation keeps the transformed weights between calls; setTraining drops them, so new
+        // weights loaded before it are used.
+        conv3x3Path = .winograd(.f4x4)
+        let kept = initialised(Conv2D(32, 33, kernelSize: 3, workspace: Workspace()))
+        kept.setTraining(false)
+        let first = kept(x).array
+        XCTAssertEqual(kept(x).array, first)
+        for i in 0..<kept.weight.value.count { kept.weight.value.data[i] *= 2 }
+        kept.setTraining(false)
+        let doubled = initialised(Conv2D(32, 33, kernelSize: 3, workspace: Workspace()))
+        for i in 0..<doubled.weight.value.count { doubled.weight.value.data[i] *= 2 }
+        doubled.setTraining(false)
+        XCTAssertEqual(kept(x).array, doubled(x).array)
+        XCTAssertNotEqual(kept(x).array, first)
         for (variant, bound) in [(Winograd3x3.Variant.f2x2, 1e-6), (.f4x4, 1e-5)] {
             for (got, want) in zip(run(.winograd(variant)), reference) {
                 let scale = want.reduce(0) { max($0, abs($1)) }
