@@ -97,8 +97,36 @@ public struct Winograd3x3: Sendable, Equatable {
         u: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>,
         workspace: Workspace
     ) {
+        let pts = points
+        forEachBlock(x, samples: n, inChannels: c, outChannels: o, workspace: workspace) {
+            block, t0, count, v, mm, scratch in
+            Engine.parallelParts(pts) { _, range in
+                for xi in range {
+                    Gemm.sgemm(m: o, n: count, k: c, a: u + xi * o * c, b: v + xi * c * count, c: mm + xi * o * count)
+                }
+            }
+            Engine.parallelParts(o) { part, range in
+                let p = scratch[part], q = p + pts * count
+                for oi in range {
+                    transformOutput(mm + oi * count, pointStride: o * count, scratch: p, count: count, into: q)
+                    scatterOutput(q, channel: oi, channels: o, firstTile: t0, count: count, bias: bias?[oi] ?? 0, y)
+                }
+            }
+        }
+    }
+
+    /// Runs `body(block, firstTile, count, v, out, scratch)` for each block of tiles in turn, with
+    /// v[xi][channel][t] the block's transformed input, `out` room for alpha^2 x O x count floats
+    /// and `scratch` one 2 alpha^2 x count buffer per thread part. Slots 0, 1, 6 and 8 ..< 8 + threads.
+    private func forEachBlock(
+        _ x: UnsafePointer<Float>, samples n: Int, inChannels c: Int, outChannels o: Int, workspace: Workspace,
+        _ body: (
+            _ block: Int, _ firstTile: Int, _ count: Int, _ v: UnsafeMutablePointer<Float>,
+            _ out: UnsafeMutablePointer<Float>, _ scratch: [UnsafeMutablePointer<Float>]
+        ) -> Void
+    ) {
         let bt = blockTiles(c, o), tiles = n * tilesPerImage, blocks = (tiles + bt - 1) / bt, pts = points
-        let v = workspace.buffer(0, count: pts * c * bt), mm = workspace.buffer(1, count: pts * o * bt)
+        let v = workspace.buffer(0, count: pts * c * bt), out = workspace.buffer(1, count: pts * o * bt)
         let scratch = (0..<Engine.threadCount).map { workspace.buffer(8 + $0, count: 2 * pts * bt) }
         let zeroRow = workspace.buffer(6, count: width)
         zeroRow.update(repeating: 0, count: width)
@@ -106,18 +134,7 @@ public struct Winograd3x3: Sendable, Equatable {
             let t0 = block * bt, count = Swift.min(bt, tiles - t0)
             transformInputBlock(
                 x, channels: c, firstTile: t0, count: count, into: v, scratch: scratch, zeroRow: zeroRow)
-            Engine.parallelParts(pts) { _, range in
-                for xi in range {
-                    Gemm.sgemm(m: o, n: count, k: c, a: u + xi * o * c, b: v + xi * c * count, c: mm + xi * o * count)
-                }
-            }
-            Engine.parallelParts(o) { part, range in
-                let p = scratch[part], q = p + pts * bt
-                for oi in range {
-                    transformOutput(mm + oi * count, pointStride: o * count, scratch: p, count: count, into: q)
-                    scatterOutput(q, channel: oi, channels: o, firstTile: t0, count: count, bias: bias?[oi] ?? 0, y)
-                }
-            }
+            body(block, t0, count, v, out, scratch)
         }
     }
 
@@ -151,15 +168,9 @@ public struct Winograd3x3: Sendable, Equatable {
         _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, samples n: Int, inChannels c: Int,
         outChannels o: Int, into du: UnsafeMutablePointer<Float>, workspace: Workspace
     ) {
-        let bt = blockTiles(c, o), tiles = n * tilesPerImage, blocks = (tiles + bt - 1) / bt, pts = points
-        let v = workspace.buffer(0, count: pts * c * bt), dm = workspace.buffer(1, count: pts * o * bt)
-        let scratch = (0..<Engine.threadCount).map { workspace.buffer(8 + $0, count: 2 * pts * bt) }
-        let zeroRow = workspace.buffer(6, count: width)
-        zeroRow.update(repeating: 0, count: width)
-        for block in 0..<blocks {
-            let t0 = block * bt, count = Swift.min(bt, tiles - t0)
-            transformInputBlock(
-                x, channels: c, firstTile: t0, count: count, into: v, scratch: scratch, zeroRow: zeroRow)
+        let pts = points
+        forEachBlock(x, samples: n, inChannels: c, outChannels: o, workspace: workspace) {
+            block, t0, count, v, dm, scratch in
             Engine.parallelParts(o) { part, range in
                 let p = scratch[part], q = p + pts * count
                 for oi in range {
