@@ -1,7 +1,7 @@
 /// Winograd's minimal filtering for 3 x 3 convolutions with stride 1 and padding 1 (Lavin and Gray,
 /// "Fast Algorithms for Convolutional Neural Networks", 2016): F(m x m, 3 x 3) turns every
 /// (m + 2) x (m + 2) input tile into alpha^2 = (m + 2)^2 independent products, so a layer becomes
-/// alpha^2 GEMMs `U[xi] (O x C) * V[xi] (C x tiles)` with 9 m^2 / alpha^2 fewer multiplications than
+/// alpha^2 GEMMs `U[xi] (O x C) * V[xi] (C x tiles)`, 9 m^2 / alpha^2 times fewer multiplications than
 /// im2col: 2.25x for F(2x2, 3x3), 4x for F(4x4, 3x3).
 ///
 /// Tiles (sample, tile row, tile column) are processed in blocks whose size depends only on the
@@ -42,8 +42,9 @@ public struct Winograd3x3: Sendable, Equatable {
     }
     /// Tests lower it to cover many blocks with small layers.
     nonisolated(unsafe) static var maxBlockTiles = 1024
-    /// Transformed input plus output floats per block (8 MiB): measured on DeepSPIO's layers, where
-    /// 2 MiB blocks were 5-25 % slower (bench/engine.md).
+    /// Transformed input plus output floats per block (8 MiB): measured on DeepSPIO's layers (medians
+    /// of 5 processes), where 2 MiB blocks were 1-4 % slower at 32 and 64 channels and a third slower
+    /// at 128 channels on 8 x 8 planes.
     static let blockFloats = 1 << 21
 
     // MARK: Weights
