@@ -13,21 +13,49 @@ package enum Shape: Equatable, Sendable {
     /// sum_i 1/|x - x_i|^2 >= l with l in mm^-2.
     case metaball(centersMM: [PointMM], thresholdPerMM2: Double)
 
-    /// Whether `p` is inside; for many points, take `inside` once instead.
-    package func contains(_ p: PointMM) -> Bool { inside.contains(p) }
+    /// Whether `p` is inside; for many points, take `insideTest()` once instead.
+    package func contains(_ p: PointMM) -> Bool { insideTest()(p) }
 
-    /// The inside test with the shape's parameters unpacked once, as the concrete test of the
-    /// shape's kind: the voxeliser's hot loops are generic over `InsideTest`, so each kind gets its
-    /// own specialised loop with the test inlined, instead of a closure call per point.
-    package var inside: ShapeInside {
+    /// The inside test with the shape's parameters unpacked once: for the voxeliser's hot loops,
+    /// where matching the enum on every point costs more than the test itself.
+    package func insideTest() -> (PointMM) -> Bool {
         switch self {
-        case let .sphere(c, r): return .sphere(SphereInside(c: c, r2: r * r))
+        case let .sphere(c, r):
+            let r2 = r * r
+            return { p in
+                let d = p - c; return (d * d).sum() <= r2
+            }
         case let .cylinder(c, r, length, axis):
-            return .cylinder(
-                CylinderInside(c: c, a: axis / (axis * axis).sum().squareRoot(), r2: r * r, half: length / 2))
-        case let .box(c, size): return .box(BoxInside(c: c, half: size / 2))
-        case let .torus(c, bigR, r): return .torus(TorusInside(c: c, bigR: bigR, r2: r * r))
-        case let .metaball(centers, l): return .metaball(MetaballInside(storage: MetaballCentres(centers), l: l))
+            let a = axis / (axis * axis).sum().squareRoot(), r2 = r * r, half = length / 2
+            return { p in
+                let d = p - c
+                let along = (d * a).sum(), radial = d - along * a
+                return abs(along) <= half && (radial * radial).sum() <= r2
+            }
+        case let .box(c, size):
+            let half = size / 2
+            return { p in
+                let d = p - c; return abs(d.x) <= half.x && abs(d.y) <= half.y && abs(d.z) <= half.z
+            }
+        case let .torus(c, bigR, r):
+            let r2 = r * r
+            return { p in
+                let d = p - c
+                let ring = (d.x * d.x + d.y * d.y).squareRoot() - bigR
+                return ring * ring + d.z * d.z <= r2
+            }
+        case let .metaball(centers, l):
+            let storage = MetaballCentres(centers)
+            return { p in
+                var s = 0.0
+                for i in 0..<storage.count {
+                    let d = p - storage.pointer[i]
+                    let r2 = (d * d).sum()
+                    if r2 == 0 { return true }
+                    s += 1 / r2
+                }
+                return s >= l
+            }
         }
     }
 
@@ -71,76 +99,9 @@ package struct SceneObject: Equatable, Sendable {
     }
 }
 
-/// A point-in-solid test with its shape's parameters unpacked.
-package protocol InsideTest {
-    func contains(_ p: PointMM) -> Bool
-}
-
-/// The inside test of a `Shape`, by kind (see `Shape.inside`).
-package enum ShapeInside {
-    case sphere(SphereInside), cylinder(CylinderInside), box(BoxInside), torus(TorusInside)
-    case metaball(MetaballInside)
-
-    package func contains(_ p: PointMM) -> Bool {
-        switch self {
-        case .sphere(let t): return t.contains(p)
-        case .cylinder(let t): return t.contains(p)
-        case .box(let t): return t.contains(p)
-        case .torus(let t): return t.contains(p)
-        case .metaball(let t): return t.contains(p)
-        }
-    }
-}
-
-package struct SphereInside: InsideTest {
-    let c: PointMM, r2: Double
-    @inline(__always) package func contains(_ p: PointMM) -> Bool {
-        let d = p - c; return (d * d).sum() <= r2
-    }
-}
-
-package struct CylinderInside: InsideTest {
-    let c: PointMM, a: PointMM, r2: Double, half: Double
-    @inline(__always) package func contains(_ p: PointMM) -> Bool {
-        let d = p - c
-        let along = (d * a).sum(), radial = d - along * a
-        return abs(along) <= half && (radial * radial).sum() <= r2
-    }
-}
-
-package struct BoxInside: InsideTest {
-    let c: PointMM, half: PointMM
-    @inline(__always) package func contains(_ p: PointMM) -> Bool {
-        let d = p - c; return abs(d.x) <= half.x && abs(d.y) <= half.y && abs(d.z) <= half.z
-    }
-}
-
-package struct TorusInside: InsideTest {
-    let c: PointMM, bigR: Double, r2: Double
-    @inline(__always) package func contains(_ p: PointMM) -> Bool {
-        let d = p - c
-        let ring = (d.x * d.x + d.y * d.y).squareRoot() - bigR
-        return ring * ring + d.z * d.z <= r2
-    }
-}
-
-package struct MetaballInside: InsideTest {
-    let storage: MetaballCentres, l: Double
-    @inline(__always) package func contains(_ p: PointMM) -> Bool {
-        var s = 0.0
-        for i in 0..<storage.count {
-            let d = p - storage.pointer[i]
-            let r2 = (d * d).sum()
-            if r2 == 0 { return true }
-            s += 1 / r2
-        }
-        return s >= l
-    }
-}
-
-/// The metaball centres of an inside test in plain memory, so the hot loop reads them
+/// The metaball centres of an `insideTest` closure in plain memory, so the hot loop reads them
 /// without retaining an array per point.
-final class MetaballCentres {
+private final class MetaballCentres {
     let pointer: UnsafeMutablePointer<PointMM>
     let count: Int
     init(_ centres: [PointMM]) {

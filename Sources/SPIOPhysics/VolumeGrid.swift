@@ -52,69 +52,53 @@ package struct Voxeliser: Sendable {
             let (lo, hi) = object.shape.boundsMM
             let (first, last) = grid.voxelRange(lo, hi)
             if any(first .> last) { continue }
-            volume.withUnsafeMutableBufferPointer { out in
-                switch object.shape.inside {
-                case .sphere(let t): fill(t, first: first, last: last, grid: grid, value: v, into: out.baseAddress!)
-                case .cylinder(let t): fill(t, first: first, last: last, grid: grid, value: v, into: out.baseAddress!)
-                case .box(let t): fill(t, first: first, last: last, grid: grid, value: v, into: out.baseAddress!)
-                case .torus(let t): fill(t, first: first, last: last, grid: grid, value: v, into: out.baseAddress!)
-                case .metaball(let t): fill(t, first: first, last: last, grid: grid, value: v, into: out.baseAddress!)
-                }
-            }
-        }
-    }
-
-    /// One object's voxels first...last: 1 where all 8 corners are inside, 0 where none is, and
-    /// the fraction of s^3 sub-samples inside otherwise. Generic, so each shape kind's test inlines.
-    private func fill<T: InsideTest>(
-        _ inside: T, first: SIMD3<Int>, last: SIMD3<Int>, grid: VolumeGrid, value v: Double,
-        into volume: UnsafeMutablePointer<Float>
-    ) {
-        let span = last &- first &+ 1, cs = span &+ 1
-        // Corner (a, b, c) of the sub-grid sits at the low corner of voxel first + (a, b, c).
-        var corner = [Bool](repeating: false, count: cs.x * cs.y * cs.z)
-        for c in 0...span.z {
-            for b in 0...span.y {
-                for a in 0...span.x {
-                    let p = grid.centreMM(first.x + a, first.y + b, first.z + c) - grid.voxelMM / 2
-                    corner[(c * cs.y + b) * cs.x + a] = inside.contains(p)
-                }
-            }
-        }
-        let s = subsamples, inv = 1 / Double(s)
-        for c in 0..<span.z {
-            for b in 0..<span.y {
-                for a in 0..<span.x {
-                    var insideCorners = 0
-                    for dz in 0...1 {
-                        for dy in 0...1 {
-                            for dx in 0...1 where corner[((c + dz) * cs.y + b + dy) * cs.x + a + dx] {
-                                insideCorners += 1
-                            }
-                        }
+            let inside = object.shape.insideTest()
+            let span = last &- first &+ 1, cs = span &+ 1
+            // Corner (a, b, c) of the sub-grid sits at the low corner of voxel first + (a, b, c).
+            var corner = [Bool](repeating: false, count: cs.x * cs.y * cs.z)
+            for c in 0...span.z {
+                for b in 0...span.y {
+                    for a in 0...span.x {
+                        let p = grid.centreMM(first.x + a, first.y + b, first.z + c) - grid.voxelMM / 2
+                        corner[(c * cs.y + b) * cs.x + a] = inside(p)
                     }
-                    let (i, j, k) = (first.x + a, first.y + b, first.z + c)
-                    var fraction: Double
-                    if insideCorners == 8 {
-                        fraction = 1
-                    } else if insideCorners == 0 {
-                        fraction = 0
-                    } else {
-                        let base = grid.centreMM(i, j, k) - grid.voxelMM / 2
-                        var hits = 0
-                        for sz in 0..<s {
-                            for sy in 0..<s {
-                                for sx in 0..<s {
-                                    let off = PointMM(
-                                        (Double(sx) + 0.5) * inv, (Double(sy) + 0.5) * inv, (Double(sz) + 0.5) * inv
-                                    )
-                                    if inside.contains(base + off * grid.voxelMM) { hits += 1 }
+                }
+            }
+            let s = subsamples, inv = 1 / Double(s)
+            for c in 0..<span.z {
+                for b in 0..<span.y {
+                    for a in 0..<span.x {
+                        var insideCorners = 0
+                        for dz in 0...1 {
+                            for dy in 0...1 {
+                                for dx in 0...1 where corner[((c + dz) * cs.y + b + dy) * cs.x + a + dx] {
+                                    insideCorners += 1
                                 }
                             }
                         }
-                        fraction = Double(hits) / Double(s * s * s)
+                        let (i, j, k) = (first.x + a, first.y + b, first.z + c)
+                        var fraction: Double
+                        if insideCorners == 8 {
+                            fraction = 1
+                        } else if insideCorners == 0 {
+                            fraction = 0
+                        } else {
+                            let base = grid.centreMM(i, j, k) - grid.voxelMM / 2
+                            var hits = 0
+                            for sz in 0..<s {
+                                for sy in 0..<s {
+                                    for sx in 0..<s {
+                                        let off = PointMM(
+                                            (Double(sx) + 0.5) * inv, (Double(sy) + 0.5) * inv, (Double(sz) + 0.5) * inv
+                                        )
+                                        if inside(base + off * grid.voxelMM) { hits += 1 }
+                                    }
+                                }
+                            }
+                            fraction = Double(hits) / Double(s * s * s)
+                        }
+                        if fraction > 0 { volume[(k * grid.ny + j) * grid.nx + i] += Float(v * fraction) }
                     }
-                    if fraction > 0 { volume[(k * grid.ny + j) * grid.nx + i] += Float(v * fraction) }
                 }
             }
         }
@@ -139,13 +123,13 @@ package struct Voxeliser: Sendable {
                 return i0..<Swift.max(i0, i1)
             }
             let weight = v / Double(s * s)
-            let inside = object.shape.inside
+            let inside = object.shape.insideTest()
             for fz in fineRange(lo.z, hi.z) {
                 for fx in fineRange(lo.x, hi.x) {
                     let p = PointMM(
                         -fovMM / 2 + (Double(fx) + 0.5) * d / Double(s), yMM,
                         -fovMM / 2 + (Double(fz) + 0.5) * d / Double(s))
-                    if inside.contains(p) { out[(fz / s) * n + fx / s] += Float(weight) }
+                    if inside(p) { out[(fz / s) * n + fx / s] += Float(weight) }
                 }
             }
         }
