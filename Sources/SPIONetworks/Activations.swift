@@ -7,12 +7,12 @@ public final class ReLU: Layer {
     /// Overwrite the input with the output instead of keeping a copy (backward reads only the
     /// output's sign). Only for an input nothing else reads afterwards: a BatchNorm's or a
     /// convolution's output, whose backward passes read their inputs, not their outputs.
-    public var inPlace = false
+    public let inPlace: Bool
     private var output: Tensor?
     private let out = Tensor(shape: [0])
     private let inputGrad = Tensor(shape: [0])
 
-    public init() {}
+    public init(inPlace: Bool = false) { self.inPlace = inPlace }
 
     /// The output of the last forward call (Grad-CAM reads feature maps here).
     public var lastOutput: Tensor? { output }
@@ -44,14 +44,14 @@ public final class LeakyReLU: Layer {
     public let slope: Float
     public var guided = false
     /// As `ReLU.inPlace`: the output overwrites the input.
-    public var inPlace = false
+    public let inPlace: Bool
     private var output: Tensor?
     private let out = Tensor(shape: [0])
     private let inputGrad = Tensor(shape: [0])
 
-    public init(slope: Float = 0.01) {
+    public init(slope: Float = 0.01, inPlace: Bool = false) {
         precondition(slope > 0, "LeakyReLU slope must be positive (the backward pass reads the output's sign)")
-        self.slope = slope
+        self.slope = slope; self.inPlace = inPlace
     }
 
     public func forward(_ x: Tensor) -> Tensor {

@@ -27,10 +27,8 @@ public final class EncoderDecoderNet: Layer {
         let unet = config.architecture == .unet
         // The activations overwrite their inputs (a BatchNorm's or a convolution's output, which
         // nothing else reads): one activation tensor less per block, as PyTorch's inplace=True.
-        func inPlaceReLU() -> ReLU { let r = ReLU(); r.inPlace = true; return r }
-        func inPlaceLeakyReLU() -> LeakyReLU { let r = LeakyReLU(slope: 0.01); r.inPlace = true; return r }
         func convBNReLU(_ i: Int, _ o: Int) -> [Layer] {
-            [Conv2D(i, o, kernelSize: 3, workspace: ws), BatchNorm2D(o), inPlaceReLU()]
+            [Conv2D(i, o, kernelSize: 3, workspace: ws), BatchNorm2D(o), ReLU(inPlace: true)]
         }
         for s in 0..<4 {
             let f = F << s
@@ -78,10 +76,12 @@ public final class EncoderDecoderNet: Layer {
                     dstages.append(
                         DecoderStage(
                             up: [
-                                ConvTranspose2D.doubling3x3(c, w, workspace: ws), inPlaceLeakyReLU(), BatchNorm2D(w)
+                                ConvTranspose2D.doubling3x3(c, w, workspace: ws), LeakyReLU(slope: 0.01, inPlace: true),
+                                BatchNorm2D(w)
                             ],
                             body: [
-                                Conv2D(w + extra, w, kernelSize: 3, workspace: ws), inPlaceLeakyReLU(),
+                                Conv2D(w + extra, w, kernelSize: 3, workspace: ws),
+                                LeakyReLU(slope: 0.01, inPlace: true),
                                 BatchNorm2D(w)
                             ]))
                     c = w
