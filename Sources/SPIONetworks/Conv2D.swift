@@ -83,12 +83,8 @@ public final class Conv2D: Layer {
             variant = Conv2D.winogradVariant(
                 inChannels: inChannels, outChannels: outChannels, height: g.inH, width: g.inW)
         }
-        guard let variant else { return nil }
-        if let w = winogradForm, w.variant == variant, w.height == g.inH, w.width == g.inW { return w }
-        winogradForm = Winograd3x3(variant, height: g.inH, width: g.inW)
-        return winogradForm
+        return variant.map { Winograd3x3($0, height: g.inH, width: g.inW) }
     }
-    private var winogradForm: Winograd3x3?
     /// Transformed weights (alpha^2 x O x C), or the input gradient's (alpha^2 x C x O) during backward.
     private let winogradWeights = Tensor(shape: [0])
     /// In evaluation mode the weights do not change between forward calls (loading new ones goes
