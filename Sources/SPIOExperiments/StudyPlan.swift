@@ -144,6 +144,7 @@ package struct StudyPlan {
         do { try c.simulation.validate() } catch { throw fail("simulation", "\(error)") }
         if let p = c.model.problem { throw fail("model", p) }
         if let p = c.training.problem { throw fail("training", p) }
+        if let p = c.training.lossProblem(for: c.model) { throw fail("training", p) }
         if c.simulation.imageSize != c.model.inputSize {
             throw fail(
                 "model.inputSize",

@@ -14,7 +14,7 @@ public final class EncoderDecoderNet: Layer {
     private let encoderList: ModuleList, decoderList: ModuleList
     private let output = Tensor(shape: [0])
     private let outputGrads: [Tensor]
-    private let bottleneckGrad = Tensor(shape: [0])
+    private let bottleneckGrad = Tensor(shape: [0]), scaledGrad = Tensor(shape: [0])
     private let skipGrads: [Tensor]
 
     /// Builds the network of `config` and initialises it (He) from `seed`.
@@ -121,19 +121,32 @@ public final class EncoderDecoderNet: Layer {
         let z = bottleneck(encoder.reduce(x) { $1.forward($0) })
         let skips: [Tensor?] = (0..<4).map { k in usesSkips ? encoder[3 - k].features : nil }
         let n = x.shape[0]
-        if decoders.count == 1 { return decoders[0].forward(z, skips: skips) }
-        // Four single-band decoders: interleave their outputs into N x 4 x h x w.
-        let shape = outputShape(batch: n), plane = shape[2] * shape[3]
-        output.reshape(to: shape)
-        for (j, d) in decoders.enumerated() {
-            let band = d.forward(z, skips: skips)
-            for s in 0..<n { (output.data + (s * 4 + j) * plane).update(from: band.data + s * plane, count: plane) }
+        let scale = Float(config.outputScale)
+        if decoders.count == 1 {
+            let y = decoders[0].forward(z, skips: skips)
+            guard scale != 1 else { return y }
+            output.assign(y)
+        } else {
+            // Four single-band decoders: interleave their outputs into N x 4 x h x w.
+            let shape = outputShape(batch: n), plane = shape[2] * shape[3]
+            output.reshape(to: shape)
+            for (j, d) in decoders.enumerated() {
+                let band = d.forward(z, skips: skips)
+                for s in 0..<n { (output.data + (s * 4 + j) * plane).update(from: band.data + s * plane, count: plane) }
+            }
         }
+        if scale != 1 { output.multiply(by: scale) }
         return output
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         dy.expectShape(outputShape(batch: dy.shape[0]), "\(config.architecture.rawValue).backward output gradient")
+        var dy = dy
+        if config.outputScale != 1 {
+            scaledGrad.assign(dy)
+            scaledGrad.multiply(by: Float(config.outputScale))
+            dy = scaledGrad
+        }
         let n = dy.shape[0], plane = dy.shape[2] * dy.shape[3]
         var accumulated = [Bool](repeating: false, count: 4)
         for (j, d) in decoders.enumerated() {

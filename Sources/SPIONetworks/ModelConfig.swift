@@ -34,6 +34,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var head = Head.wavelet
     /// U-Net style concatenation of encoder features into the decoders (DeepSPIO ablation).
     public var skips = false
+    /// A fixed factor on the network's output (not trained): the last layers then fit the targets
+    /// divided by it, which is target scaling with the predictions kept in ug/mm^3. 1, the
+    /// default, is the paper's network.
+    public var outputScale = 1.0
 
     public init() {}
 
@@ -52,7 +56,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case preset, architecture, inputSize, inputChannels, baseFilters, bottleneckFilters, residualBlocks,
-            decoderWidths, downsampling, bottleneck, shortcut, head, skips
+            decoderWidths, downsampling, bottleneck, shortcut, head, skips, outputScale
     }
 
     public init(from decoder: Decoder) throws {
@@ -68,6 +72,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         if let w = try c.decodeIfPresent([Int].self, forKey: .decoderWidths) { decoderWidths = w }
         try c.update(&downsampling, .downsampling); try c.update(&bottleneck, .bottleneck)
         try c.update(&shortcut, .shortcut); try c.update(&head, .head); try c.update(&skips, .skips)
+        try c.update(&outputScale, .outputScale)
         if let problem = problem {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: problem))
         }
@@ -84,6 +89,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try c.encode(downsampling, forKey: .downsampling); try c.encode(bottleneck, forKey: .bottleneck)
         try c.encode(shortcut, forKey: .shortcut); try c.encode(head, forKey: .head);
         try c.encode(skips, forKey: .skips)
+        // Written only when set, so the networks without it keep their hashes.
+        if outputScale != 1 { try c.encode(outputScale, forKey: .outputScale) }
     }
 
     /// Decoder stage widths with the default filled in.
@@ -104,6 +111,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         {
             return "inputChannels (1 to 64), baseFilters (1 to 1024) and bottleneckFilters (1 to 8192) are out of range"
         }
+        if !(outputScale > 0 && outputScale <= 1e6) { return "outputScale must lie in (0, 1e6], got \(outputScale)" }
         if residualBlocks < 0 || residualBlocks > 64 { return "residualBlocks must be 0 to 64, got \(residualBlocks)" }
         let stages = head == .image ? 4 : 3
         if architecture == .deepspio && resolvedDecoderWidths.count != stages {

@@ -110,11 +110,21 @@ public final class Tensor: CustomStringConvertible {
         data.update(from: other.data, count: count)
     }
 
-    /// self += other, element by element (equal shapes; gradient sums at branch points).
-    public func add(_ other: Tensor) {
+    /// self += factor * other, element by element (equal shapes; gradient sums at branch points).
+    public func add(_ other: Tensor, times factor: Float = 1) {
         precondition(shape == other.shape, "Tensor.add needs equal shapes, got \(shape) and \(other.shape)")
         let (a, o) = (other.data, data)
-        Engine.parallelFor(count, minimumPerThread: 1 << 14) { r in for i in r { o[i] += a[i] } }
+        if factor == 1 {
+            Engine.parallelFor(count, minimumPerThread: 1 << 14) { r in for i in r { o[i] += a[i] } }
+        } else {
+            Engine.parallelFor(count, minimumPerThread: 1 << 14) { r in for i in r { o[i] += factor * a[i] } }
+        }
+    }
+
+    /// self *= factor, element by element.
+    public func multiply(by factor: Float) {
+        let o = data
+        Engine.parallelFor(count, minimumPerThread: 1 << 14) { r in for i in r { o[i] *= factor } }
     }
 
     /// Elements as a buffer pointer (valid while the tensor lives and is not reshaped larger).

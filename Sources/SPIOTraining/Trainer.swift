@@ -69,7 +69,7 @@ package final class Trainer {
     /// Sees (epoch, batch, inputs) before each step; tests use it to inject faults.
     package var batchHook: ((Int, Int, Tensor) -> Void)?
 
-    private let loss = NormalisedL1Loss()
+    private let loss: BandAndImageLoss
     private let warmupLoss = MeanSquaredError()
     private let targets: Tensor
     private let batchInputs = Tensor(shape: [0]), batchTargets = Tensor(shape: [0])
@@ -79,7 +79,9 @@ package final class Trainer {
         model modelConfig: ModelConfig, training config: TrainingConfig, data: TrainingSet,
         validation: TrainingSet?, checkpointDirectory: URL?
     ) {
-        if let p = config.problem { preconditionFailure("invalid training configuration: \(p)") }
+        if let p = config.problem ?? config.lossProblem(for: modelConfig) {
+            preconditionFailure("invalid training configuration: \(p)")
+        }
         precondition(
             data.imageSize == modelConfig.inputSize && data.inputs.shape[1] == modelConfig.inputChannels,
             "the data (\(data.inputs.shape)) does not fit the model (input \(modelConfig.inputChannels) x "
@@ -89,6 +91,8 @@ package final class Trainer {
         self.training = data
         self.validation = validation
         self.checkpointDirectory = checkpointDirectory
+        loss = BandAndImageLoss(
+            epsilon: config.lossEpsilon, bandWeights: config.bandWeights, imageWeight: config.imageTermWeight)
         model = EncoderDecoderNet(modelConfig, seed: config.seed)
         optimizer = Adam(
             parameters: model.parameters, learningRate: Float(config.learningRate), beta1: Float(config.beta1),

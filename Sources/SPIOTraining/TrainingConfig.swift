@@ -1,5 +1,6 @@
 import Foundation
 import SPIOCoding
+import SPIONetworks
 
 /// The `training` block of an experiment (networks.md, paper section 4.4). Unknown keys are errors.
 package struct TrainingConfig: Codable, Equatable, Sendable {
@@ -24,6 +25,17 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
     package var mseWarmupSteps = 0
     /// Linear learning-rate warm-up over the first `warmupSteps` steps (0: none, the paper's).
     package var warmupSteps = 0
+    /// The loss's eps in ||a - a^||_1 / (||a||_1 + eps) (networks.md's 1e-6 guards all-zero bands).
+    /// A recipe variant: an eps near a small image's band norm stops the images with the least iron
+    /// from dominating a batch.
+    package var lossEpsilon = 1e-6
+    /// Recipe variant: a weight per wavelet band in the loss (LL, LH, HL, HH); absent: all 1, the
+    /// paper's. Only for models that predict the four bands.
+    package var bandWeights: [Double]? = nil
+    /// Recipe variant: adds this weight times the normalised L1 of the image (the inverse db4
+    /// transform of the predicted bands against the concentration map) to the paper's band loss.
+    /// 0, the default, is the paper's loss. Only for models that predict the four bands.
+    package var imageTermWeight = 0.0
     /// Which code trains (docs/gpu.md): this project's CPU engine, or PyTorch in a child process
     /// (`python/spio_torch`) on the same data, batches, loss and checkpoints.
     package var backend = Backend.swift
@@ -41,6 +53,7 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case epochs, batchSize, learningRate, beta1, beta2, l2, seed, validationFraction, mseWarmupSteps, warmupSteps
+        case lossEpsilon, bandWeights, imageTermWeight
         case backend, device, processes
     }
 
@@ -55,6 +68,9 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
         try c.encode(validationFraction, forKey: .validationFraction)
         if mseWarmupSteps != 0 { try c.encode(mseWarmupSteps, forKey: .mseWarmupSteps) }
         if warmupSteps != 0 { try c.encode(warmupSteps, forKey: .warmupSteps) }
+        if lossEpsilon != 1e-6 { try c.encode(lossEpsilon, forKey: .lossEpsilon) }
+        try c.encodeIfPresent(bandWeights, forKey: .bandWeights)
+        if imageTermWeight != 0 { try c.encode(imageTermWeight, forKey: .imageTermWeight) }
         // The engine's runs keep their hashes; a torch run is another run (its numbers differ in
         // the last bits, and more on a GPU).
         if backend != .swift { try c.encode(backend, forKey: .backend) }
@@ -74,6 +90,8 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
         try c.update(&learningRate, .learningRate); try c.update(&beta1, .beta1); try c.update(&beta2, .beta2)
         try c.update(&l2, .l2); try c.update(&seed, .seed); try c.update(&validationFraction, .validationFraction)
         try c.update(&mseWarmupSteps, .mseWarmupSteps); try c.update(&warmupSteps, .warmupSteps)
+        try c.update(&lossEpsilon, .lossEpsilon); try c.update(&imageTermWeight, .imageTermWeight)
+        if let w = try c.decodeIfPresent([Double].self, forKey: .bandWeights) { bandWeights = w }
         try c.update(&backend, .backend); try c.update(&device, .device); try c.update(&processes, .processes)
         if let problem {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: problem))
@@ -92,6 +110,15 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
         if !(0...10_000_000).contains(mseWarmupSteps) || !(0...10_000_000).contains(warmupSteps) {
             return "mseWarmupSteps and warmupSteps must be 0 to 10000000"
         }
+        if !(lossEpsilon > 0 && lossEpsilon <= 1e9) { return "lossEpsilon must lie in (0, 1e9], got \(lossEpsilon)" }
+        if let w = bandWeights,
+            w.count != 4 || !w.allSatisfy({ $0 >= 0 && $0 <= 1000 }) || !w.contains(where: { $0 > 0 })
+        {
+            return "bandWeights must be 4 weights (LL, LH, HL, HH) from 0 to 1000, not all 0, got \(w)"
+        }
+        if !(imageTermWeight >= 0 && imageTermWeight <= 1000) {
+            return "imageTermWeight must lie in [0, 1000], got \(imageTermWeight)"
+        }
         if backend == .swift && (device != "auto" || processes != 1) {
             return "device and processes choose where the torch backend trains; set backend: torch, or leave them out"
         }
@@ -105,6 +132,14 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
             return "validationFraction must lie in [0, 1), got \(validationFraction)"
         }
         return nil
+    }
+
+    /// Why the loss variants do not fit `model`, or nil: band weights and the image term need
+    /// the four wavelet bands.
+    package func lossProblem(for model: ModelConfig) -> String? {
+        guard !model.predictsWaveletBands, bandWeights != nil || imageTermWeight != 0 else { return nil }
+        return "bandWeights and imageTermWeight need a model that predicts the four wavelet bands; this one "
+            + "predicts the image (\(model.architecture.rawValue), head \(model.head.rawValue))"
     }
 
     /// Canonical JSON (sorted keys).

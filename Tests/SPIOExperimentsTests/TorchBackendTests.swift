@@ -22,15 +22,19 @@ final class TorchBackendTests: ScratchDirectoryTestCase {
 
     /// Tiny DeepSPIO on 90 simulated 32 x 32 images, batches of 8: 50 Adam steps in 5 epochs at
     /// the paper's learning rate (1e-5).
-    func study(_ name: String, epochs: Int = 5, grid: String = "{training.backend: [swift, torch]}") throws -> String {
+    /// `model` and `training` are extra keys of those blocks.
+    func study(
+        _ name: String, epochs: Int = 5, grid: String = "{training.backend: [swift, torch]}", model: String = "",
+        training: String = ""
+    ) throws -> String {
         let path = "\(dir)/\(name).yaml"
         try """
         study: \(name)
         description: The engine and PyTorch on the same data, weights and batches.
         simulation: {imageSize: 32, seed: 3}
         data: {samples: 90}
-        model: {preset: tiny}
-        training: {epochs: \(epochs), batchSize: 8, learningRate: 0.00001, seed: 1}
+        model: {preset: tiny\(model)}
+        training: {epochs: \(epochs), batchSize: 8, learningRate: 0.00001, seed: 1\(training)}
         evaluation: {sets: [{name: test, samples: 12, seed: 91}]}
         grid: \(grid)
         """.write(toFile: path, atomically: true, encoding: .utf8)
@@ -96,6 +100,35 @@ final class TorchBackendTests: ScratchDirectoryTestCase {
         XCTAssertTrue(
             try String(contentsOfFile: "\(dir)/report/report.md", encoding: .utf8).contains("torch"),
             "the report names the torch cell")
+    }
+
+    /// The convergence study's recipe variants (eps, band weights, the image term, the output
+    /// scale, the MSE warm-up) mean the same in both backends: the losses of 20 steps agree as in
+    /// the plain recipe, and differ from the plain recipe's.
+    func testRecipeVariantsTrainAlike() throws {
+        let path = try study(
+            "variants", epochs: 2, model: ", outputScale: 4",
+            training: ", mseWarmupSteps: 3, lossEpsilon: 50, bandWeights: [2, 1, 1, 0.5], imageTermWeight: 0.5")
+        let r = try spio(["run", path, "--workspace", "ws", "--report", "report"])
+        XCTAssertEqual(r.status, 0, r.text)
+        let store = try RunStore(path: "\(dir)/ws/runs.sqlite", access: .readOnly)
+        let (swift, torch) = try trainingRuns(store)
+        let a = try store.metrics(swift.id!, key: .trainLoss), b = try store.metrics(torch.id!, key: .trainLoss)
+        XCTAssertEqual(a.count, 20)
+        XCTAssertEqual(a.map(\.step), b.map(\.step))
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(x.value, y.value, accuracy: 1e-3 * abs(x.value), "train loss at step \(x.step)")
+        }
+        // Not the plain recipe: the same first step without the variants has another loss.
+        let plain = try spio([
+            "run", try study("plain", epochs: 1, grid: "{training.backend: [swift]}"),
+            "--workspace", "ws", "--report", "report"
+        ])
+        XCTAssertEqual(plain.status, 0, plain.text)
+        let plainRun = try XCTUnwrap(try store.runs(kind: .train).first { $0.study == "plain" })
+        let p = try store.metrics(plainRun.id!, key: .trainLoss)
+        XCTAssertGreaterThan(
+            abs(p[5].value - a[5].value), 1e-2 * abs(p[5].value), "step 6: the variants change the loss")
     }
 
     /// A torch run stopped in the middle of an epoch (as by Ctrl-C or a cluster's SIGTERM) resumes

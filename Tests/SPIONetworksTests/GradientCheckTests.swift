@@ -285,4 +285,29 @@ final class GradientCheckTests: XCTestCase {
             XCTAssertLessThan(rel, 1e-4, "\(config.architecture) \(config.head)")
         }
     }
+
+    /// `outputScale` multiplies the output and the gradient reaching the network by the same
+    /// factor, bit for bit, on a wavelet and an image head: the same weights with scale s on the
+    /// output gradient r equal scale 1 on s r.
+    func testOutputScale() {
+        var base = ModelConfig.preset("tiny")!
+        (base.inputSize, base.baseFilters, base.bottleneckFilters, base.residualBlocks) = (32, 2, 16, 1)
+        for head in [ModelConfig.Head.wavelet, .image] {
+            base.head = head
+            var scaled = base
+            scaled.outputScale = 4
+            let (a, b) = (EncoderDecoderNet(base, seed: 3), EncoderDecoderNet(scaled, seed: 3))
+            let x = randomTensor([2, 2, 32, 32], seed: 8)
+            let ya = a(x).copy(), yb = b(x).copy()
+            XCTAssertEqual(yb.array, ya.array.map { $0 * 4 }, "\(head) output")
+            let r = randomTensor(ya.shape, seed: 9)
+            let r4 = Tensor(shape: r.shape, values: r.array.map { $0 * 4 })
+            _ = a.backward(r4)
+            _ = b.backward(r)
+            XCTAssertEqual(r.array, randomTensor(ya.shape, seed: 9).array, "the caller's gradient is left as it was")
+            for ((name, p), (_, q)) in zip(a.namedParameters(), b.namedParameters()) {
+                XCTAssertEqual(p.grad.array, q.grad.array, "\(head) \(name)")
+            }
+        }
+    }
 }

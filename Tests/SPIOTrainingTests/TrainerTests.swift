@@ -197,6 +197,30 @@ final class TrainingRecipeTests: XCTestCase {
         XCTAssertTrue(c.json.contains("\"mseWarmupSteps\":600") && c.json.contains("\"warmupSteps\":100"), c.json)
         let back = try JSONDecoder().decode(TrainingConfig.self, from: Data(c.json.utf8))
         XCTAssertEqual(back, c)
+        for key in ["lossEpsilon", "bandWeights", "imageTermWeight"] { XCTAssertFalse(json.contains(key), json) }
+        XCTAssertFalse(ModelConfig.preset("tiny")!.json.contains("outputScale"))
+        (c.lossEpsilon, c.bandWeights, c.imageTermWeight) = (10, [2, 1, 1, 1], 0.5)
+        XCTAssertEqual(try JSONDecoder().decode(TrainingConfig.self, from: Data(c.json.utf8)), c)
+    }
+
+    /// The loss variants are checked with the model they train: bad values and band options on a
+    /// model that predicts the image are errors, in words.
+    func testLossVariantProblems() {
+        var c = TrainingConfig()
+        c.bandWeights = [1, 1, 1]
+        XCTAssertEqual(c.problem?.hasPrefix("bandWeights must be 4 weights"), true)
+        c.bandWeights = [0, 0, 0, 0]
+        XCTAssertNotNil(c.problem)
+        c.bandWeights = nil
+        c.lossEpsilon = 0
+        XCTAssertEqual(c.problem?.hasPrefix("lossEpsilon must lie in"), true)
+        c.lossEpsilon = 1e-6
+        c.imageTermWeight = 0.5
+        XCTAssertNil(c.problem)
+        XCTAssertNil(c.lossProblem(for: .preset("tiny")!))
+        var unet = ModelConfig.preset("tiny")!
+        unet.architecture = .unet
+        XCTAssertEqual(c.lossProblem(for: unet)?.contains("predicts the image (unet"), true)
     }
 
     func testLearningRateWarmup() {

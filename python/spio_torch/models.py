@@ -133,14 +133,20 @@ class EncoderDecoderNet(nn.Module):
         z = self.bottleneck(x)
         skips = [self.encoder[3 - k].features if self.uses_skips else None for k in range(4)]
         outs = [d(z, skips) for d in self.decoders]
-        return torch.cat(outs, 1) if len(outs) > 1 else outs[0]
+        y = torch.cat(outs, 1) if len(outs) > 1 else outs[0]
+        scale = self.c.get("outputScale", 1.0)
+        return y * scale if scale != 1 else y
 
 
-def normalised_l1(pred, target, eps=1e-6):
-    """The paper's loss without its weight term: sum over bands of ||a - a^||_1 / (||a||_1 + eps), mean over samples."""
+def normalised_l1(pred, target, eps=1e-6, weights=None):
+    """The paper's loss without its weight term: sum over bands of w_j ||a - a^||_1 / (||a||_1 + eps), mean over
+    samples (the paper: every w_j = 1)."""
     diff = (pred - target).abs().sum((2, 3))
     norm = target.abs().sum((2, 3)) + eps
-    return (diff / norm).sum(1).mean()
+    ratio = diff / norm
+    if weights is not None:
+        ratio = ratio * torch.tensor(weights, dtype=ratio.dtype, device=ratio.device)
+    return ratio.sum(1).mean()
 
 
 def parameter_count(model):

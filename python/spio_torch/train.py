@@ -189,6 +189,7 @@ def run(job):
     step = (history[-1]["step"] if history else 0) + (position["batch"] if position else 0)
     epochs, seed = t.get("epochs", 10), t.get("seed", 1)
     warmup, mse_steps = t.get("warmupSteps", 0), t.get("mseWarmupSteps", 0)
+    eps, band_weights, image_weight = t.get("lossEpsilon", 1e-6), t.get("bandWeights"), t.get("imageTermWeight", 0)
 
     stop_at = int(os.environ.get("SPIO_TORCH_STOP_AT_STEP", "0"))  # tests: a stop at a known step
     saved_at = time.time()
@@ -235,7 +236,12 @@ def run(job):
                 g["lr"] = lr * (step + 1) / warmup if warmup > 0 and step < warmup else lr
             optimizer.zero_grad(set_to_none=True)
             pred = model(x)
-            loss = torch.mean((pred - target) ** 2) if step < mse_steps else normalised_l1(pred, target)
+            if step < mse_steps:
+                loss = torch.mean((pred - target) ** 2)
+            else:
+                loss = normalised_l1(pred, target, eps, band_weights)
+                if image_weight:  # the image term: the inverse db4 of the bands against the map
+                    loss = loss + image_weight * normalised_l1(db4.inverse(pred)[:, None], c[:, None], eps)
             value = loss.detach().to(torch.float64)
             if world > 1:
                 torch.distributed.all_reduce(value)
