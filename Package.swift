@@ -28,7 +28,10 @@ let package = Package(
         // the AVX2 target flags so that its CPU check runs on any x86-64 CPU.
         .target(name: "SPIOKernels", dependencies: ["CBLAS"]),
         // Tensor, sgemm, im2col/col2im, deterministic parallel loops, the seeded generator.
-        .target(name: "SPIOTensor", dependencies: ["CBLAS", "SPIOKernels"], swiftSettings: optimise),
+        // The direct convolution kernel's SIMD code is hundreds of times slower unoptimised, and its
+        // fused multiply-adds are the same instructions in debug and release builds only on the same CPU level.
+        .target(
+            name: "SPIOTensor", dependencies: ["CBLAS", "SPIOKernels"], swiftSettings: debugOptimisedAVX2 + optimise),
         // Layers with explicit forward/backward, Adam, initialisers, safetensors checkpoints, models.
         .target(name: "SPIONetworks", dependencies: ["SPIOTensor", "SPIOCoding"], swiftSettings: optimise),
         // SHA-256 content hashes.
@@ -111,6 +114,16 @@ let package = Package(
 
 /// -O (with bounds checks) in debug builds, for modules whose work the tests do at scale.
 var debugOptimised: [SwiftSetting] { [.unsafeFlags(["-O"], .when(configuration: .debug))] }
+
+/// -O and, on x86-64, the release builds' CPU level (AVX2/FMA) in debug builds: for SIMD kernels that
+/// must compute the same bits in the tests as in release builds.
+var debugOptimisedAVX2: [SwiftSetting] {
+    #if arch(x86_64)
+    [.unsafeFlags(["-O", "-target-cpu", "haswell"], .when(configuration: .debug))]
+    #else
+    debugOptimised
+    #endif
+}
 
 /// Hot loops are written against unsafe pointers; bounds checks stay on in debug builds. On x86-64
 /// release builds target AVX2/FMA (Haswell, 2013+, the same kernel level OpenBLAS picks here) so the

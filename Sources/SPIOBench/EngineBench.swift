@@ -22,6 +22,8 @@ package struct EngineBench {
     /// Only layers whose description contains this text (profiling one shape; the whole network
     /// is then timed once); nil: all.
     package var only: String?
+    /// Image size instead of the preset's (nil: the preset's).
+    package var inputSize: Int?
 
     package init(
         preset: String = "small", batch: Int = 32, threads: Int = 2, repeats: Int = 5, rounds: Int = 3,
@@ -158,7 +160,8 @@ package struct EngineBench {
     }
 
     package func run() -> Result {
-        guard let config = ModelConfig.preset(preset) else { preconditionFailure("unknown preset \(preset)") }
+        guard var config = ModelConfig.preset(preset) else { preconditionFailure("unknown preset \(preset)") }
+        if let inputSize { config.inputSize = inputSize }
         Engine.setThreadCount(threads)
         let net = EncoderDecoderNet(config, seed: 1)
         let x = Tensor(shape: [batch, config.inputChannels, config.inputSize, config.inputSize])
@@ -218,7 +221,7 @@ package struct EngineBench {
         return Result(
             sgemmGFLOPS: oursRounds, sgemmOpenBLASThreadedGFLOPS: nativeRounds, sgemmSize: size, rows: rows,
             networkSeconds: networkRounds, networkGFLOP: networkFLOP * 1e-9, threads: threads, batch: batch,
-            preset: preset)
+            preset: inputSize.map { "\(preset)` at `\($0) x \($0)" } ?? preset)
     }
 }
 

@@ -10,9 +10,10 @@ nonisolated(unsafe) var perSampleMinimumPlane = 256
 /// summation order, and the result, do not depend on the thread count.
 let weightGradientChunk = 4
 
-/// How a stride-1, padding-1 3 x 3 layer computes: the measured rule (`winogradVariant(...)`), or
-/// one path forced everywhere (tests and `spio bench engine` compare them).
-public enum Conv3x3Path: Sendable, Equatable { case measured, im2col, winograd(Winograd3x3.Variant) }
+/// How a stride-1, padding-1 3 x 3 layer computes: the measured rule (`winogradVariant(...)`, then
+/// `usesDirectByDefault(...)`), or one path forced everywhere where the shape allows it (tests and
+/// `spio bench engine` compare them).
+public enum Conv3x3Path: Sendable, Equatable { case measured, im2col, direct, winograd(Winograd3x3.Variant) }
 nonisolated(unsafe) public var conv3x3Path = Conv3x3Path.measured
 
 /// 2D convolution (cross-correlation, as in PyTorch) through im2col and one sgemm per sample group.
@@ -77,7 +78,7 @@ public final class Conv2D: Layer {
         guard kernelSize == 3 && stride == 1 && padding == 1 && !usesTapPlanes else { return nil }
         let variant: Winograd3x3.Variant?
         switch conv3x3Path {
-        case .im2col: variant = nil
+        case .im2col, .direct: variant = nil
         case .winograd(let v): variant = v
         case .measured:
             variant = Conv2D.winogradVariant(
@@ -85,6 +86,29 @@ public final class Conv2D: Layer {
         }
         return variant.map { Winograd3x3($0, height: g.inH, width: g.inW) }
     }
+    /// Whether this layer at the plane size of `g` takes the direct kernel (`Direct3x3`).
+    private func usesDirect(_ g: ConvGeometry) -> Bool {
+        guard kernelSize == 3 && stride == 1 && padding == 1 && !usesTapPlanes,
+            Direct3x3.supports(outChannels: outChannels, width: g.inW)
+        else { return false }
+        switch conv3x3Path {
+        case .direct: return true
+        case .im2col, .winograd: return false
+        case .measured:
+            return Conv2D.usesDirectByDefault(
+                inChannels: inChannels, outChannels: outChannels, height: g.inH, width: g.inW)
+        }
+    }
+
+    /// The rule for stride-1 3 x 3 layers that Winograd leaves out (`winogradVariant` is nil): a
+    /// function of the shape alone, from the speeds `spio bench engine` measured (bench/engine.md).
+    public static func usesDirectByDefault(inChannels: Int, outChannels: Int, height: Int, width: Int) -> Bool {
+        winogradVariant(inChannels: inChannels, outChannels: outChannels, height: height, width: width) == nil
+            && Direct3x3.supports(outChannels: outChannels, width: width)
+    }
+    /// Weights packed for `Direct3x3` (the layer's, or the input gradient's during backward).
+    private let directWeights = Tensor(shape: [0])
+
     /// Transformed weights (alpha^2 x O x C), or the input gradient's (alpha^2 x C x O) during backward.
     private let winogradWeights = Tensor(shape: [0])
     /// In evaluation mode the weights do not change between forward calls (loading new ones goes
@@ -133,6 +157,7 @@ public final class Conv2D: Layer {
         output.reshape(to: [n, outChannels, g.outH, g.outW])
         if usesTapPlanes { lastPath = "tap planes"; return forwardTapPlanes(x, g) }
         if let w = winograd(g) { lastPath = "\(w.variant)"; return forwardWinograd(x, w) }
+        if usesDirect(g) { lastPath = "direct"; return forwardDirect(x, g) }
         if usesPerSample(g) { lastPath = "im2col per sample"; return forwardPerSample(x, g) }
         lastPath = "im2col"
         let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
@@ -162,6 +187,7 @@ public final class Conv2D: Layer {
         dy.expectShape([n, outChannels, g.outH, g.outW], "Conv2D.backward output gradient")
         if usesTapPlanes { return backwardTapPlanes(dy, x, g) }
         if let w = winograd(g) { return backwardWinograd(dy, x, w) }
+        if usesDirect(g) { return backwardDirect(dy, x, g) }
         if usesPerSample(g) { return backwardPerSample(dy, x, g) }
         // Stride 1: dx is the convolution of dy with the flipped, transposed kernel. That is a GEMM
         // with K = O * k * k (the efficient shape of the forward pass) and an im2col instead of the
@@ -325,6 +351,39 @@ public final class Conv2D: Layer {
         w.forward(
             dy.data, samples: n, inChannels: outChannels, outChannels: inChannels, u: winogradWeights.data, bias: nil,
             into: inputGrad.data, workspace: workspace)
+        return inputGrad
+    }
+
+    private func forwardDirect(_ x: Tensor, _ g: ConvGeometry) -> Tensor {
+        updateRetention(0)
+        colIsRetained = false
+        directWeights.reshape(to: [Direct3x3.packedCount(outChannels: outChannels, inChannels: inChannels)])
+        Direct3x3.pack(
+            weight.value.data, outChannels: outChannels, inChannels: inChannels, flipped: false,
+            into: directWeights.data)
+        Direct3x3.forward(
+            x.data, samples: x.shape[0], inChannels: inChannels, outChannels: outChannels, height: g.inH,
+            width: g.inW, packed: directWeights.data, bias: bias?.value.data, into: output.data, workspace: workspace)
+        input = training ? x : nil
+        return output
+    }
+
+    /// dW by the direct kernel; dx as the direct convolution of dy with the rotated, transposed filters.
+    private func backwardDirect(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
+        if let bias { addChannelSums(dy, into: bias.grad.data) }
+        let n = x.shape[0]
+        Direct3x3.addWeightGradient(
+            x.data, dy.data, samples: n, inChannels: inChannels, outChannels: outChannels, height: g.inH,
+            width: g.inW, into: weight.grad.data, workspace: workspace)
+        guard computesInputGradient else { inputGrad.reshape(to: [0]); return inputGrad }
+        inputGrad.reshape(to: x.shape)
+        directWeights.reshape(to: [Direct3x3.packedCount(outChannels: inChannels, inChannels: outChannels)])
+        Direct3x3.pack(
+            weight.value.data, outChannels: outChannels, inChannels: inChannels, flipped: true,
+            into: directWeights.data)
+        Direct3x3.forward(
+            dy.data, samples: n, inChannels: outChannels, outChannels: inChannels, height: g.inH, width: g.inW,
+            packed: directWeights.data, bias: nil, into: inputGrad.data, workspace: workspace)
         return inputGrad
     }
 

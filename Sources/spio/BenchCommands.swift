@@ -31,10 +31,15 @@ struct Bench: ParsableCommand {
         @Option(help: "Also write the Markdown table to this file.") var out: String?
         @Option(help: "Only the layers whose description contains this text, e.g. 'Conv3x3/2 32->32' (for profiling).")
         var only: String?
+        @Option(name: .customLong("input-size"), help: "Image size instead of the preset's (a multiple of 16).")
+        var inputSize: Int?
         @OptionGroup var kernelOptions: KernelOptions
         @OptionGroup var pathOption: Conv3x3PathOption
 
         func validate() throws {
+            if let inputSize, inputSize < 16 || inputSize % 16 != 0 || inputSize > 2048 {
+                throw ValidationError("--input-size must be a multiple of 16 from 16 to 2048, got \(inputSize)")
+            }
             guard ModelConfig.preset(preset) != nil else {
                 throw ValidationError(
                     "unknown preset '\(preset)'; expected one of \(ModelConfig.presetNames.joined(separator: ", "))")
@@ -53,6 +58,7 @@ struct Bench: ParsableCommand {
             var bench = EngineBench(
                 preset: preset, batch: batch, threads: threads, repeats: repeats, rounds: rounds, log: progress)
             bench.only = only
+            bench.inputSize = inputSize
             let result = bench.run()
             print(result.markdown)
             if let out { try result.markdown.write(toFile: out, atomically: true, encoding: .utf8) }
@@ -143,12 +149,15 @@ extension Bench {
 struct Conv3x3PathOption: ParsableArguments {
     @Option(
         name: .customLong("conv3x3"),
-        help: "Stride-1 3x3 convolutions: measured (the shape rule every run uses), im2col, f2x2 or f4x4 (Winograd).")
+        help: """
+            Stride-1 3x3 convolutions: measured (the shape rule every run uses), im2col, direct (where the \
+            shape allows it), f2x2 or f4x4 (Winograd).
+            """)
     var path = "measured"
 
     func validate() throws {
         guard parsed != nil else {
-            throw ValidationError("--conv3x3 '\(path)': expected measured, im2col, f2x2 or f4x4")
+            throw ValidationError("--conv3x3 '\(path)': expected measured, im2col, direct, f2x2 or f4x4")
         }
     }
 
@@ -156,6 +165,7 @@ struct Conv3x3PathOption: ParsableArguments {
         switch path {
         case "measured": return .measured
         case "im2col": return .im2col
+        case "direct": return .direct
         case "f2x2": return .winograd(.f2x2)
         case "f4x4": return .winograd(.f4x4)
         default: return nil

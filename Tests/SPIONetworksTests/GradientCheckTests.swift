@@ -88,6 +88,37 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    /// Stride-1 3x3 layers on the direct kernel: finite differences (a partial block of input
+    /// gradient filters with 3 input channels, with and without bias), the im2col path's numbers
+    /// within float error, and the rule: direct where Winograd does not apply and the width is a
+    /// multiple of 16, im2col on other widths.
+    func testConv2DDirectPath() {
+        defer { conv3x3Path = .measured }
+        XCTAssertTrue(Conv2D.usesDirectByDefault(inChannels: 16, outChannels: 16, height: 64, width: 64))
+        XCTAssertFalse(Conv2D.usesDirectByDefault(inChannels: 32, outChannels: 32, height: 16, width: 16), "F(4x4)")
+        XCTAssertFalse(Conv2D.usesDirectByDefault(inChannels: 8, outChannels: 8, height: 8, width: 8), "width 8")
+        XCTAssertFalse(Conv2D.usesDirectByDefault(inChannels: 8, outChannels: 6, height: 16, width: 16), "6 filters")
+        conv3x3Path = .direct
+        for bias in [true, false] {
+            let conv = initialised(Conv2D(3, 4, kernelSize: 3, bias: bias, workspace: ws))
+            checkLayer(conv, input: randomTensor([2, 3, 5, 16], seed: 1), step: 0.5)
+            XCTAssertEqual(conv.lastPath, "direct")
+        }
+        let x = randomTensor([3, 8, 6, 32], seed: 8), dy = randomTensor([3, 12, 6, 32], seed: 9)
+        func run(_ path: Conv3x3Path) -> [[Float]] {
+            conv3x3Path = path
+            let conv = initialised(Conv2D(8, 12, kernelSize: 3, workspace: Workspace()))
+            return [conv(x).array, conv.backward(dy).array, conv.weight.grad.array, conv.bias!.grad.array]
+        }
+        let reference = run(.im2col)
+        XCTAssertEqual(run(.measured), run(.direct), "the rule sends 8 -> 12 channels at 6 x 32 to the direct kernel")
+        for (got, want) in zip(run(.direct), reference) {
+            let scale = want.reduce(0) { max($0, abs($1)) }
+            let error = zip(got, want).reduce(0) { max($0, abs($1.0 - $1.1)) }
+            XCTAssertLessThan(Double(error / scale), 1e-6)
+        }
+    }
+
     /// Batches too large for one column matrix are lowered in sample groups; results must agree.
     func testGroupedLoweringMatchesSingleGroup() {
         let x = randomTensor([5, 2, 6, 6], seed: 4), dy = randomTensor([5, 3, 6, 6], seed: 5)

@@ -27,10 +27,10 @@ final class Winograd3x3Tests: XCTestCase {
                 let bias = (0..<k.o).map { _ in Float(rng.normal()) }
                 let dy = (0..<(k.n * k.o * k.h * k.w)).map { _ in Float(rng.normal()) }
                 let got = run(variant, k, x, w, bias, dy)
-                let ref = direct(k, x, w, bias, dy)
-                worst.forward = max(worst.forward, relativeError(got.y, ref.y))
-                worst.weights = max(worst.weights, relativeError(got.dw, ref.dw))
-                worst.input = max(worst.input, relativeError(got.dx, ref.dx))
+                let ref = Self.direct(k, x, w, bias, dy)
+                worst.forward = max(worst.forward, Self.relativeError(got.y, ref.y))
+                worst.weights = max(worst.weights, Self.relativeError(got.dw, ref.dw))
+                worst.input = max(worst.input, Self.relativeError(got.dx, ref.dx))
             }
             let bound = bounds[variant]!
             XCTAssertLessThan(worst.forward, bound, "\(variant) forward")
@@ -82,7 +82,7 @@ final class Winograd3x3Tests: XCTestCase {
     }
 
     /// Cross-correlation with zero padding 1, its weight gradient and its input gradient, in double.
-    private func direct(
+    static func direct(
         _ k: Case, _ x: [Float], _ w: [Float], _ bias: [Float], _ dy: [Float]
     )
         -> (y: [Double], dw: [Double], dx: [Double])
@@ -115,9 +115,82 @@ final class Winograd3x3Tests: XCTestCase {
         return (y, dw, dx)
     }
 
-    private func relativeError(_ got: [Float], _ ref: [Double]) -> Double {
+    static func relativeError(_ got: [Float], _ ref: [Double]) -> Double {
         XCTAssertEqual(got.count, ref.count)
         let scale = ref.reduce(0) { max($0, abs($1)) }
         return zip(got, ref).reduce(0) { max($0, abs(Double($1.0) - $1.1)) } / scale
+    }
+}
+
+/// The direct kernel against the same double-precision reference: the output, the weight gradient
+/// and the input gradient (also with 2 input channels, a partial block of the input gradient's
+/// filters), and bitwise on 1 and 2 threads.
+final class Direct3x3Tests: XCTestCase {
+    typealias Case = Winograd3x3Tests.Case
+    let cases = [
+        Case(n: 2, c: 4, o: 4, h: 5, w: 16), Case(n: 5, c: 16, o: 8, h: 16, w: 32), Case(n: 3, c: 2, o: 4, h: 9, w: 48),
+        Case(n: 1, c: 8, o: 16, h: 1, w: 16)
+    ]
+
+    func testForwardAndGradientsMatchDirectConvolutionInDoublePrecision() {
+        var worst = (forward: 0.0, weights: 0.0, input: 0.0)
+        for (index, k) in cases.enumerated() {
+            var rng = SeededGenerator(seed: UInt64(index + 11))
+            let x = (0..<(k.n * k.c * k.h * k.w)).map { _ in Float(rng.normal()) }
+            let w = (0..<(k.o * k.c * 9)).map { _ in Float(rng.normal()) }
+            let bias = (0..<k.o).map { _ in Float(rng.normal()) }
+            let dy = (0..<(k.n * k.o * k.h * k.w)).map { _ in Float(rng.normal()) }
+            let got = run(k, x, w, bias, dy)
+            let ref = Winograd3x3Tests.direct(k, x, w, bias, dy)
+            worst.forward = max(worst.forward, Winograd3x3Tests.relativeError(got.y, ref.y))
+            worst.weights = max(worst.weights, Winograd3x3Tests.relativeError(got.dw, ref.dw))
+            worst.input = max(worst.input, Winograd3x3Tests.relativeError(got.dx, ref.dx))
+        }
+        print("direct: largest relative error forward \(worst.forward), dW \(worst.weights), dx \(worst.input)")
+        XCTAssertLessThan(worst.forward, 1e-6, "forward")
+        XCTAssertLessThan(worst.weights, 1e-6, "weight gradient")
+        XCTAssertLessThan(worst.input, 1e-6, "input gradient")
+    }
+
+    func testSameBitsOnOneAndTwoThreads() {
+        let threads = Engine.threadCount
+        defer { Engine.setThreadCount(threads) }
+        let k = Case(n: 7, c: 8, o: 12, h: 6, w: 32)
+        var rng = SeededGenerator(seed: 5)
+        let x = (0..<(k.n * k.c * k.h * k.w)).map { _ in Float(rng.normal()) }
+        let w = (0..<(k.o * k.c * 9)).map { _ in Float(rng.normal()) }
+        let bias = (0..<k.o).map { _ in Float(rng.normal()) }
+        let dy = (0..<(k.n * k.o * k.h * k.w)).map { _ in Float(rng.normal()) }
+        Engine.setThreadCount(1)
+        let one = run(k, x, w, bias, dy)
+        Engine.setThreadCount(2)
+        let two = run(k, x, w, bias, dy)
+        XCTAssertEqual(one.y, two.y, "forward")
+        XCTAssertEqual(one.dw, two.dw, "weight gradient")
+        XCTAssertEqual(one.dx, two.dx, "input gradient")
+    }
+
+    /// The layer's three products through `Direct3x3`, as `Conv2D` calls it.
+    private func run(
+        _ k: Case, _ x: [Float], _ w: [Float], _ bias: [Float], _ dy: [Float]
+    ) -> (
+        y: [Float], dw: [Float], dx: [Float]
+    ) {
+        let ws = Workspace()
+        var packed = [Float](repeating: .nan, count: Direct3x3.packedCount(outChannels: k.o, inChannels: k.c))
+        var y = [Float](repeating: .nan, count: k.n * k.o * k.h * k.w)
+        var dw = [Float](repeating: 0, count: w.count), dx = x.map { _ in Float.nan }
+        Direct3x3.pack(w, outChannels: k.o, inChannels: k.c, flipped: false, into: &packed)
+        Direct3x3.forward(
+            x, samples: k.n, inChannels: k.c, outChannels: k.o, height: k.h, width: k.w, packed: packed, bias: bias,
+            into: &y, workspace: ws)
+        Direct3x3.addWeightGradient(
+            x, dy, samples: k.n, inChannels: k.c, outChannels: k.o, height: k.h, width: k.w, into: &dw, workspace: ws)
+        var flipped = [Float](repeating: .nan, count: Direct3x3.packedCount(outChannels: k.c, inChannels: k.o))
+        Direct3x3.pack(w, outChannels: k.o, inChannels: k.c, flipped: true, into: &flipped)
+        Direct3x3.forward(
+            dy, samples: k.n, inChannels: k.o, outChannels: k.c, height: k.h, width: k.w, packed: flipped, bias: nil,
+            into: &dx, workspace: ws)
+        return (y, dw, dx)
     }
 }
