@@ -31,7 +31,7 @@ package struct SimulatedDataset {
     /// Content hash of (generator version, configuration, count): the dataset's cache key.
     package static func contentHash(config: SimulationConfig, count: Int) -> String {
         let json = canonicalJSON(config)
-        let version = config.noise.snrDB.isFinite ? "\(generatorVersion), \(noiseVersion)" : generatorVersion
+        let version = config.noise.isNoisy ? "\(generatorVersion), \(noiseVersion)" : generatorVersion
         return SHA256.hex("\(version)\n\(json)\ncount=\(count)")
     }
 

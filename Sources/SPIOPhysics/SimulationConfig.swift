@@ -89,21 +89,45 @@ package struct FieldConfig: Codable, Equatable, Sendable {
     }
 }
 
-/// Complex Gaussian noise at an SNR in dB; `snrDB: inf` (or `.inf`, `none`) means none.
+/// Complex Gaussian noise at an SNR in dB; `snrDB: inf` (or `.inf`, `none`) means none. Training
+/// sets can instead draw each sample's SNR uniformly from `snrRangeDB: [lowest, highest]`.
 package struct NoiseConfig: Codable, Equatable, Sendable {
     package var snrDB = Double.infinity
+    /// Each sample's SNR drawn uniformly from [lowest, highest] dB (noise at many levels, as a
+    /// scanner's images have it); nil: `snrDB` for every sample.
+    package var snrRangeDB: [Double]? = nil
     package init() {}
     package init(snrDB: Double) { self.snrDB = snrDB }
-    enum CodingKeys: String, CodingKey, CaseIterable { case snrDB }
+    enum CodingKeys: String, CodingKey, CaseIterable { case snrDB, snrRangeDB }
+
+    /// Whether the images get noise.
+    package var isNoisy: Bool { snrDB.isFinite || snrRangeDB != nil }
+
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        snrDB = try Self.decodeSNR(c)
+        if let r = try c.decodeIfPresent([Double].self, forKey: .snrRangeDB) {
+            guard r.count == 2, r[0] <= r[1], r.allSatisfy({ (-40...200).contains($0) }) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .snrRangeDB, in: c,
+                    debugDescription: "expected [lowest, highest] dB, each -40 to 200, lowest first; got \(r)")
+            }
+            guard !snrDB.isFinite else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .snrRangeDB, in: c, debugDescription: "set snrDB or snrRangeDB, not both")
+            }
+            snrRangeDB = r
+        }
+    }
+
+    private static func decodeSNR(_ c: KeyedDecodingContainer<CodingKeys>) throws -> Double {
         if let v = try? c.decodeIfPresent(Double.self, forKey: .snrDB) {
             guard v == .infinity || (-40...200).contains(v) else {
                 throw DecodingError.dataCorruptedError(
                     forKey: .snrDB, in: c, debugDescription: "expected -40 to 200 dB, or inf for no noise, got \(v)")
             }
-            snrDB = v; return
+            return v
         }
         if let s = try c.decodeIfPresent(String.self, forKey: .snrDB) {
             guard ["inf", "none", "off"].contains(s.lowercased()) else {
@@ -111,11 +135,14 @@ package struct NoiseConfig: Codable, Equatable, Sendable {
                     forKey: .snrDB, in: c, debugDescription: "expected a number of dB or inf, got '\(s)'")
             }
         }
-        snrDB = .infinity
+        return .infinity
     }
+
     package func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         if snrDB.isFinite { try c.encode(snrDB, forKey: .snrDB) } else { try c.encode("inf", forKey: .snrDB) }
+        // Written only when set: the configurations without it keep their hashes.
+        try c.encodeIfPresent(snrRangeDB, forKey: .snrRangeDB)
     }
 }
 

@@ -66,10 +66,11 @@ package final class ViewLineSimulator: @unchecked Sendable {
     /// 6). A scanner's noise does not depend on the iron in the slice, so at one nominal SNR every
     /// concentration gets the same sigma; a reference taken from the distorted image itself would
     /// grow with the pile-ups.
-    package func noiseSigma(protonDensity rho: [Float]) -> Double {
-        guard config.noise.snrDB.isFinite else { return 0 }
+    package func noiseSigma(protonDensity rho: [Float], snrDB: Double? = nil) -> Double {
+        let snr = snrDB ?? config.noise.snrDB
+        guard snr.isFinite else { return 0 }
         let reference = imager.image(protonDensity: rho, fineConcentration: nil, fieldHz: nil, dFieldDyHzPerMM: nil)
-        return NoiseModel.signalLevel(reference) / pow(10, config.noise.snrDB / 20)
+        return NoiseModel.signalLevel(reference) / pow(10, snr / 20)
     }
 
     package func sample(_ index: Int) throws -> SimulatedSample {
@@ -137,7 +138,10 @@ package final class ViewLineSimulator: @unchecked Sendable {
         }
         var image = imager.image(
             protonDensity: rho, fineConcentration: columnFine, fieldHz: fieldFine, dFieldDyHzPerMM: gradientFine)
-        if config.noise.snrDB.isFinite {
+        if let range = config.noise.snrRangeDB {
+            let snr = rng.uniform(range[0], range[1])
+            NoiseModel.apply(to: &image, sigma: noiseSigma(protonDensity: rho, snrDB: snr), rng: &rng)
+        } else if config.noise.snrDB.isFinite {
             NoiseModel.apply(to: &image, sigma: noiseSigma(protonDensity: rho), rng: &rng)
         }
         return SimulatedSample(

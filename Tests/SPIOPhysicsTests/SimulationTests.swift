@@ -14,6 +14,38 @@ final class SimulationTests: XCTestCase {
         return c
     }
 
+    /// `snrRangeDB` draws each sample's SNR: a range of one value gives that SNR's noise level, a
+    /// range far above it almost none; the same index gives the same image; malformed ranges and a
+    /// range beside a finite snrDB are errors.
+    func testNoiseWithAnSNRRangePerSample() throws {
+        var clean = tinyConfig("uniform")
+        clean.noise = NoiseConfig()
+        let reference = try ViewLineSimulator(config: clean).sample(0).image
+        func residual(_ noise: NoiseConfig) throws -> (Double, [Float]) {
+            var c = clean
+            c.noise = noise
+            let image = try ViewLineSimulator(config: c).sample(0).image
+            let rms = (zip(image, reference).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
+                / Double(image.count)).squareRoot()
+            return (rms, image)
+        }
+        var at11 = NoiseConfig(), range11 = NoiseConfig(), range40 = NoiseConfig()
+        at11.snrDB = 11
+        range11.snrRangeDB = [11, 11]
+        range40.snrRangeDB = [40, 40]
+        let (fixed, _) = try residual(at11), (drawn, image) = try residual(range11), (quiet, _) = try residual(range40)
+        XCTAssertEqual(drawn, fixed, accuracy: 0.2 * fixed, "the same SNR, other noise draws")
+        XCTAssertLessThan(quiet, 0.1 * fixed)
+        XCTAssertEqual(try residual(range11).1, image)
+        let json = canonicalJSON(range11)
+        XCTAssertTrue(json.contains("snrRangeDB"), json)
+        XCTAssertFalse(canonicalJSON(at11).contains("snrRangeDB"))
+        XCTAssertEqual(try JSONDecoder().decode(NoiseConfig.self, from: Data(json.utf8)), range11)
+        for bad in [#"{"snrRangeDB": [20, 5]}"#, #"{"snrRangeDB": [5]}"#, #"{"snrDB": 11, "snrRangeDB": [5, 20]}"#] {
+            XCTAssertThrowsError(try JSONDecoder().decode(NoiseConfig.self, from: Data(bad.utf8)), bad)
+        }
+    }
+
     func testSameSeedSameArraysOnOneAndTwoThreads() throws {
         let config = tinyConfig()
         Engine.setThreadCount(1)
