@@ -25,7 +25,8 @@ final class SimulationTests: XCTestCase {
             var c = clean
             c.noise = noise
             let image = try ViewLineSimulator(config: c).sample(0).image
-            let rms = (zip(image, reference).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
+            let rms =
+                (zip(image, reference).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
                 / Double(image.count)).squareRoot()
             return (rms, image)
         }
