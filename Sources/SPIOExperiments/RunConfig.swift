@@ -115,8 +115,12 @@ package struct DataConfig: Codable, Equatable, Sendable {
     /// paper-scale set never has to fit in memory, and a stopped simulation keeps its finished
     /// shards. The samples are the same either way, so it is not part of the dataset's hash.
     package var shardSamples: Int?
+    /// The training set's noise: each sample's SNR drawn uniformly from [lowest, highest] dB, in
+    /// place of `simulation.noise` (which the test sets keep), so a model can train with noise at
+    /// the levels the studies test it with. nil: the training set has `simulation.noise`.
+    package var snrRangeDB: [Double]?
     package init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case samples, shardSamples }
+    enum CodingKeys: String, CodingKey, CaseIterable { case samples, shardSamples, snrRangeDB }
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -129,6 +133,14 @@ package struct DataConfig: Codable, Equatable, Sendable {
         if let s = shardSamples, s < 2 {
             throw DecodingError.dataCorruptedError(
                 forKey: .shardSamples, in: c, debugDescription: "must be 2 or more, got \(s)")
+        }
+        if let r = try c.decodeIfPresent([Double].self, forKey: .snrRangeDB) {
+            guard r.count == 2, r[0] <= r[1], r.allSatisfy({ (-40...200).contains($0) }) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .snrRangeDB, in: c,
+                    debugDescription: "expected [lowest, highest] dB, each -40 to 200, lowest first; got \(r)")
+            }
+            snrRangeDB = r
         }
     }
 
@@ -153,6 +165,15 @@ package struct RunConfig: Codable, Equatable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&simulation, .simulation); try c.update(&data, .data); try c.update(&model, .model)
         try c.update(&training, .training); try c.update(&evaluation, .evaluation)
+    }
+
+    /// The training set's simulation: `simulation`, with `data.snrRangeDB` as its noise when set.
+    package var trainingSimulation: SimulationConfig {
+        guard let range = data.snrRangeDB else { return simulation }
+        var s = simulation
+        s.noise = NoiseConfig()
+        s.noise.snrRangeDB = range
+        return s
     }
 
     /// Canonical JSON: sorted keys, every field written (defaults included), so equal

@@ -72,7 +72,8 @@ package final class Runner {
     package func run(_ planned: StudyPlan.PlannedRun, study: String, description: String = "") throws -> Outcome {
         let c = planned.config
         let data = try dataset(
-            c.simulation, count: c.data.samples, shards: c.data.shardCount, study: study, name: planned.name + " data")
+            c.trainingSimulation, count: c.data.samples, shards: c.data.shardCount, study: study,
+            name: planned.name + " data")
         try store.addToStudy(study, run: data.id!, name: planned.name + " data", grid: planned.gridValues)
         let training = try train(planned, study: study, description: description, dataset: data)
         try store.addToStudy(study, run: training.id!, name: planned.name, grid: planned.gridValues)
@@ -98,7 +99,7 @@ package final class Runner {
     /// the training, then each test set's dataset (simulated sets) and evaluation.
     package func units(of planned: StudyPlan.PlannedRun) throws -> [WorkUnit] {
         let c = planned.config
-        let data = SimulatedDataset.contentHash(config: c.simulation, count: c.data.samples)
+        let data = SimulatedDataset.contentHash(config: c.trainingSimulation, count: c.data.samples)
         let training = trainingKeys(c, dataset: data).hash
         var out = [WorkUnit(kind: .dataset, hash: data), WorkUnit(kind: .train, hash: training)]
         for (i, set) in c.evaluation.sets.enumerated() {
@@ -124,7 +125,8 @@ package final class Runner {
             return
         }
         let data = try dataset(
-            c.simulation, count: c.data.samples, shards: c.data.shardCount, study: study, name: planned.name + " data")
+            c.trainingSimulation, count: c.data.samples, shards: c.data.shardCount, study: study,
+            name: planned.name + " data")
         guard unit.kind != .dataset else { return }
         let training = try train(planned, study: study, description: description, dataset: data)
         guard unit.kind == .evaluate, let i = unit.set else { return }

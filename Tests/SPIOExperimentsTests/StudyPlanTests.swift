@@ -331,6 +331,28 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
         XCTAssertEqual(plan.runs[0].config.simulation.noise.snrDB, .infinity)
     }
 
+    /// `data.snrRangeDB` gives the training set, and only it, noise at a range of SNRs: the test
+    /// sets keep the study's noise; a malformed range names its key.
+    func testTrainingNoiseRangeAppliesToTheTrainingSetOnly() throws {
+        let plan = try StudyPlan(
+            path: write(
+                "noisy.yaml",
+                "study: noisy\nmodel: {preset: tiny}\nsimulation: {imageSize: 32}\ndata: {samples: 40, snrRangeDB: [5, 40]}\n"
+                    + "evaluation: {sets: [{name: clean, samples: 4, seed: 9}, {name: at11, samples: 4, seed: 9, "
+                    + "simulation: {noise: {snrDB: 11}}}]}\n"))
+        let c = plan.runs[0].config
+        XCTAssertEqual(c.trainingSimulation.noise.snrRangeDB, [5, 40])
+        XCTAssertEqual(c.trainingSimulation.noise.snrDB, .infinity)
+        XCTAssertNil(c.simulation.noise.snrRangeDB)
+        XCTAssertEqual(c.evaluation.sets.map { $0.simulation.noise.snrRangeDB }, [nil, nil])
+        XCTAssertEqual(c.evaluation.sets[1].simulation.noise.snrDB, 11)
+        XCTAssertNotEqual(
+            SimulatedDataset.contentHash(config: c.trainingSimulation, count: 40),
+            SimulatedDataset.contentHash(config: c.simulation, count: 40))
+        let bad = message("study: bad\n" + Self.tiny + "\ndata: {snrRangeDB: [40, 5]}\n")
+        XCTAssertTrue(bad.contains("snrRangeDB") && bad.contains("lowest first"), bad)
+    }
+
     /// An error inside a preset names the preset file and its line.
     func testErrorsInPresetsNameThePreset() {
         write("configs/bad.yaml", "model:\n  preset: tiny\n  baseFilters: four\n")
