@@ -407,7 +407,14 @@ package struct StudyReport {
                 if let e = r.evaluations.first(where: { $0.set.name == set && Self.isPlain($0) }) {
                     tests.append(e.nmaeMean)
                 }
-                if let t = r.training.seconds { seconds.append(t) }
+                // The epochs' own wall times: a run stopped and resumed later (another session) does
+                // not count the time in between, which its start-to-finish time would.
+                let epochSeconds = try store.metrics(r.training.id!, key: .epochSeconds)
+                if !epochSeconds.isEmpty {
+                    seconds.append(epochSeconds.reduce(0) { $0 + $1.value })
+                } else if let t = r.training.seconds {
+                    seconds.append(t)
+                }
             }
             let (f, fsd) = Evaluation.meanAndSD(finals), (t, tsd) = Evaluation.meanAndSD(tests)
             let time = seconds.isEmpty ? Double.nan : seconds.reduce(0, +) / Double(seconds.count)
@@ -441,8 +448,8 @@ package struct StudyReport {
             + "last validation NMAE and the test NMAE\(set.map { " on \($0)" } ?? "") as mean +- sd over the seeds "
             + "(of each seed's mean over the images)"
             + (config.wallTime
-                ? "; the training's wall time, mean over the seeds (with whatever else shared the machine; `spio "
-                    + "runs` lists each)" : "") + ".\n\n"
+                ? "; the training's time, the sum of its epochs' wall times (with whatever else shared the machine), "
+                    + "mean over the seeds" : "") + ".\n\n"
             + Self.markdownTable(
                 [
                     "cell", "runs", "first below \(Self.fixed(threshold)): epoch (step)", "final validation NMAE",

@@ -73,6 +73,20 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         let md = try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8)
         XCTAssertTrue(md.contains("## Convergence") && md.contains("| variant=a1 (2 seeds) |"), md)
         XCTAssertFalse(md.contains("training time (s)"), md)
+
+        // With wall times asked for, a cell's time is the sum of its epochs' own wall times (a run
+        // resumed in another session does not count the time in between).
+        let timed = write(
+            "seeds",
+            try String(contentsOfFile: study, encoding: .utf8).replacingOccurrences(
+                of: "report: {convergedBelow: 1.2}", with: "report: {convergedBelow: 1.2, wallTime: true}"))
+        _ = try runner.run(try StudyPlan(path: timed))
+        try StudyReport(store: runner.store, study: "seeds").write(to: dir + "/report-timed")
+        let timedCSV = try String(contentsOfFile: dir + "/report-timed/convergence.csv", encoding: .utf8)
+            .components(separatedBy: "\r\n").filter { !$0.isEmpty }.map { $0.components(separatedBy: ",") }
+        let unetEpochs = try runner.store.metrics(outcomes[2].training.id!, key: .epochSeconds)
+        XCTAssertEqual(unetEpochs.count, 3)
+        XCTAssertEqual(timedCSV[2][10], StudyReport.number(unetEpochs.reduce(0) { $0 + $1.value }))
     }
 
     func testSweepsPhantomTableFilesAndInterpretability() throws {
