@@ -58,11 +58,7 @@ final class GradientCheckTests: XCTestCase {
             }
         }
         let x = randomTensor([3, 32, 9, 10], seed: 8), dy = randomTensor([3, 33, 9, 10], seed: 9)
-        func run(_ path: Conv3x3Path) -> [[Float]] {
-            conv3x3Path = path
-            let conv = initialised(Conv2D(32, 33, kernelSize: 3, workspace: Workspace()))
-            return [conv(x).array, conv.backward(dy).array, conv.weight.grad.array, conv.bias!.grad.array]
-        }
+        func run(_ path: Conv3x3Path) -> [[Float]] { convProducts(path, 32, 33, x, dy) }
         let reference = run(.im2col)
         XCTAssertEqual(run(.measured), run(.winograd(.f4x4)), "the rule sends 32 -> 33 channels at 9 x 10 to F(4x4)")
         // Evaluation keeps the transformed weights between calls; setTraining drops them, so new
@@ -105,11 +101,7 @@ final class GradientCheckTests: XCTestCase {
             XCTAssertEqual(conv.lastPath, "direct")
         }
         let x = randomTensor([3, 8, 6, 32], seed: 8), dy = randomTensor([3, 12, 6, 32], seed: 9)
-        func run(_ path: Conv3x3Path) -> [[Float]] {
-            conv3x3Path = path
-            let conv = initialised(Conv2D(8, 12, kernelSize: 3, workspace: Workspace()))
-            return [conv(x).array, conv.backward(dy).array, conv.weight.grad.array, conv.bias!.grad.array]
-        }
+        func run(_ path: Conv3x3Path) -> [[Float]] { convProducts(path, 8, 12, x, dy) }
         let reference = run(.im2col)
         XCTAssertEqual(run(.measured), run(.direct), "the rule sends 8 -> 12 channels at 6 x 32 to the direct kernel")
         for (got, want) in zip(run(.direct), reference) {
@@ -117,6 +109,13 @@ final class GradientCheckTests: XCTestCase {
             let error = zip(got, want).reduce(0) { max($0, abs($1.0 - $1.1)) }
             XCTAssertLessThan(Double(error / scale), 1e-6)
         }
+    }
+
+    /// A 3x3 layer's output, input gradient, weight and bias gradients on `path` (same initial weights).
+    private func convProducts(_ path: Conv3x3Path, _ c: Int, _ o: Int, _ x: Tensor, _ dy: Tensor) -> [[Float]] {
+        conv3x3Path = path
+        let conv = initialised(Conv2D(c, o, kernelSize: 3, workspace: Workspace()))
+        return [conv(x).array, conv.backward(dy).array, conv.weight.grad.array, conv.bias!.grad.array]
     }
 
     /// Batches too large for one column matrix are lowered in sample groups; results must agree.

@@ -19,15 +19,22 @@ final class NormalisedL1LossTests: XCTestCase {
     /// Finite differences away from the kinks of |.|.
     func testGradientMatchesFiniteDifferences() {
         let target = randomTensor([3, 4, 4, 4], seed: 1), pred = randomTensor([3, 4, 4, 4], seed: 2)
-        let loss = NormalisedL1Loss()
+        assertGradientMatchesFiniteDifferences(NormalisedL1Loss().callAsFunction, pred, target, every: 7)
+    }
+
+    /// Central differences of `loss` in every `every`-th entry of `pred` against its analytic gradient.
+    private func assertGradientMatchesFiniteDifferences(
+        _ loss: (Tensor, Tensor) -> (loss: Double, gradient: Tensor), _ pred: Tensor, _ target: Tensor, every: Int
+    ) {
         let analytic = loss(pred, target).gradient.copy()
-        for i in stride(from: 0, to: pred.count, by: 7) {
+        for i in stride(from: 0, to: pred.count, by: every) {
             let saved = pred.data[i]
             pred.data[i] = saved + 1e-3; let up = loss(pred, target).loss
             pred.data[i] = saved - 1e-3; let down = loss(pred, target).loss
             pred.data[i] = saved
             XCTAssertEqual(
-                (up - down) / 2e-3, Double(analytic.data[i]), accuracy: 1e-4 + 1e-3 * abs(Double(analytic.data[i])))
+                (up - down) / 2e-3, Double(analytic.data[i]), accuracy: 1e-4 + 1e-3 * abs(Double(analytic.data[i])),
+                "entry \(i)")
         }
     }
 
@@ -53,16 +60,6 @@ final class NormalisedL1LossTests: XCTestCase {
         let image = NormalisedL1Loss(epsilon: 0.5)(pi, ti).loss
         XCTAssertEqual(loss(pred, target).loss, bandsOnly + 0.7 * image, accuracy: 1e-9 * image)
         XCTAssertGreaterThan(image, 0.1)
-
-        let analytic = loss(pred, target).gradient.copy()
-        for i in stride(from: 0, to: pred.count, by: 5) {
-            let saved = pred.data[i]
-            pred.data[i] = saved + 1e-3; let up = loss(pred, target).loss
-            pred.data[i] = saved - 1e-3; let down = loss(pred, target).loss
-            pred.data[i] = saved
-            XCTAssertEqual(
-                (up - down) / 2e-3, Double(analytic.data[i]), accuracy: 1e-4 + 1e-3 * abs(Double(analytic.data[i])),
-                "entry \(i)")
-        }
+        assertGradientMatchesFiniteDifferences(loss.callAsFunction, pred, target, every: 5)
     }
 }

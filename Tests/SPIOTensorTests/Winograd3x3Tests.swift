@@ -5,7 +5,18 @@ import XCTest
 /// the output, the weight gradient and the input gradient, on planes that tiles fill and ones they
 /// overhang, and bitwise on 1 and 2 threads.
 final class Winograd3x3Tests: XCTestCase {
-    struct Case { let n, c, o, h, w: Int }
+    struct Case {
+        let n, c, o, h, w: Int
+        /// Unit-variance input, weights, bias and output gradient, drawn in that order from `seed`.
+        func data(seed: UInt64) -> (x: [Float], w: [Float], bias: [Float], dy: [Float]) {
+            var rng = SeededGenerator(seed: seed)
+            let x = (0..<(n * c * h * w)).map { _ in Float(rng.normal()) }
+            let weights = (0..<(o * c * 9)).map { _ in Float(rng.normal()) }
+            let bias = (0..<o).map { _ in Float(rng.normal()) }
+            let dy = (0..<(n * o * h * w)).map { _ in Float(rng.normal()) }
+            return (x, weights, bias, dy)
+        }
+    }
     let cases = [
         Case(n: 2, c: 5, o: 3, h: 7, w: 9), Case(n: 3, c: 16, o: 8, h: 8, w: 8), Case(n: 2, c: 8, o: 16, h: 4, w: 4),
         Case(n: 1, c: 3, o: 2, h: 2, w: 3), Case(n: 4, c: 32, o: 32, h: 16, w: 16)
@@ -21,11 +32,7 @@ final class Winograd3x3Tests: XCTestCase {
         for variant in Winograd3x3.Variant.allCases {
             var worst = (forward: 0.0, weights: 0.0, input: 0.0)
             for (index, k) in cases.enumerated() {
-                var rng = SeededGenerator(seed: UInt64(index + 1))
-                let x = (0..<(k.n * k.c * k.h * k.w)).map { _ in Float(rng.normal()) }
-                let w = (0..<(k.o * k.c * 9)).map { _ in Float(rng.normal()) }
-                let bias = (0..<k.o).map { _ in Float(rng.normal()) }
-                let dy = (0..<(k.n * k.o * k.h * k.w)).map { _ in Float(rng.normal()) }
+                let (x, w, bias, dy) = k.data(seed: UInt64(index + 1))
                 let got = run(variant, k, x, w, bias, dy)
                 let ref = Self.direct(k, x, w, bias, dy)
                 worst.forward = max(worst.forward, Self.relativeError(got.y, ref.y))
@@ -45,11 +52,7 @@ final class Winograd3x3Tests: XCTestCase {
         defer { Engine.setThreadCount(threads); Winograd3x3.maxBlockTiles = saved }
         Winograd3x3.maxBlockTiles = 16
         let k = Case(n: 3, c: 12, o: 10, h: 13, w: 11)
-        var rng = SeededGenerator(seed: 7)
-        let x = (0..<(k.n * k.c * k.h * k.w)).map { _ in Float(rng.normal()) }
-        let w = (0..<(k.o * k.c * 9)).map { _ in Float(rng.normal()) }
-        let bias = (0..<k.o).map { _ in Float(rng.normal()) }
-        let dy = (0..<(k.n * k.o * k.h * k.w)).map { _ in Float(rng.normal()) }
+        let (x, w, bias, dy) = k.data(seed: 7)
         for variant in Winograd3x3.Variant.allCases {
             Engine.setThreadCount(1)
             let one = run(variant, k, x, w, bias, dy)
@@ -135,11 +138,7 @@ final class Direct3x3Tests: XCTestCase {
     func testForwardAndGradientsMatchDirectConvolutionInDoublePrecision() {
         var worst = (forward: 0.0, weights: 0.0, input: 0.0)
         for (index, k) in cases.enumerated() {
-            var rng = SeededGenerator(seed: UInt64(index + 11))
-            let x = (0..<(k.n * k.c * k.h * k.w)).map { _ in Float(rng.normal()) }
-            let w = (0..<(k.o * k.c * 9)).map { _ in Float(rng.normal()) }
-            let bias = (0..<k.o).map { _ in Float(rng.normal()) }
-            let dy = (0..<(k.n * k.o * k.h * k.w)).map { _ in Float(rng.normal()) }
+            let (x, w, bias, dy) = k.data(seed: UInt64(index + 11))
             let got = run(k, x, w, bias, dy)
             let ref = Winograd3x3Tests.direct(k, x, w, bias, dy)
             worst.forward = max(worst.forward, Winograd3x3Tests.relativeError(got.y, ref.y))
@@ -156,11 +155,7 @@ final class Direct3x3Tests: XCTestCase {
         let threads = Engine.threadCount
         defer { Engine.setThreadCount(threads) }
         let k = Case(n: 7, c: 8, o: 12, h: 6, w: 32)
-        var rng = SeededGenerator(seed: 5)
-        let x = (0..<(k.n * k.c * k.h * k.w)).map { _ in Float(rng.normal()) }
-        let w = (0..<(k.o * k.c * 9)).map { _ in Float(rng.normal()) }
-        let bias = (0..<k.o).map { _ in Float(rng.normal()) }
-        let dy = (0..<(k.n * k.o * k.h * k.w)).map { _ in Float(rng.normal()) }
+        let (x, w, bias, dy) = k.data(seed: 5)
         Engine.setThreadCount(1)
         let one = run(k, x, w, bias, dy)
         Engine.setThreadCount(2)
