@@ -45,7 +45,7 @@ lint:
 quickstart: release
 	.build/release/spio run experiments/quickstart.yaml
 
-## studies: run every paper study of experiments/ at the committed CPU scale and write reports/ (about 30 minutes)
+## studies: run every paper study of experiments/ at the committed CPU scale (128 x 128, 3 seeds for the headline studies) and write reports/ (about 2 hours)
 studies: release
 	scripts/run-studies.sh
 
