@@ -135,10 +135,8 @@ package struct DataConfig: Codable, Equatable, Sendable {
                 forKey: .shardSamples, in: c, debugDescription: "must be 2 or more, got \(s)")
         }
         if let r = try c.decodeIfPresent([Double].self, forKey: .snrRangeDB) {
-            guard r.count == 2, r[0] <= r[1], r.allSatisfy({ (-40...200).contains($0) }) else {
-                throw DecodingError.dataCorruptedError(
-                    forKey: .snrRangeDB, in: c,
-                    debugDescription: "expected [lowest, highest] dB, each -40 to 200, lowest first; got \(r)")
+            if let problem = NoiseConfig.rangeProblem(r) {
+                throw DecodingError.dataCorruptedError(forKey: .snrRangeDB, in: c, debugDescription: problem)
             }
             snrRangeDB = r
         }

@@ -108,10 +108,8 @@ package struct NoiseConfig: Codable, Equatable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         snrDB = try Self.decodeSNR(c)
         if let r = try c.decodeIfPresent([Double].self, forKey: .snrRangeDB) {
-            guard r.count == 2, r[0] <= r[1], r.allSatisfy({ (-40...200).contains($0) }) else {
-                throw DecodingError.dataCorruptedError(
-                    forKey: .snrRangeDB, in: c,
-                    debugDescription: "expected [lowest, highest] dB, each -40 to 200, lowest first; got \(r)")
+            if let problem = Self.rangeProblem(r) {
+                throw DecodingError.dataCorruptedError(forKey: .snrRangeDB, in: c, debugDescription: problem)
             }
             guard !snrDB.isFinite else {
                 throw DecodingError.dataCorruptedError(
@@ -119,6 +117,14 @@ package struct NoiseConfig: Codable, Equatable, Sendable {
             }
             snrRangeDB = r
         }
+    }
+
+    /// Why `range` is not an SNR range ([lowest, highest] dB), or nil.
+    package static func rangeProblem(_ range: [Double]) -> String? {
+        guard range.count == 2, range[0] <= range[1], range.allSatisfy({ (-40...200).contains($0) }) else {
+            return "expected [lowest, highest] dB, each -40 to 200, lowest first; got \(range)"
+        }
+        return nil
     }
 
     private static func decodeSNR(_ c: KeyedDecodingContainer<CodingKeys>) throws -> Double {

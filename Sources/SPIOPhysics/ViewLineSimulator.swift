@@ -138,11 +138,9 @@ package final class ViewLineSimulator: @unchecked Sendable {
         }
         var image = imager.image(
             protonDensity: rho, fineConcentration: columnFine, fieldHz: fieldFine, dFieldDyHzPerMM: gradientFine)
-        if let range = config.noise.snrRangeDB {
-            let snr = rng.uniform(range[0], range[1])
+        let snr = config.noise.snrRangeDB.map { rng.uniform($0[0], $0[1]) } ?? config.noise.snrDB
+        if snr.isFinite {
             NoiseModel.apply(to: &image, sigma: noiseSigma(protonDensity: rho, snrDB: snr), rng: &rng)
-        } else if config.noise.snrDB.isFinite {
-            NoiseModel.apply(to: &image, sigma: noiseSigma(protonDensity: rho), rng: &rng)
         }
         return SimulatedSample(
             image: image, concentration: target, fieldHz: fieldPixels, objects: objects, protonDensity: rho)

@@ -171,12 +171,12 @@ public enum Direct3x3 {
                                 }
                             }
                         }
-                        let block = [p00, p01, p02, p10, p11, p12, p20, p21, p22, p30, p31, p32]
-                        for j in 0..<channelBlock {
-                            for kx in 0..<3 {
-                                sums[(ky * 3 + kx) * channelBlock + j] += Double(block[j * 3 + kx].sum())
-                            }
+                        func add(_ j: Int, _ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) {
+                            sums[ky * 3 * channelBlock + j] += Double(a.sum())
+                            sums[(ky * 3 + 1) * channelBlock + j] += Double(b.sum())
+                            sums[(ky * 3 + 2) * channelBlock + j] += Double(c.sum())
                         }
+                        add(0, p00, p01, p02); add(1, p10, p11, p12); add(2, p20, p21, p22); add(3, p30, p31, p32)
                     }
                 }
                 for j in 0..<channelBlock {
