@@ -45,7 +45,11 @@ package struct StudyReport {
     }
 
     package func rows() throws -> [Row] {
-        let used = try store.studyRuns(study).filter { $0.run.status == .finished }
+        // The runs of the study's last `spio run` (which records the study, then each run it makes
+        // or reuses): runs of an earlier declaration, a renamed variant or a dropped cell, stay in
+        // the store but are no longer the study's.
+        let since = try store.study(study)?.updatedAt ?? ""
+        let used = try store.studyRuns(study).filter { $0.run.status == .finished && $0.usedAt >= since }
         // What the study used last under each name: a forced re-run or a changed test set
         // supersedes the earlier run.
         func lastUsed(_ kind: RunKind, by key: (RunStore.StudyRun) -> String) -> [RunStore.StudyRun] {
@@ -466,6 +470,9 @@ package struct StudyReport {
             var key = r.training.configJSON
             if var c = try? JSONDecoder().decode(RunConfig.self, from: Data(r.training.configJSON.utf8)) {
                 c.training.seed = 0
+                // A run reused from another study carries that study's test sets, which do not
+                // touch the training (they are not in its hash).
+                c.evaluation = EvaluationConfig()
                 key = c.canonicalJSON + (r.training.parentID.map { " \($0)" } ?? "")
             }
             if let i = keys.firstIndex(of: key) { groups[i].append(r) } else { keys.append(key); groups.append([r]) }

@@ -110,10 +110,14 @@ final class ProgressLine {
     /// The fraction at the first update: a resumed run starts part-way, and its rate is measured
     /// from there.
     private var first: Double?
+    /// The fraction of the update before: a study's next run starts again from a smaller one, and
+    /// its rate is measured from there (not from the first run's start, which gave an eta of hours).
+    private var previous = 0.0
 
     func update(_ text: String, fraction: Double) {
         let now = Date()
-        if first == nil || fraction < first! { first = fraction; start = now }
+        if first == nil || fraction < previous { first = fraction; start = now }
+        previous = fraction
         guard now.timeIntervalSince(last) >= (isTerminal ? 0.2 : 10) else { return }
         last = now
         let elapsed = now.timeIntervalSince(start), done = fraction - first!

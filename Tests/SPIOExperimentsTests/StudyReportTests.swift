@@ -87,6 +87,34 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         let unetEpochs = try runner.store.metrics(outcomes[2].training.id!, key: .epochSeconds)
         XCTAssertEqual(unetEpochs.count, 3)
         XCTAssertEqual(timedCSV[2][10], StudyReport.number(unetEpochs.reduce(0) { $0 + $1.value }))
+
+        // A study that reuses seed 1's run (its own test set, which is not part of a training's
+        // hash) and trains seed 3 groups them as one cell all the same.
+        let reusing = write(
+            "reusing",
+            try String(contentsOfFile: study, encoding: .utf8)
+                .replacingOccurrences(of: "study: seeds", with: "study: reusing")
+                .replacingOccurrences(of: "samples: 4, seed: 5", with: "samples: 6, seed: 5")
+                .replacingOccurrences(of: "a2, training.seed: 2", with: "a3, training.seed: 3"))
+        let reused = try runner.run(try StudyPlan(path: reusing))
+        XCTAssertEqual(reused[0].training.id, outcomes[0].training.id, "seed 1's run is reused")
+        try StudyReport(store: runner.store, study: "reusing").write(to: dir + "/report-reusing")
+        let reusedCSV = try String(contentsOfFile: dir + "/report-reusing/convergence.csv", encoding: .utf8)
+            .components(separatedBy: "\r\n").filter { !$0.isEmpty }.map { $0.components(separatedBy: ",") }
+        XCTAssertEqual(reusedCSV[1][0], "variant=a1 (2 seeds)", "\(reusedCSV)")
+        XCTAssertEqual(reusedCSV[1][1], "\(outcomes[0].training.id!) \(reused[1].training.id!)")
+
+        // Declared again without the U-Net, the study's report drops it: a report shows the runs
+        // of the study's last `spio run`, not every run the study ever used.
+        let narrowed = write(
+            "seeds",
+            try String(contentsOfFile: study, encoding: .utf8).replacingOccurrences(
+                of: "  - {name: unet, model.architecture: unet}\n", with: ""))
+        _ = try runner.run(try StudyPlan(path: narrowed))
+        try StudyReport(store: runner.store, study: "seeds").write(to: dir + "/report-narrowed")
+        let narrowedCSV = try String(contentsOfFile: dir + "/report-narrowed/convergence.csv", encoding: .utf8)
+            .components(separatedBy: "\r\n").filter { !$0.isEmpty }.map { $0.components(separatedBy: ",") }
+        XCTAssertEqual(narrowedCSV.map { $0[0] }, ["cell", "variant=a1 (2 seeds)"])
     }
 
     func testSweepsPhantomTableFilesAndInterpretability() throws {
