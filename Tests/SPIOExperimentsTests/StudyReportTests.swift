@@ -24,6 +24,12 @@ final class StudyReportTests: ScratchDirectoryTestCase {
               over: {simulation.scene.concentrationUgPerMM3: [27.90, 3.49]}
         """
 
+    /// A report CSV's rows split at commas (the tests' files have no quoted fields).
+    func csvRows(_ path: String) throws -> [[String]] {
+        try String(contentsOfFile: path, encoding: .utf8).components(separatedBy: "\r\n").filter { !$0.isEmpty }
+            .map { $0.components(separatedBy: ",") }
+    }
+
     func write(_ name: String, _ text: String) -> String {
         let path = "\(dir)/\(name).yaml"
         try! text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -52,8 +58,7 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         let runner = try Runner(workspace: dir + "/ws")
         let outcomes = try runner.run(try StudyPlan(path: study))
         try StudyReport(store: runner.store, study: "seeds").write(to: dir + "/report")
-        let csv = try String(contentsOfFile: dir + "/report/convergence.csv", encoding: .utf8)
-            .components(separatedBy: "\r\n").filter { !$0.isEmpty }.map { $0.components(separatedBy: ",") }
+        let csv = try csvRows(dir + "/report/convergence.csv")
         XCTAssertEqual(csv.count, 3, "\(csv)")
         XCTAssertEqual(csv[0].count, 10, "no wall time unless asked: \(csv[0])")
         XCTAssertEqual(csv[1][0], "variant=a1 (2 seeds)")
@@ -82,8 +87,7 @@ final class StudyReportTests: ScratchDirectoryTestCase {
                 of: "report: {convergedBelow: 1.2}", with: "report: {convergedBelow: 1.2, wallTime: true}"))
         _ = try runner.run(try StudyPlan(path: timed))
         try StudyReport(store: runner.store, study: "seeds").write(to: dir + "/report-timed")
-        let timedCSV = try String(contentsOfFile: dir + "/report-timed/convergence.csv", encoding: .utf8)
-            .components(separatedBy: "\r\n").filter { !$0.isEmpty }.map { $0.components(separatedBy: ",") }
+        let timedCSV = try csvRows(dir + "/report-timed/convergence.csv")
         let unetEpochs = try runner.store.metrics(outcomes[2].training.id!, key: .epochSeconds)
         XCTAssertEqual(unetEpochs.count, 3)
         XCTAssertEqual(timedCSV[2][10], StudyReport.number(unetEpochs.reduce(0) { $0 + $1.value }))
@@ -99,8 +103,7 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         let reused = try runner.run(try StudyPlan(path: reusing))
         XCTAssertEqual(reused[0].training.id, outcomes[0].training.id, "seed 1's run is reused")
         try StudyReport(store: runner.store, study: "reusing").write(to: dir + "/report-reusing")
-        let reusedCSV = try String(contentsOfFile: dir + "/report-reusing/convergence.csv", encoding: .utf8)
-            .components(separatedBy: "\r\n").filter { !$0.isEmpty }.map { $0.components(separatedBy: ",") }
+        let reusedCSV = try csvRows(dir + "/report-reusing/convergence.csv")
         XCTAssertEqual(reusedCSV[1][0], "variant=a1 (2 seeds)", "\(reusedCSV)")
         XCTAssertEqual(reusedCSV[1][1], "\(outcomes[0].training.id!) \(reused[1].training.id!)")
 
@@ -112,8 +115,7 @@ final class StudyReportTests: ScratchDirectoryTestCase {
                 of: "  - {name: unet, model.architecture: unet}\n", with: ""))
         _ = try runner.run(try StudyPlan(path: narrowed))
         try StudyReport(store: runner.store, study: "seeds").write(to: dir + "/report-narrowed")
-        let narrowedCSV = try String(contentsOfFile: dir + "/report-narrowed/convergence.csv", encoding: .utf8)
-            .components(separatedBy: "\r\n").filter { !$0.isEmpty }.map { $0.components(separatedBy: ",") }
+        let narrowedCSV = try csvRows(dir + "/report-narrowed/convergence.csv")
         XCTAssertEqual(narrowedCSV.map { $0[0] }, ["cell", "variant=a1 (2 seeds)"])
     }
 
