@@ -30,6 +30,21 @@ final class StudyReportTests: ScratchDirectoryTestCase {
             .map { $0.components(separatedBy: ",") }
     }
 
+    /// `study`'s file with `edits` applied, saved as `<name>.yaml` (the study's name too), run, and
+    /// its report rendered: the run's outcomes and the report's convergence table.
+    func runEdited(
+        _ study: String, as name: String, _ edits: [(String, String)], runner: Runner
+    ) throws -> (
+        [Runner.Outcome], [[String]]
+    ) {
+        var text = try String(contentsOfFile: study, encoding: .utf8)
+        for (from, to) in edits { text = text.replacingOccurrences(of: from, with: to) }
+        let outcomes = try runner.run(try StudyPlan(path: write(name, text)))
+        let report = dir + "/report-\(name)-\(UUID().uuidString)"
+        try StudyReport(store: runner.store, study: name).write(to: report)
+        return (outcomes, try csvRows(report + "/convergence.csv"))
+    }
+
     func write(_ name: String, _ text: String) -> String {
         let path = "\(dir)/\(name).yaml"
         try! text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -81,41 +96,29 @@ final class StudyReportTests: ScratchDirectoryTestCase {
 
         // With wall times asked for, a cell's time is the sum of its epochs' own wall times (a run
         // resumed in another session does not count the time in between).
-        let timed = write(
-            "seeds",
-            try String(contentsOfFile: study, encoding: .utf8).replacingOccurrences(
-                of: "report: {convergedBelow: 1.2}", with: "report: {convergedBelow: 1.2, wallTime: true}"))
-        _ = try runner.run(try StudyPlan(path: timed))
-        try StudyReport(store: runner.store, study: "seeds").write(to: dir + "/report-timed")
-        let timedCSV = try csvRows(dir + "/report-timed/convergence.csv")
+        let (_, timedCSV) = try runEdited(
+            study, as: "seeds", [("report: {convergedBelow: 1.2}", "report: {convergedBelow: 1.2, wallTime: true}")],
+            runner: runner)
         let unetEpochs = try runner.store.metrics(outcomes[2].training.id!, key: .epochSeconds)
         XCTAssertEqual(unetEpochs.count, 3)
         XCTAssertEqual(timedCSV[2][10], StudyReport.number(unetEpochs.reduce(0) { $0 + $1.value }))
 
         // A study that reuses seed 1's run (its own test set, which is not part of a training's
         // hash) and trains seed 3 groups them as one cell all the same.
-        let reusing = write(
-            "reusing",
-            try String(contentsOfFile: study, encoding: .utf8)
-                .replacingOccurrences(of: "study: seeds", with: "study: reusing")
-                .replacingOccurrences(of: "samples: 4, seed: 5", with: "samples: 6, seed: 5")
-                .replacingOccurrences(of: "a2, training.seed: 2", with: "a3, training.seed: 3"))
-        let reused = try runner.run(try StudyPlan(path: reusing))
+        let (reused, reusedCSV) = try runEdited(
+            study, as: "reusing",
+            [
+                ("study: seeds", "study: reusing"), ("samples: 4, seed: 5", "samples: 6, seed: 5"),
+                ("a2, training.seed: 2", "a3, training.seed: 3")
+            ], runner: runner)
         XCTAssertEqual(reused[0].training.id, outcomes[0].training.id, "seed 1's run is reused")
-        try StudyReport(store: runner.store, study: "reusing").write(to: dir + "/report-reusing")
-        let reusedCSV = try csvRows(dir + "/report-reusing/convergence.csv")
         XCTAssertEqual(reusedCSV[1][0], "variant=a1 (2 seeds)", "\(reusedCSV)")
         XCTAssertEqual(reusedCSV[1][1], "\(outcomes[0].training.id!) \(reused[1].training.id!)")
 
         // Declared again without the U-Net, the study's report drops it: a report shows the runs
         // of the study's last `spio run`, not every run the study ever used.
-        let narrowed = write(
-            "seeds",
-            try String(contentsOfFile: study, encoding: .utf8).replacingOccurrences(
-                of: "  - {name: unet, model.architecture: unet}\n", with: ""))
-        _ = try runner.run(try StudyPlan(path: narrowed))
-        try StudyReport(store: runner.store, study: "seeds").write(to: dir + "/report-narrowed")
-        let narrowedCSV = try csvRows(dir + "/report-narrowed/convergence.csv")
+        let (_, narrowedCSV) = try runEdited(
+            study, as: "seeds", [("  - {name: unet, model.architecture: unet}\n", "")], runner: runner)
         XCTAssertEqual(narrowedCSV.map { $0[0] }, ["cell", "variant=a1 (2 seeds)"])
     }
 
