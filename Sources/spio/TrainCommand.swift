@@ -107,20 +107,21 @@ final class ProgressLine {
     private let isTerminal = isatty(fileno(stderr)) != 0
     private var last = Date.distantPast
     private var start = Date()
-    /// The fraction at the first update: a resumed run starts part-way, and its rate is measured
-    /// from there.
-    private var first: Double?
-    /// The fraction of the update before: a study's next run starts again from a smaller one, and
-    /// its rate is measured from there (not from the first run's start, which gave an eta of hours).
-    private var previous = 0.0
+    /// The fraction at the first update of the current run: a resumed run starts part-way, and its
+    /// rate is measured from there.
+    private var first = 0.0
+    /// The fraction of the update before (infinite before any): a study's next run starts again
+    /// from a smaller one, and its rate is measured from there, not from the first run's start
+    /// (which gave an eta of hours).
+    private var previous = Double.infinity
 
     func update(_ text: String, fraction: Double) {
         let now = Date()
-        if first == nil || fraction < previous { first = fraction; start = now }
+        if fraction < previous { first = fraction; start = now }
         previous = fraction
         guard now.timeIntervalSince(last) >= (isTerminal ? 0.2 : 10) else { return }
         last = now
-        let elapsed = now.timeIntervalSince(start), done = fraction - first!
+        let elapsed = now.timeIntervalSince(start), done = fraction - first
         let eta = done > 0 ? elapsed * (1 - fraction) / done : 0
         let line = String(format: "%@  %3.0f%%  eta %@", text, fraction * 100, Self.duration(eta))
         if isTerminal {
