@@ -83,7 +83,13 @@ package struct ProceduralBrain: Anatomy {
         let s = fovMM / 50  // designed on a 50 mm FOV, scaled to any other
         let ax = rng.uniform(18, 21) * s, az = rng.uniform(20.5, 23.5) * s
         let tilt = rng.uniform(-0.15, 0.15)
-        let outline = (1...4).map { _ in (rng.uniform(-0.025, 0.025), rng.uniform(0, 2 * Double.pi)) }
+        let outlineAmplitude = 0.025
+        let outline = (1...4).map { _ in
+            (rng.uniform(-outlineAmplitude, outlineAmplitude), rng.uniform(0, 2 * Double.pi))
+        }
+        // The outline multiplies the radius by at least this much, so a point whose plain
+        // ellipse radius times it is still past 1 is outside: it skips the trigonometry.
+        let smallestOutlineFactor = pow(1 - outlineAmplitude, Double(outline.count))
         // Gyri: the white-matter boundary undulates; sulci cut in where it is deepest.
         let gyri = (0..<3).map { _ in
             (Double(rng.int(in: 14...26)), rng.uniform(0, 2 * Double.pi), rng.uniform(0.03, 0.05))
@@ -98,10 +104,12 @@ package struct ProceduralBrain: Anatomy {
         let deepGrey = (grey + white) / 2
         let textureGrid = texture.supersampledGrid(pixels: n, fovMM: fovMM),
             biasGrid = bias.supersampledGrid(pixels: n, fovMM: fovMM)
+        let cosTilt = cos(tilt), sinTilt = sin(tilt)
         return renderSupersampled(pixels: n, fovMM: fovMM) { x0, z0, t in
-            let x = x0 * cos(tilt) - z0 * sin(tilt), z = x0 * sin(tilt) + z0 * cos(tilt)
-            let theta = atan2(z / az, x / ax)
+            let x = x0 * cosTilt - z0 * sinTilt, z = x0 * sinTilt + z0 * cosTilt
             var radius = (x * x / (ax * ax) + z * z / (az * az)).squareRoot()
+            if radius * smallestOutlineFactor > 1.01 { return 0 }
+            let theta = atan2(z / az, x / ax)
             for (h, (a, p)) in outline.enumerated() { radius *= 1 - a * cos(Double(h + 2) * theta + p) }
             var v: Double
             if radius > 1 { return 0 }
