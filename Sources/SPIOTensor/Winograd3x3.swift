@@ -58,12 +58,16 @@ public struct Winograd3x3: Sendable, Equatable {
     ) {
         let pairs = o * c, a = alpha
         let taps = workspace.buffer(4, count: 9 * pairs), mid = workspace.buffer(5, count: 3 * a * pairs)
+        // Two passes: a flipped pair lands at another index (ci o + oi), which may lie in another
+        // thread's range, so every tap must be in place before any range is transformed.
         Engine.parallelFor(pairs, minimumPerThread: 1024) { range in
             for pair in range {
                 let (oi, ci) = pair.quotientAndRemainder(dividingBy: c)
                 let dst = flipped ? ci * o + oi : pair, f = w + pair * 9
                 for t in 0..<9 { taps[(flipped ? 8 - t : t) * pairs + dst] = f[t] }
             }
+        }
+        Engine.parallelFor(pairs, minimumPerThread: 1024) { range in
             let (lo, n) = (range.lowerBound, range.count)
             for j in 0..<3 { weightRows(taps + j * pairs + lo, 3 * pairs, mid + j * pairs + lo, 3 * pairs, n) }
             for r in 0..<a { weightRows(mid + r * 3 * pairs + lo, pairs, u + r * a * pairs + lo, pairs, n) }
