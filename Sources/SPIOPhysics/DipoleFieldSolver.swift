@@ -33,7 +33,6 @@ package final class DipoleFieldSolver: @unchecked Sendable {
     /// T_d on the r2c half spectrum [d][kz][kx] for offsets d = 0...maxOffset (T_-d = T_d), each
     /// value stored twice (beside the real and the imaginary part of a spectrum entry).
     private let table: DipoleKernelTable
-    private let kernel: UnsafePointer<Float>
     private let maxOffset: Int
     private let forwardPlan: fftwf_plan
     private let inversePlan: fftwf_plan
@@ -87,7 +86,6 @@ package final class DipoleFieldSolver: @unchecked Sendable {
         maxOffset = Swift.min(py - 1, Swift.max(grid.ny / 2 + 1, grid.ny - grid.ny / 2))
         let planeCount = pz * hx
         table = DipoleKernelTable.shared(grid: grid, padded: SIMD3(px, py, pz), maxOffset: maxOffset)
-        kernel = UnsafePointer(table.values)
         let probe = Buffers(slabCount: pz * px, spectrumCount: planeCount)
         DipoleFieldSolver.plannerLock.lock()
         forwardPlan = fftwf_plan_dft_r2c_2d(Int32(pz), Int32(px), probe.slab, probe.spectrum, UInt32(FFTW_ESTIMATE))
@@ -137,7 +135,7 @@ package final class DipoleFieldSolver: @unchecked Sendable {
                 for (p, out) in outs.enumerated() {
                     // The table holds each T_d value twice (for the real and the imaginary part),
                     // so this is one plain element-wise loop the compiler vectorises.
-                    let t = kernel + abs(j0 - 1 + p - j) * 2 * planeCount
+                    let t = table.values + abs(j0 - 1 + p - j) * 2 * planeCount
                     for e in 0..<(2 * planeCount) { out[e] += spectrum[e] * t[e] }
                 }
             }
@@ -158,8 +156,8 @@ package final class DipoleFieldSolver: @unchecked Sendable {
     }
 }
 
-/// T_d(kz, kx) of `DipoleFieldSolver` for one grid and padding (each value twice): the costliest part of a solver
-/// (about 0.6 s on one core for a 128^3 grid padded to 256^3), so it is computed once per process
+/// T_d(kz, kx) of `DipoleFieldSolver` for one grid and padding (each value twice): the costliest
+/// part of a solver (about 0.5 s on one core for a 128^3 grid padded to 256^3), so it is made once per process
 /// and shared by every solver of that geometry (a study simulates its training, validation and
 /// test sets on the same grid). Rows kz are computed in parallel; each value is the same
 /// double-precision sum in the same order on any thread count.
