@@ -88,8 +88,10 @@ let package = Package(
                 "SPIOExperiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]),
-        .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW"]),
-        .testTarget(name: "SPIOKernelsTests", dependencies: ["SPIOKernels"]),
+        // Linked into the test executable: re-executes it on the portable OpenBLAS kernels, as spio does.
+        .target(name: "PortableTestKernels", path: "Tests/PortableTestKernels"),
+        .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW", "PortableTestKernels"]),
+        .testTarget(name: "SPIOKernelsTests", dependencies: ["SPIOKernels", "PortableTestKernels"]),
         .testTarget(name: "SPIOPlotsTests", dependencies: ["SPIOPlots", "SPIOImageIO"]),
         .testTarget(
             name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"], resources: [.copy("Fixtures")]),
@@ -99,7 +101,8 @@ let package = Package(
         .testTarget(
             name: "SPIOExperimentsTests",
             dependencies: [
-                "SPIOExperiments", "SPIOKernels", "SPIOConfig", "SPIOCoding", "SPIOTraining", "SPIONetworks", "SPIOProcess",
+                "SPIOExperiments", "SPIOKernels", "SPIOConfig", "SPIOCoding", "SPIOTraining", "SPIONetworks",
+                "SPIOProcess",
                 "SPIOPhysics", "SPIOTensor",
                 .product(name: "GRDB", package: "GRDB.swift")
             ]),

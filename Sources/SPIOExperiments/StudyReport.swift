@@ -128,6 +128,7 @@ package struct StudyReport {
             "Data: " + out.files.filter { $0.hasSuffix(".csv") }.map { "[\($0)](\($0))" }.joined(separator: ", ")
             + ".\n"
         try md.write(toFile: out.path("report.md"), atomically: true, encoding: .utf8)
+        try out.replaceManifest(written: ["report.md"] + out.files)
         return [out.path("report.md")] + out.files.map(out.path)
     }
 
@@ -518,6 +519,21 @@ struct ReportFiles {
     init(directory: String) { self.directory = directory }
 
     func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+    /// The list of files the last rendering wrote into its folder, one name per line.
+    static let manifestName = ".report-files"
+
+    /// Removes the files the previous rendering listed and this one did not write (an example panel
+    /// of a run no longer in the study, named after its run ID), then lists this rendering's files.
+    /// Files the report never wrote are never touched.
+    func replaceManifest(written: [String]) throws {
+        let manifest = path(Self.manifestName), keep = Set(written)
+        let previous = (try? String(contentsOfFile: manifest, encoding: .utf8))?.split(separator: "\n") ?? []
+        for name in previous.map(String.init) where !keep.contains(name) && !name.contains("/") && name != ".." {
+            try? FileManager.default.removeItem(atPath: path(name))
+        }
+        try (written.joined(separator: "\n") + "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+    }
 
     mutating func csv(_ name: String, _ rows: [[String]]) throws {
         try StudyReport.writeCSV(rows, to: path(name)); files.append(name)

@@ -168,6 +168,11 @@ package struct BarChart {
         body += "set style data histogram\nset style histogram errorbars gap 1 lw 1\n"
         body += "set style fill solid 0.85 border -1\nset boxwidth 0.9\nset grid ytics lc rgb \"#dddddd\"\n"
         body += "set border 3\nset tics nomirror out\nset xtics rotate by -30 noenhanced\n"
+        // The last label runs right of its bar at 30 degrees, past the default margin: room for it
+        // (cos 30 of its length, in character widths).
+        if let last = categories.last {
+            body += "set rmargin \(max(3, Int((Double(last.count) * 0.87).rounded(.up))))\n"
+        }
         if yFromZero { body += "set yrange [0:*]\n" }
         let plots = members.enumerated().map { i, m in
             "$bars using \(2 + 2 * i):\(3 + 2 * i)\(i == 0 ? ":xtic(1)" : "") lc rgb \"\(Gnuplot.colour(i))\" "

@@ -228,6 +228,19 @@ final class RunnerTests: ScratchDirectoryTestCase {
         // Re-render from the database alone into another folder: same table.
         try spio(["report", "reported", "--workspace", ws, "--out", dir + "/again"])
         XCTAssertEqual(try String(contentsOfFile: dir + "/again/runs.csv", encoding: .utf8), csv)
+        // A file an earlier rendering wrote and this one does not (a run no longer in the study) is
+        // removed; a file the report never wrote stays.
+        let manifest = dir + "/again/.report-files"
+        let listed = try String(contentsOfFile: manifest, encoding: .utf8)
+        XCTAssertTrue(listed.hasPrefix("report.md\n") && listed.contains("runs.csv\n"), listed)
+        try (listed + "examples-run999-test.png\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        for name in ["examples-run999-test.png", "notes.txt"] {
+            FileManager.default.createFile(atPath: dir + "/again/" + name, contents: Data("x".utf8))
+        }
+        try spio(["report", "reported", "--workspace", ws, "--out", dir + "/again"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/again/examples-run999-test.png"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/again/notes.txt"))
+        XCTAssertEqual(try String(contentsOfFile: manifest, encoding: .utf8), listed)
 
         let store = try RunStore(path: ws + "/runs.sqlite")
         let train = try store.runs(kind: .train)[0]

@@ -1,3 +1,4 @@
+import PortableTestKernels
 import XCTest
 @testable import SPIOKernels
 
@@ -51,5 +52,24 @@ final class KernelPolicyTests: XCTestCase {
         XCTAssertFalse(state.core.isEmpty)
         XCTAssertEqual(state.core, KernelPolicy.loadedCore)
         XCTAssertTrue(state.description.contains(state.core), state.description)
+    }
+
+    /// The test executable itself runs on the portable kernels (PortableTestKernels re-executes it),
+    /// so in-process results match `spio` children and the bounds measured on those kernels.
+    func testTheTestProcessRunsOnThePortableKernels() throws {
+        let requested = String(cString: portable_test_kernels_requested())
+        #if arch(x86_64)
+        let cpu = KernelPolicy.CPUFeatures.current
+        guard cpu.avx2 && cpu.fma else { throw XCTSkip("no AVX2/FMA: OpenBLAS chooses the kernels") }
+        if requested.isEmpty, KernelPolicy.userCoreType != nil {
+            throw XCTSkip("OPENBLAS_CORETYPE set by the user; the tests run on the user's kernels")
+        }
+        XCTAssertEqual(requested, KernelPolicy.portableCore)
+        XCTAssertEqual(KernelPolicy.loadedCore.lowercased(), KernelPolicy.portableCore.lowercased())
+        XCTAssertTrue(KernelPolicy.state.isPortable)
+        XCTAssertNil(KernelPolicy.state.userOverride, "the test process's own choice is not a user's override")
+        #else
+        XCTAssertTrue(requested.isEmpty)
+        #endif
     }
 }

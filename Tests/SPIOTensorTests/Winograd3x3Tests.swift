@@ -64,6 +64,32 @@ final class Winograd3x3Tests: XCTestCase {
         }
     }
 
+    /// The flipped weights of a layer large enough that both threads take part (o c >= 2048 pairs):
+    /// each pair's taps land at a transposed index in the other thread's range, so a transform that
+    /// ran before the other thread's gather read stale taps (the workspace keeps the last call's,
+    /// as in training, where the weights change every step). Fails without the two-pass gather.
+    func testFlippedWeightsOfALargeLayerOnTwoThreads() {
+        let threads = Engine.threadCount
+        defer { Engine.setThreadCount(threads) }
+        let (o, c) = (48, 96)
+        let shared = Workspace()
+        var rng = SeededGenerator(seed: 11)
+        for variant in Winograd3x3.Variant.allCases {
+            let wino = Winograd3x3(variant, height: 16, width: 16)
+            for round in 0..<12 {
+                let w = (0..<(o * c * 9)).map { _ in Float(rng.normal()) }
+                var one = [Float](repeating: 0, count: wino.points * o * c), two = one
+                Engine.setThreadCount(1)
+                wino.transformWeights(
+                    w, outChannels: o, inChannels: c, flipped: true, into: &one, workspace: Workspace())
+                Engine.setThreadCount(2)
+                wino.transformWeights(w, outChannels: o, inChannels: c, flipped: true, into: &two, workspace: shared)
+                let differing = zip(one, two).filter { $0.bitPattern != $1.bitPattern }.count
+                XCTAssertEqual(differing, 0, "\(variant) round \(round): \(differing) of \(one.count) values differ")
+            }
+        }
+    }
+
     /// The layer's three products through `Winograd3x3`, as `Conv2D` calls it.
     private func run(
         _ variant: Winograd3x3.Variant, _ k: Case, _ x: [Float], _ w: [Float], _ bias: [Float], _ dy: [Float]
