@@ -23,10 +23,15 @@ package struct NPYArray: Equatable {
         let len = UInt16(header.utf8.count)
         bytes += [UInt8(len & 0xff), UInt8(len >> 8)] + Array(header.utf8)
         bytes.reserveCapacity(bytes.count + values.count * 4)
+        #if _endian(little)
+        // The values' own bytes are the file's ('<f4'): one copy instead of four appends per value.
+        bytes.append(contentsOf: UnsafeRawBufferPointer(values))
+        #else
         for v in values {
-            let b = v.bitPattern.littleEndian;
+            let b = v.bitPattern.littleEndian
             bytes += [UInt8(b & 0xff), UInt8((b >> 8) & 0xff), UInt8((b >> 16) & 0xff), UInt8(b >> 24)]
         }
+        #endif
         return bytes
     }
 

@@ -62,15 +62,16 @@ package enum Shape: Equatable, Sendable {
         }
     }
 
-    /// How many of the first `lanes` points (xs[i], y, z) are inside: the voxeliser's
-    /// sub-samples along x, four at a time. Metaballs and tori, the random scenes' shapes, are
-    /// tested on all four lanes at once with the same arithmetic per point as `insideTest()`
-    /// (the same operations in the same order), so the answers are the same bit for bit.
-    package func insideCounter() -> (_ xs: SIMD4<Double>, _ y: Double, _ z: Double, _ lanes: Int) -> Int {
-        func count(_ inside: SIMDMask<SIMD4<Int64>>, _ lanes: Int) -> Int {
-            var n = 0
-            for i in 0..<lanes where inside[i] { n += 1 }
-            return n
+    /// Which of the first `lanes` points (xs[i], y, z) are inside, as bit i of the answer: the
+    /// voxeliser's corners and sub-samples along x, four at a time. Metaballs and tori, the random
+    /// scenes' shapes, are tested on all four lanes at once with the same arithmetic per point as
+    /// `insideTest()` (the same operations in the same order), so the answers are the same bit for
+    /// bit.
+    package func insideLanes() -> (_ xs: SIMD4<Double>, _ y: Double, _ z: Double, _ lanes: Int) -> UInt8 {
+        func bits(_ inside: SIMDMask<SIMD4<Int64>>, _ lanes: Int) -> UInt8 {
+            var m: UInt8 = 0
+            for i in 0..<lanes where inside[i] { m |= 1 << i }
+            return m
         }
         switch self {
         case let .torus(c, bigR, r):
@@ -78,7 +79,7 @@ package enum Shape: Equatable, Sendable {
             return { xs, y, z, lanes in
                 let dx = xs - c.x, dy = y - c.y, dz = z - c.z
                 let ring = (dx * dx + dy * dy).squareRoot() - bigR
-                return count(ring * ring + dz * dz .<= r2, lanes)
+                return bits(ring * ring + dz * dz .<= r2, lanes)
             }
         case let .metaball(centers, l):
             let storage = MetaballCentres(centers)
@@ -91,14 +92,14 @@ package enum Shape: Equatable, Sendable {
                     let dx = xs - c.x, dy = y - c.y, dz = z - c.z
                     s += 1 / ((dx * dx + dy * dy) + dz * dz)
                 }
-                return count(s .>= l, lanes)
+                return bits(s .>= l, lanes)
             }
         default:
             let inside = insideTest()
             return { xs, y, z, lanes in
-                var n = 0
-                for i in 0..<lanes where inside(PointMM(xs[i], y, z)) { n += 1 }
-                return n
+                var m: UInt8 = 0
+                for i in 0..<lanes where inside(PointMM(xs[i], y, z)) { m |= 1 << i }
+                return m
             }
         }
     }

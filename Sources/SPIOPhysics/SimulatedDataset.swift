@@ -64,22 +64,20 @@ package struct SimulatedDataset {
             concentration.withUnsafeMutableBufferPointer { con in
                 field.withUnsafeMutableBufferPointer { fld in
                     let (img, con, fld) = (img, con, fld)
-                    Engine.parallelFor(count) { range in
-                        for i in range {
-                            if lock.withLock({ failure != nil }) { return }
-                            do {
-                                let s = try simulator.sample(samples.lowerBound + i)
-                                (img.baseAddress! + i * 2 * plane).update(from: s.image, count: 2 * plane)
-                                (con.baseAddress! + i * plane).update(from: s.concentration, count: plane)
-                                if keepField { (fld.baseAddress! + i * plane).update(from: s.fieldHz, count: plane) }
-                                lock.withLock {
-                                    done += 1; if i < anatomies.count { anatomies[i] = s.protonDensity };
-                                    progress?(done)
-                                }
-                            } catch {
-                                lock.withLock { if failure == nil { failure = error } }
-                                return
+                    // Samples differ in cost (one to five objects), so threads take them one by one.
+                    Engine.parallelEach(count) { i in
+                        if lock.withLock({ failure != nil }) { return }
+                        do {
+                            let s = try simulator.sample(samples.lowerBound + i)
+                            (img.baseAddress! + i * 2 * plane).update(from: s.image, count: 2 * plane)
+                            (con.baseAddress! + i * plane).update(from: s.concentration, count: plane)
+                            if keepField { (fld.baseAddress! + i * plane).update(from: s.fieldHz, count: plane) }
+                            lock.withLock {
+                                done += 1; if i < anatomies.count { anatomies[i] = s.protonDensity };
+                                progress?(done)
                             }
+                        } catch {
+                            lock.withLock { if failure == nil { failure = error } }
                         }
                     }
                 }

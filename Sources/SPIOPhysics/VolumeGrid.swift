@@ -52,15 +52,25 @@ package struct Voxeliser: Sendable {
             let (lo, hi) = object.shape.boundsMM
             let (first, last) = grid.voxelRange(lo, hi)
             if any(first .> last) { continue }
-            let inside = object.shape.insideTest(), insideCount = object.shape.insideCounter()
+            let insideLanes = object.shape.insideLanes()
             let span = last &- first &+ 1, cs = span &+ 1
-            // Corner (a, b, c) of the sub-grid sits at the low corner of voxel first + (a, b, c).
+            // Corner (a, b, c) of the sub-grid sits at the low corner of voxel first + (a, b, c):
+            // centreMM(i, j, k) - voxel / 2 per axis, tested four corners along x at a time.
             var corner = [Bool](repeating: false, count: cs.x * cs.y * cs.z)
+            // Whether any corner of line (c, b) is inside: a row of voxels whose four corner lines
+            // have none is outside whole (fraction 0), which is most rows of a metaball's box.
+            var lineInside = [Bool](repeating: false, count: cs.y * cs.z)
+            let lanesX = SIMD4<Double>(0, 1, 2, 3), halfVoxel = grid.voxelMM / 2
             for c in 0...span.z {
+                let z = Double(first.z + c - grid.nz / 2) * grid.voxelMM.z - halfVoxel.z
                 for b in 0...span.y {
-                    for a in 0...span.x {
-                        let p = grid.centreMM(first.x + a, first.y + b, first.z + c) - grid.voxelMM / 2
-                        corner[(c * cs.y + b) * cs.x + a] = inside(p)
+                    let y = Double(first.y + b - grid.ny / 2) * grid.voxelMM.y - halfVoxel.y
+                    for a0 in stride(from: 0, through: span.x, by: 4) {
+                        let lanes = Swift.min(4, span.x + 1 - a0)
+                        let xs = (Double(first.x + a0 - grid.nx / 2) + lanesX) * grid.voxelMM.x - halfVoxel.x
+                        let inside = insideLanes(xs, y, z, lanes)
+                        for l in 0..<lanes { corner[(c * cs.y + b) * cs.x + a0 + l] = inside & (1 << l) != 0 }
+                        if inside != 0 { lineInside[c * cs.y + b] = true }
                     }
                 }
             }
@@ -68,6 +78,12 @@ package struct Voxeliser: Sendable {
             let offsetsX = SIMD4<Double>(0.5, 1.5, 2.5, 3.5)
             for c in 0..<span.z {
                 for b in 0..<span.y {
+                    let line = c * cs.y + b
+                    if !(lineInside[line] || lineInside[line + 1] || lineInside[line + cs.y]
+                        || lineInside[line + cs.y + 1])
+                    {
+                        continue
+                    }
                     for a in 0..<span.x {
                         var insideCorners = 0
                         for dz in 0...1 {
@@ -94,7 +110,7 @@ package struct Voxeliser: Sendable {
                                     for x0 in stride(from: 0, to: s, by: 4) {
                                         let lanes = Swift.min(4, s - x0)
                                         let xs = base.x + ((offsetsX + Double(x0)) * inv) * grid.voxelMM.x
-                                        hits += insideCount(xs, y, z, lanes)
+                                        hits += insideLanes(xs, y, z, lanes).nonzeroBitCount
                                     }
                                 }
                             }

@@ -1,6 +1,7 @@
 import CBLAS
 import SPIOKernels
 import Dispatch
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #else
@@ -45,6 +46,27 @@ public enum Engine {
         DispatchQueue.concurrentPerform(iterations: parts) { p in
             let lo = count * p / parts, hi = count * (p + 1) / parts
             if lo < hi { body(lo..<hi) }
+        }
+    }
+
+    /// Runs `body(i)` for every i in `0..<count`, each thread taking the next index when it is
+    /// done with its last: for independent items of uneven cost (simulated samples), whose results
+    /// must not depend on which thread computes them. `body` must write disjoint memory for
+    /// different indices. Inside `parallelParts` it runs serially.
+    public static func parallelEach(_ count: Int, _ body: (Int) -> Void) {
+        guard count > 0 else { return }
+        let parts = Swift.min(threads, count)
+        if parts == 1 || insideParts { for i in 0..<count { body(i) }; return }
+        var next = 0
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: parts) { _ in
+            while true {
+                let i: Int = lock.withLock {
+                    defer { next += 1 }; return next
+                }
+                if i >= count { return }
+                body(i)
+            }
         }
     }
 

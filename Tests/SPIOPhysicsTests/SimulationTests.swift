@@ -47,6 +47,49 @@ final class SimulationTests: XCTestCase {
         }
     }
 
+    /// The samples of generator version 3, pinned bit for bit: dataset caches are keyed by the
+    /// configuration and the generator version, not by the arrays, so a change that alters any bit
+    /// of a sample needs a new generator version (and a re-run of the studies), and a change meant
+    /// to keep them (a faster field solver, a faster voxeliser) must pass this. Brain slices at
+    /// 128 x 128 with random metaballs and tori at 11 dB on the 128^3 field grid, and a sphere in
+    /// an agar phantom, each digest over images, concentration and field.
+    func testGeneratorVersion3SamplesArePinned() throws {
+        func digest(_ c: SimulationConfig, _ count: Int) throws -> String {
+            let d = try SimulatedDataset.generate(config: c, count: count, keepField: true)
+            var h = SHA256()
+            for a in [d.images, d.concentration, d.fieldHz ?? []] {
+                a.withUnsafeBytes { h.update($0) }
+            }
+            return h.hexDigest()
+        }
+        XCTAssertEqual(SimulatedDataset.generatorVersion, "view-line-simulator 3")
+        let brain = """
+            simulation:
+              imageSize: 128
+              seed: 1
+              anatomy: {kind: procedural-brain}
+              scene: {kind: random, shapeCount: [1, 5], concentrationRangeUgPerMM3: [0.22, 17.5]}
+              sequence: {lineCount: 25, stripeWidthMM: 1, rfBandwidthHz: 2000, readoutBandwidthHz: 50000}
+              field: {b0Tesla: 7, saturationMagnetisationAm2PerKg: 100, paddingFactor: 2, maxMatrix: 128}
+              noise: {snrDB: 11}
+            """
+        let spheres = """
+            simulation:
+              imageSize: 64
+              scene:
+                kind: objects
+                objects:
+                  - {shape: sphere, centerMM: [-6, 0, 2], radiusMM: 3, concentrationUgPerMM3: 10}
+                  - {shape: sphere, centerMM: [9, 0, -4], radiusMM: 4, deltaChiPPM: 9.4}
+            """
+        func config(_ yaml: String) throws -> SimulationConfig {
+            try ConfigFile.decode(SimulationConfig.self, yaml: yaml, file: "pinned.yaml", key: "simulation")
+        }
+        XCTAssertEqual(try digest(config(brain), 6), "babdbfe315170bb9fa9f8c6cc05bad415133ebe3edadd0972c392e33be68f110")
+        XCTAssertEqual(
+            try digest(config(spheres), 2), "7766a98d1ac93e7bcfd2f8a49c72cdf70ea47683340c01a7a20fb8c8d3b6453f")
+    }
+
     func testSameSeedSameArraysOnOneAndTwoThreads() throws {
         let config = tinyConfig()
         Engine.setThreadCount(1)
