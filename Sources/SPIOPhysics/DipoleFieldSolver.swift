@@ -34,8 +34,7 @@ package final class DipoleFieldSolver: @unchecked Sendable {
     package let grid: VolumeGrid
     /// Padded sizes per axis (z, y, x order in memory).
     package let paddedX: Int, paddedY: Int, paddedZ: Int
-    /// T_d on the r2c half spectrum [d][kz][kx] for offsets d = 0...maxOffset (T_-d = T_d), each
-    /// value stored twice (beside the real and the imaginary part of a spectrum entry).
+    /// T_d on the r2c half spectrum [d][kz][kx] for offsets d = 0...maxOffset (T_-d = T_d).
     private let table: DipoleKernelTable
     private let maxOffset: Int
     private let forwardRows: fftwf_plan, forwardColumns: fftwf_plan
@@ -168,17 +167,34 @@ package final class DipoleFieldSolver: @unchecked Sendable {
                 // The column pass ran in place over the padding rows of the last slab.
                 (spectrum + 2 * nz * hx).update(repeating: 0, count: 2 * (pz - nz) * hx)
                 fftwf_execute_dft(forwardColumns, b.spectrum, b.spectrum)
-                // The table holds each T_d value twice (for the real and the imaginary part), so
-                // this is one plain element-wise loop the compiler vectorises; the three planes
-                // share one pass over the spectrum.
+                // Complex spectrum times real T_d, eight floats (four entries) at a time with each
+                // T value spread over its entry's two floats; the three planes share one pass.
                 let (t0, t1, t2) = (
-                    table.values + abs(j0 - 1 - j) * 2 * planeCount, table.values + abs(j0 - j) * 2 * planeCount,
-                    table.values + abs(j0 + 1 - j) * 2 * planeCount
+                    table.values + abs(j0 - 1 - j) * planeCount, table.values + abs(j0 - j) * planeCount,
+                    table.values + abs(j0 + 1 - j) * planeCount
                 )
                 let (o0, o1, o2) = (outs[0], outs[1], outs[2])
-                for e in 0..<(2 * planeCount) {
-                    let v = spectrum[e]
-                    o0[e] += v * t0[e]; o1[e] += v * t1[e]; o2[e] += v * t2[e]
+                func spread(_ t: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
+                    let q = UnsafeRawPointer(t).loadUnaligned(as: SIMD4<Float>.self)
+                    return SIMD8(q[0], q[0], q[1], q[1], q[2], q[2], q[3], q[3])
+                }
+                func accumulate(_ o: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>, _ t: SIMD8<Float>) {
+                    let raw = UnsafeMutableRawPointer(o)
+                    raw.storeBytes(of: raw.loadUnaligned(as: SIMD8<Float>.self) + v * t, as: SIMD8<Float>.self)
+                }
+                var e = 0
+                while e + 4 <= planeCount {
+                    let v = UnsafeRawPointer(spectrum + 2 * e).loadUnaligned(as: SIMD8<Float>.self)
+                    accumulate(o0 + 2 * e, v, spread(t0 + e))
+                    accumulate(o1 + 2 * e, v, spread(t1 + e))
+                    accumulate(o2 + 2 * e, v, spread(t2 + e))
+                    e += 4
+                }
+                for e in e..<planeCount {
+                    for part in 0..<2 {
+                        let v = spectrum[2 * e + part]
+                        o0[2 * e + part] += v * t0[e]; o1[2 * e + part] += v * t1[e]; o2[2 * e + part] += v * t2[e]
+                    }
                 }
             }
         }
@@ -199,7 +215,7 @@ package final class DipoleFieldSolver: @unchecked Sendable {
     }
 }
 
-/// T_d(kz, kx) of `DipoleFieldSolver` for one grid and padding (each value twice): the costliest
+/// T_d(kz, kx) of `DipoleFieldSolver` for one grid and padding: the costliest
 /// part of a solver (about 0.5 s on one core for a 128^3 grid padded to 256^3), so it is made once per process
 /// and shared by every solver of that geometry (a study simulates its training, validation and
 /// test sets on the same grid). Rows kz are computed in parallel; each value is the same
@@ -225,7 +241,7 @@ final class DipoleKernelTable: @unchecked Sendable {
 
     private init(grid: VolumeGrid, padded: SIMD3<Int>, maxOffset: Int) {
         let (px, py, pz) = (padded.x, padded.y, padded.z), hx = px / 2 + 1, planeCount = pz * hx
-        values = .allocate(capacity: (maxOffset + 1) * 2 * planeCount)
+        values = .allocate(capacity: (maxOffset + 1) * planeCount)
         let lx = Double(px) * grid.voxelMM.x, ly = Double(py) * grid.voxelMM.y, lz = Double(pz) * grid.voxelMM.z
         func signed(_ m: Int, _ n: Int) -> Double { Double(m <= n / 2 ? m : m - n) }
         // T_d = (1/py) sum_b D_b cos(2 pi b d / py), in double precision, with the cosines tabulated.
@@ -249,8 +265,7 @@ final class DipoleKernelTable: @unchecked Sendable {
                         for d in 0...maxOffset {
                             var t = 0.0
                             for b in 0..<py { t += column[b] * cosines[d * py + b] }
-                            let value = Float(t / Double(py)), e = 2 * (d * planeCount + c * hx + a)
-                            values[e] = value; values[e + 1] = value
+                            values[d * planeCount + c * hx + a] = Float(t / Double(py))
                         }
                     }
                 }
