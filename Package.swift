@@ -90,7 +90,8 @@ let package = Package(
             ]),
         // Linked into the test executable: re-executes it on the portable OpenBLAS kernels, as spio does.
         .target(name: "PortableTestKernels", path: "Tests/PortableTestKernels"),
-        .testTarget(name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW", "PortableTestKernels"]),
+        .testTarget(
+            name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW", "PortableTestKernels", "SPIODigest"]),
         .testTarget(name: "SPIOKernelsTests", dependencies: ["SPIOKernels", "PortableTestKernels"]),
         .testTarget(name: "SPIOPlotsTests", dependencies: ["SPIOPlots", "SPIOImageIO"]),
         .testTarget(

@@ -1,4 +1,6 @@
 import XCTest
+import SPIODigest
+@testable import SPIOKernels
 @testable import SPIOTensor
 
 /// Winograd F(2x2,3x3) and F(4x4,3x3) against the direct convolution computed in double precision:
@@ -61,6 +63,29 @@ final class Winograd3x3Tests: XCTestCase {
             XCTAssertEqual(one.y, two.y, "\(variant) forward")
             XCTAssertEqual(one.dw, two.dw, "\(variant) weight gradient")
             XCTAssertEqual(one.dx, two.dx, "\(variant) input gradient")
+        }
+    }
+
+    /// The three products of both variants pinned bit for bit on the portable kernels (SHA-256 of
+    /// the outputs), on a plane that tiles overhang, in blocks that split tile rows: a change meant
+    /// to keep every operation (a faster gather, another loop order) must pass this; one that
+    /// changes any bit changes every trained number and needs the studies re-run.
+    func testResultsArePinnedBitForBit() throws {
+        guard KernelPolicy.state.isPortable else { throw XCTSkip("not on the portable kernels: other sgemm bits") }
+        let saved = Winograd3x3.maxBlockTiles
+        defer { Winograd3x3.maxBlockTiles = saved }
+        Winograd3x3.maxBlockTiles = 7
+        let k = Case(n: 2, c: 6, o: 5, h: 15, w: 21)
+        let (x, w, bias, dy) = k.data(seed: 11)
+        let pinned: [Winograd3x3.Variant: String] = [
+            .f2x2: "aca48121935dde2ef879f7bb5f3b1b69abab62037d94d7088cfa288144048a45",
+            .f4x4: "d324efeb7e78717a692c0d9a61b9b9fa281fb6048b98f53945bd12224946ea28"
+        ]
+        for variant in Winograd3x3.Variant.allCases {
+            let r = run(variant, k, x, w, bias, dy)
+            var h = SHA256()
+            for a in [r.y, r.dw, r.dx] { a.withUnsafeBytes { h.update($0) } }
+            XCTAssertEqual(h.hexDigest(), pinned[variant], "\(variant)")
         }
     }
 
