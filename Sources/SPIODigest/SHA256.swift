@@ -46,6 +46,14 @@ package struct SHA256 {
     }
     package static func hex(_ text: String) -> String { hex(Array(text.utf8)) }
 
+    /// The digest of the arrays' float32 bytes one after another, in this host's byte order: for
+    /// tests that pin computed arrays bit for bit.
+    package static func hex(floats arrays: [[Float]]) -> String {
+        var h = SHA256()
+        for a in arrays { a.withUnsafeBytes { h.update($0) } }
+        return h.hexDigest()
+    }
+
     private mutating func compress(_ block: [UInt8]) {
         var w = [UInt32](repeating: 0, count: 64)
         for i in 0..<16 { w[i] = (0..<4).reduce(0) { $0 << 8 | UInt32(block[4 * i + $1]) } }

@@ -23,9 +23,9 @@ package enum PhysicalConstants {
 /// give the planes. This is the same sum as the padded 3D convolution, at the cost of one 2D FFT
 /// per occupied slab instead of a 3D FFT of the whole padded cube. Each 2D transform is done as its
 /// two 1D passes (the sub-problems FFTW's 2D plan solves; the datasets of four configurations came
-/// out bit for bit the same as with that plan, FFTW 3.3.10), so
-/// the row pass skips the padding rows of a slab, which are zero, and the inverse's row pass the
-/// padding rows of a plane, which are not needed.
+/// out bit for bit the same as with that plan, FFTW 3.3.10), so the row pass skips the rows of a
+/// slab that are zero (padding, and blocks of 8 rows without a source) and the inverse's row pass
+/// the padding rows of a plane, which are not needed.
 ///
 /// Plans are made once with FFTW_ESTIMATE: FFTW_MEASURE may choose different algorithms from run
 /// to run, which would change the last bits of the field and break bitwise reproducibility.

@@ -56,11 +56,7 @@ final class SimulationTests: XCTestCase {
     func testGeneratorVersion3SamplesArePinned() throws {
         func digest(_ c: SimulationConfig, _ count: Int) throws -> String {
             let d = try SimulatedDataset.generate(config: c, count: count, keepField: true)
-            var h = SHA256()
-            for a in [d.images, d.concentration, d.fieldHz ?? []] {
-                a.withUnsafeBytes { h.update($0) }
-            }
-            return h.hexDigest()
+            return SHA256.hex(floats: [d.images, d.concentration, d.fieldHz ?? []])
         }
         XCTAssertEqual(SimulatedDataset.generatorVersion, "view-line-simulator 3")
         let brain = """
