@@ -2,6 +2,7 @@ import CBLAS
 import SPIOKernels
 import Dispatch
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #else
@@ -27,7 +28,11 @@ public enum Engine {
     public static func setThreadCount(_ n: Int) {
         openblas_set_num_threads(1)
         threads = Swift.max(1, n)
+        pool.ensureWorkers(threads - 1)
     }
+
+    /// The threads besides the caller's that run the parts of parallel loops.
+    private static var pool: WorkerPool { WorkerPool.shared }
 
     /// The OpenBLAS build configuration string, its core name and the kernel mode (for run
     /// environments and benchmark tables).
@@ -43,7 +48,7 @@ public enum Engine {
         guard count > 0 else { return }
         let parts = Swift.min(threads, Swift.max(1, count / Swift.max(1, minimumPerThread)))
         if parts == 1 || insideParts { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
+        pool.run(parts: parts) { p in
             let lo = count * p / parts, hi = count * (p + 1) / parts
             if lo < hi { body(lo..<hi) }
         }
@@ -57,13 +62,10 @@ public enum Engine {
         guard count > 0 else { return }
         let parts = Swift.min(threads, count)
         if parts == 1 || insideParts { for i in 0..<count { body(i) }; return }
-        var next = 0
-        let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: parts) { _ in
+        let next = Atomic<Int>(0)
+        pool.run(parts: parts) { _ in
             while true {
-                let i: Int = lock.withLock {
-                    defer { next += 1 }; return next
-                }
+                let i = next.add(1, ordering: .relaxed).oldValue
                 if i >= count { return }
                 body(i)
             }
@@ -85,7 +87,7 @@ public enum Engine {
                 body(p, lo..<hi)
                 if !outer { pthread_setspecific(partsKey, nil) }
             }
-            if parts == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: run) }
+            if parts == 1 { run(0) } else { pool.run(parts: parts, run) }
         }
     }
 
