@@ -43,7 +43,9 @@ lines = ["## spio bench train: `small`, batch 32, 2 threads, random data", "",
          f"Machine: {cpu}, {os.cpu_count()} cores ({isa}). Each figure is the median over {rounds} processes run "
          "interleaved with the other frameworks' (each process: the median of 5 timed runs of 5 steps after 2 "
          "warm-up steps); the per-process training rates are listed beside it. `portable` and `native` are "
-         "spio's OpenBLAS kernel modes (docs/kernels.md); on a CPU without AVX-512 both load the AVX2 kernels.", "",
+         "spio's OpenBLAS kernel modes (docs/kernels.md); on a CPU without AVX-512 both load the AVX2 kernels. "
+         f"Engine at commit {os.popen('git rev-parse --short HEAD').read().strip()}, measured "
+         f"{os.popen('date -u +%Y-%m-%d').read().strip()}.", "",
          "| architecture | framework | parameters | training samples/s | per process | ours (portable) / this | inference ms (1 image) | peak RSS MiB |",
          "|---|---|---|---|---|---|---|---|"]
 for arch in ("deepspio", "unet"):
