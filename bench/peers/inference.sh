@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One-image inference of the `paper` preset (DeepSPIO, 256 x 256, 20.4 M parameters) beside PyTorch
+# and Keras, in one run: writes bench/inference.md. ROUNDS rounds (default 5) of separate processes,
+# interleaved (ours portable, ours native, PyTorch, Keras), so a slow spell of a shared host hits
+# every framework alike. Each process times 21 forward passes of one image in evaluation mode after
+# 3 warm-up passes and reports their median (it also takes one training step of batch 1 first, the
+# same code path as bench/peers/run.sh; that step's rate is not reported here).
+# Usage: bash bench/peers/inference.sh   (ROUNDS=3 bash bench/peers/inference.sh for fewer)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+swift build -c release --product spio >/dev/null
+SPIO=.build/release/spio
+out=bench/inference.md
+rounds=${ROUNDS:-5}
+tmp=$(mktemp)
+for round in $(seq 1 "$rounds"); do
+  for mode in portable native; do
+    echo "round $round/$rounds: DeepSPIO-Lab ($mode)" >&2
+    "$SPIO" bench train --preset paper --batch 1 --steps 1 --repeats 1 --kernel "$mode" --json 2>/dev/null \
+      | python3 -c "import json,sys; r=json.load(sys.stdin); r['mode']='$mode'; print(json.dumps(r))" >> "$tmp"
+  done
+  for fw in torch keras; do
+    echo "round $round/$rounds: $fw" >&2
+    python3 bench/peers/bench_peer.py --framework "$fw" --preset paper --batch 1 --steps 1 --repeats 1 --json \
+      2>/dev/null | tail -1 >> "$tmp"
+  done
+done
+python3 - "$tmp" "$out" "$rounds" <<'PY'
+import json, sys, platform, os, statistics
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+rounds = int(sys.argv[3])
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
+isa = "AVX-512" if "avx512f" in flags else ("AVX2+FMA" if "avx2" in flags else "no AVX2")
+name = lambda r: f"DeepSPIO-Lab, {r['kernel']}" if "mode" in r else r["framework"]
+groups = {}
+for r in rows:
+    groups.setdefault(name(r), []).append(r)
+ms = lambda rs: statistics.median(r["inferenceMilliseconds"] for r in rs)
+lines = ["## One-image inference: DeepSPIO `paper` preset (256 x 256), 2 threads", "",
+         f"Machine: {cpu}, {os.cpu_count()} cores ({isa}). Engine at commit "
+         f"{os.popen('git rev-parse --short HEAD').read().strip()}, measured {os.popen('date -u +%Y-%m-%d').read().strip()}. "
+         f"Each figure is the median over {rounds} processes run interleaved with the other frameworks' (each "
+         "process: the median of 21 timed forward passes of one image in evaluation mode after 3 warm-up passes). "
+         "Written by bench/peers/inference.sh.", "",
+         "| framework | parameters | inference ms (median) | per process | ms / fastest peer's | peak RSS MiB |",
+         "|---|---|---|---|---|---|"]
+peers = [k for k in groups if not k.startswith("DeepSPIO")]
+fastest = min(ms(groups[k]) for k in peers) if peers else float("nan")
+for k in sorted(groups, key=lambda k: (not k.startswith("DeepSPIO"), k)):
+    rs = groups[k]
+    per = ", ".join(f"{r['inferenceMilliseconds']:.1f}" for r in rs)
+    peak = statistics.median(r["peakResidentMiB"] for r in rs)
+    lines.append(f"| {k} | {rs[0]['parameters']:,} | {ms(rs):.1f} | {per} | {ms(rs) / fastest:.2f} | {peak:.0f} |")
+open(sys.argv[2], "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
+rm -f "$tmp"
