@@ -74,7 +74,8 @@ public enum Engine {
 
     /// Runs `body(part, range)` for `parts` contiguous ranges of `0..<count`, one per thread
     /// (`part` < `threadCount` indexes per-thread scratch). Engine loops and `Gemm` calls inside
-    /// `body` run serially on the calling thread, so the parts never oversubscribe the cores.
+    /// `body` run serially on the calling thread, so the parts never oversubscribe the cores; with
+    /// a single part they run in parallel as anywhere else.
     public static func parallelParts(_ count: Int, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
         guard count > 0 else { return }
         let parts = Swift.min(threads, count)
@@ -87,7 +88,9 @@ public enum Engine {
                 body(p, lo..<hi)
                 if !outer { pthread_setspecific(partsKey, nil) }
             }
-            if parts == 1 { run(0) } else { pool.run(parts: parts, run) }
+            // One part (one sample of a per-sample layer, say) leaves the threads free, so the
+            // loops and `Gemm` calls inside it may use them: they compute the same bits either way.
+            if parts == 1 { body(0, 0..<count) } else { pool.run(parts: parts, run) }
         }
     }
 

@@ -65,6 +65,35 @@ final class TrainingTests: XCTestCase {
         assertBitwiseEqual(train(steps: 20, threads: 1), train(steps: 20, threads: 2))
     }
 
+    /// One sample through the per-sample paths (a strided convolution and a transposed one on
+    /// planes of 1,024 pixels): a single part, so the im2col, GEMM and col2im inside run on both
+    /// threads, and must give the same bits as on one.
+    func testOneSampleThroughPerSampleLayersSameBitsOnOneAndTwoThreads() {
+        func run(threads: Int) -> [[Float]] {
+            let savedThreads = Engine.threadCount
+            Engine.setThreadCount(threads)
+            defer { Engine.setThreadCount(savedThreads) }
+            let ws = Workspace()
+            let net = Sequential([
+                Conv2D(32, 32, kernelSize: 3, stride: 2, workspace: ws),
+                ConvTranspose2D.doubling3x3(32, 16, workspace: ws)
+            ])
+            HeInitialiser.initialise(net, seed: 7)
+            let x = randomTensor([1, 32, 64, 64], seed: 8)
+            net.zeroGrad()
+            let y = net(x).array
+            let dx = net.backward(randomTensor([1, 16, 64, 64], seed: 9)).array
+            return [y, dx] + net.parameters.map(\.grad.array)
+        }
+        let (one, two) = (run(threads: 1), run(threads: 2))
+        XCTAssertEqual(one.count, two.count)
+        for (k, (a, b)) in zip(one, two).enumerated() {
+            XCTAssertEqual(a.count, b.count)
+            let differing = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertEqual(differing, 0, "array \(k) (output, input gradient, then parameter gradients)")
+        }
+    }
+
     func testAdamBiasCorrectedFirstStep() {
         // After one step from zero moments, the update is lr * g / (|g| + eps') = lr * sign(g).
         let p = Parameter(shape: [3])
