@@ -83,6 +83,7 @@ package struct TrainingSet {
 }
 
 /// Copies rows `indices` (along the first dimension) of `source` into a new or given tensor.
+@discardableResult
 func gather(_ source: Tensor, _ indices: [Int], into out: Tensor? = nil) -> Tensor {
     let row = source.count / max(source.shape[0], 1)
     let result = out ?? Tensor(shape: [0])

@@ -6,13 +6,9 @@
 # 3 warm-up passes and reports their median (it also takes one training step of batch 1 first, the
 # same code path as bench/peers/run.sh; that step's rate is not reported here).
 # Usage: bash bench/peers/inference.sh   (ROUNDS=3 bash bench/peers/inference.sh for fewer)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-swift build -c release --product spio >/dev/null
-SPIO=.build/release/spio
+source "$(dirname "$0")/prelude.sh"
 out=bench/inference.md
 rounds=${ROUNDS:-5}
-tmp=$(mktemp)
 for round in $(seq 1 "$rounds"); do
   for mode in portable native; do
     echo "round $round/$rounds: DeepSPIO-Lab ($mode)" >&2
@@ -26,21 +22,16 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 python3 - "$tmp" "$out" "$rounds" <<'PY'
-import json, sys, platform, os, statistics
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-rounds = int(sys.argv[3])
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
-isa = "AVX-512" if "avx512f" in flags else ("AVX2+FMA" if "avx2" in flags else "no AVX2")
-name = lambda r: f"DeepSPIO-Lab, {r['kernel']}" if "mode" in r else r["framework"]
+import sys, statistics
+sys.path.insert(0, "bench/peers")
+from benchtable import describe, framework_name as name, load_rows
+rows, rounds = load_rows(sys.argv[1]), int(sys.argv[3])
 groups = {}
 for r in rows:
     groups.setdefault(name(r), []).append(r)
 ms = lambda rs: statistics.median(r["inferenceMilliseconds"] for r in rs)
 lines = ["## One-image inference: DeepSPIO `paper` preset (256 x 256), 2 threads", "",
-         f"Machine: {cpu}, {os.cpu_count()} cores ({isa}). Engine at commit "
-         f"{os.popen('git rev-parse --short HEAD').read().strip()}, measured {os.popen('date -u +%Y-%m-%d').read().strip()}. "
-         f"Each figure is the median over {rounds} processes run interleaved with the other frameworks' (each "
+         f"{describe()} Each figure is the median over {rounds} processes run interleaved with the other frameworks' (each "
          "process: the median of 21 timed forward passes of one image in evaluation mode after 3 warm-up passes). "
          "Written by bench/peers/inference.sh.", "",
          "| framework | parameters | inference ms (median) | per process | ms / fastest peer's | peak RSS MiB |",
@@ -55,4 +46,3 @@ for k in sorted(groups, key=lambda k: (not k.startswith("DeepSPIO"), k)):
 open(sys.argv[2], "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
-rm -f "$tmp"

@@ -4,13 +4,9 @@
 # portable mode, ours in native mode, PyTorch, Keras, then the next round), so a slow spell of a
 # shared host hits every framework alike. Each process reports the median of its own timed runs.
 # Usage: bash bench/peers/run.sh   (ROUNDS=5 bash bench/peers/run.sh for more processes)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-swift build -c release --product spio >/dev/null
-SPIO=.build/release/spio
+source "$(dirname "$0")/prelude.sh"
 out=bench/train.md
 rounds=${ROUNDS:-3}
-tmp=$(mktemp)
 for round in $(seq 1 "$rounds"); do
   for arch in deepspio unet; do
     for mode in portable native; do
@@ -25,14 +21,10 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 python3 - "$tmp" "$out" "$rounds" <<'PY'
-import json, sys, platform, os, statistics
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-rounds = int(sys.argv[3])
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
-isa = "AVX-512" if "avx512f" in flags else ("AVX2+FMA" if "avx2" in flags else "no AVX2")
-def name(r):
-    return f"DeepSPIO-Lab, {r['kernel']}" if "mode" in r else r["framework"]
+import sys, statistics
+sys.path.insert(0, "bench/peers")
+from benchtable import describe, framework_name as name, load_rows
+rows, rounds = load_rows(sys.argv[1]), int(sys.argv[3])
 def key(r):
     return (r["architecture"], name(r))
 groups = {}
@@ -40,12 +32,10 @@ for r in rows:
     groups.setdefault(key(r), []).append(r)
 med = lambda rs, f: statistics.median(r[f] for r in rs)
 lines = ["## spio bench train: `small`, batch 32, 2 threads, random data", "",
-         f"Machine: {cpu}, {os.cpu_count()} cores ({isa}). Each figure is the median over {rounds} processes run "
+         f"{describe()} Each figure is the median over {rounds} processes run "
          "interleaved with the other frameworks' (each process: the median of 5 timed runs of 5 steps after 2 "
          "warm-up steps); the per-process training rates are listed beside it. `portable` and `native` are "
-         "spio's OpenBLAS kernel modes (docs/kernels.md); on a CPU without AVX-512 both load the AVX2 kernels. "
-         f"Engine at commit {os.popen('git rev-parse --short HEAD').read().strip()}, measured "
-         f"{os.popen('date -u +%Y-%m-%d').read().strip()}.", "",
+         "spio's OpenBLAS kernel modes (docs/kernels.md); on a CPU without AVX-512 both load the AVX2 kernels.", "",
          "| architecture | framework | parameters | training samples/s | per process | ours (portable) / this | inference ms (1 image) | peak RSS MiB |",
          "|---|---|---|---|---|---|---|---|"]
 for arch in ("deepspio", "unet"):
@@ -72,4 +62,3 @@ for arch in ("deepspio", "unet"):
 open(sys.argv[2], "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
-rm -f "$tmp"
