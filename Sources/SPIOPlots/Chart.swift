@@ -82,11 +82,16 @@ package struct Chart {
             let label = s.label.isEmpty ? "notitle" : "title \(Gnuplot.text(s.label))"
             switch s.style {
             case .histogram:
+                // `steps` draws each point's count across to the next point, so bin i spans
+                // [x_i, x_i + width) at y_i; the outline rises from 0 at the first edge and falls
+                // back to 0 at the last bin's right edge.
                 let width = s.x.count > 1 ? s.x[1] - s.x[0] : 1
                 var rows = zip(s.x, s.y).map { [$0, $1] }
-                if let last = s.x.last { rows.append([last + width, s.y.last ?? 0]) }
+                if let first = s.x.first, let last = s.x.last {
+                    rows = [[first, 0]] + rows + [[last + width, 0]]
+                }
                 data += Gnuplot.block(name, rows)
-                plots.append("$\(name) using 1:2 with fsteps lw 2 \(colour) \(dash) \(label)")
+                plots.append("$\(name) using 1:2 with steps lw 2 \(colour) \(dash) \(label)")
             default:
                 let rows = s.x.indices.map { j in [s.x[j], s.y[j]] + (s.spread.map { [$0[j]] } ?? []) }
                 data += Gnuplot.block(name, rows)

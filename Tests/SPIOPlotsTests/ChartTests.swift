@@ -41,6 +41,23 @@ final class ChartTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/line.png")), firstPNG)
     }
 
+    /// A histogram draws bin i over [x_i, x_i + width) at count i: its outline's corners are the
+    /// bins' edges and counts, from 0 and back to 0 (not each count over the previous bin).
+    func testAHistogramDrawsEachCountOverItsOwnBin() throws {
+        var chart = Chart(xLabel: "NMAE", yLabel: "images")
+        chart.series = [Chart.Series(label: "counts", x: [1, 2, 3, 4], y: [3, 5, 2, 1], style: .histogram)]
+        try chart.write(to: dir + "/histogram")
+        let drawn = try XCTUnwrap(try SVGFigure(path: dir + "/histogram.svg").paths["counts"])
+        let outline: [(x: Double, y: Double)] = [
+            (1, 0), (1, 3), (2, 3), (2, 5), (3, 5), (3, 2), (4, 2), (4, 1), (5, 1), (5, 0)
+        ]
+        XCTAssertTrue(SVGFigure.isAffineImage(drawn, of: outline, tolerance: 0.005), "\(drawn)")
+        let shiftedLeft: [(x: Double, y: Double)] = [
+            (1, 0), (1, 5), (2, 5), (2, 2), (3, 2), (3, 1), (4, 1), (4, 1), (5, 1), (5, 0)
+        ]
+        XCTAssertFalse(SVGFigure.isAffineImage(drawn, of: shiftedLeft, tolerance: 0.005))
+    }
+
     /// Bands, error bars, markers, histograms, reference lines, log axes and grouped bars render.
     func testEveryKindOfChartRenders() throws {
         var chart = Chart(title: "all kinds", xLabel: "SNR (dB)", yLabel: "NMAE")
