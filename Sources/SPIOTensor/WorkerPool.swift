@@ -26,7 +26,8 @@ final class WorkerPool: @unchecked Sendable {
     private let unfinished = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
-    private let workerCount = Atomic<Int>(0)
+    /// Workers started so far (guarded by `lock`).
+    private var workerCount = 0
     /// The running loop's body; written only while no part of any loop is claimable.
     nonisolated(unsafe) private var body: ((Int) -> Void)?
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -47,12 +48,12 @@ final class WorkerPool: @unchecked Sendable {
     func ensureWorkers(_ count: Int) {
         lock.lock()
         defer { lock.unlock() }
-        while workerCount.load(ordering: .relaxed) < count {
+        while workerCount < count {
+            workerCount += 1
             let thread = Thread { [self] in workerLoop() }
             thread.stackSize = 8 << 20
-            thread.name = "spio-engine-\(workerCount.load(ordering: .relaxed) + 1)"
+            thread.name = "spio-engine-\(workerCount)"
             thread.start()
-            workerCount.add(1, ordering: .relaxed)
         }
     }
 

@@ -35,7 +35,7 @@ final class WorkerPoolTests: XCTestCase {
         let threads = Mutex<Set<UInt>>([])
         for _ in 0..<50 {
             Engine.parallelParts(2) { _, _ in
-                let id = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(bitPattern: UInt(pthread_self()))))
+                let id = UInt(pthread_self())
                 threads.withLock { _ = $0.insert(id) }
                 usleep(2_000)
             }
