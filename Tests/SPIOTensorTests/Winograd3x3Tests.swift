@@ -67,23 +67,37 @@ final class Winograd3x3Tests: XCTestCase {
     }
 
     /// The three products of both variants pinned bit for bit on the portable kernels (SHA-256 of
-    /// the outputs), on a plane that tiles overhang, in blocks that split tile rows: a change meant
-    /// to keep every operation (a faster gather, another loop order) must pass this; one that
+    /// the outputs): on a plane that tiles overhang, in blocks that split tile rows, and on a wide
+    /// plane whose rows hold runs of 8 and more tiles (the vectorised gather and scatter). A change
+    /// meant to keep every operation (a faster gather, another loop order) must pass this; one that
     /// changes any bit changes every trained number and needs the studies re-run.
     func testResultsArePinnedBitForBit() throws {
         guard KernelPolicy.state.isPortable else { throw XCTSkip("not on the portable kernels: other sgemm bits") }
         let saved = Winograd3x3.maxBlockTiles
         defer { Winograd3x3.maxBlockTiles = saved }
-        Winograd3x3.maxBlockTiles = 7
-        let k = Case(n: 2, c: 6, o: 5, h: 15, w: 21)
-        let (x, w, bias, dy) = k.data(seed: 11)
-        let pinned: [Winograd3x3.Variant: String] = [
-            .f2x2: "aca48121935dde2ef879f7bb5f3b1b69abab62037d94d7088cfa288144048a45",
-            .f4x4: "d324efeb7e78717a692c0d9a61b9b9fa281fb6048b98f53945bd12224946ea28"
+        let pinned: [(Case, blockTiles: Int, [Winograd3x3.Variant: String])] = [
+            (
+                Case(n: 2, c: 6, o: 5, h: 15, w: 21), 7,
+                [
+                    .f2x2: "aca48121935dde2ef879f7bb5f3b1b69abab62037d94d7088cfa288144048a45",
+                    .f4x4: "d324efeb7e78717a692c0d9a61b9b9fa281fb6048b98f53945bd12224946ea28"
+                ]
+            ),
+            (
+                Case(n: 2, c: 4, o: 3, h: 37, w: 75), 45,
+                [
+                    .f2x2: "e1209980dba002db0d6020d7afb1144706726f4004f426681d5c7959f11b2d7a",
+                    .f4x4: "3a3cae43907edf2d63f18d2d5aa37629c3d0e7e9b83cfadc7420f3e1653c85d1"
+                ]
+            )
         ]
-        for variant in Winograd3x3.Variant.allCases {
-            let r = run(variant, k, x, w, bias, dy)
-            XCTAssertEqual(SHA256.hex(floats: [r.y, r.dw, r.dx]), pinned[variant], "\(variant)")
+        for (index, (k, blockTiles, hashes)) in pinned.enumerated() {
+            Winograd3x3.maxBlockTiles = blockTiles
+            let (x, w, bias, dy) = k.data(seed: 11)
+            for variant in Winograd3x3.Variant.allCases {
+                let r = run(variant, k, x, w, bias, dy)
+                XCTAssertEqual(SHA256.hex(floats: [r.y, r.dw, r.dx]), hashes[variant], "case \(index) \(variant)")
+            }
         }
     }
 
