@@ -49,10 +49,11 @@ quickstart: release
 studies: release
 	scripts/run-studies.sh
 
-## bench: engine and simulator benchmarks (release build); writes bench/engine.md, bench/engine-tiny128.md, bench/simulate.md
+## bench: engine and simulator benchmarks (release build); writes bench/engine.md, bench/engine-tiny128.md, bench/engine-paper-inference.md, bench/simulate.md
 bench: release
 	.build/release/spio bench engine --out bench/engine.md
 	.build/release/spio bench engine --preset tiny --input-size 128 --out bench/engine-tiny128.md
+	.build/release/spio bench engine --preset paper --batch 1 --pass inference --rounds 5 --repeats 9 --out bench/engine-paper-inference.md
 	.build/release/spio bench simulate --out bench/simulate.md
 
 clean:

@@ -93,6 +93,7 @@ let package = Package(
         .testTarget(
             name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW", "PortableTestKernels", "SPIODigest"]),
         .testTarget(name: "SPIOKernelsTests", dependencies: ["SPIOKernels", "PortableTestKernels"]),
+        .testTarget(name: "SPIOBenchTests", dependencies: ["SPIOBench"]),
         .testTarget(name: "SPIOPlotsTests", dependencies: ["SPIOPlots", "SPIOImageIO"]),
         .testTarget(
             name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"], resources: [.copy("Fixtures")]),

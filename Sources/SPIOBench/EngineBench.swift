@@ -3,8 +3,9 @@ import Foundation
 import SPIONetworks
 import SPIOTensor
 
-/// `spio bench engine`: forward+backward time and GFLOP/s of every distinct convolution shape of a
-/// DeepSPIO preset and of the whole network, against the sgemm rate measured in the same run.
+/// `spio bench engine`: forward+backward time (or, for inference, forward time in evaluation mode)
+/// and GFLOP/s of every distinct convolution shape of a DeepSPIO preset and of the whole network,
+/// against the sgemm rate measured in the same run.
 ///
 /// The machine's speed drifts (shared hosts, turbo), so the whole table is measured in `rounds`
 /// passes, each with its own sgemm reference: a slow spell then shows up as one round's column
@@ -24,6 +25,9 @@ package struct EngineBench {
     package var only: String?
     /// Image size instead of the preset's (nil: the preset's).
     package var inputSize: Int?
+    /// Times the forward pass in evaluation mode (what inference costs) instead of a training
+    /// step's forward+backward.
+    package var inference = false
 
     package init(
         preset: String = "small", batch: Int = 32, threads: Int = 2, repeats: Int = 5, rounds: Int = 3,
@@ -38,7 +42,7 @@ package struct EngineBench {
         package let layer: String, inputShape: [Int], count: Int, gflop: Double
         /// How the layer computed (`Conv2D.lastPath`; transposed convolutions: `col2im`).
         package var path = ""
-        /// Median forward+backward seconds of each round.
+        /// Median seconds of each round (forward+backward; forward alone for inference).
         package var seconds: [Double]
         package var medianSeconds: Double { medianOf(seconds) }
         package var gflops: Double { gflop / medianSeconds }
@@ -52,6 +56,10 @@ package struct EngineBench {
         /// Whole-network seconds of each round.
         package let networkSeconds: [Double], networkGFLOP: Double
         package let threads: Int, batch: Int, preset: String
+        /// Forward passes in evaluation mode instead of training steps.
+        package var inference = false
+        /// Whether the table holds every convolution of the network (no `only` filter).
+        package var everyLayer = true
         /// Each round's reference rate: the faster of its two sgemm measurements.
         package var referenceGFLOPS: [Double] { zip(sgemmGFLOPS, sgemmOpenBLASThreadedGFLOPS).map { max($0, $1) } }
         /// Percent of the same round's reference, per round.
@@ -117,10 +125,15 @@ package struct EngineBench {
         (m as? Conv2D)?.inputShape ?? (m as? ConvTranspose2D)?.inputShape
     }
 
-    /// Forward+backward convolution FLOPs of a network per batch, at the shapes of its last forward.
-    static func convolutionTrainingFLOP(_ net: Module) -> Double {
+    /// Convolution FLOPs of a network per batch at the shapes of its last forward: forward+backward,
+    /// or forward alone for inference.
+    static func convolutionFLOP(_ net: Module, inference: Bool) -> Double {
         var total = 0.0
-        net.visit { _, m in if let shape = convolutionInputShape(m) { total += trainingFLOP(m, shape) } }
+        net.visit { _, m in
+            if let shape = convolutionInputShape(m) {
+                total += inference ? forwardFLOP(m, shape) : trainingFLOP(m, shape)
+            }
+        }
         return total
     }
 
@@ -171,7 +184,7 @@ package struct EngineBench {
         // Distinct convolution shapes, in network order, with how often each occurs.
         var order: [String] = []
         var layers: [String: (Module, [Int], Int)] = [:]
-        let networkFLOP = Self.convolutionTrainingFLOP(net)
+        let networkFLOP = Self.convolutionFLOP(net, inference: inference)
         net.visit { _, m in
             guard let shape = Self.convolutionInputShape(m) else { return }
             let key = Self.describe(m) + " \(shape)"
@@ -185,11 +198,14 @@ package struct EngineBench {
         let standalone = selected.map { key in Self.standalone(layers[key]!.0, layers[key]!.1, &rng) }
         var rows = selected.map { key in
             let (m, shape, count) = layers[key]!
-            return Row(
-                layer: Self.describe(m), inputShape: shape, count: count, gflop: Self.trainingFLOP(m, shape) * 1e-9,
-                seconds: [])
+            let flop = inference ? Self.forwardFLOP(m, shape) : Self.trainingFLOP(m, shape)
+            return Row(layer: Self.describe(m), inputShape: shape, count: count, gflop: flop * 1e-9, seconds: [])
         }
         let dy = net(x).copy()
+        if inference {
+            net.setTraining(false)
+            for (layer, _, _) in standalone { layer.setTraining(false) }
+        }
         let size = 1024
         var oursRounds: [Double] = [], nativeRounds: [Double] = [], networkRounds: [Double] = []
         for round in 1...max(1, rounds) {
@@ -202,7 +218,8 @@ package struct EngineBench {
             )
             for (i, (layer, input, dyLayer)) in standalone.enumerated() {
                 let t = Self.median(repeats) {
-                    _ = layer(input); _ = layer.backward(dyLayer)
+                    _ = layer(input)
+                    if !inference { _ = layer.backward(dyLayer) }
                 }
                 rows[i].seconds.append(t)
                 rows[i].path = (layer as? Conv2D)?.lastPath ?? "col2im"
@@ -213,7 +230,11 @@ package struct EngineBench {
             }
             // With `only`, the whole network is timed once (the run is for profiling one shape).
             let whole = Self.median(only == nil ? repeats : 0) {
-                net.zeroGrad(); _ = net(x); _ = net.backward(dy)
+                if inference {
+                    _ = net(x)
+                } else {
+                    net.zeroGrad(); _ = net(x); _ = net.backward(dy)
+                }
             }
             networkRounds.append(whole)
             log(String(format: "whole network: %.1f ms per batch of %d", whole * 1e3, batch))
@@ -221,7 +242,8 @@ package struct EngineBench {
         return Result(
             sgemmGFLOPS: oursRounds, sgemmOpenBLASThreadedGFLOPS: nativeRounds, sgemmSize: size, rows: rows,
             networkSeconds: networkRounds, networkGFLOP: networkFLOP * 1e-9, threads: threads, batch: batch,
-            preset: inputSize.map { "\(preset)` at `\($0) x \($0)" } ?? preset)
+            preset: inputSize.map { "\(preset)` at `\($0) x \($0)" } ?? preset, inference: inference,
+            everyLayer: only == nil)
     }
 }
 
@@ -232,7 +254,10 @@ package extension EngineBench.Result {
         func list(_ values: [Double], _ format: String) -> String {
             values.map { String(format: format, $0) }.joined(separator: ", ")
         }
-        var s = "## spio bench engine: DeepSPIO `\(preset)`, batch \(batch), \(threads) threads\n\n"
+        let timed = inference ? "fwd" : "fwd+bwd"
+        var s =
+            "## spio bench engine: DeepSPIO `\(preset)`, batch \(batch), \(threads) threads"
+            + (inference ? ", inference (forward in evaluation mode)" : "") + "\n\n"
         s +=
             "Machine: \(cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores; BLAS: "
             + "\(Engine.blasDescription). "
@@ -253,7 +278,7 @@ package extension EngineBench.Result {
             "GFLOP are those of the direct convolution (im2col), so a Winograd layer, which multiplies less, can "
             + "pass 100 % of sgemm.\n\n"
         s +=
-            "| layer | path | input N x C x H x W | in net | fwd+bwd ms | GFLOP | GFLOP/s | % of sgemm | % per round "
+            "| layer | path | input N x C x H x W | in net | \(timed) ms | GFLOP | GFLOP/s | % of sgemm | % per round "
             + "|\n|---|---|---|---|---|---|---|---|---|\n"
         for r in rows {
             let p = percents(gflop: r.gflop, seconds: r.seconds)
@@ -265,12 +290,28 @@ package extension EngineBench.Result {
         let wholeSeconds = medianOf(networkSeconds), p = percents(gflop: networkGFLOP, seconds: networkSeconds)
         s += String(
             format:
-                "| **whole network** (fwd+bwd, all layers) | | %d x 2 x H x W | 1 | %.1f | %.2f | %.1f | %.0f %% | %@ "
+                "| **whole network** (%@, all layers) | | %d x 2 x H x W | 1 | %.1f | %.2f | %.1f | %.0f %% | %@ "
                 + "|\n",
-            batch, wholeSeconds * 1e3, networkGFLOP, networkGFLOP / wholeSeconds, medianOf(p), list(p, "%.0f"))
-        s += String(
-            format: "\nWhole network: %.1f training images/s (forward+backward only; FLOPs count convolutions only).\n",
-            Double(batch) / wholeSeconds)
+            timed, batch, wholeSeconds * 1e3, networkGFLOP, networkGFLOP / wholeSeconds, medianOf(p), list(p, "%.0f"))
+        // What the convolutions take, each timed alone, beside the whole network (the rest is
+        // BatchNorm, activations, skips and wavelets); only with every layer in the table.
+        let convolutionSeconds = rows.reduce(0.0) { $0 + Double($1.count) * $1.medianSeconds }
+        if inference {
+            s += String(
+                format: "\nWhole network: %.1f ms per batch of %d in evaluation mode (FLOPs count convolutions only)",
+                wholeSeconds * 1e3, batch)
+            s +=
+                everyLayer
+                ? String(
+                    format:
+                        "; its convolutions, each timed alone and counted as often as it occurs, add up to %.1f ms.\n",
+                    convolutionSeconds * 1e3) : ".\n"
+        } else {
+            s += String(
+                format:
+                    "\nWhole network: %.1f training images/s (forward+backward only; FLOPs count convolutions only).\n",
+                Double(batch) / wholeSeconds)
+        }
         return s
     }
 }

@@ -56,7 +56,7 @@ package struct TrainBench {
         let y = Tensor(shape: outShape, values: (0..<outShape.reduce(1, *)).map { _ in Float(rng.normal()) })
         func step() { _ = adam.takeStep(net, x, y, loss: loss.callAsFunction) }
         step(); step()  // warm-up: workspaces, BLAS buffers
-        let gflopPerSample = EngineBench.convolutionTrainingFLOP(net) * 1e-9 / Double(batch)
+        let gflopPerSample = EngineBench.convolutionFLOP(net, inference: false) * 1e-9 / Double(batch)
         var rates: [Double] = []
         for r in 0..<repeats {
             let t0 = DispatchTime.now().uptimeNanoseconds

@@ -19,7 +19,10 @@ struct Bench: ParsableCommand {
             commandName: "engine",
             abstract:
                 "Forward+backward time and GFLOP/s per DeepSPIO convolution shape and for the whole network, against "
-                + "sgemm."
+                + "sgemm.",
+            discussion:
+                "--pass inference times the forward pass in evaluation mode instead (what one-image inference costs, "
+                + "with --batch 1), and sums the convolutions' share of the whole network."
         )
         @Option(help: "Network preset: \(ModelConfig.presetNames.joined(separator: ", ")).") var preset = "small"
         @Option(help: "Batch size.") var batch = 32
@@ -33,10 +36,15 @@ struct Bench: ParsableCommand {
         var only: String?
         @Option(name: .customLong("input-size"), help: "Image size instead of the preset's (a multiple of 16).")
         var inputSize: Int?
+        @Option(help: "What to time: train (forward+backward) or inference (forward, evaluation mode).")
+        var pass = "train"
         @OptionGroup var kernelOptions: KernelOptions
         @OptionGroup var pathOption: Conv3x3PathOption
 
         func validate() throws {
+            guard pass == "train" || pass == "inference" else {
+                throw ValidationError("--pass '\(pass)': expected train or inference")
+            }
             if let inputSize, inputSize < 16 || inputSize % 16 != 0 || inputSize > 2048 {
                 throw ValidationError("--input-size must be a multiple of 16 from 16 to 2048, got \(inputSize)")
             }
@@ -59,6 +67,7 @@ struct Bench: ParsableCommand {
                 preset: preset, batch: batch, threads: threads, repeats: repeats, rounds: rounds, log: progress)
             bench.only = only
             bench.inputSize = inputSize
+            bench.inference = pass == "inference"
             let result = bench.run()
             print(result.markdown)
             if let out { try result.markdown.write(toFile: out, atomically: true, encoding: .utf8) }
