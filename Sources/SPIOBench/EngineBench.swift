@@ -125,14 +125,16 @@ package struct EngineBench {
         (m as? Conv2D)?.inputShape ?? (m as? ConvTranspose2D)?.inputShape
     }
 
-    /// Convolution FLOPs of a network per batch at the shapes of its last forward: forward+backward,
-    /// or forward alone for inference.
+    /// The FLOPs a bench pass times: forward+backward, or forward alone for inference.
+    static func passFLOP(_ layer: Module, _ input: [Int], inference: Bool) -> Double {
+        inference ? forwardFLOP(layer, input) : trainingFLOP(layer, input)
+    }
+
+    /// Convolution FLOPs of a network per batch at the shapes of its last forward (`passFLOP`).
     static func convolutionFLOP(_ net: Module, inference: Bool) -> Double {
         var total = 0.0
         net.visit { _, m in
-            if let shape = convolutionInputShape(m) {
-                total += inference ? forwardFLOP(m, shape) : trainingFLOP(m, shape)
-            }
+            if let shape = convolutionInputShape(m) { total += passFLOP(m, shape, inference: inference) }
         }
         return total
     }
@@ -198,8 +200,9 @@ package struct EngineBench {
         let standalone = selected.map { key in Self.standalone(layers[key]!.0, layers[key]!.1, &rng) }
         var rows = selected.map { key in
             let (m, shape, count) = layers[key]!
-            let flop = inference ? Self.forwardFLOP(m, shape) : Self.trainingFLOP(m, shape)
-            return Row(layer: Self.describe(m), inputShape: shape, count: count, gflop: flop * 1e-9, seconds: [])
+            return Row(
+                layer: Self.describe(m), inputShape: shape, count: count,
+                gflop: Self.passFLOP(m, shape, inference: inference) * 1e-9, seconds: [])
         }
         let dy = net(x).copy()
         if inference {
@@ -293,13 +296,13 @@ package extension EngineBench.Result {
                 "| **whole network** (%@, all layers) | | %d x 2 x H x W | 1 | %.1f | %.2f | %.1f | %.0f %% | %@ "
                 + "|\n",
             timed, batch, wholeSeconds * 1e3, networkGFLOP, networkGFLOP / wholeSeconds, medianOf(p), list(p, "%.0f"))
-        // What the convolutions take, each timed alone, beside the whole network (the rest is
-        // BatchNorm, activations, skips and wavelets); only with every layer in the table.
-        let convolutionSeconds = rows.reduce(0.0) { $0 + Double($1.count) * $1.medianSeconds }
         if inference {
             s += String(
                 format: "\nWhole network: %.1f ms per batch of %d in evaluation mode (FLOPs count convolutions only)",
                 wholeSeconds * 1e3, batch)
+            // What the convolutions take, each timed alone, beside the whole network (the rest is
+            // BatchNorm, activations, skips and wavelets); only with every layer in the table.
+            let convolutionSeconds = rows.reduce(0.0) { $0 + Double($1.count) * $1.medianSeconds }
             s +=
                 everyLayer
                 ? String(

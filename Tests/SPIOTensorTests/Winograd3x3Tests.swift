@@ -68,7 +68,7 @@ final class Winograd3x3Tests: XCTestCase {
 
     /// The three products of both variants pinned bit for bit on the portable kernels (SHA-256 of
     /// the outputs): on a plane that tiles overhang, in blocks that split tile rows, and on a wide
-    /// plane whose rows hold runs of 8 and more tiles (the vectorised gather and scatter). A change
+    /// plane whose rows hold runs of 8 and more tiles (where a vectorised gather or scatter works). A change
     /// meant to keep every operation (a faster gather, another loop order) must pass this; one that
     /// changes any bit changes every trained number and needs the studies re-run.
     func testResultsArePinnedBitForBit() throws {
