@@ -57,6 +57,15 @@ package struct ConfigTree {
         node(at: path)?.mark.map { ($0.line, $0.column) }
     }
 
+    /// The line and column of `key` in the entry named `name` of the list at a dotted path (or of
+    /// the entry itself when it does not write `key`), e.g. a test set's seed.
+    package func position(ofEntry name: String, in list: String, key: String) -> (line: Int, column: Int)? {
+        guard let entry = node(at: list)?.sequence?.first(where: { $0.mapping?["name"]?.string == name }) else {
+            return nil
+        }
+        return (entry.mapping?[key]?.mark ?? entry.mark).map { ($0.line, $0.column) }
+    }
+
     /// The node at a dotted path, if present.
     func node(at path: String) -> Node? {
         var node: Node? = root

@@ -21,6 +21,10 @@ package struct StudyComposition {
         package var list: String
         /// The block each entry of `list` inherits from the run, merged under its own (`simulation`).
         package var inherited: String
+        /// Keys of `inherited` that an entry never inherits and may not write inside it, each with
+        /// the message that says where the entry's own value goes (a test set's `simulation.seed`
+        /// comes from its own `seed`, never from the training data's).
+        package var notInherited: [String: String]
         /// Decodes one file's blocks from its own text, for exact error positions.
         package var checkBlocks: (ConfigTree) throws -> Void
         /// The most runs one study may expand to.
@@ -28,10 +32,11 @@ package struct StudyComposition {
 
         package init(
             blocks: Set<String>, studyKeys: Set<String>, presetKeys: Set<String>, list: String, inherited: String,
-            maximumRuns: Int, checkBlocks: @escaping (ConfigTree) throws -> Void
+            notInherited: [String: String] = [:], maximumRuns: Int, checkBlocks: @escaping (ConfigTree) throws -> Void
         ) {
             self.blocks = blocks; self.studyKeys = studyKeys; self.presetKeys = presetKeys
-            self.list = list; self.inherited = inherited; self.maximumRuns = maximumRuns; self.checkBlocks = checkBlocks
+            self.list = list; self.inherited = inherited; self.notInherited = notInherited
+            self.maximumRuns = maximumRuns; self.checkBlocks = checkBlocks
         }
     }
 
@@ -237,17 +242,27 @@ package struct StudyComposition {
         try tree.set(parentPath, to: .mapping(p), from: file)
     }
 
-    /// Each entry of `rules.list` (at least one) gets the run's `rules.inherited` block with the
-    /// entry's own keys merged over it.
+    /// Each entry of `rules.list` (at least one) gets the run's `rules.inherited` block, less
+    /// `rules.notInherited`, with the entry's own keys merged over it.
     func inherit(_ t: inout ConfigTree) throws {
         let empty = Node.mapping(Node.Mapping([]))
         if t.node(at: rules.list) == nil { try t.set(rules.list, to: .sequence(Node.Sequence([empty])), from: t.file) }
         guard let entries = t.node(at: rules.list)?.sequence else { return }
-        let base = t.node(at: rules.inherited) ?? empty
+        var base = (t.node(at: rules.inherited) ?? empty).mapping ?? Node.Mapping([])
+        for key in rules.notInherited.keys { base[key] = nil }
         var merged: [Node] = []
-        for e in entries {
+        for (i, e) in entries.enumerated() {
             guard var m = e.mapping else { merged.append(e); continue }
-            m[rules.inherited] = ConfigTree.merged(base, m[rules.inherited] ?? empty)
+            if let own = m[rules.inherited]?.mapping {
+                for (key, why) in rules.notInherited.sorted(by: { $0.key < $1.key }) {
+                    guard let written = own[key] else { continue }
+                    throw ConfigError(
+                        file: t.origins[rules.list]?.file ?? t.file, line: written.mark?.line,
+                        column: written.mark?.column, keyPath: "\(rules.list).\(i).\(rules.inherited).\(key)",
+                        message: why)
+                }
+            }
+            m[rules.inherited] = ConfigTree.merged(.mapping(base), m[rules.inherited] ?? empty)
             merged.append(.mapping(m))
         }
         try t.set(rules.list, to: .sequence(Node.Sequence(merged)), from: t.file)

@@ -11,8 +11,17 @@ import SPIOTraining
 package struct TestSetConfig: Codable, Equatable, Sendable {
     package var name = "test"
     package var samples = 200
-    /// Seed of the test set's simulation (different from the training seed by default).
+    /// Seed of the set's simulation: its sample i is the generator stream (seed, i), as training
+    /// sample i is (simulation.seed, i). Unwritten, it is 1001 + the set's place in the list; the
+    /// points of a sweep that writes one seed draw seed + k (k = 0, 1, ... in expansion order)
+    /// unless the sweep is `paired`. It is also the set's `simulation.seed`, which a set never
+    /// inherits from the training data; `StudyPlan` refuses sets that would share streams.
     package var seed: UInt64 = 1001
+    /// A sweep whose points all draw the same streams (one seed for every point): a paired design,
+    /// e.g. the same noise draws at every concentration. Said explicitly, never a default.
+    package var paired = false
+    /// Whether the file wrote `seed` (`EvaluationConfig` gives unwritten ones by place).
+    var seedWritten = false
     /// The effective simulation of this set: the run's simulation with this set's overrides merged
     /// in (filled in by `StudyPlan`; in a file, write only the keys that differ). For file sets
     /// it gives the pixel size (fovMM / imageSize) and the bottle's place (scene.bottleCentreMM,
@@ -32,14 +41,16 @@ package struct TestSetConfig: Codable, Equatable, Sendable {
     package var sweep = ""
     package var interpretability: InterpretabilityConfig?
 
-    package init() {}
+    package init() { simulation.seed = seed }
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, samples, seed, simulation, phantomRegion, files, truthUgPerMM3, labels, sweep, interpretability
+        case name, samples, seed, paired, simulation, phantomRegion, files, truthUgPerMM3, labels, sweep
+        case interpretability
     }
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&name, .name); try c.update(&samples, .samples); try c.update(&seed, .seed)
+        seedWritten = c.contains(.seed); try c.update(&paired, .paired)
         try c.update(&simulation, .simulation); try c.update(&phantomRegion, .phantomRegion)
         try c.update(&files, .files); truthUgPerMM3 = try c.decodeIfPresent(Double.self, forKey: .truthUgPerMM3)
         try c.update(&labels, .labels); try c.update(&sweep, .sweep)
@@ -47,6 +58,11 @@ package struct TestSetConfig: Codable, Equatable, Sendable {
         guard samples > 0 && samples <= 1_000_000 else {
             throw DecodingError.dataCorruptedError(
                 forKey: .samples, in: c, debugDescription: "must be 1 to 1000000, got \(samples)")
+        }
+        if paired && sweep.isEmpty {
+            throw DecodingError.dataCorruptedError(
+                forKey: .paired, in: c,
+                debugDescription: "paired is a sweep's: its points draw the same streams; a single set has no points")
         }
         if truthUgPerMM3 != nil && files.isEmpty {
             throw DecodingError.dataCorruptedError(
@@ -104,6 +120,22 @@ package struct EvaluationConfig: Codable, Equatable, Sendable {
             throw DecodingError.dataCorruptedError(
                 forKey: .sets, in: c, debugDescription: "test set names must be unique, got \(names)")
         }
+        Self.resolveSeeds(&sets)
+    }
+
+    /// Gives every set its seed (`TestSetConfig.seed`) and makes it the set's simulation seed.
+    static func resolveSeeds(_ sets: inout [TestSetConfig]) {
+        var sweeps: [String: [Int]] = [:]
+        for (i, s) in sets.enumerated() where !s.sweep.isEmpty { sweeps[s.sweep, default: []].append(i) }
+        var seeds = sets.indices.map { sets[$0].seedWritten ? sets[$0].seed : 1001 + UInt64($0) }
+        for points in sweeps.values {
+            // A sweep over `seed` itself keeps each point's seed as written.
+            let written = Set(points.map { sets[$0].seedWritten ? sets[$0].seed : nil })
+            guard written.count == 1 else { continue }
+            let base = seeds[points[0]]
+            for (k, i) in points.enumerated() { seeds[i] = sets[i].paired ? base : base &+ UInt64(k) }
+        }
+        for i in sets.indices { sets[i].seed = seeds[i]; sets[i].simulation.seed = seeds[i] }
     }
 }
 

@@ -64,7 +64,7 @@ package struct StudyPlan {
         try composition.compose(presets: head.presets, overrides: overrides) { point in
             var config = try point.tree.decode(RunConfig.self)
             for note in config.resolveAnatomyFiles() where !anatomyNotes.contains(note) { anatomyNotes.append(note) }
-            try Self.check(config, file: path)
+            try Self.check(config, file: path, study: studyTree)
             let label = point.values.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
             runs.append(
                 PlannedRun(
@@ -82,7 +82,12 @@ package struct StudyPlan {
     static let rules = StudyComposition.Rules(
         blocks: RunConfig.blocks,
         studyKeys: ["study", "description", "presets", "kernel", "slurm", "grid", "variants", "report"],
-        presetKeys: ["description"], list: "evaluation.sets", inherited: "simulation", maximumRuns: maximumRuns,
+        presetKeys: ["description"], list: "evaluation.sets", inherited: "simulation",
+        notInherited: [
+            "seed":
+                "a test set's seed is its own `seed:` key, next to `samples:` (the training data's simulation.seed "
+                + "is never a test set's)"
+        ], maximumRuns: maximumRuns,
         checkBlocks: { _ = try $0.decode(FileBlocks.self) })
 
     /// The most runs one study may expand to.
@@ -136,8 +141,34 @@ package struct StudyPlan {
         }
     }
 
+    /// Why some simulated test set would redraw another's samples or the training data's, or nil.
+    /// Sample i of any simulated set is the generator stream (seed, i), so one seed means the same
+    /// scenes: a test set on the training seed is training images 0, 1, ... again. Only the points
+    /// of one `paired` sweep may share a seed; nothing lets a test set share the training data's.
+    package static func sharedStreams(_ c: RunConfig) -> (set: String, problem: String)? {
+        let simulated = c.evaluation.sets.filter(\.files.isEmpty)
+        if let s = simulated.first(where: { $0.seed == c.simulation.seed }) {
+            return (
+                s.name,
+                "test set '\(s.name)' draws seed \(s.seed), the training data's simulation.seed: its images "
+                    + "would be training images 0-\(min(s.samples, c.data.samples) - 1) again; give it another seed"
+            )
+        }
+        for (i, a) in simulated.enumerated() {
+            for b in simulated[(i + 1)...] where a.seed == b.seed && !(a.paired && b.paired && a.sweep == b.sweep) {
+                return (
+                    b.name,
+                    "test sets '\(a.name)' and '\(b.name)' both draw seed \(a.seed), so they share their scenes; "
+                        + "give them distinct seeds (a sweep's points draw seed + 0, 1, ...), or write `paired: true` "
+                        + "on a sweep whose points are meant to share them"
+                )
+            }
+        }
+        return nil
+    }
+
     /// Cross-block checks beyond types.
-    static func check(_ c: RunConfig, file: String) throws {
+    static func check(_ c: RunConfig, file: String, study: ConfigTree? = nil) throws {
         func fail(_ path: String, _ message: String) -> ConfigError {
             ConfigError(file: file, line: nil, column: nil, keyPath: path, message: message)
         }
@@ -156,6 +187,11 @@ package struct StudyPlan {
             throw fail(
                 "evaluation.sets",
                 "test set '\(s.name)' has imageSize \(s.simulation.imageSize); the model takes \(c.model.inputSize)")
+        }
+        if let (set, problem) = sharedStreams(c) {
+            let at = study?.position(ofEntry: set, in: "evaluation.sets", key: "seed")
+            throw ConfigError(
+                file: file, line: at?.line, column: at?.column, keyPath: "evaluation.sets", message: problem)
         }
         // Test-set mistakes are found now, not after hours of training.
         for s in c.evaluation.sets {

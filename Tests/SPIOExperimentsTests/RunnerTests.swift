@@ -17,7 +17,7 @@ final class RunnerTests: ScratchDirectoryTestCase {
         data: {samples: 48}
         model: {preset: tiny}
         training: {epochs: \(epochs), batchSize: 8, learningRate: 0.003}
-        evaluation: {sets: [{name: test, samples: 8, seed: 77}]}
+        evaluation: {sets: [{name: test, samples: 8, seed: \(1000 + seed)}]}
         """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

@@ -338,7 +338,7 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
             path: write(
                 "noisy.yaml",
                 "study: noisy\nmodel: {preset: tiny}\nsimulation: {imageSize: 32}\ndata: {samples: 40, snrRangeDB: [5, 40]}\n"
-                    + "evaluation: {sets: [{name: clean, samples: 4, seed: 9}, {name: at11, samples: 4, seed: 9, "
+                    + "evaluation: {sets: [{name: clean, samples: 4, seed: 9}, {name: at11, samples: 4, seed: 10, "
                     + "simulation: {noise: {snrDB: 11}}}]}\n"))
         let c = plan.runs[0].config
         XCTAssertEqual(c.trainingSimulation.noise.snrRangeDB, [5, 40])
