@@ -262,8 +262,22 @@ struct Show: ParsableCommand {
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Parameters and metrics of runs side by side; rows that differ are marked with *.")
-    @Argument(help: "Run ids (two or more).") var ids: [Int64]
+        abstract: "Parameters and metrics of runs side by side; rows that differ are marked with *.",
+        discussion: """
+            Runs evaluated on the same test images (evaluation runs, or training runs through their \
+            evaluations) are also compared image by image: the mean difference of each per-image metric \
+            (NMAE, RMSE, HFEN, SSIM, total-iron error) of every run against the first, with a 95 % \
+            percentile-bootstrap interval (10,000 resamples, seeded). With --versus, the runs given are \
+            group A and those after --versus group B (training seeds of two recipes): the difference of \
+            the groups' mean metrics with Welch's 95 % t interval over the runs.
+            """)
+    @Argument(help: "Run ids (two or more, or one or more with --versus).") var ids: [Int64]
+    @Option(
+        parsing: .upToNextOption,
+        help: "Compare the runs given (group A) with these (group B) over replicates: Welch's t interval.")
+    var versus: [Int64] = []
+    @Flag(help: "Show only the parameters and metrics whose values differ between the runs.")
+    var differences = false
     @OptionGroup var workspace: WorkspaceOptions
     @Option(
         help: ArgumentHelp(
@@ -271,10 +285,13 @@ struct Compare: ParsableCommand {
                 + "PLOT.png, as the reports do.", valueName: "PLOT"))
     var plot: String?
 
-    func validate() throws { guard ids.count >= 2 else { throw ValidationError("give at least two run ids") } }
+    func validate() throws {
+        guard ids.count + versus.count >= 2 else { throw ValidationError("give at least two run ids") }
+    }
 
     func run() throws {
         let store = try workspace.readingStore()
+        let ids = self.ids + versus
         if let plot {
             let entries = try ComparisonPlot.entries(ids, store: store)
             guard entries.contains(where: { !$0.evaluations.isEmpty }) else {
@@ -301,13 +318,72 @@ struct Compare: ParsableCommand {
             ($0.hasPrefix("metric") ? 1 : 0, $0) < ($1.hasPrefix("metric") ? 1 : 0, $1)
         }
         let bold = isatty(fileno(stdout)) != 0
-        let rows = keys.map { k -> [String] in
+        let rows = keys.compactMap { k -> [String]? in
             let values = columns.map { $0[k] ?? "" }
             let differs = Set(values).count > 1
+            if differences && !differs { return nil }
             let mark = differs ? "*" : " "
             return [mark + " " + k] + values.map { differs && bold ? "\u{1B}[1m\($0)\u{1B}[0m" : $0 }
         }
         print(TextTable(header: ["  key"] + ids.map { "run \($0)" }, rows: rows).text)
+        try printStatistics(RunComparison(store: store))
+    }
+
+    /// The paired differences against the first run and, with --versus, the groups' difference.
+    func printStatistics(_ comparison: RunComparison) throws {
+        let ids = self.ids + versus
+        let evaluations = try ids.map { try comparison.evaluations(of: $0) }
+        func table(_ rows: [RunComparison.Row], a: String, b: String) -> String {
+            TextTable(
+                header: ["  metric", a, b, "B - A [95 % interval]"],
+                rows: rows.map { r in
+                    [
+                        (r.interval.excludesZero ? "* " : "  ") + r.metric.rawValue, String(format: "%.4f", r.meanA),
+                        String(format: "%.4f", r.meanB), r.interval.text
+                    ]
+                }
+            ).text
+        }
+        var pairedText: [String] = []
+        for (i, id) in ids.enumerated().dropFirst() {
+            for a in evaluations[0] {
+                for b in evaluations[i] where b.source == a.source {
+                    guard let rows = try comparison.paired(a, b), !rows.isEmpty else { continue }
+                    pairedText.append(
+                        "set \(a.set), \(rows[0].interval.counts[0]) images: run \(ids[0]) (A, evaluation \(a.id)) "
+                            + "against run \(id) (B, evaluation \(b.id))\n" + table(rows, a: "A", b: "B"))
+                }
+            }
+        }
+        if !pairedText.isEmpty {
+            print(
+                "\npaired differences on the same images (B - A, mean over images; 95 % percentile bootstrap, "
+                    + "10,000 resamples; * the interval excludes 0):")
+            print(pairedText.joined(separator: "\n"))
+        }
+        guard !versus.isEmpty else { return }
+        let groupA = Array(evaluations[..<self.ids.count]), groupB = Array(evaluations[self.ids.count...])
+        var groupText: [String] = []
+        for source in Set(groupA.flatMap { $0.map(\.source) }).sorted() {
+            let a = groupA.compactMap { $0.first { $0.source == source } }
+            let b = groupB.compactMap { $0.first { $0.source == source } }
+            guard a.count == groupA.count, b.count == groupB.count else { continue }
+            let rows = try comparison.overSeeds(a, b)
+            guard !rows.isEmpty else { continue }
+            groupText.append(
+                "set \(a[0].set): runs \(self.ids.map(String.init).joined(separator: ", ")) (A) against "
+                    + "\(versus.map(String.init).joined(separator: ", ")) (B)\n"
+                    + table(rows, a: "A (mean of runs)", b: "B (mean of runs)"))
+        }
+        if groupText.isEmpty {
+            print(
+                "\n--versus: no test set that every run of both groups was evaluated on with two or more runs a side")
+        } else {
+            print(
+                "\ngroups over replicates (B - A, difference of the runs' means; Welch's 95 % t interval; "
+                    + "* the interval excludes 0):")
+            print(groupText.joined(separator: "\n"))
+        }
     }
 }
 
@@ -407,8 +483,11 @@ struct TextTable {
         }
         let widths = header.indices.map { i in ([header] + rows).map { visible($0[i]) }.max() ?? 0 }
         func line(_ r: [String]) -> String {
-            r.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - visible($1)) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces)
+            // Trailing padding only: a first column may start with a mark column ("* ", "  ").
+            var s = r.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - visible($1)) }
+                .joined(separator: "  ")
+            while s.last == " " { s.removeLast() }
+            return s
         }
         let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
         return ([line(header), rule] + rows.map(line)).joined(separator: "\n")
