@@ -94,10 +94,35 @@ package enum ConfigFile {
             throw ConfigError(
                 file: file, line: line, column: nil, keyPath: "", message: "nests deeper than \(maximumDepth) levels")
         }
-        do { return try Yams.compose(yaml: yaml) } catch let error as YamlError {
+        let root: Node?
+        do { root = try Yams.compose(yaml: yaml) } catch let error as YamlError {
             throw ConfigError(
                 file: file, line: yamlMark(error)?.line, column: yamlMark(error)?.column, keyPath: "",
                 message: "not valid YAML: \(yamlProblem(error))")
+        }
+        // Counted before any caller walks the tree: an alias bomb of mappings would otherwise be
+        // expanded path by path (recording origins) before `checkValues` ever ran.
+        if let root {
+            var budget = maximumValues
+            try countValues(root, path: [], file: file, budget: &budget)
+        }
+        return root
+    }
+
+    /// Counts values, aliases expanded, and stops at the first one past `maximumValues`.
+    static func countValues(_ node: Node, path: [String], file: String, budget: inout Int) throws {
+        budget -= 1
+        if budget < 0 {
+            throw ConfigError(
+                file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path.joined(separator: "."),
+                message: "the file holds more than \(maximumValues) values once its aliases are expanded")
+        }
+        switch node {
+        case let .mapping(m):
+            for (k, v) in m { try countValues(v, path: path + [k.string ?? "?"], file: file, budget: &budget) }
+        case let .sequence(items):
+            for (i, v) in items.enumerated() { try countValues(v, path: path + ["\(i)"], file: file, budget: &budget) }
+        default: break
         }
     }
 
@@ -106,8 +131,7 @@ package enum ConfigFile {
         guard let root = try compose(yaml, file: file) else {
             throw ConfigError(file: file, line: nil, column: nil, keyPath: "", message: "the file is empty")
         }
-        var budget = maximumValues
-        try checkValues(root, path: [], file: file, budget: &budget)
+        try checkValues(root, path: [], file: file)
         if let key {
             guard let mapping = root.mapping else {
                 throw ConfigError(
@@ -141,15 +165,8 @@ package enum ConfigFile {
     /// Checks every value where it was written: numbers must be finite (a `.nan`, `.inf` or `1e400`
     /// would otherwise mean a default, a crash or a run that never ends; the one infinity with a
     /// meaning is a noise-free `snrDB`), a key must have a value (an empty one silently meant the
-    /// default) and appear once in its mapping, and the whole tree, aliases expanded, must hold at
-    /// most `maximumValues` values.
-    static func checkValues(_ node: Node, path: [String], file: String, budget: inout Int) throws {
-        budget -= 1
-        if budget < 0 {
-            throw ConfigError(
-                file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path.joined(separator: "."),
-                message: "the file holds more than \(maximumValues) values once its aliases are expanded")
-        }
+    /// default) and appear once in its mapping (`compose` has bounded the values, aliases expanded).
+    static func checkValues(_ node: Node, path: [String], file: String) throws {
         switch node {
         case let .scalar(s):
             let empty = s.string.isEmpty || (s.style == .plain && ["~", "null", "Null", "NULL"].contains(s.string))
@@ -181,10 +198,10 @@ package enum ConfigFile {
                         keyPath: (path + [key]).joined(separator: "."),
                         message: "'\(key)' appears twice in this mapping")
                 }
-                try checkValues(v, path: path + [key], file: file, budget: &budget)
+                try checkValues(v, path: path + [key], file: file)
             }
         case let .sequence(q):
-            for (i, v) in q.enumerated() { try checkValues(v, path: path + [String(i)], file: file, budget: &budget) }
+            for (i, v) in q.enumerated() { try checkValues(v, path: path + [String(i)], file: file) }
         default:
             return
         }

@@ -170,12 +170,28 @@ package struct StudyPlan {
     /// Cross-block checks beyond types.
     static func check(_ c: RunConfig, file: String, study: ConfigTree? = nil) throws {
         func fail(_ path: String, _ message: String) -> ConfigError {
-            ConfigError(file: file, line: nil, column: nil, keyPath: path, message: message)
+            // Where the study file wrote the key, if it did (a preset's or a default's has no line).
+            let at = study?.position(of: path)
+            return ConfigError(file: file, line: at?.line, column: at?.column, keyPath: path, message: message)
+        }
+        /// A test set's problem, at the set's `key` (or the set) where the study file wrote it.
+        func failSet(_ s: TestSetConfig, _ key: String, _ message: String) -> ConfigError {
+            let at = study?.position(ofEntry: s.name, in: "evaluation.sets", key: key)
+            return ConfigError(
+                file: file, line: at?.line, column: at?.column, keyPath: "evaluation.sets",
+                message: "test set '\(s.name)'\(message)")
         }
         do { try c.simulation.validate() } catch { throw fail("simulation", "\(error)") }
         if let p = c.model.problem { throw fail("model", p) }
         if let p = c.training.problem { throw fail("training", p) }
         if let p = c.training.lossProblem(for: c.model) { throw fail("training", p) }
+        let held = Trainer.heldOut(count: c.data.samples, validationFraction: c.training.validationFraction)
+        if c.data.samples - held < 2 {
+            throw fail(
+                "training.validationFraction",
+                "\(c.data.samples) images with \(held) held out for validation leave fewer than 2 to train on; lower it "
+                    + "or raise data.samples")
+        }
         if c.simulation.imageSize != c.model.inputSize {
             throw fail(
                 "model.inputSize",
@@ -184,45 +200,45 @@ package struct StudyPlan {
             )
         }
         for s in c.evaluation.sets where s.simulation.imageSize != c.model.inputSize {
-            throw fail(
-                "evaluation.sets",
-                "test set '\(s.name)' has imageSize \(s.simulation.imageSize); the model takes \(c.model.inputSize)")
+            throw failSet(
+                s, "simulation", " has imageSize \(s.simulation.imageSize); the model takes \(c.model.inputSize)")
         }
-        if let (set, problem) = sharedStreams(c) {
-            let at = study?.position(ofEntry: set, in: "evaluation.sets", key: "seed")
+        if let (name, problem) = sharedStreams(c) {
+            let at = study?.position(ofEntry: name, in: "evaluation.sets", key: "seed")
             throw ConfigError(
                 file: file, line: at?.line, column: at?.column, keyPath: "evaluation.sets", message: problem)
         }
         // Test-set mistakes are found now, not after hours of training.
         for s in c.evaluation.sets {
-            do { try s.simulation.validate() } catch { throw fail("evaluation.sets", "test set '\(s.name)': \(error)") }
-            for f in s.files where !FileManager.default.isReadableFile(atPath: f) {
-                throw fail(
-                    "evaluation.sets",
-                    "test set '\(s.name)': cannot read '\(f)' (file paths are relative to the working directory)")
+            do { try s.simulation.validate() } catch { throw failSet(s, "simulation", ": \(error)") }
+            for f in s.files {
+                guard FileManager.default.fileExists(atPath: f) else {
+                    throw failSet(s, "files", ": no file '\(f)' (file paths are relative to the working directory)")
+                }
+                // Read now, as the evaluation will: a folder, a YAML file or an image of the wrong
+                // size fails here, not after hours of training.
+                do {
+                    _ = try Predictor.readFiniteInput(f, channels: c.model.inputChannels, size: c.model.inputSize)
+                } catch { throw failSet(s, "files", ": \(error)") }
             }
             guard let interp = s.interpretability else { continue }
             if s.files.isEmpty && interp.images > s.samples {
-                throw fail(
-                    "evaluation.sets",
-                    "test set '\(s.name)': interpretability.images is \(interp.images) but the set has \(s.samples) "
-                        + "images"
-                )
+                throw failSet(
+                    s, "interpretability",
+                    ": interpretability.images is \(interp.images) but the set has \(s.samples) images")
             }
             let bands = c.model.predictsWaveletBands ? 4 : 1
             if interp.band >= bands {
-                throw fail(
-                    "evaluation.sets",
-                    "test set '\(s.name)': interpretability.band is \(interp.band); this model has \(bands) output "
-                        + "channel(s)"
-                )
+                throw failSet(
+                    s, "interpretability",
+                    ": interpretability.band is \(interp.band); this model has \(bands) output channel(s)")
             }
             let layers = interp.gradCAM + (interp.features.map { [$0] } ?? [])
             if !layers.isEmpty {
                 let net = EncoderDecoderNet(c.model)
                 for name in layers {
                     do { _ = try LayerProbe.locate(name, in: net) } catch {
-                        throw fail("evaluation.sets", "test set '\(s.name)': \(error)")
+                        throw failSet(s, "interpretability", ": \(error)")
                     }
                 }
             }

@@ -67,7 +67,9 @@ package struct StudyReport {
             return Row(
                 training: t, name: u.name, grid: u.grid,
                 parameters: Int(try store.metrics(t.id!, key: .parameters).first?.value ?? 0),
-                epochs: val.count, validationNMAE: val.last?.value ?? .nan,
+                // Counted from the epochs' losses too: a run without validation images has no NMAE.
+                epochs: max(val.count, try store.metrics(t.id!, key: .epochTrainLoss).count),
+                validationNMAE: val.last?.value ?? .nan,
                 evaluations: evaluations.filter { $0.run.parentID == t.id })
         }
     }
@@ -354,7 +356,8 @@ package struct StudyReport {
         // axis; values spanning more than a factor of 20 are drawn on a log axis.
         let values = val.series.flatMap(\.y).filter { $0.isFinite && $0 > 0 }
         if let lo = values.min(), let hi = values.max(), hi > 20 * lo { val.logY = true }
-        try out.chart("validation", val)
+        val.series.removeAll { $0.x.isEmpty }
+        if !val.series.isEmpty { try out.chart("validation", val) }
         let seeds = groups.contains { $0.count > 1 }
         var md = "## Training\n\n![training loss](loss.png) ([SVG](loss.svg))\n\n"
         if seeds {
@@ -374,7 +377,10 @@ package struct StudyReport {
                 "four (the all-zero prediction scores 1 and 4): compare the validation NMAE below, not the loss "
                 + "levels.\n\n"
         }
-        md += "![validation NMAE](validation.png) ([SVG](validation.svg))\n\n"
+        md +=
+            val.series.isEmpty
+            ? "No validation NMAE: the runs held out no validation images (`training.validationFraction: 0`).\n\n"
+            : "![validation NMAE](validation.png) ([SVG](validation.svg))\n\n"
         return md
     }
 

@@ -32,8 +32,16 @@ package final class Predictor {
 
     /// Reads one input file as N x 2 x H x W, unscaled.
     package func readInput(_ path: String) throws -> Tensor {
-        let c = model.config
-        let (channels, size) = (c.inputChannels, c.inputSize)
+        try Self.readInput(path, channels: model.config.inputChannels, size: model.config.inputSize)
+    }
+
+    /// Reads one input file for a model of `channels` x `size` x `size` inputs (`spio validate`
+    /// checks a study's file sets with it before any training).
+    package static func readInput(_ path: String, channels: Int, size: Int) throws -> Tensor {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw FileError(path, "is a folder; a file set lists image files (.npy, .nii, .nii.gz or .png)")
+        }
         let lower = path.lowercased()
         let t: Tensor
         if lower.hasSuffix(".npy") {
@@ -87,7 +95,12 @@ package final class Predictor {
     /// `readInput`, refusing non-finite values (a View Line image is finite; NaN would spread
     /// through every map of the batch).
     package func readFiniteInput(_ path: String) throws -> Tensor {
-        let images = try readInput(path)
+        try Self.readFiniteInput(path, channels: model.config.inputChannels, size: model.config.inputSize)
+    }
+
+    /// `readInput(_:channels:size:)`, refusing non-finite values.
+    package static func readFiniteInput(_ path: String, channels: Int, size: Int) throws -> Tensor {
+        let images = try readInput(path, channels: channels, size: size)
         if let bad = images.array.firstIndex(where: { !$0.isFinite }) {
             throw FileError(
                 path, "holds a non-finite value (\(images.data[bad])) at element \(bad); View Line images are finite")

@@ -22,6 +22,7 @@ package enum TrainingError: Error, CustomStringConvertible {
     case nonFinite(epoch: Int, step: Int, what: String, lastGoodCheckpoint: String?)
     case interrupted(epoch: Int, step: Int, lastGoodCheckpoint: String?)
     case checkpointMismatch(directory: String, reason: String)
+    case tooFewImages(images: Int, validation: Int)
 
     package var description: String {
         func keep(_ p: String?) -> String {
@@ -35,6 +36,9 @@ package enum TrainingError: Error, CustomStringConvertible {
         case let .interrupted(e, s, last):
             return "training interrupted at epoch \(e), step \(s)\(keep(last)); run again to resume"
         case let .checkpointMismatch(d, reason): return "\(d): \(reason)"
+        case let .tooFewImages(n, held):
+            return "\(n) training images with \(held) held out for validation leave fewer than 2 to train on; lower "
+                + "training.validationFraction or simulate more images"
         }
     }
 }
@@ -124,10 +128,16 @@ package final class Trainer {
 
     /// Training then validation split of one set: the last `fraction` (at least one image when
     /// the fraction is positive) is held out.
-    package static func split(_ set: TrainingSet, validationFraction: Double) -> (TrainingSet, TrainingSet?) {
-        let held = validationFraction > 0 ? max(1, Int((Double(set.count) * validationFraction).rounded())) : 0
-        precondition(set.count - held >= 2, "\(set.count) images leave fewer than 2 for training")
+    package static func split(_ set: TrainingSet, validationFraction: Double) throws -> (TrainingSet, TrainingSet?) {
+        let held = heldOut(count: set.count, validationFraction: validationFraction)
+        guard set.count - held >= 2 else { throw TrainingError.tooFewImages(images: set.count, validation: held) }
         return (set.subset(0..<(set.count - held)), held > 0 ? set.subset((set.count - held)..<set.count) : nil)
+    }
+
+    /// How many of `count` images the validation set holds: the last `validationFraction`, at
+    /// least one unless the fraction is 0.
+    package static func heldOut(count: Int, validationFraction: Double) -> Int {
+        validationFraction > 0 ? max(1, Int((Double(count) * validationFraction).rounded())) : 0
     }
 
     /// Batches of one epoch: the shuffled order cut into `batchSize` pieces; a last piece of one

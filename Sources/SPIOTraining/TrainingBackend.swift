@@ -37,7 +37,7 @@ package struct EngineBackend: TrainingBackend {
         let all = try load(job.dataset, "training")
         let (train, val): (TrainingSet, TrainingSet?) =
             try job.validation.map { (all, try load($0, "validation")) }
-            ?? Trainer.split(all, validationFraction: job.training.validationFraction)
+            ?? (try Trainer.split(all, validationFraction: job.training.validationFraction))
         let trainer = Trainer(
             model: job.model, training: job.training, data: train, validation: val,
             checkpointDirectory: checkpoints)

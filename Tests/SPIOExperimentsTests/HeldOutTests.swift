@@ -1,5 +1,6 @@
 import Foundation
 import SPIOCoding
+import SPIOImageIO
 import SPIOPhysics
 import SPIOTensor
 import XCTest
@@ -163,6 +164,8 @@ final class HeldOutTests: ScratchDirectoryTestCase {
         XCTAssertTrue(
             message(head + "    - {name: a, paired: true}").contains("paired is a sweep's"))
         // File sets draw nothing, so their seed is free.
+        try! NPYArray(shape: [2, 32, 32], values: [Float](repeating: 0, count: 2 * 32 * 32)).write(
+            to: dir + "/scan.npy")
         XCTAssertEqual(
             message(
                 """
@@ -170,7 +173,7 @@ final class HeldOutTests: ScratchDirectoryTestCase {
                 model: {preset: tiny}
                 evaluation:
                   sets:
-                    - {name: scan, seed: 7, files: ['\(dir)/study.yaml']}
+                    - {name: scan, seed: 7, files: ['\(dir)/scan.npy']}
                 """), "no error")
     }
 }

@@ -254,6 +254,21 @@ final class RunnerTests: ScratchDirectoryTestCase {
 
     /// Raising `training.epochs` makes a new run that starts from the shorter run's last
     /// checkpoint (which stays as it was) and ends equal to a straight run of that length.
+    /// A study without validation images (validationFraction 0) runs and reports: no validation
+    /// chart, a sentence instead, and the epochs counted from the training losses.
+    func testAStudyWithoutValidationImagesRunsAndReports() throws {
+        let file = study("novalidation", epochs: 1)
+        try String(contentsOfFile: file, encoding: .utf8).replacingOccurrences(
+            of: "learningRate: 0.003}", with: "learningRate: 0.003, validationFraction: 0}"
+        ).write(toFile: file, atomically: true, encoding: .utf8)
+        let (status, text) = try Self.output(["run", file, "--workspace", dir + "/ws", "--report", dir + "/report"])
+        XCTAssertEqual(status, 0, text)
+        let md = try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8)
+        XCTAssertTrue(md.contains("No validation NMAE: the runs held out no validation images"), md)
+        XCTAssertTrue(md.contains("| 1 |  |"), "1 epoch, no validation NMAE:\n\(md)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/report/validation.png"))
+    }
+
     func testMoreEpochsContinueAShorterRun() throws {
         let runner = try Runner(workspace: dir + "/ws")
         var lines: [String] = []

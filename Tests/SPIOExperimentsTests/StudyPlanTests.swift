@@ -182,15 +182,15 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
             ),
             (
                 "model: {preset: tiny}\nsimulation: {imageSize: 32, fovMM: 1e308}\n", [],
-                "study.yaml: simulation: invalid simulation setting: fovMM must be 1 to 1000 mm"
+                "study.yaml:2:13: simulation: invalid simulation setting: fovMM must be 1 to 1000 mm"
             ),
             (
                 "model: {preset: tiny}\nsimulation: {imageSize: 32, field: {b0Tesla: -1}}\n", [],
-                "study.yaml: simulation: invalid simulation setting: field.b0Tesla must be 0.1 to 20 T"
+                "study.yaml:2:13: simulation: invalid simulation setting: field.b0Tesla must be 0.1 to 20 T"
             ),
             (
                 "model: {preset: tiny}\nsimulation: {imageSize: 32, sequence: {lineCount: 9223372036854775807}}\n", [],
-                "study.yaml: simulation: invalid simulation setting: sequence.lineCount"
+                "study.yaml:2:13: simulation: invalid simulation setting: sequence.lineCount"
             ),
             // Grids are counted before they are expanded.
             (
@@ -201,20 +201,21 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
             // Test-set mistakes are found before training.
             (
                 Self.tiny + "\nevaluation: {sets: [{name: scans, files: [no-such-scan.npy]}]}\n", [],
-                "study.yaml: evaluation.sets: test set 'scans': cannot read 'no-such-scan.npy'"
+                "study.yaml:3:42: evaluation.sets: test set 'scans': no file 'no-such-scan.npy' (file paths are relative to the "
+                    + "working directory)"
             ),
             (
                 Self.tiny + "\nevaluation: {sets: [{name: t, samples: 4, interpretability: {images: 9}}]}\n", [],
-                "study.yaml: evaluation.sets: test set 't': interpretability.images is 9 but the set has 4 images"
+                "study.yaml:3:61: evaluation.sets: test set 't': interpretability.images is 9 but the set has 4 images"
             ),
             (
                 Self.tiny + "\nevaluation: {sets: [{name: t, interpretability: {band: 99}}]}\n", [],
-                "study.yaml: evaluation.sets: test set 't': interpretability.band is 99; this model has 4 output "
+                "study.yaml:3:49: evaluation.sets: test set 't': interpretability.band is 99; this model has 4 output "
                     + "channel(s)"
             ),
             (
                 Self.tiny + "\nevaluation: {sets: [{name: t, interpretability: {gradCAM: [bottleneck.99]}}]}\n", [],
-                "study.yaml: evaluation.sets: test set 't': "
+                "study.yaml:3:49: evaluation.sets: test set 't': 'bottleneck.99' is not a layer of this model"
             )
         ]
         for (text, overrides, expected) in cases {
@@ -285,6 +286,17 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
         XCTAssertTrue(
             message(laughs).contains("more than 100000 values once its aliases are expanded"), message(laughs))
         XCTAssertLessThan(Date().timeIntervalSince(start), 10, "refused without expanding")
+        // The same bomb built from mappings (issue 36: 150 s and 2.3 GB before this check).
+        var mappingLaughs = "description: x\nreport:\n  a0: &a0 {x: 1, y: 2}\n"
+        for i in 1...9 {
+            mappingLaughs +=
+                "  a\(i): &a\(i) {" + (0..<10).map { "k\($0): *a\(i - 1)" }.joined(separator: ", ") + "}\n"
+        }
+        let mappingStart = Date()
+        XCTAssertTrue(
+            message(mappingLaughs).contains("more than 100000 values once its aliases are expanded"),
+            message(mappingLaughs))
+        XCTAssertLessThan(Date().timeIntervalSince(mappingStart), 10, "refused without expanding")
         let big = "description: '" + String(repeating: "x", count: 2 << 20) + "'\n"
         XCTAssertTrue(message(big).contains("configuration files are at most 1048576"), message(big))
         let path = (dir as NSString).appendingPathComponent("latin1.yaml")
@@ -302,6 +314,39 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
         for f in try FileManager.default.contentsOfDirectory(atPath: experiments.path) where f.hasSuffix(".yaml") {
             XCTAssertNoThrow(try StudyPlan(path: "experiments/" + f), f)
         }
+    }
+
+    /// What evaluation and training would fail on is refused by planning: file sets that are not
+    /// images of the model's size, and too few images left to train on.
+    func testFileSetsAndTheTrainingSplitAreCheckedBeforeTraining() throws {
+        try FileManager.default.createDirectory(atPath: dir + "/scans", withIntermediateDirectories: true)
+        try NPYArray(shape: [2, 16, 16], values: [Float](repeating: 0, count: 512)).write(to: dir + "/small.npy")
+        try NPYArray(shape: [2, 32, 32], values: [Float](repeating: .nan, count: 2048)).write(to: dir + "/nan.npy")
+        try NPYArray(shape: [2, 32, 32], values: [Float](repeating: 0, count: 2048)).write(to: dir + "/ok.npy")
+        write("notes.yaml", "a: 1\n")
+        func files(_ f: String) -> String {
+            message(Self.tiny + "\nevaluation: {sets: [{name: scans, files: ['\(dir)/\(f)']}]}\n")
+                .replacingOccurrences(of: dir + "/", with: "")
+        }
+        XCTAssertEqual(
+            files("scans"),
+            "study.yaml:3:42: evaluation.sets: test set 'scans': scans: is a folder; a file set lists image files "
+                + "(.npy, .nii, .nii.gz or .png)")
+        XCTAssertEqual(
+            files("notes.yaml"),
+            "study.yaml:3:42: evaluation.sets: test set 'scans': notes.yaml: unsupported input; expected .npy, .nii, "
+                + ".nii.gz or .png")
+        XCTAssertEqual(
+            files("small.npy"),
+            "study.yaml:3:42: evaluation.sets: test set 'scans': small.npy: has shape 2 x 16 x 16 per image; the "
+                + "model expects 2 x 32 x 32")
+        XCTAssertTrue(files("nan.npy").contains("nan.npy: holds a non-finite value"), files("nan.npy"))
+        XCTAssertEqual(files("ok.npy"), "no error")
+        XCTAssertEqual(
+            message(Self.tiny + "\ndata: {samples: 10}\ntraining: {validationFraction: 0.85}\n"),
+            "study.yaml:4:32: training.validationFraction: 10 images with 9 held out for validation leave fewer "
+                + "than 2 to train on; lower it or raise data.samples")
+        XCTAssertEqual(message(Self.tiny + "\ndata: {samples: 10}\ntraining: {validationFraction: 0.75}\n"), "no error")
     }
 
     /// The noise-free SNR stays writable as inf, and a study may name its kernels.

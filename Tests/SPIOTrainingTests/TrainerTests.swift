@@ -35,7 +35,7 @@ final class TrainerTests: XCTestCase {
     }
 
     func testTinyDeepSPIOLearnsSimulatedImages() throws {
-        let (train, val) = Trainer.split(try Self.simulated(320), validationFraction: 0.1)
+        let (train, val) = try Trainer.split(try Self.simulated(320), validationFraction: 0.1)
         let trainer = Trainer(
             model: .preset("tiny")!, training: tinyTraining(epochs: 12), data: train, validation: val,
             checkpointDirectory: nil)
@@ -79,7 +79,7 @@ final class TrainerTests: XCTestCase {
                 let v = x.data[s * 2 * size * size + p]; c.data[s * size * size + p] = v > 0.3 ? 4 * v : 0
             }
         }
-        let (train, val) = Trainer.split(
+        let (train, val) = try Trainer.split(
             TrainingSet(scaledInputs: x, concentration: c), validationFraction: 32.0 / Double(n))
         // DeepSPIO tiny squeezes 32 x 32 through a 2 x 2 bottleneck; the U-Net style skips carry the
         // positions, so this variant learns in seconds while still predicting wavelet bands.
@@ -97,7 +97,7 @@ final class TrainerTests: XCTestCase {
     /// An uninterrupted run and a run stopped in the middle of epoch 2 then resumed by a new
     /// trainer end with bitwise equal weights, buffers and histories.
     func testResumeAfterInterruptionIsExact() throws {
-        let (train, val) = Trainer.split(try Self.simulated(80), validationFraction: 0.2)
+        let (train, val) = try Trainer.split(try Self.simulated(80), validationFraction: 0.2)
         let config = tinyTraining(epochs: 3)
         let whole = Trainer(
             model: .preset("tiny")!, training: config, data: train, validation: val,
@@ -150,7 +150,7 @@ final class TrainerTests: XCTestCase {
 
     /// A NaN in the data at epoch 2 stops the run with a message; epoch 1's checkpoint survives.
     func testNaNStopsTheRunAndKeepsTheLastGoodCheckpoint() throws {
-        let (train, val) = Trainer.split(try Self.simulated(80), validationFraction: 0.2)
+        let (train, val) = try Trainer.split(try Self.simulated(80), validationFraction: 0.2)
         let dir = temporaryDirectory()
         let trainer = Trainer(
             model: .preset("tiny")!, training: tinyTraining(epochs: 3), data: train, validation: val,
@@ -171,7 +171,7 @@ final class TrainerTests: XCTestCase {
 
     /// One epoch on 1 and on 2 threads: bitwise equal weights.
     func testTrainingIsIdenticalOnOneAndTwoThreads() throws {
-        let (train, _) = Trainer.split(try Self.simulated(80), validationFraction: 0)
+        let (train, _) = try Trainer.split(try Self.simulated(80), validationFraction: 0)
         func weights(threads: Int) throws -> [[Float]] {
             let saved = Engine.threadCount
             Engine.setThreadCount(threads)
