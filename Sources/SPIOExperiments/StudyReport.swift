@@ -101,7 +101,15 @@ package struct StudyReport {
         let (storedDescription, config) = try reportConfig()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         StalePartialFiles.remove(in: directory)
-        var out = ReportFiles(directory: directory)
+        let manifest = OutputManifest(directory: directory, name: ReportFiles.manifestName, owner: "study \(study)")
+        try manifest.checkWritable([])
+        // Rendered into a staging folder first: which files a report has is known only at its end,
+        // and none may replace a file of the user's or of another study's report.
+        let staging = StalePartialFiles.name(for: (directory as NSString).appendingPathComponent(".rendering"))
+        try? FileManager.default.removeItem(atPath: staging)
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        var out = ReportFiles(directory: staging)
 
         var md = "# Study `\(study)`\n\n"
         let description =
@@ -130,8 +138,14 @@ package struct StudyReport {
             "Data: " + out.files.filter { $0.hasSuffix(".csv") }.map { "[\($0)](\($0))" }.joined(separator: ", ")
             + ".\n"
         try md.write(toFile: out.path("report.md"), atomically: true, encoding: .utf8)
-        try out.replaceManifest(written: ["report.md"] + out.files)
-        return [out.path("report.md")] + out.files.map(out.path)
+        let names = ["report.md"] + out.files
+        try manifest.checkWritable(names)
+        for name in names {
+            try? FileManager.default.removeItem(atPath: manifest.path(name))
+            try FileManager.default.moveItem(atPath: out.path(name), toPath: manifest.path(name))
+        }
+        try manifest.record(names, replacing: true)
+        return names.map(manifest.path)
     }
 
     // MARK: metrics beside NMAE
@@ -526,20 +540,10 @@ struct ReportFiles {
 
     func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
-    /// The list of files the last rendering wrote into its folder, one name per line.
+    /// The `OutputManifest` of a report folder: the study, and the files the last rendering wrote
+    /// (files it no longer writes, such as a panel of a run gone from the study, are removed; files
+    /// the report never wrote are never touched).
     static let manifestName = ".report-files"
-
-    /// Removes the files the previous rendering listed and this one did not write (an example panel
-    /// of a run no longer in the study, named after its run ID), then lists this rendering's files.
-    /// Files the report never wrote are never touched.
-    func replaceManifest(written: [String]) throws {
-        let manifest = path(Self.manifestName), keep = Set(written)
-        let previous = (try? String(contentsOfFile: manifest, encoding: .utf8))?.split(separator: "\n") ?? []
-        for name in previous.map(String.init) where !keep.contains(name) && !name.contains("/") && name != ".." {
-            try? FileManager.default.removeItem(atPath: path(name))
-        }
-        try (written.joined(separator: "\n") + "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
-    }
 
     mutating func csv(_ name: String, _ rows: [[String]]) throws {
         try StudyReport.writeCSV(rows, to: path(name)); files.append(name)

@@ -136,6 +136,12 @@ package final class Predictor {
                 )
             }
         }
+        // Only files an earlier prediction by this model wrote here may be replaced: never the
+        // user's own scan.npy beside scan.nii, nor another model's maps.
+        let manifest = OutputManifest(
+            directory: directory, name: ".predict-files", owner: "spio predict with \(Self.resolved(checkpointPath))")
+        let names = outputs.flatMap { [$0.npy, $0.png] }.map { ($0 as NSString).lastPathComponent }
+        try manifest.checkWritable(names)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var written: [String] = []
         for o in outputs {
@@ -157,6 +163,7 @@ package final class Predictor {
             }
             try ImageGrid(row: panels).writePNG(to: o.png)
             written += [o.npy, o.png]
+            try manifest.record(written.map { ($0 as NSString).lastPathComponent }, replacing: false)
         }
         return written
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import SPIOImageIO
 import SPIOExperiments
 import SPIOKernels
 import SPIOTensor
@@ -299,6 +300,14 @@ struct Compare: ParsableCommand {
                     "none of runs \(ids.map(String.init).joined(separator: ", ")) has a finished evaluation "
                         + "with NMAE to plot")
             }
+            // Only a plot an earlier `spio compare --plot` wrote there may be replaced.
+            let folder = (plot as NSString).deletingLastPathComponent
+            let manifest = OutputManifest(
+                directory: folder.isEmpty ? "." : folder, name: ".compare-plots", owner: "spio compare --plot")
+            let base = (plot as NSString).lastPathComponent
+            try manifest.checkWritable([base + ".svg", base + ".png"])
+            try FileManager.default.createDirectory(atPath: manifest.directory, withIntermediateDirectories: true)
+            try manifest.record([base + ".svg", base + ".png"], replacing: false)
             for f in try ComparisonPlot.chart(entries).write(to: plot) {
                 progress(
                     "plot: " + ((plot as NSString).deletingLastPathComponent as NSString).appendingPathComponent(f))

@@ -1,6 +1,7 @@
 import SPIOConfig
 import ArgumentParser
 import Foundation
+import SPIOImageIO
 import SPIOBench
 import SPIOKernels
 import SPIONetworks
@@ -77,6 +78,7 @@ struct Simulate: ParsableCommand {
                     + "\(SimulatedDataset.contentHash(config: sim, count: count).prefix(16))")
             return
         }
+        try checkOutputFolder()
         let start = Date()
         var last = Date()
         let dataset = try SimulatedDataset.generate(config: sim, count: count, keepField: saveField) { done in
@@ -91,5 +93,28 @@ struct Simulate: ParsableCommand {
             "wrote \(count) samples (\(sim.imageSize) x \(sim.imageSize)) to \(out); content hash "
                 + "\(SimulatedDataset.contentHash(config: sim, count: count).prefix(16))"
         )
+    }
+
+    /// Before any work: `--out` may be new, empty, or a dataset folder `spio simulate` wrote (its
+    /// manifest.json a dataset manifest); a folder of the user's files with the names a dataset
+    /// writes is refused, so nothing of the user's is replaced.
+    func checkOutputFolder() throws {
+        let fm = FileManager.default
+        func path(_ name: String) -> String { (out as NSString).appendingPathComponent(name) }
+        guard let names = try? fm.contentsOfDirectory(atPath: out), !names.isEmpty else { return }
+        if let data = fm.contents(atPath: path("manifest.json")),
+            (try? JSONDecoder().decode(DatasetManifest.self, from: data)) != nil
+        {
+            return
+        }
+        let ours = ["images.npy", "concentration.npy", "field.npy", "manifest.json"]
+        let clashes = names.filter { ours.contains($0) || ($0.hasPrefix("preview-") && $0.hasSuffix(".png")) }.sorted()
+        guard clashes.isEmpty else {
+            throw FileError(
+                out,
+                "holds \(clashes.prefix(3).joined(separator: ", "))\(clashes.count > 3 ? ", ..." : ""), and is not a "
+                    + "dataset folder spio simulate wrote (no dataset manifest.json); choose another --out (nothing was "
+                    + "written)")
+        }
     }
 }

@@ -232,7 +232,7 @@ final class RunnerTests: ScratchDirectoryTestCase {
         // removed; a file the report never wrote stays.
         let manifest = dir + "/again/.report-files"
         let listed = try String(contentsOfFile: manifest, encoding: .utf8)
-        XCTAssertTrue(listed.hasPrefix("report.md\n") && listed.contains("runs.csv\n"), listed)
+        XCTAssertTrue(listed.hasPrefix("# owner: study reported\nreport.md\n") && listed.contains("runs.csv\n"), listed)
         try (listed + "examples-run999-test.png\n").write(toFile: manifest, atomically: true, encoding: .utf8)
         for name in ["examples-run999-test.png", "notes.txt"] {
             FileManager.default.createFile(atPath: dir + "/again/" + name, contents: Data("x".utf8))
@@ -250,10 +250,53 @@ final class RunnerTests: ScratchDirectoryTestCase {
             audit.lines.filter { !$0.equal }.map { "\($0.run) \($0.key) \($0.maxDifference)" }.joined(separator: "; "))
         XCTAssertTrue(audit.lines.contains { $0.key == "train.loss" && $0.values == 12 })
         XCTAssertTrue(audit.lines.contains { $0.key == "nmae.mean" })
+
+        // Outputs never replace a file spio did not write there (nothing is written at all).
+        let fm = FileManager.default
+        func userFile(_ path: String) throws {
+            try fm.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try "the user's".write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        func refused(_ args: [String], _ text: String, keeps path: String) throws {
+            let (status, out) = try Self.output(args)
+            XCTAssertNotEqual(status, 0, args.joined(separator: " "))
+            XCTAssertTrue(out.contains(text), out)
+            XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "the user's", path)
+        }
+        try userFile(dir + "/mine/report.md")
+        try refused(
+            ["report", "reported", "--workspace", ws, "--out", dir + "/mine"],
+            "already holds report.md, which spio did not write here", keeps: dir + "/mine/report.md")
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir + "/mine"), ["report.md"], "no partial left behind")
+        try spio(["run", study("other", epochs: 1), "--workspace", ws, "--report", "none"])
+        try userFile(dir + "/again/notes2.txt")
+        let (status, out) = try Self.output(["report", "other", "--workspace", ws, "--out", dir + "/again"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(out.contains("holds the files of study reported"), out)
+        XCTAssertTrue(fm.fileExists(atPath: dir + "/again/runs.csv"), "study reported's files untouched")
+        // spio predict into a folder holding the user's scan.png (as beside a scan.nii).
+        let model = try XCTUnwrap(store.artifacts(train.id!).first { $0.name == "model.safetensors" }).path
+        try NPYArray(shape: [2, 32, 32], values: [Float](repeating: 0.5, count: 2048)).write(
+            to: dir + "/scans/scan.npy")
+        try userFile(dir + "/maps/scan.png")
+        try refused(
+            ["predict", "--model", model, dir + "/scans/scan.npy", "--out", dir + "/maps"],
+            "already holds scan.png, which spio did not write here", keeps: dir + "/maps/scan.png")
+        try fm.removeItem(atPath: dir + "/maps/scan.png")
+        try spio(["predict", "--model", model, dir + "/scans/scan.npy", "--out", dir + "/maps"])
+        try spio(["predict", "--model", model, dir + "/scans/scan.npy", "--out", dir + "/maps"])
+        // spio compare --plot and spio simulate --out.
+        try userFile(dir + "/plots/bars.png")
+        try refused(
+            ["compare", String(train.id!), String(train.id!), "--workspace", ws, "--plot", dir + "/plots/bars"],
+            "already holds bars.png", keeps: dir + "/plots/bars.png")
+        try userFile(dir + "/data/images.npy")
+        try refused(
+            ["simulate", file, "--count", "2", "--out", dir + "/data"], "is not a dataset folder spio simulate wrote",
+            keeps: dir + "/data/images.npy")
     }
 
-    /// Raising `training.epochs` makes a new run that starts from the shorter run's last
-    /// checkpoint (which stays as it was) and ends equal to a straight run of that length.
     /// A study without validation images (validationFraction 0) runs and reports: no validation
     /// chart, a sentence instead, and the epochs counted from the training losses.
     func testAStudyWithoutValidationImagesRunsAndReports() throws {
@@ -269,6 +312,8 @@ final class RunnerTests: ScratchDirectoryTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/report/validation.png"))
     }
 
+    /// Raising `training.epochs` makes a new run that starts from the shorter run's last
+    /// checkpoint (which stays as it was) and ends equal to a straight run of that length.
     func testMoreEpochsContinueAShorterRun() throws {
         let runner = try Runner(workspace: dir + "/ws")
         var lines: [String] = []
