@@ -66,6 +66,9 @@ package struct ConfigTree {
         return (entry.mapping?[key]?.mark ?? entry.mark).map { ($0.line, $0.column) }
     }
 
+    /// The text of the scalar at a dotted path as written (quoted or not), if there is one.
+    package func scalarText(at path: String) -> String? { node(at: path)?.scalar?.string }
+
     /// The node at a dotted path, if present.
     func node(at path: String) -> Node? {
         var node: Node? = root

@@ -67,7 +67,10 @@ package struct Audit {
         guard original.kind == .train, original.status == .finished else {
             throw AuditError.notAuditable(runID, original.kind, original.status)
         }
-        let config = try JSONDecoder().decode(RunConfig.self, from: Data(original.configJSON.utf8))
+        let config: RunConfig
+        do { config = try JSONDecoder().decode(RunConfig.self, from: Data(original.configJSON.utf8)) } catch {
+            throw AuditError.damagedConfiguration(original.id!, AuditError.reason(error))
+        }
         let originalEvaluations = try store.runs(study: original.study, kind: .evaluate).filter {
             $0.parentID == original.id && $0.status == .finished
         }
@@ -117,12 +120,35 @@ package struct Audit {
 }
 
 package enum AuditError: Error, CustomStringConvertible {
-    case noSuchRun(Int64), notAuditable(Int64, RunKind, RunStatus)
+    case noSuchRun(Int64), notAuditable(Int64, RunKind, RunStatus), damagedConfiguration(Int64, String)
     package var description: String {
         switch self {
+        case let .damagedConfiguration(id, why):
+            return "run \(id): its stored configuration (runs.config_json) is not a run configuration (\(why)); the "
+                + "store was edited or is damaged, so the run cannot be re-run from it"
         case let .noSuchRun(id): return "no run \(id) in the store"
         case let .notAuditable(id, kind, status):
             return "run \(id) is a \(status) \(kind) run; audit re-runs finished training runs (or their evaluations)"
+        }
+    }
+
+    /// A decoding failure in words: where in the JSON, and what (Foundation's own text says only
+    /// that "the data isn't in the correct format").
+    static func reason(_ error: Error) -> String {
+        guard let e = error as? DecodingError else { return "\(error)" }
+        func at(_ c: DecodingError.Context) -> String {
+            let path = c.codingPath.map(\.stringValue).joined(separator: ".")
+            let under =
+                (c.underlyingError as NSError?).map {
+                    ": " + ($0.userInfo[NSDebugDescriptionErrorKey] as? String ?? "\($0)")
+                } ?? ""
+            return (path.isEmpty ? "" : "at \(path): ") + c.debugDescription + under
+        }
+        switch e {
+        case let .dataCorrupted(c): return at(c)
+        case let .keyNotFound(key, c): return "no '\(key.stringValue)', " + at(c)
+        case let .typeMismatch(_, c), let .valueNotFound(_, c): return at(c)
+        @unknown default: return "\(e)"
         }
     }
 }

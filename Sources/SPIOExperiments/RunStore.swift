@@ -91,7 +91,10 @@ package final class RunStore {
         switch access {
         case .readWrite: try Self.migrator.migrate(db)
         case .readOnly, .snapshot:
-            if applied.isEmpty { throw RunStoreError.empty(path) }
+            if applied.isEmpty {
+                try Self.checkNotForeign(path)
+                throw RunStoreError.empty(path)
+            }
             if let missing = known.first(where: { !applied.contains($0) }) {
                 throw RunStoreError.olderSchema(path, missing)
             }
@@ -114,6 +117,7 @@ package final class RunStore {
     /// the lock once the migrations have run.
     private static func openForWriting(_ path: String) throws -> (any DatabaseWriter, Int32) {
         try checkKinds(path)
+        try checkNotForeign(path)
         let folder = (path as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -159,6 +163,23 @@ package final class RunStore {
         if writable || shm { return try DatabasePool(path: path, configuration: config) }
         if FileManager.default.fileExists(atPath: path + "-wal") { throw RunStoreError.unreadableWAL(path) }
         return try openImmutable(path)
+    }
+
+    /// Refuses a file at the store's path that is not a run store: not SQLite at all, or another
+    /// application's database (tables, but not this store's). Read without writing anything:
+    /// opening it for writing would switch it to WAL and add the migrations' tables.
+    static func checkNotForeign(_ path: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return }
+        let header = handle.readData(ofLength: 16)
+        try? handle.close()
+        if header.isEmpty { return }
+        guard header == Data("SQLite format 3\0".utf8) else { throw RunStoreError.foreign(path, "not an SQLite file") }
+        let tables = try openImmutable(path).read {
+            try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        }
+        if tables.isEmpty || (tables.contains("grdb_migrations") && tables.contains("runs")) { return }
+        let shown = tables.prefix(4).joined(separator: ", ") + (tables.count > 4 ? ", ..." : "")
+        throw RunStoreError.foreign(path, "an SQLite database with the tables \(shown)")
     }
 
     /// A file that no process changes any more, read without locks or a `-shm` index.
@@ -678,9 +699,12 @@ package final class RunStore {
 package enum RunStoreError: Error, CustomStringConvertible {
     case cannotLock(String, String), newerSchema(String, String, String), olderSchema(String, String)
     case missing(String), empty(String), readOnly(String, String), notAFolder(String), storeIsAFolder(String)
-    case cannotCreate(String, String), unreadableWAL(String)
+    case cannotCreate(String, String), unreadableWAL(String), foreign(String, String)
     package var description: String {
         switch self {
+        case let .foreign(path, what):
+            return "\(path): not a DeepSPIO-Lab run store (\(what)); it was left untouched: move it, or give another "
+                + "--workspace"
         case let .cannotLock(path, reason): return "\(path): cannot open the store's lock file: \(reason)"
         case let .olderSchema(path, missing):
             return "\(path): written by an older DeepSPIO-Lab (no schema migration '\(missing)'); "

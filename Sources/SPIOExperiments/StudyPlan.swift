@@ -50,6 +50,14 @@ package struct StudyPlan {
         let head = try studyTree.restricted(to: ["study", "description", "presets", "kernel"]).decode(StudyHead.self)
         kernel = head.kernel
         slurm = studyTree.contains("slurm") ? try studyTree.decode(SlurmOptions.self, key: "slurm") : SlurmOptions()
+        // A quoted '~' or 'null' is text the YAML decoder still reads as no value: say so rather than
+        // fall back to the file name.
+        if head.study == nil, let written = studyTree.scalarText(at: "study") {
+            let at = studyTree.position(of: "study")
+            throw ConfigError(
+                file: path, line: at?.line, column: at?.column, keyPath: "study",
+                message: "'\(written)' is not a study name; write a name, or delete the key for the file's name")
+        }
         study = head.study ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         if let why = Self.unsafeStudyName(study) {
             let at = studyTree.position(of: "study")

@@ -12,6 +12,15 @@ package enum WorkspaceFault {
     /// The translated text of a SQLite or Foundation file fault; nil for any other error.
     package static func translated(_ error: Error) -> String? {
         if let e = error as? DatabaseError { return describe(e) }
+        if error is RowDecodingError {
+            // GRDB's text dumps the whole row; keep what it could not read and the column.
+            let text = "\(error)"
+            let what = text.components(separatedBy: " - ").first ?? text
+            let column = text.components(separatedBy: "column: \"").dropFirst().first?
+                .components(separatedBy: "\"").first
+            return "the run store (runs.sqlite): \(what)\(column.map { " in column \($0)" } ?? ""); this version "
+                + "cannot read that row: the store was edited by hand, is damaged or was written by another version"
+        }
         let domain = (error as NSError).domain
         guard domain == NSCocoaErrorDomain || domain == NSPOSIXErrorDomain else { return nil }
         return (FileFault.path(error).map { $0 + ": " } ?? "") + FileFault.reason(error)

@@ -26,8 +26,8 @@ struct Demo: ParsableCommand {
     func run() throws {
         try kernelOptions.apply()
         Engine.setThreadCount(threads)
-        let root = URL(
-            fileURLWithPath: workspace ?? ProcessInfo.processInfo.environment["SPIO_WORKSPACE"] ?? "spio-runs")
+        try WorkspaceOptions.check(workspace)
+        let root = URL(fileURLWithPath: WorkspaceOptions.folder(workspace))
         let dir = root.appendingPathComponent("demo")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let config = ModelConfig.preset("tiny")!

@@ -15,7 +15,22 @@ struct WorkspaceOptions: ParsableArguments {
     )
     var workspace: String?
 
-    var path: String { workspace ?? ProcessInfo.processInfo.environment["SPIO_WORKSPACE"] ?? "spio-runs" }
+    var path: String { Self.folder(workspace) }
+
+    /// The workspace folder: the option, else $SPIO_WORKSPACE, else ./spio-runs.
+    static func folder(_ option: String?) -> String {
+        option ?? ProcessInfo.processInfo.environment["SPIO_WORKSPACE"] ?? "spio-runs"
+    }
+
+    /// An empty name is refused rather than read as the current folder or as "".
+    static func check(_ option: String?) throws {
+        if option?.isEmpty == true { throw ValidationError("--workspace is empty; name a folder") }
+        if option == nil, ProcessInfo.processInfo.environment["SPIO_WORKSPACE"]?.isEmpty == true {
+            throw ValidationError("SPIO_WORKSPACE is set but empty; unset it (for ./spio-runs) or name a folder")
+        }
+    }
+
+    func validate() throws { try Self.check(workspace) }
     var storePath: String { (path as NSString).appendingPathComponent("runs.sqlite") }
     /// The store for commands that write (run, audit).
     func store() throws -> RunStore { try RunStore(path: storePath) }

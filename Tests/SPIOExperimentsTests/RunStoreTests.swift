@@ -74,6 +74,44 @@ final class RunStoreTests: ScratchDirectoryTestCase {
     }
 
     /// A store written by a newer version is refused with a message, not misread.
+    /// Another application's SQLite file, or a file that is not SQLite, named runs.sqlite is
+    /// refused byte for byte untouched (opening it for writing would switch it to WAL and add
+    /// tables); an unknown status written by hand is named, not dumped as a GRDB row.
+    func testForeignFilesAreRefusedUntouched() throws {
+        let foreign = dir + "/foreign/runs.sqlite"
+        try FileManager.default.createDirectory(atPath: dir + "/foreign", withIntermediateDirectories: true)
+        try DatabaseQueue(path: foreign).write {
+            try $0.execute(sql: "CREATE TABLE notes(a); INSERT INTO notes VALUES (1)")
+        }
+        let before = try Data(contentsOf: URL(fileURLWithPath: foreign))
+        for access in [RunStore.Access.readWrite, .readOnly] {
+            XCTAssertThrowsError(try RunStore(path: foreign, access: access)) {
+                XCTAssertEqual(
+                    "\($0)",
+                    "\(foreign): not a DeepSPIO-Lab run store (an SQLite database with the tables notes); it was left "
+                        + "untouched: move it, or give another --workspace")
+            }
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: foreign)), before)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/foreign"), ["runs.sqlite"])
+        try "notes\n".write(toFile: foreign, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try RunStore(path: foreign)) { XCTAssertTrue("\($0)".contains("(not an SQLite file)")) }
+
+        let store = try RunStore(path: dir + "/runs.sqlite")
+        let run = try store.start(
+            study: "s", name: "n", kind: .train, hash: "h", configJSON: "{}", directory: dir, parentID: nil)
+        try DatabaseQueue(path: dir + "/runs.sqlite").write {
+            try $0.execute(sql: "UPDATE runs SET status = 'weird' WHERE id = ?", arguments: [run.id!])
+        }
+        XCTAssertThrowsError(try store.runs()) {
+            XCTAssertEqual(
+                WorkspaceFault.describe($0),
+                "the run store (runs.sqlite): could not decode RunStatus from database value \"weird\" in column "
+                    + "status; this version cannot read that row: the store was edited by hand, is damaged or was "
+                    + "written by another version")
+        }
+    }
+
     func testNewerStoreIsRefused() throws {
         _ = try RunStore(path: dir + "/runs.sqlite")
         let raw = try DatabaseQueue(path: dir + "/runs.sqlite")

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import XCTest
 @testable import SPIOExperiments
 @testable import SPIOImageIO
@@ -250,6 +251,23 @@ final class RunnerTests: ScratchDirectoryTestCase {
             audit.lines.filter { !$0.equal }.map { "\($0.run) \($0.key) \($0.maxDifference)" }.joined(separator: "; "))
         XCTAssertTrue(audit.lines.contains { $0.key == "train.loss" && $0.values == 12 })
         XCTAssertTrue(audit.lines.contains { $0.key == "nmae.mean" })
+        // An empty workspace name is refused; a damaged stored configuration is named, not Foundation's text.
+        var environment = ProcessInfo.processInfo.environment
+        environment["SPIO_WORKSPACE"] = ""
+        let empty = try Self.output(["runs"], environment: environment)
+        XCTAssertTrue(empty.text.contains("SPIO_WORKSPACE is set but empty"), empty.text)
+        XCTAssertTrue(try Self.output(["runs", "--workspace", ""]).text.contains("--workspace is empty"))
+        try FileManager.default.copyItem(atPath: ws + "/runs.sqlite", toPath: dir + "/damaged.sqlite")
+        try DatabaseQueue(path: dir + "/damaged.sqlite").write {
+            try $0.execute(sql: "UPDATE runs SET config_json = '{not json' WHERE id = ?", arguments: [train.id!])
+        }
+        let damaged = try RunStore(path: dir + "/damaged.sqlite", workspace: ws)
+        XCTAssertThrowsError(try Audit(store: damaged, runID: train.id!, scratch: dir + "/audit2")) {
+            XCTAssertTrue(
+                "\($0)".hasPrefix(
+                    "run \(train.id!): its stored configuration (runs.config_json) is not a run configuration"),
+                "\($0)")
+        }
 
         // Outputs never replace a file spio did not write there (nothing is written at all).
         let fm = FileManager.default

@@ -198,6 +198,8 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
                     + (1...9).map { "training.k\($0): [0,1,2,3,4,5,6,7,8,9]" }.joined(separator: ", ") + "}\n", [],
                 "study.yaml:3:7: grid: expands to more than 1000 runs"
             ),
+            // A quoted '~' is still no name (the decoder reads it as null): refused, not the file's name.
+            ("study: '~'\n" + Self.tiny, [], "study.yaml:1:8: study: '~' is not a study name"),
             // Test-set mistakes are found before training.
             (
                 Self.tiny + "\nevaluation: {sets: [{name: scans, files: [no-such-scan.npy]}]}\n", [],
