@@ -72,7 +72,9 @@ package struct StudyPlan {
         try composition.compose(presets: head.presets, overrides: overrides) { point in
             var config = try point.tree.decode(RunConfig.self)
             for note in config.resolveAnatomyFiles() where !anatomyNotes.contains(note) { anatomyNotes.append(note) }
-            try Self.check(config, file: path, study: studyTree)
+            try Self.check(
+                config, file: path, study: studyTree,
+                overridden: Set(overrides.map { String($0.prefix { $0 != "=" }) }))
             let label = point.values.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
             runs.append(
                 PlannedRun(
@@ -176,9 +178,15 @@ package struct StudyPlan {
     }
 
     /// Cross-block checks beyond types.
-    static func check(_ c: RunConfig, file: String, study: ConfigTree? = nil) throws {
+    static func check(
+        _ c: RunConfig, file: String, study: ConfigTree? = nil, overridden: Set<String> = []
+    ) throws {
         func fail(_ path: String, _ message: String) -> ConfigError {
-            // Where the study file wrote the key, if it did (a preset's or a default's has no line).
+            // Where the value came from: a --set override, or the study file's line (a preset's or a
+            // default's has none).
+            if overridden.contains(path) {
+                return ConfigError(file: "--set", line: nil, column: nil, keyPath: path, message: message)
+            }
             let at = study?.position(of: path)
             return ConfigError(file: file, line: at?.line, column: at?.column, keyPath: path, message: message)
         }
@@ -200,6 +208,21 @@ package struct StudyPlan {
                 "\(c.data.samples) images with \(held) held out for validation leave fewer than 2 to train on; lower it "
                     + "or raise data.samples")
         }
+        // Sizes the machine cannot hold are refused now, with the way out, not hours in.
+        let n = c.simulation.imageSize
+        if c.data.shardSamples == nil,
+            let p = DatasetFootprint.problem(imageSize: n, count: c.data.samples, copies: 1, doing: "simulating")
+        {
+            throw fail("data.samples", p + "; set data.shardSamples to simulate in shards that fit, or lower it")
+        }
+        if c.training.backend == .swift,
+            let p = DatasetFootprint.problem(imageSize: n, count: c.data.samples, copies: 2, doing: "training on")
+        {
+            throw fail(
+                "data.samples",
+                p + " (the engine reads the whole set, and copies it once to split off validation); lower it, or train "
+                    + "with training.backend: torch, which maps the set from disk")
+        }
         if c.simulation.imageSize != c.model.inputSize {
             throw fail(
                 "model.inputSize",
@@ -219,6 +242,12 @@ package struct StudyPlan {
         // Test-set mistakes are found now, not after hours of training.
         for s in c.evaluation.sets {
             do { try s.simulation.validate() } catch { throw failSet(s, "simulation", ": \(error)") }
+            if s.files.isEmpty,
+                let p = DatasetFootprint.problem(
+                    imageSize: s.simulation.imageSize, count: s.samples, copies: 2, doing: "evaluating")
+            {
+                throw failSet(s, "samples", ": \(p); lower samples, or split the set into several")
+            }
             for f in s.files {
                 guard FileManager.default.fileExists(atPath: f) else {
                     throw failSet(s, "files", ": no file '\(f)' (file paths are relative to the working directory)")

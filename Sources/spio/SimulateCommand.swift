@@ -63,6 +63,7 @@ struct Simulate: ParsableCommand {
         if let seed { sim.seed = seed }
         do { try sim.validate() } catch { throw ValidationError("\(config): \(error)") }
         Engine.setThreadCount(threads)
+        let shards = try plannedShards(imageSize: sim.imageSize)
         if let (n, indices) = oneShard.map({ ($0.1, [$0.0]) }) ?? shards.map({ ($0, Array(0..<$0)) }) {
             let start = Date()
             var last = Date.distantPast
@@ -93,6 +94,49 @@ struct Simulate: ParsableCommand {
             "wrote \(count) samples (\(sim.imageSize) x \(sim.imageSize)) to \(out); content hash "
                 + "\(SimulatedDataset.contentHash(config: sim, count: count).prefix(16))"
         )
+    }
+
+    /// Before any work: what the set takes on disk and in memory. A set too large to hold is
+    /// written as shards (as with --shards) rather than allocated; too little disk, shards still too
+    /// large, or a count whose size overflows are refused.
+    func plannedShards(imageSize n: Int) throws -> Int? {
+        let budget = DatasetFootprint.budgetBytes
+        guard let total = DatasetFootprint.bytes(imageSize: n, count: count, keepField: saveField) else {
+            throw FileError(out, "--count \(count) at \(n) x \(n) is more bytes than a 64-bit size can count")
+        }
+        let parts = oneShard?.1 ?? shards ?? 1
+        var folder = (out as NSString).standardizingPath
+        while !FileManager.default.fileExists(atPath: folder), folder != "/", !folder.isEmpty {
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+        let written = oneShard == nil ? total : total / parts
+        if let free = (try? FileManager.default.attributesOfFileSystem(forPath: folder.isEmpty ? "." : folder))?[
+            .systemFreeSize] as? Int, written > free
+        {
+            throw FileError(
+                out,
+                "--count \(count) at \(n) x \(n) writes \(DatasetFootprint.text(written)); the file system has "
+                    + "\(DatasetFootprint.text(free)) free")
+        }
+        let fewest = Int((Double(total) / Double(budget)).rounded(.up))
+        if oneShard != nil || shards != nil {
+            guard total / parts <= budget else {
+                throw FileError(
+                    out,
+                    "\(parts) shards of \(count) images at \(n) x \(n) hold \(DatasetFootprint.text(total / parts)) "
+                        + "each in memory; this machine has \(DatasetFootprint.text(DatasetFootprint.memoryBytes)): use "
+                        + "at least \(fewest) shards")
+            }
+            return shards
+        }
+        guard let planned = DatasetFootprint.automaticShards(bytes: total, count: count, budget: budget) else {
+            return nil
+        }
+        progress(
+            "\(count) images hold \(DatasetFootprint.text(total)) and this machine has "
+                + "\(DatasetFootprint.text(DatasetFootprint.memoryBytes)): writing them as \(planned) shards (as "
+                + "--shards \(planned))")
+        return planned
     }
 
     /// Before any work: `--out` may be new, empty, or a dataset folder `spio simulate` wrote (its

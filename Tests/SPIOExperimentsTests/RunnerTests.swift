@@ -309,6 +309,16 @@ final class RunnerTests: ScratchDirectoryTestCase {
         try refused(
             ["compare", String(train.id!), String(train.id!), "--workspace", ws, "--plot", dir + "/plots/bars"],
             "already holds bars.png", keeps: dir + "/plots/bars.png")
+        // Counts whose size overflows, or that the disk cannot take, are refused before any work.
+        for (count, text) in [
+            ("9223372036854775807", "is more bytes than a 64-bit size can count"),
+            ("1000000000000", "the file system has")
+        ] {
+            let r = try Self.output(["simulate", file, "--count", count, "--out", dir + "/never"])
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.text.contains(text), r.text)
+            XCTAssertFalse(fm.fileExists(atPath: dir + "/never"))
+        }
         try userFile(dir + "/data/images.npy")
         try refused(
             ["simulate", file, "--count", "2", "--out", dir + "/data"], "is not a dataset folder spio simulate wrote",

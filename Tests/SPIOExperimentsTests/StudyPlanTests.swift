@@ -351,6 +351,29 @@ final class StudyPlanTests: ScratchDirectoryTestCase {
         XCTAssertEqual(message(Self.tiny + "\ndata: {samples: 10}\ntraining: {validationFraction: 0.75}\n"), "no error")
     }
 
+    /// Sizes a study accepts but the machine cannot hold are refused when planning, with the bytes
+    /// and the way out (issue 36: 10^7 samples aborted on an 82 GB allocation, leaving a run
+    /// `running`; a test set of 10^6 images at 1024 x 1024 aborted after training).
+    func testSizesTheMachineCannotHoldAreRefusedBeforeAnyWork() {
+        // Sizes past any machine's memory (125.8 TB), so the refusal does not depend on the host.
+        let big = "simulation: {imageSize: 1024}\nmodel: {preset: tiny, inputSize: 1024}\n"
+        let huge = message(big + "data: {samples: 10000000}\n")
+        XCTAssertTrue(
+            huge.hasPrefix(
+                "study.yaml:3:17: data.samples: simulating 10000000 images of 1024 x 1024 holds 125.8 TB in memory")
+                && huge.hasSuffix("set data.shardSamples to simulate in shards that fit, or lower it"), huge)
+        let sharded = message(big + "data: {samples: 10000000, shardSamples: 100}\n")
+        XCTAssertTrue(sharded.contains("training on 10000000 images of 1024 x 1024 holds 251.7 TB"), sharded)
+        XCTAssertTrue(
+            message(big, overrides: ["data.samples=10000000"]).hasPrefix("--set: data.samples: simulating"))
+        let test = message(big + "data: {samples: 100}\nevaluation: {sets: [{name: big, samples: 1000000}]}\n")
+        XCTAssertTrue(
+            test.hasPrefix(
+                "study.yaml:4:42: evaluation.sets: test set 'big': evaluating 1000000 images of 1024 x 1024 holds "
+                    + "25.2 TB"),
+            test)
+    }
+
     /// The noise-free SNR stays writable as inf, and a study may name its kernels.
     func testInfiniteSNRAndKernelKeyAreAccepted() throws {
         let path = write(

@@ -367,4 +367,22 @@ final class AnatomyTests: XCTestCase {
             if !(anatomy is AgarPhantom) { XCTAssertNotEqual(x, y, "\(anatomy) changes with the seed") }
         }
     }
+
+    /// Dataset sizes: exact bytes, overflow as nil (not a trap), and the automatic shard count.
+    func testDatasetFootprintCountsBytesAndShards() {
+        XCTAssertEqual(DatasetFootprint.bytes(imageSize: 32, count: 10), 4 * 3 * 32 * 32 * 10)
+        XCTAssertEqual(DatasetFootprint.bytes(imageSize: 32, count: 10, keepField: true), 4 * 4 * 32 * 32 * 10)
+        XCTAssertNil(DatasetFootprint.bytes(imageSize: 64, count: Int.max))
+        XCTAssertNil(DatasetFootprint.bytes(imageSize: 1024, count: 1 << 40))
+        XCTAssertNil(DatasetFootprint.automaticShards(bytes: 100, count: 10, budget: 100), "fits: one folder")
+        XCTAssertEqual(DatasetFootprint.automaticShards(bytes: 101, count: 10, budget: 100), 5, "quarters of 100")
+        XCTAssertEqual(DatasetFootprint.automaticShards(bytes: 10_000, count: 7, budget: 100), 7, "one per sample")
+        XCTAssertNil(DatasetFootprint.problem(imageSize: 32, count: 1000, copies: 2, doing: "training on"))
+        XCTAssertEqual(
+            DatasetFootprint.problem(imageSize: 64, count: Int.max, copies: 1, doing: "simulating"),
+            "simulating \(Int.max) images of 64 x 64 would take more bytes than a 64-bit size can count")
+        XCTAssertTrue(
+            DatasetFootprint.problem(imageSize: 1024, count: 1_000_000, copies: 2, doing: "evaluating")!.hasPrefix(
+                "evaluating 1000000 images of 1024 x 1024 holds 25.2 TB in memory; this machine has "))
+    }
 }
