@@ -195,6 +195,7 @@ package final class Runner {
             // next `spio run` resumes like an interrupted one.
             var interrupted = false
             if case TrainingError.interrupted = error { interrupted = true }
+            if error is StopRequested { interrupted = true }
             try? store.fail(run.id!, error: WorkspaceFault.describe(error), interrupted: interrupted)
             throw error
         }
@@ -241,12 +242,12 @@ package final class Runner {
                 // shards and the next one simulates only the rest (whose rate is not the set's).
                 let made = try DatasetShards.write(
                     config: sim, count: count, shards: shards, indices: Array(0..<shards), to: dir,
-                    progress: { self.progress($0, $1) })
+                    shouldStop: shouldStop, progress: { self.progress($0, $1) })
                 params["data.shards"] = String(shards)
                 timed = made == shards
                 files = [DatasetShards.folderName(DatasetShards.shard(0, of: shards, count: count)) + "/manifest.json"]
             } else {
-                let data = try SimulatedDataset.generate(config: sim, count: count) { done in
+                let data = try SimulatedDataset.generate(config: sim, count: count, shouldStop: shouldStop) { done in
                     self.progress("simulating \(done)/\(count)", Double(done) / Double(count))
                 }
                 // Written under a temporary name and renamed: a crash never leaves a half dataset.
@@ -384,7 +385,8 @@ package final class Runner {
             try store.setParams(id, params)
             let predictor = try Predictor(
                 checkpoint: (training.directory as NSString).appendingPathComponent("model.safetensors"))
-            let test = try predictor.evaluate(data.map { .dataset(directory: $0.directory) } ?? .files(set.files))
+            let test = try predictor.evaluate(
+                data.map { .dataset(directory: $0.directory) } ?? .files(set.files), shouldStop: shouldStop)
             var values: [(key: MetricKey, step: Int, value: Double)] = []
             if test.truth != nil {
                 let nmae = test.nmae()

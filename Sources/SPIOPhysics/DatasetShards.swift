@@ -46,7 +46,7 @@ package enum DatasetShards {
     @discardableResult
     package static func write(
         config: SimulationConfig, count: Int, shards of: Int, indices: [Int], to directory: String,
-        previews: Int = 2, progress: ((String, Double) -> Void)? = nil
+        previews: Int = 2, shouldStop: (() -> Bool)? = nil, progress: ((String, Double) -> Void)? = nil
     ) throws -> Int {
         let hash = SimulatedDataset.contentHash(config: config, count: count)
         let fm = FileManager.default
@@ -57,7 +57,7 @@ package enum DatasetShards {
             let folder = (directory as NSString).appendingPathComponent(folderName(s))
             if isComplete(folder, s, contentHash: hash) { continue }
             let range = samples(of: s)
-            let data = try SimulatedDataset.generate(config: config, samples: range) { done in
+            let data = try SimulatedDataset.generate(config: config, samples: range, shouldStop: shouldStop) { done in
                 progress?(
                     "simulating shard \(i + 1)/\(of): \(done)/\(range.count)",
                     (Double(k) + Double(done) / Double(range.count)) / Double(indices.count))

@@ -38,15 +38,18 @@ package struct SimulatedDataset {
     /// Simulates `count` samples on the engine's threads. `progress(done)` is called from the
     /// simulating threads, serialised.
     package static func generate(
-        config: SimulationConfig, count: Int, keepField: Bool = false,
+        config: SimulationConfig, count: Int, keepField: Bool = false, shouldStop: (() -> Bool)? = nil,
         progress: ((Int) -> Void)? = nil
     ) throws -> SimulatedDataset {
-        try generate(config: config, samples: 0..<count, keepField: keepField, progress: progress)
+        try generate(
+            config: config, samples: 0..<count, keepField: keepField, shouldStop: shouldStop, progress: progress)
     }
 
     /// Simulates samples `samples` (a shard: sample i is the same whichever range holds it).
+    /// `shouldStop` is asked before each sample: once it says yes, no further sample starts and
+    /// `StopRequested` is thrown when the running ones are done (well within a second).
     package static func generate(
-        config: SimulationConfig, samples: Range<Int>, keepField: Bool = false,
+        config: SimulationConfig, samples: Range<Int>, keepField: Bool = false, shouldStop: (() -> Bool)? = nil,
         progress: ((Int) -> Void)? = nil
     ) throws -> SimulatedDataset {
         let count = samples.count
@@ -67,6 +70,14 @@ package struct SimulatedDataset {
                     // Samples differ in cost (one to five objects), so threads take them one by one.
                     Engine.parallelEach(count) { i in
                         if lock.withLock({ failure != nil }) { return }
+                        if shouldStop?() == true {
+                            lock.withLock {
+                                if failure == nil {
+                                    failure = StopRequested("simulation after \(done) of \(count) samples")
+                                }
+                            }
+                            return
+                        }
                         do {
                             let s = try simulator.sample(samples.lowerBound + i)
                             (img.baseAddress! + i * 2 * plane).update(from: s.image, count: 2 * plane)

@@ -102,3 +102,13 @@ public enum Engine {
 
     private static var insideParts: Bool { pthread_getspecific(partsKey) != nil }
 }
+
+/// Work that stopped because its caller asked it to (Ctrl-C) before it finished: a simulation or
+/// an evaluation between two samples or batches. Nothing partial is kept; the run that was doing
+/// it is marked interrupted and the next `spio run` does it again.
+package struct StopRequested: Error, CustomStringConvertible {
+    /// What stopped, e.g. "simulation after 1,200 of 2,000 samples".
+    package let what: String
+    package init(_ what: String) { self.what = what }
+    package var description: String { "\(what) stopped on request; run again to resume" }
+}

@@ -5,7 +5,10 @@ import SPIOTensor
 package enum Evaluation {
     /// Runs `model` in evaluation mode over scaled `inputs` (N x C x H x W) in batches and returns
     /// N x H x W concentration maps (the inverse db4 transform of predicted bands).
-    package static func predict(_ model: EncoderDecoderNet, inputs: Tensor, batchSize: Int = 32) -> Tensor {
+    /// `shouldStop` is asked before each batch; once it says yes, `StopRequested` is thrown.
+    package static func predict(
+        _ model: EncoderDecoderNet, inputs: Tensor, batchSize: Int = 32, shouldStop: () -> Bool = { false }
+    ) throws -> Tensor {
         model.setTraining(false)
         defer { model.setTraining(true) }
         let (n, size) = (inputs.shape[0], model.config.inputSize)
@@ -13,6 +16,7 @@ package enum Evaluation {
         let batch = Tensor(shape: [0]), image = Tensor(shape: [0])
         var start = 0
         while start < n {
+            if shouldStop() { throw StopRequested("evaluation after \(start) of \(n) images") }
             let idx = Array(start..<min(n, start + batchSize))
             let y = model(gather(inputs, idx, into: batch))
             let out: Tensor

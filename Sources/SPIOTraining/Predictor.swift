@@ -72,24 +72,29 @@ package final class Predictor {
     }
 
     /// Concentration maps (N x H x W, ug/mm^3) of unscaled N x 2 x H x W images.
-    package func predict(_ images: Tensor) -> Tensor { evaluate(unscaled: images, truth: nil).maps }
+    package func predict(_ images: Tensor) throws -> Tensor { try evaluate(unscaled: images, truth: nil).maps }
 
     /// The one inference route: scales the images, predicts, and keeps what an evaluation reports.
-    package func evaluate(_ source: TestImageSource) throws -> EvaluationResult {
+    package func evaluate(_ source: TestImageSource, shouldStop: () -> Bool = { false }) throws -> EvaluationResult {
         switch source {
         case let .dataset(directory):
             let set = try TrainingSet(directory: directory)
             return EvaluationResult(
-                inputs: set.inputs, truth: set.concentration, maps: Evaluation.predict(model, inputs: set.inputs))
+                inputs: set.inputs, truth: set.concentration,
+                maps: try Evaluation.predict(model, inputs: set.inputs, shouldStop: shouldStop))
         case let .files(paths):
-            return evaluate(unscaled: Tensor.concatenate(try paths.map(readFiniteInput)), truth: nil)
+            return try evaluate(
+                unscaled: Tensor.concatenate(try paths.map(readFiniteInput)), truth: nil, shouldStop: shouldStop)
         }
     }
 
-    private func evaluate(unscaled images: Tensor, truth: Tensor?) -> EvaluationResult {
+    private func evaluate(
+        unscaled images: Tensor, truth: Tensor?, shouldStop: () -> Bool = { false }
+    ) throws -> EvaluationResult {
         let x = images.copy()
         InputScaling.apply(x)
-        return EvaluationResult(inputs: x, truth: truth, maps: Evaluation.predict(model, inputs: x))
+        return EvaluationResult(
+            inputs: x, truth: truth, maps: try Evaluation.predict(model, inputs: x, shouldStop: shouldStop))
     }
 
     /// `readInput`, refusing non-finite values (a View Line image is finite; NaN would spread
@@ -145,7 +150,7 @@ package final class Predictor {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var written: [String] = []
         for o in outputs {
-            let maps = predict(try readFiniteInput(o.input))
+            let maps = try predict(try readFiniteInput(o.input))
             let mapValues = maps.array
             if mapValues.contains(where: { !$0.isFinite }) {
                 throw FileError(

@@ -195,7 +195,7 @@ package final class Trainer {
             }
             var (mean, sd) = (Double.nan, Double.nan)
             if let validation {
-                let maps = Evaluation.predict(model, inputs: validation.inputs, batchSize: config.batchSize)
+                let maps = try Evaluation.predict(model, inputs: validation.inputs, batchSize: config.batchSize)
                 (mean, sd) = Evaluation.meanAndSD(
                     Evaluation.nmae(prediction: maps, truth: validation.concentration).compactMap { $0 })
                 guard mean.isFinite || validation.concentration.array.allSatisfy({ $0 == 0 }) else {

@@ -38,8 +38,9 @@ struct WorkspaceOptions: ParsableArguments {
     func readingStore() throws -> RunStore { try RunStore(path: storePath, access: .readOnly) }
 }
 
-/// Ctrl-C: the first asks the run to stop at the next batch (the store marks it interrupted and
-/// the next `spio run` resumes it); a second one exits at once.
+/// Ctrl-C: the first asks the run to stop at the next batch (training, evaluation) or sample
+/// (simulation); the store marks it interrupted and the next `spio run` resumes it. A second one
+/// exits at once.
 enum Interrupt {
     nonisolated(unsafe) static var requested = false
     nonisolated(unsafe) static var source: DispatchSourceSignal?
@@ -49,7 +50,7 @@ enum Interrupt {
         s.setEventHandler {
             if requested { _exit(130) }
             requested = true
-            progress("\ninterrupt: stopping after this batch (Ctrl-C again to quit at once)")
+            progress("\ninterrupt: stopping at the next batch or sample (Ctrl-C again to quit at once)")
         }
         s.resume()
         source = s

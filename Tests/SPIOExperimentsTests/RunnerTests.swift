@@ -111,6 +111,36 @@ final class RunnerTests: ScratchDirectoryTestCase {
         XCTAssertEqual(try store.runs().count, before)
     }
 
+    /// Ctrl-C during a simulation stops it between samples (not at its end): the dataset run is
+    /// marked interrupted with what stopped, so the next `spio run` resumes it like a killed one.
+    func testCtrlCStopsASimulationBetweenSamples() throws {
+        let file = study("interrupted", epochs: 1)
+        try String(contentsOfFile: file, encoding: .utf8).replacingOccurrences(
+            of: "data: {samples: 48}", with: "data: {samples: 20000}"
+        ).write(toFile: file, atomically: true, encoding: .utf8)
+        let ws = dir + "/ws"
+        let p = try spio(["run", file, "--workspace", ws, "--report", "none"], wait: false)
+        var sent = false
+        for _ in 0..<600 {
+            usleep(50_000)
+            if let store = try? RunStore(path: ws + "/runs.sqlite", access: .readOnly),
+                (try? store.runs(kind: .dataset).first?.status) == .running
+            {
+                kill(p.processIdentifier, SIGINT); sent = true; break
+            }
+            if !p.isRunning { break }
+        }
+        p.waitUntilExit()
+        XCTAssertTrue(sent, "the simulation finished before it could be interrupted")
+        XCTAssertEqual(p.terminationStatus, 130)
+        let store = try RunStore(path: ws + "/runs.sqlite")
+        let dataset = try XCTUnwrap(store.runs(kind: .dataset).first)
+        XCTAssertEqual(dataset.status, .interrupted)
+        XCTAssertTrue(dataset.error?.hasPrefix("simulation after ") == true, dataset.error ?? "")
+        XCTAssertFalse(dataset.error?.contains("after 20000 of 20000") == true, "stopped before its end")
+        XCTAssertEqual(try store.runs(kind: .train).count, 0, "nothing after the stopped simulation ran")
+    }
+
     /// Two `spio run` processes on one store at once: both finish, nothing is lost.
     func testTwoProcessesShareAStore() throws {
         let ws = dir + "/shared"

@@ -37,7 +37,7 @@ final class PredictorTests: XCTestCase {
 
         let scaled = images.copy()
         InputScaling.apply(scaled)
-        let expected = Evaluation.predict(net, inputs: scaled).array
+        let expected = try Evaluation.predict(net, inputs: scaled).array
         let written = try predictor.run(inputs: [dir + "/in.png", dir + "/in2.npy"], directory: dir + "/out")
         XCTAssertEqual(written.map { ($0 as NSString).lastPathComponent }, ["in.npy", "in.png", "in2.npy", "in2.png"])
         for npy in [written[0], written[2]] {

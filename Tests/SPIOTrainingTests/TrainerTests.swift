@@ -41,7 +41,7 @@ final class TrainerTests: XCTestCase {
             checkpointDirectory: nil)
         let before = Evaluation.meanAndSD(
             Evaluation.nmae(
-                prediction: Evaluation.predict(trainer.model, inputs: val!.inputs),
+                prediction: try Evaluation.predict(trainer.model, inputs: val!.inputs),
                 truth: val!.concentration
             ).compactMap { $0 }
         ).mean
