@@ -174,9 +174,15 @@ package final class RunStore {
         try? handle.close()
         if header.isEmpty { return }
         guard header == Data("SQLite format 3\0".utf8) else { throw RunStoreError.foreign(path, "not an SQLite file") }
-        let tables = try openImmutable(path).read {
-            try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        }
+        // A store with unmerged changes (`-wal`, after a crash or a full disk) cannot be read
+        // without its log, which only a writer may open; the tables are then looked at after
+        // opening, as before. Anything unreadable here is left to the open that follows.
+        if FileManager.default.fileExists(atPath: path + "-wal") { return }
+        guard
+            let tables = try? openImmutable(path).read({
+                try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            })
+        else { return }
         if tables.isEmpty || (tables.contains("grdb_migrations") && tables.contains("runs")) { return }
         let shown = tables.prefix(4).joined(separator: ", ") + (tables.count > 4 ? ", ..." : "")
         throw RunStoreError.foreign(path, "an SQLite database with the tables \(shown)")

@@ -4,6 +4,7 @@ import XCTest
 @testable import SPIOExperiments
 @testable import SPIOImageIO
 @testable import SPIONetworks
+import SPIOPhysics
 @testable import SPIOTensor
 
 /// Seeded, generated bad inputs of every kind the tool reads: study files, NPY, NIfTI, PNG and
@@ -20,12 +21,39 @@ final class FuzzTests: ScratchDirectoryTestCase {
         "\"\\xff\"", "0x7fffffff", "1e400", "-0", "true"
     ]
 
+    /// Sizes near and past the limits: a study's data, a test set, an image.
+    static let sizes = [
+        "data: {samples: 9999999}", "data: {samples: 10000000}", "data: {samples: 10000001}",
+        "data: {samples: 1000000, shardSamples: 2}", "simulation: {imageSize: 1024}",
+        "evaluation: {sets: [{name: big, samples: 1000000}]}", "data: {samples: 2}", "training: {validationFraction: 0.99}",
+    ]
+
     /// A study file with one mutation: a value replaced, a line duplicated, a line dropped, the
-    /// text cut short, a byte flipped, or a bomb (deep nesting, aliases) appended.
+    /// text cut short, a byte flipped, a bomb (deep nesting, aliases of lists or of mappings)
+    /// appended, or a size near or past a limit.
     func mutate(_ text: String, _ rng: inout SeededGenerator) -> String {
         var lines = text.components(separatedBy: "\n")
         let i = rng.int(in: 0...(lines.count - 1))
-        switch rng.int(in: 0...6) {
+        switch rng.int(in: 0...8) {
+        case 7:
+            // Aliases of mappings: 10^depth values from a few hundred bytes (issue 36: a hang).
+            var bomb = "report:\n  a0: &a0 {x: 1, y: 2}\n"
+            for d in 1...rng.int(in: 5...9) {
+                bomb += "  a\(d): &a\(d) {" + (0..<10).map { "k\($0): *a\(d - 1)" }.joined(separator: ", ") + "}\n"
+            }
+            lines.append(bomb)
+        case 8:
+            // In place of the block with the same top-level key (a second key would be refused as
+            // a duplicate before any size is looked at).
+            let size = Self.sizes[rng.int(in: 0...(Self.sizes.count - 1))]
+            let key = String(size.prefix { $0 != ":" }) + ":"
+            if let at = lines.firstIndex(where: { $0.hasPrefix(key) }) {
+                var end = at + 1
+                while end < lines.count, lines[end].hasPrefix(" ") { end += 1 }
+                lines.replaceSubrange(at..<end, with: [size])
+            } else {
+                lines.append(size)
+            }
         case 0, 1:
             // Replace one value after a colon (inside flow mappings too).
             let line = lines[i]
@@ -77,6 +105,10 @@ final class FuzzTests: ScratchDirectoryTestCase {
                     XCTAssertNil(c.training.problem, "case \(n)")
                     XCTAssertNoThrow(try c.simulation.validate(), "case \(n)")
                     XCTAssertFalse(c.canonicalJSON.isEmpty)
+                    XCTAssertNil(
+                        DatasetFootprint.problem(
+                            imageSize: c.simulation.imageSize, count: c.data.samples, copies: 2, doing: "training on"),
+                        "case \(n): accepted a training set this machine cannot hold")
                 }
             } catch {
                 refused += 1
