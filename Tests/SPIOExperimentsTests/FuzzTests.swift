@@ -25,7 +25,8 @@ final class FuzzTests: ScratchDirectoryTestCase {
     static let sizes = [
         "data: {samples: 9999999}", "data: {samples: 10000000}", "data: {samples: 10000001}",
         "data: {samples: 1000000, shardSamples: 2}", "simulation: {imageSize: 1024}",
-        "evaluation: {sets: [{name: big, samples: 1000000}]}", "data: {samples: 2}", "training: {validationFraction: 0.99}",
+        "evaluation: {sets: [{name: big, samples: 1000000}]}", "data: {samples: 2}",
+        "training: {validationFraction: 0.99}"
     ]
 
     /// A study file with one mutation: a value replaced, a line duplicated, a line dropped, the
