@@ -56,6 +56,18 @@ package enum FileBytes {
 package enum FileFault {
     package static func reason(_ error: Error) -> String {
         let ns = error as NSError
+        // "File exists" from making a folder where a file is: say which is in the way.
+        let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError
+        let exists =
+            (ns.domain == NSPOSIXErrorDomain && ns.code == Int(EEXIST))
+            || (underlying?.domain == NSPOSIXErrorDomain && underlying?.code == Int(EEXIST))
+            || (ns.domain == NSCocoaErrorDomain && ns.code == CocoaError.fileWriteFileExists.rawValue)
+        var isFolder: ObjCBool = false
+        if exists, let p = path(error), FileManager.default.fileExists(atPath: p, isDirectory: &isFolder),
+            !isFolder.boolValue
+        {
+            return "is a file, where a folder is needed"
+        }
         if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
         if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain {
             return String(cString: strerror(Int32(u.code)))

@@ -339,6 +339,9 @@ final class RunnerTests: ScratchDirectoryTestCase {
         try refused(
             ["compare", String(train.id!), String(train.id!), "--workspace", ws, "--plot", dir + "/plots/bars"],
             "already holds bars.png", keeps: dir + "/plots/bars.png")
+        // An output folder that is a file is named as such, not as a bare "File exists".
+        let notAFolder = try Self.output(["report", "reported", "--workspace", ws, "--out", dir + "/scans/scan.npy"])
+        XCTAssertTrue(notAFolder.text.contains("scan.npy: is a file, where a folder is needed"), notAFolder.text)
         // Counts whose size overflows, or that the disk cannot take, are refused before any work.
         for (count, text) in [
             ("9223372036854775807", "is more bytes than a 64-bit size can count"),
