@@ -224,6 +224,68 @@ final class WorkspaceFuzzTests: ScratchDirectoryTestCase {
         max(Fault.allCases.count, (Int(ProcessInfo.processInfo.environment["SPIO_FUZZ_CASES"] ?? "") ?? 0) / 50)
     }
 
+    /// Output folders holding user files under the names spio writes (and, sometimes, a manifest
+    /// of another owner): every writing command either writes or refuses, and a user file no
+    /// manifest lists is never replaced, altered or removed.
+    func testGeneratedOutputFoldersNeverLoseAUsersFile() throws {
+        let study = try tinyStudy("outfuzz", seed: 3, testSamples: 4, testSeed: 5)
+        let ws = dir + "/ws"
+        XCTAssertEqual(try Self.spio(["run", study, "--workspace", ws, "--report", "none"]).status, 0)
+        let store = try RunStore(path: ws + "/runs.sqlite", access: .readOnly)
+        let train = try XCTUnwrap(store.runs(kind: .train).first)
+        let model = try XCTUnwrap(store.artifacts(train.id!).first { $0.name == "model.safetensors" }).path
+        try NPYArray(shape: [2, 32, 32], values: [Float](repeating: 0.5, count: 2048)).write(to: dir + "/scan.npy")
+        let names = [
+            "report.md", "runs.csv", "loss.png", "loss.svg", "validation.png", "metrics.csv", "scan.npy", "scan.png",
+            "bars.svg", "bars.png", "images.npy", "concentration.npy", "manifest.json", "preview-000.png", "notes.txt"
+        ]
+        let manifests = [
+            (".report-files", "# owner: study other\nreport.md\n"), (".predict-files", "scan.npy\n"),
+            (".compare-plots", "# owner: someone\nbars.png\n")
+        ]
+        let commands: [(String) -> [String]] = [
+            { ["report", "outfuzz", "--workspace", ws, "--out", $0] },
+            { ["run", study, "--workspace", ws, "--report", $0] },
+            { ["predict", "--model", model, self.dir + "/scan.npy", "--out", $0] },
+            { ["compare", String(train.id!), String(train.id!), "--workspace", ws, "--plot", $0 + "/bars"] },
+            { ["simulate", study, "--count", "2", "--out", $0] }
+        ]
+        var rng = SeededGenerator(seed: 20261207)
+        var outcomes = [String: Int]()
+        for n in 0..<max(cases, 20) {
+            let out = dir + "/out-\(n)"
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            var user: [String: Data] = [:]
+            for name in names where rng.int(in: 0...2) == 0 {
+                user[name] = Data("user file \(n) \(name)".utf8)
+                try user[name]!.write(to: URL(fileURLWithPath: out + "/" + name))
+            }
+            var listed = Set<String>()
+            if rng.int(in: 0...3) == 0 {
+                let (file, text) = manifests[rng.int(in: 0...(manifests.count - 1))]
+                try text.write(toFile: out + "/" + file, atomically: true, encoding: .utf8)
+                listed = Set(text.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") })
+            }
+            let c = rng.int(in: 0...(commands.count - 1))
+            let args = commands[c](out)
+            let r = try Self.spio(args)
+            let label = "case \(n) spio \(args[0]) (exit \(r.status))"
+            XCTAssertFalse(r.signalled || r.timedOut, "\(label): \(r.text)")
+            if r.status != 0 { XCTAssertTrue(r.text.contains("Error:"), "\(label) without a message: \(r.text)") }
+            for (name, data) in user where !listed.contains(name) {
+                XCTAssertEqual(
+                    FileManager.default.contents(atPath: out + "/" + name), data, "\(label) replaced the user's \(name)"
+                )
+            }
+            outcomes["\(args[0]) \(r.status == 0 ? "wrote" : "refused")", default: 0] += 1
+        }
+        print(
+            "output folders:",
+            outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        XCTAssertGreaterThan(outcomes.filter { $0.key.hasSuffix("refused") }.count, 0)
+        XCTAssertGreaterThan(outcomes.filter { $0.key.hasSuffix("wrote") }.count, 0)
+    }
+
     func testGeneratedWorkspaceFaultsEndInAMessageOrACorrectResult() throws {
         let study = try tinyStudy("wsfuzz", seed: 3, testSamples: 4, testSeed: 5)
         let base = dir + "/base"
