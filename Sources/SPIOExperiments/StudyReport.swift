@@ -93,6 +93,13 @@ package struct StudyReport {
         )
     }
 
+    /// Refuses a report folder that holds another study's report, or user files under the names
+    /// every report writes; `write(to:)` checks every file again once it knows them all.
+    package static func checkFolder(_ directory: String, study: String) throws {
+        try OutputManifest(directory: directory, name: ReportFiles.manifestName, owner: "study \(study)")
+            .checkWritable(["report.md", "runs.csv", "loss.png", "loss.svg", "validation.png", "validation.svg"])
+    }
+
     /// Writes the report into `directory`; returns the files written.
     @discardableResult
     package func write(to directory: String) throws -> [String] {

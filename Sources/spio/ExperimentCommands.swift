@@ -105,6 +105,11 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let plan = try StudyPlan(path: file, overrides: overrides)
+        if report != "none" {
+            // The report folder is checked before hours of work, not only when the report is written:
+            // another study's report, or the user's files under a report's usual names.
+            try StudyReport.checkFolder(report ?? "reports/\(plan.study)", study: plan.study)
+        }
         let kernel = try kernelOptions.apply(study: plan.kernel)
         let executor = try slurm.executor(plan: plan, threads: threads, kernel: kernel.mode)
         progress("kernels: \(kernel)")
