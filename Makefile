@@ -1,9 +1,10 @@
 # DeepSPIO-Lab. `make quickstart` and `make test` are the two set-up commands of the README.
 SWIFT ?= swift
+SHELL := /bin/bash
 DEBIAN_PACKAGES := libopenblas-dev libfftw3-dev libsqlite3-dev libpng-dev zlib1g-dev pkg-config sqlite3 gnuplot-nox fonts-dejavu-core mricron-data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build release test fuzz format lint quickstart studies bench clean
+.PHONY: deps build release test test-all fuzz format lint quickstart studies bench clean
 
 ## deps: install the Debian packages the build needs (only those missing)
 deps:
@@ -23,10 +24,16 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-## test: the whole test suite
+## test: the whole test suite; it ends with the tests that skipped (their Python packages or Slurm missing) and a count
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-swift-testing
+	@set -o pipefail; $(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee .build/test.log; \
+	  status=$$?; scripts/test-summary.sh .build/test.log; exit $$status
+
+## test-all: make test with nothing skipped: PyTorch, safetensors, NumPy and MLflow in .venv, and a local one-node Slurm
+test-all: deps
+	scripts/test-deps.sh .venv
+	PATH="$(CURDIR)/.venv/bin:$$PATH" $(MAKE) test
 
 ## fuzz: the seeded fuzz suite: 3,000 generated cases per input kind and 60 workspace faults instead of make test's 150 and 13 (about 10 minutes)
 fuzz: deps
