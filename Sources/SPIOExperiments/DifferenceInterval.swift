@@ -51,6 +51,14 @@ package struct DifferenceInterval: Equatable, Sendable {
             counts: [n], method: "paired bootstrap")
     }
 
+    /// The percentile-bootstrap interval of the mean of `values` itself (the difference from 0),
+    /// e.g. a model's mean NMAE over its test images.
+    package static func ofMean(_ values: [Double]) -> DifferenceInterval? {
+        guard let i = paired([Double](repeating: 0, count: values.count), values) else { return nil }
+        return DifferenceInterval(
+            difference: i.difference, low: i.low, high: i.high, counts: i.counts, method: "bootstrap of the mean")
+    }
+
     /// Welch's t interval of mean(b) - mean(a), or nil with fewer than two values on a side or no
     /// spread on either.
     package static func overReplicates(_ a: [Double], _ b: [Double], level: Double = 0.95) -> DifferenceInterval? {

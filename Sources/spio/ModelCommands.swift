@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SPIOBench
+import SPIOExperiments
 import SPIOKernels
 import SPIONetworks
 import SPIOTensor
@@ -35,6 +36,41 @@ struct ModelCommand: ParsableCommand {
     }
 }
 
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The released models (models/, or $SPIO_MODELS): name, network, held-out NMAE.",
+        discussion: """
+            A released model is used by name: spio predict --model NAME IMAGES --out DIR. Each has a model card \
+            (models/NAME/README.md): its training data and recipe, test metrics with intervals, the SHA-256 of its \
+            weights (checked before every use), how to reproduce it, and what it is not validated for.
+            """,
+        subcommands: [List.self, Release.self], defaultSubcommand: List.self)
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the released models.")
+        func run() throws {
+            let models = try ReleasedModel.all()
+            if models.isEmpty { print("no released models in \(ReleasedModel.folder)/") }
+            for m in models { print(m.line) }
+        }
+    }
+
+    struct Release: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Release a finished training run of the store as models/NAME (weights, model.json, card).")
+        @Argument(help: "The training run's id (spio runs --kind train).") var id: Int64
+        @Option(help: "The model's name.") var name: String
+        @OptionGroup var workspace: WorkspaceOptions
+        func run() throws {
+            let store = try workspace.readingStore()
+            let model = try ReleasedModel(store: store, trainingRun: id, name: name)
+            let weights = try store.artifacts(id).first { $0.name == "model.safetensors" }!.path
+            try model.write(weights: weights)
+            print((ReleasedModel.folder as NSString).appendingPathComponent(name))
+        }
+    }
+}
+
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Concentration maps from View Line images with a trained checkpoint.",
@@ -42,7 +78,8 @@ struct Predict: ParsableCommand {
             Inputs: .npy (2 x H x W or N x 2 x H x W), .nii/.nii.gz (nx = W, ny = H, nz = 2) or .png (red = channel 0,
             green = channel 1), at the model's input size. Writes <name>.npy (ug/mm^3) and <name>.png per input.
             """)
-    @Option(help: "Checkpoint (.safetensors) written by `spio train`.") var model: String
+    @Option(help: "A released model's name (spio models) or a checkpoint (.safetensors) written by `spio train`.")
+    var model: String
     @Argument(help: "Input images.") var inputs: [String]
     @Option(help: "Output folder.") var out: String
     @Option(help: "Threads.") var threads = 2
@@ -53,7 +90,7 @@ struct Predict: ParsableCommand {
     func run() throws {
         try kernelOptions.apply()
         Engine.setThreadCount(threads)
-        let predictor = try Predictor(checkpoint: model)
+        let predictor = try Predictor(checkpoint: try ReleasedModel.checkpoint(model))
         for path in try predictor.run(inputs: inputs, directory: out) { print(path) }
     }
 }

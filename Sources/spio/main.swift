@@ -16,7 +16,7 @@ struct Spio: ParsableCommand {
         subcommands: [
             Run.self, Validate.self, Runs.self, Show.self, Compare.self, Report.self, Audit.self, Verify.self,
             Export.self, Task.self,
-            Simulate.self, Train.self, Predict.self, ModelCommand.self, Bench.self, Demo.self
+            Simulate.self, Train.self, Predict.self, Models.self, ModelCommand.self, Bench.self, Demo.self
         ])
 }
 

@@ -339,6 +339,30 @@ final class RunnerTests: ScratchDirectoryTestCase {
         try refused(
             ["compare", String(train.id!), String(train.id!), "--workspace", ws, "--plot", dir + "/plots/bars"],
             "already holds bars.png", keeps: dir + "/plots/bars.png")
+        // A released model: listed by name, used by name, its weights checked against their SHA-256.
+        var released = ProcessInfo.processInfo.environment
+        released["SPIO_MODELS"] = dir + "/models"
+        let release = try Self.output(
+            ["models", "release", String(train.id!), "--name", "tiny-test", "--workspace", ws], environment: released)
+        XCTAssertEqual(release.status, 0, release.text)
+        let card = try String(contentsOfFile: dir + "/models/tiny-test/README.md", encoding: .utf8)
+        XCTAssertTrue(card.contains("| reported | test (1001) | 8 | "), card)
+        XCTAssertTrue(card.contains("## Not validated for"), card)
+        let models = try Self.output(["models"], environment: released)
+        XCTAssertTrue(models.text.hasPrefix("tiny-test: deepspio, "), models.text)
+        let byName = try Self.output(
+            ["predict", "--model", "tiny-test", dir + "/scans/scan.npy", "--out", dir + "/by-name"],
+            environment: released)
+        XCTAssertEqual(byName.status, 0, byName.text)
+        let again = try Self.output(
+            ["models", "release", String(train.id!), "--name", "tiny-test", "--workspace", ws], environment: released)
+        XCTAssertTrue(again.text.contains("already holds a released model"), again.text)
+        let weights = FileHandle(forWritingAtPath: dir + "/models/tiny-test/model.safetensors")!
+        weights.seekToEndOfFile(); weights.write(Data([0])); try weights.close()
+        let tampered = try Self.output(
+            ["predict", "--model", "tiny-test", dir + "/scans/scan.npy", "--out", dir + "/by-name"],
+            environment: released)
+        XCTAssertTrue(tampered.text.contains("not the published"), tampered.text)
         // An output folder that is a file is named as such, not as a bare "File exists".
         let notAFolder = try Self.output(["report", "reported", "--workspace", ws, "--out", dir + "/scans/scan.npy"])
         XCTAssertTrue(notAFolder.text.contains("scan.npy: is a file, where a folder is needed"), notAFolder.text)
