@@ -122,7 +122,7 @@ final class TorchBackendTests: ScratchDirectoryTestCase {
         // Not the plain recipe: the same first step without the variants has another loss.
         let plain = try spio([
             "run", try study("plain", epochs: 1, grid: "{training.backend: [swift]}"),
-            "--workspace", "ws", "--report", "report"
+            "--workspace", "ws", "--report", "report-plain"
         ])
         XCTAssertEqual(plain.status, 0, plain.text)
         let plainRun = try XCTUnwrap(try store.runs(kind: .train).first { $0.study == "plain" })
