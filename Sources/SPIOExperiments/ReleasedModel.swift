@@ -102,10 +102,13 @@ package struct ReleasedModel: Codable, Equatable {
             + "\(f(concentrationRangeUgPerMM3[1], 1)) ug/mm^3, "
             + (snrRangeDB.map { "noise at \(f($0[0], 0))-\(f($0[1], 0)) dB" } ?? "no noise")
             + ", simulation seed \(simulationSeed) |\n"
+        let loss =
+            mseWarmupSteps > 0
+            ? "the first \(mseWarmupSteps) steps on the mean squared error of the targets and the rest on the paper's "
+                + "normalised-L1 wavelet loss" : "the paper's normalised-L1 wavelet loss throughout"
         md +=
-            "| recipe | \(epochs) epochs (\(steps) Adam steps), batch \(batchSize), lr \(learningRate), the first "
-            + "\(mseWarmupSteps) steps on the mean squared error of the targets and the rest on the paper's "
-            + "normalised-L1 wavelet loss, training seed \(trainingSeed) |\n"
+            "| recipe | \(epochs) epochs (\(steps) Adam steps), batch \(batchSize), lr \(learningRate), \(loss), "
+            + "training seed \(trainingSeed) |\n"
         if let validationNMAE { md += "| validation NMAE | \(f(validationNMAE)) (last epoch) |\n" }
         md += "\n## Test metrics (held-out images)\n\n"
         md +=

@@ -365,3 +365,68 @@ extension StudyReport {
         String(s.map { $0.isLetter || $0.isNumber || "-._".contains($0) ? $0 : "_" })
     }
 }
+
+extension StudyReport {
+    // MARK: differences between cells
+
+    /// Each cell (runs that differ only in their training seed) against the first on the first
+    /// plain test set: the paired per-image difference of the cells' first runs (bootstrap) and,
+    /// where both cells have two or more seeds, the difference over seeds (Welch). `differences.csv`.
+    func differencesSection(_ cells: [[Row]], _ out: inout ReportFiles) throws -> String {
+        guard cells.count >= 2,
+            let set = cells[0].first?.evaluations.first(where: { $0.set.sweep.isEmpty && $0.set.files.isEmpty })?.set
+                .name
+        else { return "" }
+        let comparison = RunComparison(store: store)
+        func evaluations(_ cell: [Row]) throws -> [RunComparison.Evaluation] {
+            try cell.compactMap { r in try comparison.evaluations(of: r.training.id!).first { $0.set == set } }
+        }
+        let reference = try evaluations(cells[0])
+        guard let first = reference.first else { return "" }
+        func label(_ cell: [Row]) -> String { cell[0].label }
+        func interval(_ i: DifferenceInterval?) -> String {
+            guard let i else { return "" }
+            return String(format: "%+.3f [%+.3f, %+.3f]", i.difference, i.low, i.high) + (i.excludesZero ? " *" : "")
+        }
+        var md: [[String]] = [],
+            csv = [
+                [
+                    "cell", "runs", "nmae_mean", "paired", "paired_low", "paired_high", "seeds",
+                    "seeds_low", "seeds_high"
+                ]
+            ]
+        for (k, cell) in cells.enumerated() {
+            let mine = try evaluations(cell)
+            guard let head = mine.first else { continue }
+            let nmae = try mine.compactMap { try store.metrics($0.id, key: MetricKey.nmae.mean).first?.value }
+            let mean = nmae.isEmpty ? Double.nan : nmae.reduce(0, +) / Double(nmae.count)
+            if k == 0 {
+                md.append([label(cell), String(cell.count), Self.fixed(mean), "reference", "reference"])
+                csv.append([label(cell), String(cell.count), Self.number(mean), "", "", "", "", "", ""])
+                continue
+            }
+            let paired = try comparison.paired(first, head)?.first { $0.metric == .nmae }?.interval
+            let seeds = try comparison.overSeeds(reference, mine).first { $0.metric == .nmae }?.interval
+            md.append([
+                label(cell), String(cell.count), Self.fixed(mean), interval(paired),
+                seeds.map(interval) ?? (cell.count < 2 || cells[0].count < 2 ? "one seed" : "")
+            ])
+            csv.append(
+                [label(cell), String(cell.count), Self.number(mean)]
+                    + [paired, seeds].flatMap { i in
+                        i.map { [Self.number($0.difference), Self.number($0.low), Self.number($0.high)] } ?? [
+                            "", "", ""
+                        ]
+                    })
+        }
+        try out.csv("differences.csv", csv)
+        return "## Differences between cells\n\n"
+            + "Each cell against **\(label(cells[0]))** on test set `\(set)`: the mean NMAE difference (cell minus "
+            + "reference; negative is lower error) with its 95 % interval. *Paired*: the cells' first runs on the "
+            + "same images, the percentile bootstrap of the mean per-image difference (10,000 resamples); it speaks "
+            + "of two trained models. *Over seeds*: the means of each cell's training seeds, Welch's t interval; it "
+            + "speaks of two recipes. `*` marks an interval that excludes 0, a finding at the 5 % level.\n\n"
+            + Self.markdownTable(["cell", "runs", "NMAE (mean of runs)", "paired difference", "over seeds"], md)
+            + "\nData: [differences.csv](differences.csv).\n\n"
+    }
+}

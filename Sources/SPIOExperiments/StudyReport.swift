@@ -139,6 +139,7 @@ package struct StudyReport {
         md += try phantomSection(rows, config, &out)
         md += try interpretabilitySection(rows, &out)
         let cells = try seedGroups(rows)
+        md += try differencesSection(cells, &out)
         md += try convergenceSection(cells, config, &out)
         md += try trainingSection(cells, &out)
         md +=

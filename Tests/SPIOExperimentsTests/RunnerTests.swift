@@ -346,7 +346,8 @@ final class RunnerTests: ScratchDirectoryTestCase {
             ["models", "release", String(train.id!), "--name", "tiny-test", "--workspace", ws], environment: released)
         XCTAssertEqual(release.status, 0, release.text)
         let card = try String(contentsOfFile: dir + "/models/tiny-test/README.md", encoding: .utf8)
-        XCTAssertTrue(card.contains("| reported | test (1001) | 8 | "), card)
+        XCTAssertTrue(
+            card.contains("And 1 smaller set (fewer than 100 images each") && card.contains("throughout"), card)
         XCTAssertTrue(card.contains("## Not validated for"), card)
         let models = try Self.output(["models"], environment: released)
         XCTAssertTrue(models.text.hasPrefix("tiny-test: deepspio, "), models.text)
