@@ -118,7 +118,7 @@ package struct ReleasedModel: Codable, Equatable {
         md += "| study | set (seed) | images | NMAE mean +- sd | 95 % interval | total iron | HFEN |\n"
         md += "|---|---|---|---|---|---|---|\n"
         // Sweeps of a few images per point (phantoms, noise levels) belong to their reports.
-        let shown = evaluations.filter { $0.images >= 100 }
+        let shown = evaluations.filter { $0.images >= 100 && !$0.set.contains("[") }
         for e in shown {
             md +=
                 "| \(e.study) | \(e.set) (\(e.seed)) | \(e.images) | \(f(e.nmaeMean)) +- \(f(e.nmaeSD)) | "
@@ -128,10 +128,10 @@ package struct ReleasedModel: Codable, Equatable {
         }
         let rest = evaluations.count - shown.count
         if rest > 0 {
-            let studies = Set(evaluations.filter { $0.images < 100 }.map(\.study)).sorted()
+            let studies = Set(evaluations.filter { !shown.contains($0) }.map(\.study)).sorted()
             md +=
-                "\nAnd \(rest) smaller set\(rest == 1 ? "" : "s") (fewer than 100 images each: phantoms, sweep points) "
-                + "of \(studies.joined(separator: ", ")): see reports/<study>/ and model.json.\n"
+                "\nAnd \(rest) more set\(rest == 1 ? "" : "s") (sweep points, or fewer than 100 images: phantoms, noise "
+                + "levels) of \(studies.joined(separator: ", ")): see reports/<study>/ and model.json.\n"
         }
         md += "\n## Reproduce\n\n"
         md +=
