@@ -347,7 +347,8 @@ final class RunnerTests: ScratchDirectoryTestCase {
         XCTAssertEqual(release.status, 0, release.text)
         let card = try String(contentsOfFile: dir + "/models/tiny-test/README.md", encoding: .utf8)
         XCTAssertTrue(
-            card.contains("And 1 more set (sweep points, or fewer than 100 images") && card.contains("throughout"), card)
+            card.contains("And 1 more set (sweep points, or fewer than 100 images") && card.contains("throughout"), card
+        )
         XCTAssertTrue(card.contains("## Not validated for"), card)
         let models = try Self.output(["models"], environment: released)
         XCTAssertTrue(models.text.hasPrefix("tiny-test: deepspio, "), models.text)
