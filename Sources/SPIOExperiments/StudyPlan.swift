@@ -153,8 +153,9 @@ package struct StudyPlan {
 
     /// Why some simulated test set would redraw another's samples or the training data's, or nil.
     /// Sample i of any simulated set is the generator stream (seed, i), so one seed means the same
-    /// scenes: a test set on the training seed is training images 0, 1, ... again. Only the points
-    /// of one `paired` sweep may share a seed; nothing lets a test set share the training data's.
+    /// scenes: a test set on the training seed is training images 0, 1, ... again. Only points of
+    /// `paired` sweeps may share a seed (within a sweep, or across sweeps that both say so: the
+    /// same slices with and without air); nothing lets a test set share the training data's.
     package static func sharedStreams(_ c: RunConfig) -> (set: String, problem: String)? {
         let simulated = c.evaluation.sets.filter(\.files.isEmpty)
         if let s = simulated.first(where: { $0.seed == c.simulation.seed }) {
@@ -165,12 +166,12 @@ package struct StudyPlan {
             )
         }
         for (i, a) in simulated.enumerated() {
-            for b in simulated[(i + 1)...] where a.seed == b.seed && !(a.paired && b.paired && a.sweep == b.sweep) {
+            for b in simulated[(i + 1)...] where a.seed == b.seed && !(a.paired && b.paired) {
                 return (
                     b.name,
                     "test sets '\(a.name)' and '\(b.name)' both draw seed \(a.seed), so they share their scenes; "
                         + "give them distinct seeds (a sweep's points draw seed + 0, 1, ...), or write `paired: true` "
-                        + "on a sweep whose points are meant to share them"
+                        + "on the sweeps whose points are meant to share them"
                 )
             }
         }
