@@ -148,9 +148,19 @@ package struct ReleasedModel: Codable, Equatable {
         return md
     }
 
+    /// Releases finished training run `id` of `store` as `folder/<name>/`; returns the release.
+    @discardableResult
+    package static func release(
+        store: RunStore, trainingRun id: Int64, name: String, to folder: String = folder
+    ) throws -> ReleasedModel {
+        let (model, weights) = try describe(store: store, trainingRun: id, name: name)
+        try model.write(weights: weights, to: folder)
+        return model
+    }
+
     /// Writes `models/<name>/`: the weights copied, `model.json` and `README.md`. Refuses a name
     /// already released (a release is never silently replaced).
-    package func write(weights: String, to folder: String = folder) throws {
+    func write(weights: String, to folder: String) throws {
         let dir = (folder as NSString).appendingPathComponent(name)
         guard !FileManager.default.fileExists(atPath: dir) else {
             throw FileError(dir, "already holds a released model; release under another name, or remove it first")
@@ -175,8 +185,10 @@ package struct ReleasedModel: Codable, Equatable {
 
 extension ReleasedModel {
     /// The release of finished training run `id` of `store`, with every finished evaluation made
-    /// from it (in any study) as its test metrics.
-    package init(store: RunStore, trainingRun id: Int64, name: String) throws {
+    /// from it (in any study) as its test metrics, and the path of its weights.
+    static func describe(
+        store: RunStore, trainingRun id: Int64, name: String
+    ) throws -> (model: ReleasedModel, weights: String) {
         guard let run = try store.run(id), run.kind == .train, run.status == .finished else {
             throw FileError(store.path, "run \(id) is not a finished training run")
         }
@@ -187,21 +199,25 @@ extension ReleasedModel {
         if let problem = try store.verifyArtifacts(id).first { throw FileError(weights.path, problem) }
         let environment = try store.environment(id)
         let held = Trainer.heldOut(count: c.data.samples, validationFraction: c.training.validationFraction)
-        var evaluations: [Evaluation] = []
-        for e in try store.runs(status: .finished, kind: .evaluate) where e.parentID == id {
-            let params = try store.params(e.id!)
-            let nmae = try store.metrics(e.id!, key: .nmae).map(\.value)
-            guard let interval = DifferenceInterval.ofMean(nmae) else { continue }
-            let sd = try store.metrics(e.id!, key: MetricKey.nmae.sd).first?.value ?? .nan
-            evaluations.append(
-                Evaluation(
-                    study: e.study, set: params["set"] ?? e.name, seed: UInt64(params["seed"] ?? "") ?? 0,
-                    images: nmae.count, nmaeMean: interval.difference, nmaeSD: sd, nmaeLow: interval.low,
-                    nmaeHigh: interval.high,
-                    ironErrorMean: try store.metrics(e.id!, key: MetricKey.ironError.mean).first?.value,
-                    hfenMean: try store.metrics(e.id!, key: MetricKey.hfen.mean).first?.value))
+        // The evaluations the studies use now (as their reports show them), not ones a study's
+        // earlier declaration made; an evaluation several studies share is listed once.
+        var evaluations: [Evaluation] = [], seen = Set<Int64>()
+        for study in try store.studies(using: id) {
+            let row = try StudyReport(store: store, study: study).rows().first { $0.training.id == id }
+            for e in row?.evaluations ?? [] where seen.insert(e.run.id!).inserted {
+                let nmae = try store.metrics(e.run.id!, key: .nmae).map(\.value)
+                guard let interval = DifferenceInterval.ofMean(nmae) else { continue }
+                let sd = try store.metrics(e.run.id!, key: MetricKey.nmae.sd).first?.value ?? .nan
+                evaluations.append(
+                    Evaluation(
+                        study: study, set: e.set.name, seed: e.set.seed,
+                        images: nmae.count, nmaeMean: interval.difference, nmaeSD: sd, nmaeLow: interval.low,
+                        nmaeHigh: interval.high,
+                        ironErrorMean: try store.metrics(e.run.id!, key: MetricKey.ironError.mean).first?.value,
+                        hfenMean: try store.metrics(e.run.id!, key: MetricKey.hfen.mean).first?.value))
+            }
         }
-        self.init(
+        let model = ReleasedModel(
             name: name, sha256: weights.sha256, bytes: weights.bytes, study: run.study, run: id, runName: run.name,
             architecture: c.model.architecture.rawValue,
             parameters: Int(try store.metrics(id, key: .parameters).first?.value ?? 0), inputSize: c.model.inputSize,
@@ -218,5 +234,6 @@ extension ReleasedModel {
             commit: String((environment["git_commit"] ?? "unknown").prefix(12))
                 + (environment["git_dirty"] == "1" ? " with uncommitted changes" : ""),
             kernels: environment["kernel_mode"] ?? "portable")
+        return (model, weights.path)
     }
 }

@@ -24,15 +24,21 @@ package struct RunComparison {
     }
 
     let store: RunStore
+    /// The store's finished evaluations by the training they were made from, read once: a report
+    /// asks for every cell's runs.
+    private let evaluationsByTraining: [Int64: [RunStore.Run]]
 
-    package init(store: RunStore) { self.store = store }
+    package init(store: RunStore) throws {
+        self.store = store
+        evaluationsByTraining = Dictionary(
+            grouping: try store.runs(status: .finished, kind: .evaluate).filter { $0.parentID != nil },
+            by: { $0.parentID! })
+    }
 
     /// A run's finished evaluations: the run itself if it is one, else those made from it.
     package func evaluations(of id: Int64) throws -> [Evaluation] {
         guard let run = try store.run(id) else { throw RunStoreError.missing("run \(id)") }
-        let runs =
-            run.kind == .evaluate
-            ? [run] : try store.runs(status: .finished, kind: .evaluate).filter { $0.parentID == id }
+        let runs = run.kind == .evaluate ? [run] : evaluationsByTraining[id] ?? []
         return try runs.compactMap { r in
             guard r.status == .finished,
                 let json = try? JSONSerialization.jsonObject(with: Data(r.configJSON.utf8)) as? [String: Any],

@@ -372,6 +372,14 @@ package final class RunStore {
     }
 
     /// The runs a study uses, oldest first.
+    /// The studies that use run `id`, by name.
+    package func studies(using id: Int64) throws -> [String] {
+        try db.read {
+            try String.fetchAll(
+                $0, sql: "SELECT DISTINCT study FROM study_runs WHERE run_id = ? ORDER BY study", arguments: [id])
+        }
+    }
+
     package func studyRuns(_ study: String) throws -> [StudyRun] {
         try db.read { db in
             try Row.fetchAll(

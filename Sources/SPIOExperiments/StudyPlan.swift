@@ -191,12 +191,14 @@ package struct StudyPlan {
             let at = study?.position(of: path)
             return ConfigError(file: file, line: at?.line, column: at?.column, keyPath: path, message: message)
         }
-        /// A test set's problem, at the set's `key` (or the set) where the study file wrote it.
-        func failSet(_ s: TestSetConfig, _ key: String, _ message: String) -> ConfigError {
-            let at = study?.position(ofEntry: s.name, in: "evaluation.sets", key: key)
+        /// A problem of the test set named `set`, at its `key` (or the set) where the study file wrote it.
+        func failAt(_ set: String, _ key: String, _ message: String) -> ConfigError {
+            let at = study?.position(ofEntry: set, in: "evaluation.sets", key: key)
             return ConfigError(
-                file: file, line: at?.line, column: at?.column, keyPath: "evaluation.sets",
-                message: "test set '\(s.name)'\(message)")
+                file: file, line: at?.line, column: at?.column, keyPath: "evaluation.sets", message: message)
+        }
+        func failSet(_ s: TestSetConfig, _ key: String, _ message: String) -> ConfigError {
+            failAt(s.name, key, "test set '\(s.name)'\(message)")
         }
         do { try c.simulation.validate() } catch { throw fail("simulation", "\(error)") }
         if let p = c.model.problem { throw fail("model", p) }
@@ -235,11 +237,7 @@ package struct StudyPlan {
             throw failSet(
                 s, "simulation", " has imageSize \(s.simulation.imageSize); the model takes \(c.model.inputSize)")
         }
-        if let (name, problem) = sharedStreams(c) {
-            let at = study?.position(ofEntry: name, in: "evaluation.sets", key: "seed")
-            throw ConfigError(
-                file: file, line: at?.line, column: at?.column, keyPath: "evaluation.sets", message: problem)
-        }
+        if let (name, problem) = sharedStreams(c) { throw failAt(name, "seed", problem) }
         // Test-set mistakes are found now, not after hours of training.
         for s in c.evaluation.sets {
             do { try s.simulation.validate() } catch { throw failSet(s, "simulation", ": \(error)") }

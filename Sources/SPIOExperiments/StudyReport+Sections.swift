@@ -377,7 +377,7 @@ extension StudyReport {
             let set = cells[0].first?.evaluations.first(where: { $0.set.sweep.isEmpty && $0.set.files.isEmpty })?.set
                 .name
         else { return "" }
-        let comparison = RunComparison(store: store)
+        let comparison = try RunComparison(store: store)
         func evaluations(_ cell: [Row]) throws -> [RunComparison.Evaluation] {
             try cell.compactMap { r in try comparison.evaluations(of: r.training.id!).first { $0.set == set } }
         }

@@ -356,7 +356,7 @@ struct Compare: ParsableCommand {
             return [mark + " " + k] + values.map { differs && bold ? "\u{1B}[1m\($0)\u{1B}[0m" : $0 }
         }
         print(TextTable(header: ["  key"] + ids.map { "run \($0)" }, rows: rows).text)
-        try printStatistics(RunComparison(store: store))
+        try printStatistics(try RunComparison(store: store))
     }
 
     /// The paired differences against the first run and, with --versus, the groups' difference.

@@ -62,10 +62,7 @@ struct Models: ParsableCommand {
         @Option(help: "The model's name.") var name: String
         @OptionGroup var workspace: WorkspaceOptions
         func run() throws {
-            let store = try workspace.readingStore()
-            let model = try ReleasedModel(store: store, trainingRun: id, name: name)
-            let weights = try store.artifacts(id).first { $0.name == "model.safetensors" }!.path
-            try model.write(weights: weights)
+            try ReleasedModel.release(store: try workspace.readingStore(), trainingRun: id, name: name)
             print((ReleasedModel.folder as NSString).appendingPathComponent(name))
         }
     }

@@ -96,7 +96,7 @@ final class DifferenceIntervalTests: ScratchDirectoryTestCase {
         let a = try evaluation(t1, source: "same", nmae: [0.5, 0.75, 1.0])
         let b = try evaluation(t2, source: "same", nmae: [0.5, 0.5, 0.5])
         let other = try evaluation(nil, source: "other", nmae: [0.1, 0.1, 0.1])
-        let c = RunComparison(store: store)
+        let c = try RunComparison(store: store)
         let ea = try XCTUnwrap(c.evaluations(of: t1).first), eb = try XCTUnwrap(c.evaluations(of: t2).first)
         XCTAssertEqual([ea.id, eb.id], [a, b])
         let rows = try XCTUnwrap(c.paired(ea, eb))
