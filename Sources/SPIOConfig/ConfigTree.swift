@@ -66,6 +66,11 @@ package struct ConfigTree {
         return (entry.mapping?[key]?.mark ?? entry.mark).map { ($0.line, $0.column) }
     }
 
+    /// Whether the entry named `name` of the sequence at `list` writes `key` itself.
+    package func entry(_ name: String, in list: String, writes key: String) -> Bool {
+        node(at: list)?.sequence?.first(where: { $0.mapping?["name"]?.string == name })?.mapping?[key] != nil
+    }
+
     /// The text of the scalar at a dotted path as written (quoted or not), if there is one.
     package func scalarText(at path: String) -> String? { node(at: path)?.scalar?.string }
 

@@ -40,11 +40,17 @@ package struct TestSetConfig: Codable, Equatable, Sendable {
     /// The sweep this set was expanded from, if any.
     package var sweep = ""
     package var interpretability: InterpretabilityConfig?
+    /// The set is the training data's own first `samples` images (the training simulation, seed and
+    /// noise), said explicitly: the training-set NMAE to set beside held-out ones, never a test
+    /// figure. Nil unless written, so the keys of every other set stay what they were.
+    package var trainingImages: Bool?
+    /// Whether this set is training images (`trainingImages: true`).
+    package var isTrainingImages: Bool { trainingImages == true }
 
     package init() { simulation.seed = seed }
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, samples, seed, paired, simulation, phantomRegion, files, truthUgPerMM3, labels, sweep
-        case interpretability
+        case interpretability, trainingImages
     }
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -55,6 +61,14 @@ package struct TestSetConfig: Codable, Equatable, Sendable {
         try c.update(&files, .files); truthUgPerMM3 = try c.decodeIfPresent(Double.self, forKey: .truthUgPerMM3)
         try c.update(&labels, .labels); try c.update(&sweep, .sweep)
         interpretability = try c.decodeIfPresent(InterpretabilityConfig.self, forKey: .interpretability)
+        if try c.decodeIfPresent(Bool.self, forKey: .trainingImages) == true { trainingImages = true }
+        if isTrainingImages && (seedWritten || !files.isEmpty || !sweep.isEmpty) {
+            throw DecodingError.dataCorruptedError(
+                forKey: .trainingImages, in: c,
+                debugDescription:
+                    "a trainingImages set draws the training data's seed and simulation; it takes no seed, files "
+                    + "or sweep")
+        }
         guard samples > 0 && samples <= 1_000_000 else {
             throw DecodingError.dataCorruptedError(
                 forKey: .samples, in: c, debugDescription: "must be 1 to 1000000, got \(samples)")
@@ -195,6 +209,10 @@ package struct RunConfig: Codable, Equatable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&simulation, .simulation); try c.update(&data, .data); try c.update(&model, .model)
         try c.update(&training, .training); try c.update(&evaluation, .evaluation)
+        for i in evaluation.sets.indices where evaluation.sets[i].isTrainingImages {
+            evaluation.sets[i].seed = simulation.seed
+            evaluation.sets[i].simulation = trainingSimulation
+        }
     }
 
     /// The training set's simulation: `simulation`, with `data.snrRangeDB` as its noise when set.

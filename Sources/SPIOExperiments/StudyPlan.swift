@@ -157,7 +157,7 @@ package struct StudyPlan {
     /// `paired` sweeps may share a seed (within a sweep, or across sweeps that both say so: the
     /// same slices with and without air); nothing lets a test set share the training data's.
     package static func sharedStreams(_ c: RunConfig) -> (set: String, problem: String)? {
-        let simulated = c.evaluation.sets.filter(\.files.isEmpty)
+        let simulated = c.evaluation.sets.filter { $0.files.isEmpty && !$0.isTrainingImages }
         if let s = simulated.first(where: { $0.seed == c.simulation.seed }) {
             return (
                 s.name,
@@ -238,6 +238,21 @@ package struct StudyPlan {
                 s, "simulation", " has imageSize \(s.simulation.imageSize); the model takes \(c.model.inputSize)")
         }
         if let (name, problem) = sharedStreams(c) { throw failAt(name, "seed", problem) }
+        for s in c.evaluation.sets where s.isTrainingImages {
+            if study?.entry(s.name, in: "evaluation.sets", writes: "simulation") == true {
+                throw failAt(
+                    s.name, "simulation",
+                    "test set '\(s.name)' is training images: it takes the training data's simulation as it is")
+            }
+            let fraction = c.training.validationFraction
+            let trained = c.data.samples - Trainer.heldOut(count: c.data.samples, validationFraction: fraction)
+            if s.samples > trained {
+                throw failAt(
+                    s.name, "samples",
+                    "test set '\(s.name)' is training images, but only the first \(trained) of the "
+                        + "\(c.data.samples) training images are trained on (the rest validate); lower samples")
+            }
+        }
         // Test-set mistakes are found now, not after hours of training.
         for s in c.evaluation.sets {
             do { try s.simulation.validate() } catch { throw failSet(s, "simulation", ": \(error)") }

@@ -42,6 +42,12 @@ final class HeldOutTests: ScratchDirectoryTestCase {
                 if training[key] == nil { training[key] = Set(Self.sceneKeys(c.simulation, count: trainCount)) }
                 let trainScenes = training[key]!
                 for set in c.evaluation.sets where set.files.isEmpty {
+                    if set.isTrainingImages {
+                        // Said explicitly: these are training images, and reports call them so.
+                        let scenes = Self.sceneKeys(set.simulation, count: set.samples)
+                        XCTAssertTrue(scenes.allSatisfy(trainScenes.contains), "\(file) \(set.name)")
+                        continue
+                    }
                     XCTAssertEqual(set.simulation.seed, set.seed, "\(file) \(set.name)")
                     XCTAssertNotEqual(set.seed, c.simulation.seed, "\(file) \(set.name) draws the training seed")
                     let scenes = Self.sceneKeys(set.simulation, count: set.samples)
@@ -79,6 +85,44 @@ final class HeldOutTests: ScratchDirectoryTestCase {
                     Array(train.concentration[(j * n)..<((j + 1) * n)]))
             }
         }
+    }
+
+    /// A `trainingImages: true` set is the training data's first images pixel for pixel, its noise
+    /// from `data.snrRangeDB` included; it takes no seed, simulation overrides or more images than
+    /// are trained on.
+    func testATrainingImagesSetIsTheTrainingDataItself() throws {
+        let study = """
+            simulation: {imageSize: 32, seed: 5}
+            model: {preset: tiny}
+            data: {samples: 20, snrRangeDB: [5, 40]}
+            evaluation:
+              sets:
+                - {name: test, samples: 3}
+                - {name: training, samples: 3, trainingImages: true}
+            """
+        let c = try plan(study).runs[0].config
+        let set = c.evaluation.sets[1]
+        XCTAssertEqual(set.seed, 5)
+        XCTAssertEqual(set.simulation, c.trainingSimulation)
+        XCTAssertNil(c.evaluation.sets[0].trainingImages, "unwritten, so other sets' keys stay as they were")
+        let train = try SimulatedDataset.generate(config: c.trainingSimulation, count: 20)
+        let again = try SimulatedDataset.generate(config: set.simulation, count: 3)
+        XCTAssertEqual(again.images, Array(train.images[0..<again.images.count]))
+        XCTAssertEqual(again.concentration, Array(train.concentration[0..<again.concentration.count]))
+        XCTAssertEqual(
+            message(study.replacingOccurrences(of: "samples: 3, trainingImages", with: "samples: 19, trainingImages")),
+            "study.yaml:7:33: evaluation.sets: test set 'training' is training images, but only the first 18 of the "
+                + "20 training images are trained on (the rest validate); lower samples")
+        XCTAssertEqual(
+            message(study.replacingOccurrences(of: "trainingImages: true}", with: "trainingImages: true, seed: 5}")),
+            "study.yaml:7:52: evaluation.sets[1].trainingImages: a trainingImages set draws the training data's seed and simulation; it takes "
+                + "no seed, files or sweep")
+        XCTAssertEqual(
+            message(
+                study.replacingOccurrences(
+                    of: "trainingImages: true}", with: "trainingImages: true, simulation: {noise: {snrDB: 5}}}")),
+            "study.yaml:7:70: evaluation.sets: test set 'training' is training images: it takes the training data's "
+                + "simulation as it is")
     }
 
     func plan(_ yaml: String, overrides: [String] = []) throws -> StudyPlan {
