@@ -17,15 +17,42 @@ package struct ReportConfig: Codable, Equatable, Sendable {
     /// Show each cell's training wall time in the convergence table. Off by default: times differ
     /// from run to run, and a report with them is not the same byte for byte when re-run.
     package var wallTime = false
+    /// The scaling section: error against optimizer steps per series, fitted, with targets.
+    package var scaling: ScalingReportConfig?
 
     package init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case paper, plots, convergedBelow, notes, wallTime }
+    enum CodingKeys: String, CodingKey, CaseIterable { case paper, plots, convergedBelow, notes, wallTime, scaling }
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.update(&paper, .paper); try c.update(&plots, .plots)
         try c.update(&convergedBelow, .convergedBelow); try c.update(&notes, .notes)
         try c.update(&wallTime, .wallTime)
+        scaling = try c.decodeIfPresent(ScalingReportConfig.self, forKey: .scaling)
+    }
+}
+
+/// `report.scaling`: a study whose grid runs `training.epochs` gets a section of NMAE against Adam
+/// steps per series (the runs equal but for their epochs), the law NMAE = a + b S^-c fitted to each
+/// with a bootstrap band, and the steps each target would take.
+package struct ScalingReportConfig: Codable, Equatable, Sendable {
+    /// NMAE levels whose steps (and hours) the fits are asked for.
+    package var targets = [0.30, 0.17]
+    /// Gaussian sigmas (pixels) of the blurred-truth calibration drawn beside the curves.
+    package var blurSigmaPixels = [2.0, 3.0, 8.0]
+
+    package init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable { case targets, blurSigmaPixels }
+    package init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try c.update(&targets, .targets); try c.update(&blurSigmaPixels, .blurSigmaPixels)
+        guard targets.allSatisfy({ $0 > 0 }), blurSigmaPixels.allSatisfy({ $0 >= 0 && $0 <= 64 }) else {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "targets must be positive and blurSigmaPixels 0 to 64 pixels"))
+        }
     }
 }
 

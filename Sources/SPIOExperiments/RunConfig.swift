@@ -62,12 +62,11 @@ package struct TestSetConfig: Codable, Equatable, Sendable {
         try c.update(&labels, .labels); try c.update(&sweep, .sweep)
         interpretability = try c.decodeIfPresent(InterpretabilityConfig.self, forKey: .interpretability)
         if try c.decodeIfPresent(Bool.self, forKey: .trainingImages) == true { trainingImages = true }
-        if isTrainingImages && (seedWritten || !files.isEmpty || !sweep.isEmpty) {
+        // (A written seed is refused by `StudyPlan`: a stored set writes every key, its seed too.)
+        if isTrainingImages && (!files.isEmpty || !sweep.isEmpty) {
             throw DecodingError.dataCorruptedError(
                 forKey: .trainingImages, in: c,
-                debugDescription:
-                    "a trainingImages set draws the training data's seed and simulation; it takes no seed, files "
-                    + "or sweep")
+                debugDescription: "a trainingImages set is simulated training images; it takes no files or sweep")
         }
         guard samples > 0 && samples <= 1_000_000 else {
             throw DecodingError.dataCorruptedError(

@@ -239,6 +239,10 @@ package struct StudyPlan {
         }
         if let (name, problem) = sharedStreams(c) { throw failAt(name, "seed", problem) }
         for s in c.evaluation.sets where s.isTrainingImages {
+            if study?.entry(s.name, in: "evaluation.sets", writes: "seed") == true {
+                throw failAt(
+                    s.name, "seed", "test set '\(s.name)' is training images: it draws the training data's seed")
+            }
             if study?.entry(s.name, in: "evaluation.sets", writes: "simulation") == true {
                 throw failAt(
                     s.name, "simulation",

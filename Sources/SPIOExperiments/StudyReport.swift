@@ -135,6 +135,7 @@ package struct StudyReport {
 
         md += try runsSection(rows, config, &out)
         md += try qualitySection(rows, &out)
+        md += try scalingSection(rows, config, &out)
         md += try sweepSections(rows, config, &out)
         md += try phantomSection(rows, config, &out)
         md += try interpretabilitySection(rows, &out)

@@ -21,6 +21,8 @@ package struct Chart {
         package var x: [Double], y: [Double]
         /// +- this around `y` (a band for `.lines`, error bars otherwise); nil for none.
         package var spread: [Double]?
+        /// A shaded band from `lower` to `upper` (an asymmetric interval) around a `.lines` series.
+        package var band: (lower: [Double], upper: [Double])?
         package var style: Style
 
         package init(label: String, x: [Double], y: [Double], spread: [Double]? = nil, style: Style = .lines) {
@@ -93,9 +95,18 @@ package struct Chart {
                 data += Gnuplot.block(name, rows)
                 plots.append("$\(name) using 1:2 with steps lw 2 \(colour) \(dash) \(label)")
             default:
-                let rows = s.x.indices.map { j in [s.x[j], s.y[j]] + (s.spread.map { [$0[j]] } ?? []) }
+                let rows = s.x.indices.map { j in
+                    [s.x[j], s.y[j]] + (s.spread.map { [$0[j]] } ?? [])
+                        + (s.band.map { [$0.lower[j], $0.upper[j]] } ?? [])
+                }
                 data += Gnuplot.block(name, rows)
                 let markers = "pt \(7 + i % 6) ps 0.8"
+                if s.band != nil {
+                    let from = s.spread == nil ? 3 : 4
+                    plots.append(
+                        "$\(name) using 1:\(from):\(from + 1) with filledcurves fs transparent solid 0.18 noborder "
+                            + "\(colour) notitle")
+                }
                 if s.spread != nil {
                     switch s.style {
                     case .lines:

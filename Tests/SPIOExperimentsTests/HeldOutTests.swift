@@ -115,8 +115,8 @@ final class HeldOutTests: ScratchDirectoryTestCase {
                 + "20 training images are trained on (the rest validate); lower samples")
         XCTAssertEqual(
             message(study.replacingOccurrences(of: "trainingImages: true}", with: "trainingImages: true, seed: 5}")),
-            "study.yaml:7:52: evaluation.sets[1].trainingImages: a trainingImages set draws the training data's seed and simulation; it takes "
-                + "no seed, files or sweep")
+            "study.yaml:7:64: evaluation.sets: test set 'training' is training images: it draws the training data's seed"
+        )
         XCTAssertEqual(
             message(
                 study.replacingOccurrences(

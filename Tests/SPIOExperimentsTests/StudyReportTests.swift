@@ -51,6 +51,74 @@ final class StudyReportTests: ScratchDirectoryTestCase {
         return path
     }
 
+    /// The scaling section: one row per checkpoint of a series that continues cell to cell, the
+    /// training-images set beside the held-out one, the law fitted per series with its band, and the
+    /// blurred-truth calibration from the set's own dataset.
+    func testScalingSectionFitsEachSeries() throws {
+        let study = write(
+            "scaling",
+            """
+            study: scaling
+            simulation: {imageSize: 32, seed: 3}
+            data: {samples: 40}
+            model: {preset: tiny}
+            training: {epochs: 1, batchSize: 8, learningRate: 0.003}
+            evaluation:
+              sets:
+                - {name: test, samples: 6, seed: 5}
+                - {name: training, samples: 6, trainingImages: true}
+            grid:
+              training.epochs: [1, 2, 3, 4]
+            report: {scaling: {targets: [0.5], blurSigmaPixels: [1]}}
+            """)
+        let runner = try Runner(workspace: dir + "/ws")
+        let outcomes = try runner.run(try StudyPlan(path: study))
+        try StudyReport(store: runner.store, study: "scaling").write(to: dir + "/report")
+        let csv = try csvRows(dir + "/report/scaling.csv")
+        XCTAssertEqual(csv.count, 5, "\(csv)")
+        // 36 training images (4 validate) in batches of 8: 5 steps an epoch (the last batch of 4).
+        XCTAssertEqual(csv.dropFirst().map { $0[2] }, ["5", "10", "15", "20"])
+        for (row, o) in zip(csv.dropFirst(), outcomes) {
+            for (column, set) in [(5, "test"), (10, "training")] {
+                let e = try XCTUnwrap(o.evaluations.first { try runner.store.params($0.id!)["set"] == set })
+                XCTAssertEqual(
+                    row[column], StudyReport.number(try runner.store.metrics(e.id!, key: MetricKey.nmae.mean)[0].value))
+            }
+        }
+        let fit = try csvRows(dir + "/report/scaling-fit.csv")
+        XCTAssertEqual(fit.count, 2, "one series, one held-out set: \(fit)")
+        XCTAssertEqual(fit[1][1], "test")
+        let (floor, low, high) = (Double(fit[1][3])!, Double(fit[1][4])!, Double(fit[1][5])!)
+        XCTAssertTrue(low <= floor && floor <= high, "\(fit[1])")
+        let md = try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8)
+        XCTAssertTrue(md.contains("## Scaling with optimizer steps"), md)
+        XCTAssertTrue(md.contains("training (training images) NMAE"), md)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/report/scaling-test.png"))
+        let data = try XCTUnwrap(
+            runner.store.finished(
+                kind: .dataset,
+                hash: SimulatedDataset.contentHash(
+                    config: try StudyPlan(path: study).runs[0].config.evaluation.sets[0].simulation, count: 6)))
+        let truth = try NPYArray.read(data.directory + "/concentration.npy")
+        XCTAssertTrue(
+            md.contains(String(format: "%.3f at sigma 1 px", BlurredTruth.nmae(truth, sigmaPixels: 1))), md)
+    }
+
+    /// A blurred single pixel keeps its iron (away from the border) and keeps the centre weight
+    /// k0 = g(0)^2 of the normalised Gaussian g, so its NMAE is (1 - k0) + (1 - k0) exactly.
+    func testBlurredTruthOfADelta() throws {
+        var plane = [Float](repeating: 0, count: 33 * 33)
+        plane[16 * 33 + 16] = 1
+        let sigma = 1.5
+        let blurred = BlurredTruth.blur(plane, size: 33, sigmaPixels: sigma)
+        XCTAssertEqual(blurred.reduce(0) { $0 + Double($1) }, 1, accuracy: 1e-6)
+        let g = (-6...6).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
+        let k0 = 1 / (g.reduce(0, +) * g.reduce(0, +))
+        let truth = NPYArray(shape: [1, 33, 33], values: plane)
+        XCTAssertEqual(BlurredTruth.nmae(truth, sigmaPixels: sigma), 2 * (1 - k0), accuracy: 1e-6)
+        XCTAssertEqual(BlurredTruth.nmae(truth, sigmaPixels: 0), 0)
+    }
+
     /// Runs that differ only in their seed are one cell of the convergence table; its epochs are
     /// where each seed's stored validation NMAE first went below the threshold, its mean and sd
     /// over the seeds are the store's; the one-seed architecture is a cell of its own.
