@@ -14,6 +14,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public enum Shortcut: String, Codable, CaseIterable, Sendable { case projection, identity }
     /// Four wavelet decoders, one decoder with four band outputs, or one decoder straight to the image.
     public enum Head: String, Codable, CaseIterable, Sendable { case wavelet, shared, image }
+    /// How inputs are normalised before the network: each image divided by its own 99th
+    /// percentile (View Line images, whose amplitude is proton density, not iron), or taken as
+    /// they are (inputs whose amplitude is the signal, such as a field map in kHz).
+    public enum InputScaling: String, Codable, CaseIterable, Sendable { case percentile99, none }
 
     public var architecture = Architecture.deepspio
     /// Input height = width in pixels (a multiple of 16).
@@ -38,6 +42,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// divided by it, which is target scaling with the predictions kept in ug/mm^3. 1, the
     /// default, is the paper's network.
     public var outputScale = 1.0
+    /// Input normalisation; percentile99, the default, is the paper's.
+    public var inputScaling = InputScaling.percentile99
 
     public init() {}
 
@@ -56,7 +62,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case preset, architecture, inputSize, inputChannels, baseFilters, bottleneckFilters, residualBlocks,
-            decoderWidths, downsampling, bottleneck, shortcut, head, skips, outputScale
+            decoderWidths, downsampling, bottleneck, shortcut, head, skips, outputScale, inputScaling
     }
 
     public init(from decoder: Decoder) throws {
@@ -72,7 +78,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         if let w = try c.decodeIfPresent([Int].self, forKey: .decoderWidths) { decoderWidths = w }
         try c.update(&downsampling, .downsampling); try c.update(&bottleneck, .bottleneck)
         try c.update(&shortcut, .shortcut); try c.update(&head, .head); try c.update(&skips, .skips)
-        try c.update(&outputScale, .outputScale)
+        try c.update(&outputScale, .outputScale); try c.update(&inputScaling, .inputScaling)
         if let problem = problem {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: problem))
         }
@@ -91,6 +97,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try c.encode(skips, forKey: .skips)
         // Written only when set, so the networks without it keep their hashes.
         if outputScale != 1 { try c.encode(outputScale, forKey: .outputScale) }
+        if inputScaling != .percentile99 { try c.encode(inputScaling, forKey: .inputScaling) }
     }
 
     /// Decoder stage widths with the default filled in.

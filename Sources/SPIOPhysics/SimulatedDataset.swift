@@ -80,7 +80,13 @@ package struct SimulatedDataset {
                         }
                         do {
                             let s = try simulator.sample(samples.lowerBound + i)
-                            (img.baseAddress! + i * 2 * plane).update(from: s.image, count: 2 * plane)
+                            if config.input == .field {
+                                let kHz = s.fieldHz.map { $0 / 1000 }
+                                (img.baseAddress! + i * 2 * plane).update(from: kHz, count: plane)
+                                (img.baseAddress! + (i * 2 + 1) * plane).update(from: kHz, count: plane)
+                            } else {
+                                (img.baseAddress! + i * 2 * plane).update(from: s.image, count: 2 * plane)
+                            }
                             (con.baseAddress! + i * plane).update(from: s.concentration, count: plane)
                             if keepField { (fld.baseAddress! + i * plane).update(from: s.fieldHz, count: plane) }
                             lock.withLock {
@@ -126,7 +132,8 @@ package struct SimulatedDataset {
             contentHash: SimulatedDataset.contentHash(config: config, count: shard?.totalCount ?? count),
             count: count, imageSize: n, arrays: arrays,
             units: [
-                "images": "a.u. (proton density 1 = full stripe)",
+                "images": config.input == .field
+                    ? "kHz (the true field map, both channels)" : "a.u. (proton density 1 = full stripe)",
                 "concentration": "ug Fe / mm^3", "field": "Hz"
             ], previews: previewFiles, config: config, shard: shard)
         let encoder = JSONEncoder()

@@ -14,11 +14,15 @@ package struct SimulationConfig: Codable, Equatable, Sendable {
     package var sequence = ViewLineSequence()
     package var field = FieldConfig()
     package var noise = NoiseConfig()
+    /// What the network is given: the View Line images (nil, the default) or, as an information
+    /// control, the true in-plane field map. Written only when set, so every other dataset keeps
+    /// its hash.
+    package var input: SimulatedInput?
 
     package init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case imageSize, fovMM, seed, anatomy, scene, sequence, field, noise
+        case imageSize, fovMM, seed, anatomy, scene, sequence, field, noise, input
     }
 
     package init(from decoder: Decoder) throws {
@@ -29,6 +33,7 @@ package struct SimulationConfig: Codable, Equatable, Sendable {
         try c.update(&anatomy, .anatomy); try c.update(&scene, .scene)
         try c.update(&sequence, .sequence); try c.update(&field, .field)
         try c.update(&noise, .noise)
+        if let i = try c.decodeIfPresent(SimulatedInput.self, forKey: .input), i != .viewLine { input = i }
     }
 
     /// Range and consistency checks beyond types.
@@ -41,6 +46,17 @@ package struct SimulationConfig: Codable, Equatable, Sendable {
         }
         try sequence.validate(); try field.validate(); try scene.validate()
     }
+}
+
+/// The two input channels of a simulated sample.
+package enum SimulatedInput: String, Codable, CaseIterable, Sendable {
+    /// The View Line images: even and odd stripes, distorted by the field (the paper's input).
+    case viewLine
+    /// The true field map of the slice in kHz, in both channels (so the network is the very one
+    /// trained on images), noise-free and never wrapped: what a perfect field measurement would
+    /// give. An information control (`model.inputScaling: none` keeps its amplitude), not a
+    /// sequence.
+    case field
 }
 
 /// Sources and the field grid.

@@ -78,7 +78,7 @@ package final class Predictor {
     package func evaluate(_ source: TestImageSource, shouldStop: () -> Bool = { false }) throws -> EvaluationResult {
         switch source {
         case let .dataset(directory):
-            let set = try TrainingSet(directory: directory)
+            let set = try TrainingSet(directory: directory, scaling: model.config.inputScaling)
             return EvaluationResult(
                 inputs: set.inputs, truth: set.concentration,
                 maps: try Evaluation.predict(model, inputs: set.inputs, shouldStop: shouldStop))
@@ -92,7 +92,7 @@ package final class Predictor {
         unscaled images: Tensor, truth: Tensor?, shouldStop: () -> Bool = { false }
     ) throws -> EvaluationResult {
         let x = images.copy()
-        InputScaling.apply(x)
+        InputScaling.apply(x, model.config.inputScaling)
         return EvaluationResult(
             inputs: x, truth: truth, maps: try Evaluation.predict(model, inputs: x, shouldStop: shouldStop))
     }

@@ -63,6 +63,11 @@ package struct TorchBackend: TrainingBackend {
                 description: "the torch backend needs python/spio_torch of the DeepSPIO-Lab checkout; set "
                     + "SPIO_TORCH_PATH to the folder that holds spio_torch/")
         }
+        guard job.model.inputScaling == .percentile99 else {
+            throw Failure(
+                description: "the torch backend scales every input by its 99th percentile; model.inputScaling "
+                    + "'\(job.model.inputScaling.rawValue)' trains on the swift backend only")
+        }
         let fm = FileManager.default
         try fm.createDirectory(atPath: job.directory, withIntermediateDirectories: true)
         let checkpoints = Trainer.checkpointDirectory(ofRun: job.directory)

@@ -28,7 +28,8 @@ package struct EngineBackend: TrainingBackend {
         }
         // The normalised loss divides by the target's norm: an image without SPIO would weigh 1/eps.
         func load(_ folder: String, _ what: String) throws -> TrainingSet {
-            let (set, dropped) = try TrainingSet(directory: folder).droppingEmptyTargets()
+            let (set, dropped) = try TrainingSet(directory: folder, scaling: job.model.inputScaling)
+                .droppingEmptyTargets()
             if dropped > 0 {
                 callbacks.log("left out \(dropped) of \(set.count + dropped) \(what) images with no SPIO in view")
             }

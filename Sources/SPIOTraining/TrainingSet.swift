@@ -13,8 +13,8 @@ package struct TrainingSet {
     package var count: Int { inputs.shape[0] }
     package var imageSize: Int { inputs.shape[3] }
 
-    /// Takes unscaled images and scales them.
-    package init(images: Tensor, concentration: Tensor) {
+    /// Takes unscaled images and scales them as `scaling` says.
+    package init(images: Tensor, concentration: Tensor, scaling: ModelConfig.InputScaling = .percentile99) {
         precondition(
             images.shape.count == 4 && concentration.shape.count == 3 && images.shape[0] == concentration.shape[0]
                 && images.shape[2] == concentration.shape[1] && images.shape[3] == concentration.shape[2],
@@ -22,13 +22,13 @@ package struct TrainingSet {
                 + "\(concentration.shape)"
         )
         inputs = images.copy()
-        InputScaling.apply(inputs)
+        InputScaling.apply(inputs, scaling)
         self.concentration = concentration
     }
 
     /// Reads `images.npy` (N x 2 x H x W) and `concentration.npy` (N x H x W) of a dataset folder
     /// written by `spio simulate`, or of every shard of a sharded one (`DatasetShards`), in order.
-    package init(directory: String) throws {
+    package init(directory: String, scaling: ModelConfig.InputScaling = .percentile99) throws {
         var images: [Float] = [], maps: [Float] = [], shape: [Int]?, count = 0
         for folder in try DatasetShards.folders(directory) {
             func read(_ name: String) throws -> NPYArray {
@@ -57,7 +57,7 @@ package struct TrainingSet {
         let s = shape!
         self.init(
             images: Tensor(shape: [count] + s, values: images),
-            concentration: Tensor(shape: [count, s[1], s[2]], values: maps))
+            concentration: Tensor(shape: [count, s[1], s[2]], values: maps), scaling: scaling)
     }
 
     /// Samples `range` as a new set (already scaled inputs are copied as they are).
@@ -95,6 +95,11 @@ func gather(_ source: Tensor, _ indices: [Int], into out: Tensor? = nil) -> Tens
 /// Per-sample input normalisation: divide all channels by the sample's 99th percentile (nearest
 /// rank), or leave the sample as it is when that is 0.
 package enum InputScaling {
+    /// Scales `images` in place as `mode` says (`none`: leaves them).
+    package static func apply(_ images: Tensor, _ mode: ModelConfig.InputScaling) {
+        if mode == .percentile99 { apply(images) }
+    }
+
     package static func apply(_ images: Tensor) {
         let n = images.shape[0], volume = images.count / max(n, 1)
         Engine.parallelFor(n) { r in

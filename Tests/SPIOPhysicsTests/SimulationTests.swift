@@ -183,6 +183,37 @@ final class SimulationTests: XCTestCase {
         XCTAssertNotEqual(SimulatedDataset.contentHash(config: noisy, count: 5), before(noisy))
     }
 
+    /// The information control's input: both channels are the sample's true field in kHz (the
+    /// same scene as the View Line sample), and a configuration that does not ask for it keeps its
+    /// canonical JSON, and so its hash, whether `input: viewLine` is written or not.
+    func testFieldInputIsTheTrueFieldInKHz() throws {
+        let config = tinyConfig()
+        var field = config
+        field.input = .field
+        let images = try SimulatedDataset.generate(config: config, count: 2, keepField: true)
+        let fields = try SimulatedDataset.generate(config: field, count: 2)
+        let plane = config.imageSize * config.imageSize
+        XCTAssertEqual(fields.concentration, images.concentration)
+        for s in 0..<2 {
+            let kHz = images.fieldHz![(s * plane)..<((s + 1) * plane)].map { $0 / 1000 }
+            XCTAssertEqual(Array(fields.images[(2 * s * plane)..<((2 * s + 1) * plane)]), kHz)
+            XCTAssertEqual(Array(fields.images[((2 * s + 1) * plane)..<((2 * s + 2) * plane)]), kHz)
+        }
+        XCTAssertGreaterThan(fields.images.map { abs($0) }.max()!, 0.01, "a field of at least 10 Hz somewhere")
+        XCTAssertFalse(canonicalJSON(config).contains("input"))
+        XCTAssertTrue(canonicalJSON(field).contains("\"input\":\"field\""))
+        let written = try JSONDecoder().decode(
+            SimulationConfig.self,
+            from: Data(
+                canonicalJSON(config).replacingOccurrences(
+                    of: "{\"anatomy\"", with: "{\"input\":\"viewLine\",\"anatomy\""
+                ).utf8))
+        XCTAssertEqual(canonicalJSON(written), canonicalJSON(config))
+        XCTAssertNotEqual(
+            SimulatedDataset.contentHash(config: field, count: 2),
+            SimulatedDataset.contentHash(config: config, count: 2))
+    }
+
     func testVoidsAndBendingNearTheParticles() throws {
         var config = tinyConfig("uniform")
         config.imageSize = 64; config.noise = NoiseConfig()

@@ -199,6 +199,16 @@ final class TrainingRecipeTests: XCTestCase {
         XCTAssertEqual(back, c)
         for key in ["lossEpsilon", "bandWeights", "imageTermWeight"] { XCTAssertFalse(json.contains(key), json) }
         XCTAssertFalse(ModelConfig.preset("tiny")!.json.contains("outputScale"))
+        XCTAssertFalse(ModelConfig.preset("tiny")!.json.contains("inputScaling"))
+        var unscaled = ModelConfig.preset("tiny")!
+        unscaled.inputScaling = .none
+        XCTAssertTrue(unscaled.json.contains("\"inputScaling\":\"none\""), unscaled.json)
+        XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: Data(unscaled.json.utf8)), unscaled)
+        // What the network sees: scaled images by default, the values themselves with `none`.
+        let images = Tensor(shape: [1, 2, 2, 2], values: [0, 2, 4, 8, 1, 3, 5, 7])
+        let set = TrainingSet(images: images, concentration: Tensor(shape: [1, 2, 2]), scaling: .none)
+        XCTAssertEqual(set.inputs.array, images.array)
+        XCTAssertEqual(TrainingSet(images: images, concentration: Tensor(shape: [1, 2, 2])).inputs.array.max(), 1)
         (c.lossEpsilon, c.bandWeights, c.imageTermWeight) = (10, [2, 1, 1, 1], 0.5)
         XCTAssertEqual(try JSONDecoder().decode(TrainingConfig.self, from: Data(c.json.utf8)), c)
     }
