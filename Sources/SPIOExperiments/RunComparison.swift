@@ -1,4 +1,5 @@
 import Foundation
+import SPIOPhysics
 
 /// The statistics of `spio compare`: runs evaluated on the same test images, compared image by
 /// image (`DifferenceInterval.paired`), and groups of training seeds compared by their means
@@ -14,6 +15,10 @@ package struct RunComparison {
         /// The images' identity: the evaluation key's `dataset` (a simulated set's content hash, or
         /// the files' SHA-256), so two evaluations with one source saw the same images.
         package let source: String
+        /// The scenes behind the images: a simulated set's content hash with the input kind left out,
+        /// so View Line images and the true field maps of the same slices (the information control,
+        /// the classical oracle) pair image by image; the source otherwise.
+        package let scenes: String
     }
 
     /// One metric of a comparison: each side's mean and the difference B - A.
@@ -39,12 +44,21 @@ package struct RunComparison {
     package func evaluations(of id: Int64) throws -> [Evaluation] {
         guard let run = try store.run(id) else { throw RunStoreError.missing("run \(id)") }
         let runs = run.kind == .evaluate ? [run] : evaluationsByTraining[id] ?? []
+        struct Key: Decodable { var set: TestSetConfig? }
         return try runs.compactMap { r in
             guard r.status == .finished,
                 let json = try? JSONSerialization.jsonObject(with: Data(r.configJSON.utf8)) as? [String: Any],
                 let source = json["dataset"] as? String
             else { return nil }
-            return Evaluation(id: r.id!, set: try store.params(r.id!)["set"] ?? r.name, source: source)
+            var scenes = source
+            if let set = (try? JSONDecoder().decode(Key.self, from: Data(r.configJSON.utf8)))?.set,
+                set.files.isEmpty, set.simulation.input != nil
+            {
+                var simulation = set.simulation
+                simulation.input = nil
+                scenes = SimulatedDataset.contentHash(config: simulation, count: set.samples)
+            }
+            return Evaluation(id: r.id!, set: try store.params(r.id!)["set"] ?? r.name, source: source, scenes: scenes)
         }
     }
 
@@ -58,7 +72,7 @@ package struct RunComparison {
     /// B - A image by image for every metric both evaluations measured on the same images, or nil
     /// when they saw different images.
     package func paired(_ a: Evaluation, _ b: Evaluation) throws -> [Row]? {
-        guard a.source == b.source else { return nil }
+        guard a.scenes == b.scenes else { return nil }
         let va = try perImage(a.id), vb = try perImage(b.id)
         return Self.metrics.compactMap { key in
             guard let x = va[key], let y = vb[key] else { return nil }

@@ -290,7 +290,7 @@ package final class Runner {
             for (k, v) in planned.gridValues { params["grid." + k] = v }
             params["study.description"] = description
             params["training.lineage"] = lineage
-            let backend = self.backend ?? c.training.makeBackend(threads: Engine.threadCount)
+            let backend = self.backend ?? c.training.makeBackend(for: c.model, threads: Engine.threadCount)
             params["training.backend"] = backend.name
             try store.setParams(run.id!, params)
             let id = run.id!
@@ -451,8 +451,9 @@ package final class Runner {
             let png = (dir as NSString).appendingPathComponent("examples.png")
             try ExamplePanels.grid(test, count: min(4, test.count)).writePNG(to: png)
             try store.addArtifact(id, name: "examples.png", path: png)
-            if let interp = set.interpretability {
-                for (file, maps) in try InterpretabilityMaps.compute(interp, model: predictor.model, result: test) {
+            // (`StudyPlan` refuses interpretability for the classical baseline, which has no network.)
+            if let interp = set.interpretability, let net = predictor.model {
+                for (file, maps) in try InterpretabilityMaps.compute(interp, model: net, result: test) {
                     try save(file, maps)
                 }
             }

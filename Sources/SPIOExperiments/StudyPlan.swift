@@ -226,6 +226,24 @@ package struct StudyPlan {
                 p + " (the engine reads the whole set, and copies it once to split off validation); lower it, or train "
                     + "with training.backend: torch, which maps the set from disk")
         }
+        if let inversion = c.model.inversion {
+            if c.training.backend != .swift {
+                throw fail(
+                    "training.backend",
+                    "the classical baseline (dipole-inversion) is tuned by this process, not trained")
+            }
+            let fieldInput = c.simulation.input == .field
+            if (inversion.field == .input) != fieldInput {
+                throw fail(
+                    "model.inversion.field",
+                    fieldInput
+                        ? "simulation.input is field, so the field is the input: write inversion.field: input"
+                        : "inversion.field: input reads the true field map, which only simulation.input: field gives")
+            }
+            if let s = c.evaluation.sets.first(where: { $0.interpretability != nil }) {
+                throw failSet(s, "interpretability", ": the classical baseline has no network to explain")
+            }
+        }
         if c.simulation.imageSize != c.model.inputSize {
             throw fail(
                 "model.inputSize",

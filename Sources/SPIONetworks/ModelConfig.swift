@@ -4,8 +4,12 @@ import SPIOCoding
 /// The `model` block of an experiment: which network, its sizes, and the ablation switches of
 /// networks.md. `preset: tiny | small | paper` sets the sizes first; any other key overrides.
 public struct ModelConfig: Codable, Equatable, Sendable {
-    /// DeepSPIO (paper section 4) or the U-Net baseline.
-    public enum Architecture: String, Codable, CaseIterable, Sendable { case deepspio, unet }
+    /// DeepSPIO (paper section 4), the U-Net baseline, or the classical dipole inversion (no
+    /// network: `inversion` says how; its "training" tunes one parameter on the training images).
+    public enum Architecture: String, Codable, CaseIterable, Sendable {
+        case deepspio, unet
+        case dipoleInversion = "dipole-inversion"
+    }
     /// How encoder stages halve the resolution.
     public enum Downsampling: String, Codable, CaseIterable, Sendable { case strided, maxpool }
     /// The bottleneck: residual blocks, the same blocks without shortcut, or nothing.
@@ -44,6 +48,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var outputScale = 1.0
     /// Input normalisation; percentile99, the default, is the paper's.
     public var inputScaling = InputScaling.percentile99
+    /// The classical baseline's settings (architecture dipole-inversion only).
+    public var inversion: InversionConfig?
 
     public init() {}
 
@@ -62,7 +68,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case preset, architecture, inputSize, inputChannels, baseFilters, bottleneckFilters, residualBlocks,
-            decoderWidths, downsampling, bottleneck, shortcut, head, skips, outputScale, inputScaling
+            decoderWidths, downsampling, bottleneck, shortcut, head, skips, outputScale, inputScaling,
+            inversion
     }
 
     public init(from decoder: Decoder) throws {
@@ -79,6 +86,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try c.update(&downsampling, .downsampling); try c.update(&bottleneck, .bottleneck)
         try c.update(&shortcut, .shortcut); try c.update(&head, .head); try c.update(&skips, .skips)
         try c.update(&outputScale, .outputScale); try c.update(&inputScaling, .inputScaling)
+        inversion = try c.decodeIfPresent(InversionConfig.self, forKey: .inversion)
+        if architecture == .dipoleInversion && inversion == nil { inversion = InversionConfig() }
+        if architecture != .dipoleInversion && inversion != nil {
+            throw DecodingError.dataCorruptedError(
+                forKey: .inversion, in: c, debugDescription: "inversion is for architecture dipole-inversion only")
+        }
         if let problem = problem {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: problem))
         }
@@ -98,6 +111,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         // Written only when set, so the networks without it keep their hashes.
         if outputScale != 1 { try c.encode(outputScale, forKey: .outputScale) }
         if inputScaling != .percentile99 { try c.encode(inputScaling, forKey: .inputScaling) }
+        try c.encodeIfPresent(inversion, forKey: .inversion)
     }
 
     /// Decoder stage widths with the default filled in.
@@ -145,5 +159,58 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// Decodes the JSON a checkpoint stores.
     public static func fromJSON(_ text: String) throws -> ModelConfig {
         try JSONDecoder().decode(ModelConfig.self, from: Data(text.utf8))
+    }
+}
+
+/// The classical baseline (`model.architecture: dipole-inversion`, `SPIOPhysics.DipoleInversion`):
+/// the field from the View Line stripes (or, as an oracle, the true field given as the input),
+/// inverted to concentration under a slab model of the iron's out-of-plane extent. Nothing is
+/// trained: the "training" run tunes the method's one parameter on the first `tuningImages`
+/// training images (never a test image) and keeps the best.
+public struct InversionConfig: Codable, Equatable, Sendable {
+    /// Thresholded k-space division, or the non-negative sparsity-regularised least squares.
+    public enum Method: String, Codable, CaseIterable, Sendable { case tkd, sparse }
+    /// Where the field comes from: the stripes' displacement, or the input itself (a dataset with
+    /// `simulation.input: field`, kHz): the oracle.
+    public enum FieldSource: String, Codable, CaseIterable, Sendable { case stripes, input }
+
+    public var method = Method.sparse
+    public var field = FieldSource.stripes
+    /// The out-of-plane extent each pixel's iron is modelled with (a column through the slice).
+    public var slabThicknessMM = 16.0
+    /// The values tried on the training images: lambda in Hz^2 per ug/mm^3 (sparse), or the
+    /// threshold as a fraction of the largest |K| (tkd). Nil: the method's default list.
+    public var candidates: [Double]?
+    /// FISTA iterations (sparse).
+    public var iterations = 100
+    public var tuningImages = 50
+
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case method, field, slabThicknessMM, candidates, iterations, tuningImages
+    }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try c.update(&method, .method); try c.update(&field, .field)
+        try c.update(&slabThicknessMM, .slabThicknessMM)
+        candidates = try c.decodeIfPresent([Double].self, forKey: .candidates)
+        try c.update(&iterations, .iterations); try c.update(&tuningImages, .tuningImages)
+        guard slabThicknessMM > 0 && slabThicknessMM <= 200, (1...10_000).contains(iterations),
+            (1...100_000).contains(tuningImages), resolvedCandidates.allSatisfy({ $0 > 0 && $0.isFinite }),
+            !resolvedCandidates.isEmpty
+        else {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription:
+                        "inversion: slabThicknessMM must lie in (0, 200], iterations 1 to 10000, tuningImages 1 to "
+                        + "100000, candidates positive"))
+        }
+    }
+
+    /// The candidates with the method's default filled in.
+    public var resolvedCandidates: [Double] {
+        candidates ?? (method == .sparse ? [1e5, 3e5, 1e6, 3e6] : [0.03, 0.05, 0.1, 0.2])
     }
 }

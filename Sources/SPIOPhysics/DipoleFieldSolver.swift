@@ -77,8 +77,8 @@ package final class DipoleFieldSolver: @unchecked Sendable {
         deinit { fftwf_free(slab); fftwf_free(spectrum); planes.forEach { fftwf_free($0) }; fftwf_free(planeReal) }
     }
 
-    /// FFTW's planner is not thread-safe; every plan is made under this lock.
-    private static let plannerLock = NSLock()
+    /// FFTW's planner is not thread-safe: every plan of the package is made under this lock.
+    package static let plannerLock = NSLock()
 
     /// - Parameter padding: padded size over grid size per axis (at least 1; 2 is the default).
     package init(grid: VolumeGrid, padding: SIMD3<Int> = SIMD3(repeating: 2)) {

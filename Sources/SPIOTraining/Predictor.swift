@@ -11,7 +11,11 @@ import SPIOTensor
 /// - NIfTI (.nii, .nii.gz): nx = W, ny = H, nz = 2 (channel 0 = even stripes, as `spio simulate` writes);
 /// - PNG: red = channel 0, green = channel 1 (blue is ignored).
 package final class Predictor {
-    package let model: EncoderDecoderNet
+    package let config: ModelConfig
+    /// The network, or nil for the classical baseline (`inversion`).
+    package let model: EncoderDecoderNet?
+    /// The classical dipole inversion, for a checkpoint of architecture dipole-inversion.
+    package let inversion: DipoleInversionEstimator?
     /// The checkpoint file the model was loaded from.
     package let checkpointPath: String
 
@@ -25,14 +29,30 @@ package final class Predictor {
         do { config = try ModelConfig.fromJSON(json) } catch {
             throw FileError(checkpoint, "its metadata 'config' is not a model configuration: \(error)")
         }
-        model = EncoderDecoderNet(config)
-        try Checkpoint.load(model, from: url)
-        model.setTraining(false)
+        self.config = config
+        if config.architecture == .dipoleInversion {
+            model = nil
+            inversion = try DipoleInversionEstimator.load(url, model: config)
+        } else {
+            let net = EncoderDecoderNet(config)
+            try Checkpoint.load(net, from: url)
+            net.setTraining(false)
+            model = net; inversion = nil
+        }
+    }
+
+    /// How inputs are scaled for this model: the inversion reads intensities and fields as they are.
+    var scaling: ModelConfig.InputScaling { inversion == nil ? config.inputScaling : .none }
+
+    /// Concentration maps of scaled inputs.
+    private func maps(_ inputs: Tensor, shouldStop: () -> Bool) throws -> Tensor {
+        if let inversion { return try inversion.estimate(inputs, shouldStop: shouldStop) }
+        return try Evaluation.predict(model!, inputs: inputs, shouldStop: shouldStop)
     }
 
     /// Reads one input file as N x 2 x H x W, unscaled.
     package func readInput(_ path: String) throws -> Tensor {
-        try Self.readInput(path, channels: model.config.inputChannels, size: model.config.inputSize)
+        try Self.readInput(path, channels: config.inputChannels, size: config.inputSize)
     }
 
     /// Reads one input file for a model of `channels` x `size` x `size` inputs (`spio validate`
@@ -78,10 +98,9 @@ package final class Predictor {
     package func evaluate(_ source: TestImageSource, shouldStop: () -> Bool = { false }) throws -> EvaluationResult {
         switch source {
         case let .dataset(directory):
-            let set = try TrainingSet(directory: directory, scaling: model.config.inputScaling)
+            let set = try TrainingSet(directory: directory, scaling: scaling)
             return EvaluationResult(
-                inputs: set.inputs, truth: set.concentration,
-                maps: try Evaluation.predict(model, inputs: set.inputs, shouldStop: shouldStop))
+                inputs: set.inputs, truth: set.concentration, maps: try maps(set.inputs, shouldStop: shouldStop))
         case let .files(paths):
             return try evaluate(
                 unscaled: Tensor.concatenate(try paths.map(readFiniteInput)), truth: nil, shouldStop: shouldStop)
@@ -92,15 +111,14 @@ package final class Predictor {
         unscaled images: Tensor, truth: Tensor?, shouldStop: () -> Bool = { false }
     ) throws -> EvaluationResult {
         let x = images.copy()
-        InputScaling.apply(x, model.config.inputScaling)
-        return EvaluationResult(
-            inputs: x, truth: truth, maps: try Evaluation.predict(model, inputs: x, shouldStop: shouldStop))
+        InputScaling.apply(x, scaling)
+        return EvaluationResult(inputs: x, truth: truth, maps: try maps(x, shouldStop: shouldStop))
     }
 
     /// `readInput`, refusing non-finite values (a View Line image is finite; NaN would spread
     /// through every map of the batch).
     package func readFiniteInput(_ path: String) throws -> Tensor {
-        try Self.readFiniteInput(path, channels: model.config.inputChannels, size: model.config.inputSize)
+        try Self.readFiniteInput(path, channels: config.inputChannels, size: config.inputSize)
     }
 
     /// `readInput(_:channels:size:)`, refusing non-finite values.

@@ -169,4 +169,11 @@ extension TrainingConfig {
         case .torch: TorchBackend(threads: threads)
         }
     }
+
+    /// The backend for `model`: the classical baseline tunes instead of training (`backend` is
+    /// for networks; `StudyPlan` refuses torch with it).
+    package func makeBackend(for model: ModelConfig, threads: Int) -> TrainingBackend {
+        if model.architecture == .dipoleInversion { return DipoleInversionBackend() }
+        return makeBackend(threads: threads)
+    }
 }

@@ -377,7 +377,7 @@ struct Compare: ParsableCommand {
         var pairedText: [String] = []
         for (i, id) in ids.enumerated().dropFirst() {
             for a in evaluations[0] {
-                for b in evaluations[i] where b.source == a.source {
+                for b in evaluations[i] where b.scenes == a.scenes {
                     guard let rows = try comparison.paired(a, b), !rows.isEmpty else { continue }
                     pairedText.append(
                         "set \(a.set), \(rows[0].interval.counts[0]) images: run \(ids[0]) (A, evaluation \(a.id)) "

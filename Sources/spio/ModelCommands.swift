@@ -24,6 +24,9 @@ struct ModelCommand: ParsableCommand {
 
         func run() throws {
             let config = try BlockOverrides(overrides, allowed: ["model"]).modelConfig(preset: preset)
+            guard config.architecture != .dipoleInversion else {
+                throw ValidationError("dipole-inversion is the classical baseline: no network, no layers to list")
+            }
             let net = EncoderDecoderNet(config)
             let summary = try ModelSummary(net)
             print("\(config.architecture.rawValue) \(preset): \(config.json)\n")

@@ -59,7 +59,7 @@ struct Train: ParsableCommand {
         let meter = ProgressLine()
         let callbacks = TrainingCallbacks(log: progress, progress: { meter.update($0, fraction: $1) })
         progress("\(modelConfig.architecture.rawValue) \(model), \(trainingConfig.epochs) epochs")
-        let result = try trainingConfig.makeBackend(threads: threads).train(
+        let result = try trainingConfig.makeBackend(for: modelConfig, threads: threads).train(
             TrainingJob(
                 name: model, model: modelConfig, training: trainingConfig, dataset: data,
                 validation: validation, directory: out), callbacks)

@@ -104,6 +104,48 @@ final class StudyReportTests: ScratchDirectoryTestCase {
             md.contains(String(format: "%.3f at sigma 1 px", BlurredTruth.nmae(truth, sigmaPixels: 1))), md)
     }
 
+    /// The classical baseline runs as a study's cell: its "training" tunes one parameter on training
+    /// images and logs the validation NMAE; its model file loads in `Predictor` (and so in
+    /// evaluations and `spio predict`); the oracle reads the true field given as the input.
+    func testDipoleInversionIsACellOfAStudy() throws {
+        let study = write(
+            "classical",
+            """
+            study: classical
+            simulation: {imageSize: 32, seed: 3}
+            data: {samples: 24}
+            model: {preset: tiny, architecture: dipole-inversion, inversion: {tuningImages: 6, candidates: [1e5, 1e6]}}
+            training: {epochs: 1}
+            evaluation: {sets: [{name: test, samples: 4, seed: 5}]}
+            variants:
+              - {name: stripes-tkd, model.inversion.method: tkd, model.inversion.candidates: [0.05, 0.1]}
+              - {name: oracle-sparse, simulation.input: field, model.inversion.field: input}
+            """)
+        let runner = try Runner(workspace: dir + "/ws")
+        let outcomes = try runner.run(try StudyPlan(path: study))
+        XCTAssertEqual(outcomes.count, 2)
+        for o in outcomes {
+            let params = try runner.store.params(o.training.id!)
+            XCTAssertEqual(params["training.backend"], "dipole-inversion")
+            let chosen = try XCTUnwrap(params["inversion.parameter"].flatMap(Double.init))
+            XCTAssertTrue(o.planned.config.model.inversion!.resolvedCandidates.contains(chosen), "\(params)")
+            XCTAssertEqual(try runner.store.metrics(o.training.id!, key: .validationNMAE).count, 1)
+            let predictor = try Predictor(checkpoint: o.training.directory + "/model.safetensors")
+            XCTAssertNil(predictor.model)
+            XCTAssertEqual(predictor.inversion?.parameter, chosen)
+            let nmae = try runner.store.metrics(o.evaluations[0].id!, key: MetricKey.nmae.mean)
+            XCTAssertEqual(nmae.count, 1)
+            XCTAssertTrue(nmae[0].value.isFinite)
+        }
+        // The oracle's inputs are fields: a study that mixes them up is refused before any work.
+        XCTAssertThrowsError(
+            try StudyPlan(
+                path: write(
+                    "mixed",
+                    try String(contentsOfFile: study, encoding: .utf8).replacingOccurrences(
+                        of: ", model.inversion.field: input", with: ""))))
+    }
+
     /// A blurred single pixel keeps its iron (away from the border) and keeps the centre weight
     /// k0 = g(0)^2 of the normalised Gaussian g, so its NMAE is (1 - k0) + (1 - k0) exactly.
     func testBlurredTruthOfADelta() throws {
