@@ -79,7 +79,7 @@ package struct Audit {
         runner.force = true
         runner.log = log; runner.progress = progress
         let outcome = try runner.run(
-            StudyPlan.PlannedRun(name: original.name, gridValues: [], config: config, yaml: ""),
+            StudyPlan.PlannedRun(name: original.name, gridValues: [], config: config),
             study: original.study + " (audit)")
         var pairs: [(String, Int64, Int64)] = [("train \(original.id!)", original.id!, outcome.training.id!)]
         for e in outcome.evaluations {

@@ -97,7 +97,7 @@ package final class Runner {
 
     /// The units of a planned run in the order `run(_:study:)` claims them: the training dataset,
     /// the training, then each test set's dataset (simulated sets) and evaluation.
-    package func units(of planned: StudyPlan.PlannedRun) throws -> [WorkUnit] {
+    package static func units(of planned: StudyPlan.PlannedRun) throws -> [WorkUnit] {
         let c = planned.config
         let data = SimulatedDataset.contentHash(config: c.trainingSimulation, count: c.data.samples)
         let training = trainingKeys(c, dataset: data).hash
@@ -279,7 +279,7 @@ package final class Runner {
         _ planned: StudyPlan.PlannedRun, study: String, description: String, dataset: RunStore.Run
     ) throws -> RunStore.Run {
         let c = planned.config
-        let (hash, lineage) = trainingKeys(c, dataset: dataset.configHash)
+        let (hash, lineage) = Self.trainingKeys(c, dataset: dataset.configHash)
         let dir = directory("models", hash)
         return try cached(
             kind: .train, hash: hash, study: study, name: planned.name, configJSON: c.canonicalJSON, directory: dir,
@@ -315,7 +315,7 @@ package final class Runner {
     }
 
     /// A training's configuration hash and lineage.
-    func trainingKeys(_ c: RunConfig, dataset: String) -> (hash: String, lineage: String) {
+    package static func trainingKeys(_ c: RunConfig, dataset: String) -> (hash: String, lineage: String) {
         // Weights trained on other kernels than the portable ones differ in their last bits, so they
         // are another run; portable runs keep the hash they always had.
         let kernel = KernelPolicy.state
@@ -371,7 +371,7 @@ package final class Runner {
         if set.files.isEmpty {
             data = try dataset(set.simulation, count: set.samples, study: study, name: "\(name) \(set.name) data")
         }
-        let (hash, json) = try evaluationKey(set, training: training.configHash)
+        let (hash, json) = try Self.evaluationKey(set, training: training.configHash)
         let dir = directory("evaluations", hash)
         return try cached(
             kind: .evaluate, hash: hash, study: study, name: "\(name) \(set.name)", configJSON: json, directory: dir,
@@ -464,7 +464,7 @@ package final class Runner {
 
 extension Runner {
     /// An evaluation's configuration hash and stored JSON.
-    func evaluationKey(_ set: TestSetConfig, training: String) throws -> (hash: String, json: String) {
+    package static func evaluationKey(_ set: TestSetConfig, training: String) throws -> (hash: String, json: String) {
         // A file set hashes the files' contents, so a changed scan is measured again.
         let source =
             set.files.isEmpty

@@ -55,7 +55,7 @@ package struct SlurmExecutor: StudyExecutor {
         var seen = Set<Runner.WorkUnit>()
         var todo: [SlurmTask.Spec.Item] = []
         for (i, planned) in plan.runs.enumerated() {
-            for unit in try runner.units(of: planned) where seen.insert(Self.key(unit)).inserted {
+            for unit in try Runner.units(of: planned) where seen.insert(Self.key(unit)).inserted {
                 let result = SlurmTask.resultPath(unit, in: results)
                 if runner.force {
                     // Recomputed whatever exists; an older result must not stand in for the new one.

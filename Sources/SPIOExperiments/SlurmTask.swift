@@ -69,7 +69,7 @@ package enum SlurmTask {
             path: (scratch as NSString).appendingPathComponent("runs.sqlite"), workspace: spec.workspace)
         let runner = try Runner(workspace: spec.workspace, store: store)
         runner.log = log
-        let units = plan.runs.indices.contains(item.run) ? try runner.units(of: plan.runs[item.run]) : []
+        let units = plan.runs.indices.contains(item.run) ? try Runner.units(of: plan.runs[item.run]) : []
         guard units.contains(item.unit) else { throw SlurmError.studyChanged(spec.file, KernelPolicy.state.core) }
         // The units it needs: earlier stages' results of this submission first, then what the
         // workspace's store held at submission.

@@ -17,13 +17,9 @@ package struct StudyPlan {
         package let name: String
         package let gridValues: [(String, String)]
         package let config: RunConfig
-        /// The effective configuration as YAML (stored with the run).
-        package let yaml: String
-        /// SHA-256 of `config.canonicalJSON`.
-        package var hash: String { SHA256.hex(Array(config.canonicalJSON.utf8)) }
 
-        package init(name: String, gridValues: [(String, String)], config: RunConfig, yaml: String) {
-            self.name = name; self.gridValues = gridValues; self.config = config; self.yaml = yaml
+        package init(name: String, gridValues: [(String, String)], config: RunConfig) {
+            self.name = name; self.gridValues = gridValues; self.config = config
         }
     }
 
@@ -78,8 +74,8 @@ package struct StudyPlan {
             let label = point.values.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
             runs.append(
                 PlannedRun(
-                    name: point.values.isEmpty ? study : "\(study)[\(label)]", gridValues: point.values, config: config,
-                    yaml: try point.tree.yaml()))
+                    name: point.values.isEmpty ? study : "\(study)[\(label)]", gridValues: point.values, config: config)
+            )
         }
         self.runs = runs
         if !anatomyNotes.isEmpty {

@@ -62,18 +62,29 @@ struct Validate: ParsableCommand {
         abstract: "Check a study file (and its presets) and list the runs it expands to.")
     @Argument(help: "Study YAML file.") var file: String
     @Option(name: .customLong("set"), help: "Override: key.path=value (repeatable).") var overrides: [String] = []
+    // A training on other than the portable kernels is another run with another key.
+    @OptionGroup var kernelOptions: KernelOptions
 
     func run() throws {
         let plan = try StudyPlan(path: file, overrides: overrides)
+        _ = try kernelOptions.apply(study: plan.kernel)
         print("\(file): study '\(plan.study)', \(plan.runs.count) run\(plan.runs.count == 1 ? "" : "s")")
         for r in plan.runs {
             let sets = r.config.evaluation.sets
             let images = sets.reduce(0) { $0 + ($1.files.isEmpty ? $1.samples : $1.files.count) }
+            // The hashes the store keys on (`spio runs` shows them in its config column).
+            let units = try Runner.units(of: r)
+            func keys(_ kind: RunKind) -> String {
+                units.filter { $0.kind == kind && ($0.set == nil || kind == .evaluate) }.map {
+                    String($0.hash.prefix(12))
+                }
+                .joined(separator: ",")
+            }
             print(
-                "  \(r.name)  config \(r.hash.prefix(12))  model \(r.config.model.architecture.rawValue)  "
-                    + "\(r.config.data.samples) images  "
+                "  \(r.name)  model \(r.config.model.architecture.rawValue)  \(r.config.data.samples) images  "
                     + "\(r.config.training.epochs) epochs  \(sets.count) test set\(sets.count == 1 ? "" : "s") "
-                    + "(\(images) images)"
+                    + "(\(images) images)\n    keys: data \(keys(.dataset))  train \(keys(.train))  "
+                    + "evaluate \(keys(.evaluate))"
             )
         }
     }

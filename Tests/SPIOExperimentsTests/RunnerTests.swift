@@ -256,6 +256,13 @@ final class RunnerTests: ScratchDirectoryTestCase {
             metrics.hasPrefix(
                 "run,name,set,rmse_mean,rmse_sd,hfen_mean,hfen_sd,ssim_mean,ssim_sd,iron_error_mean,iron_error_sd\r\n"),
             metrics)
+        // `spio validate` prints the keys the store uses: each finds its run in `spio runs`.
+        let (_, validated) = try Self.output(["validate", file])
+        let keys = try XCTUnwrap(validated.components(separatedBy: "keys: ").last)
+            .split(whereSeparator: { " ,\n".contains($0) }).filter { $0.count == 12 }
+        XCTAssertEqual(keys.count, 3, validated)
+        let (_, runs) = try Self.output(["runs", "--workspace", ws])
+        for key in keys { XCTAssertTrue(runs.contains(String(key)), "\(key) not in\n\(runs)") }
         // Re-render from the database alone into another folder: same table.
         try spio(["report", "reported", "--workspace", ws, "--out", dir + "/again"])
         XCTAssertEqual(try String(contentsOfFile: dir + "/again/runs.csv", encoding: .utf8), csv)
