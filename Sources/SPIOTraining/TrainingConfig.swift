@@ -25,6 +25,10 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
     package var mseWarmupSteps = 0
     /// Linear learning-rate warm-up over the first `warmupSteps` steps (0: none, the paper's).
     package var warmupSteps = 0
+    /// Recipe change at the switch from the MSE warm-up to the paper's loss: the learning rate
+    /// ramps up again from 0 over this many steps, while Adam's moment estimates, made on the
+    /// squared error's gradients, adapt to the new loss's (0: none, a hard switch).
+    package var switchWarmupSteps = 0
     /// The loss's eps in ||a - a^||_1 / (||a||_1 + eps) (networks.md's 1e-6 guards all-zero bands).
     /// A recipe variant: an eps near a small image's band norm stops the images with the least iron
     /// from dominating a batch.
@@ -53,7 +57,7 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case epochs, batchSize, learningRate, beta1, beta2, l2, seed, validationFraction, mseWarmupSteps, warmupSteps
-        case lossEpsilon, bandWeights, imageTermWeight
+        case switchWarmupSteps, lossEpsilon, bandWeights, imageTermWeight
         case backend, device, processes
     }
 
@@ -68,6 +72,7 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
         try c.encode(validationFraction, forKey: .validationFraction)
         if mseWarmupSteps != 0 { try c.encode(mseWarmupSteps, forKey: .mseWarmupSteps) }
         if warmupSteps != 0 { try c.encode(warmupSteps, forKey: .warmupSteps) }
+        if switchWarmupSteps != 0 { try c.encode(switchWarmupSteps, forKey: .switchWarmupSteps) }
         if lossEpsilon != 1e-6 { try c.encode(lossEpsilon, forKey: .lossEpsilon) }
         try c.encodeIfPresent(bandWeights, forKey: .bandWeights)
         if imageTermWeight != 0 { try c.encode(imageTermWeight, forKey: .imageTermWeight) }
@@ -78,9 +83,16 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
         if processes != 1 { try c.encode(processes, forKey: .processes) }
     }
 
-    /// The learning rate of Adam step `step` (0-based): linear warm-up, then constant.
+    /// The learning rate of Adam step `step` (0-based): linear warm-up, then constant, and a linear
+    /// ramp again over `switchWarmupSteps` after the MSE warm-up.
     package func learningRate(atStep step: Int) -> Double {
-        warmupSteps > 0 && step < warmupSteps ? learningRate * Double(step + 1) / Double(warmupSteps) : learningRate
+        var rate =
+            warmupSteps > 0 && step < warmupSteps ? learningRate * Double(step + 1) / Double(warmupSteps) : learningRate
+        let sinceSwitch = step - mseWarmupSteps
+        if mseWarmupSteps > 0, switchWarmupSteps > 0, sinceSwitch >= 0, sinceSwitch < switchWarmupSteps {
+            rate *= Double(sinceSwitch + 1) / Double(switchWarmupSteps)
+        }
+        return rate
     }
 
     package init(from decoder: Decoder) throws {
@@ -90,6 +102,7 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
         try c.update(&learningRate, .learningRate); try c.update(&beta1, .beta1); try c.update(&beta2, .beta2)
         try c.update(&l2, .l2); try c.update(&seed, .seed); try c.update(&validationFraction, .validationFraction)
         try c.update(&mseWarmupSteps, .mseWarmupSteps); try c.update(&warmupSteps, .warmupSteps)
+        try c.update(&switchWarmupSteps, .switchWarmupSteps)
         try c.update(&lossEpsilon, .lossEpsilon); try c.update(&imageTermWeight, .imageTermWeight)
         if let w = try c.decodeIfPresent([Double].self, forKey: .bandWeights) { bandWeights = w }
         try c.update(&backend, .backend); try c.update(&device, .device); try c.update(&processes, .processes)
@@ -107,8 +120,13 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
         if !(learningRate > 0 && learningRate <= 10) { return "learningRate must lie in (0, 10], got \(learningRate)" }
         if !(0..<1).contains(beta1) || !(0..<1).contains(beta2) { return "beta1 and beta2 must lie in [0, 1)" }
         if !(l2 >= 0 && l2 <= 1) { return "l2 must lie in [0, 1], got \(l2)" }
-        if !(0...10_000_000).contains(mseWarmupSteps) || !(0...10_000_000).contains(warmupSteps) {
-            return "mseWarmupSteps and warmupSteps must be 0 to 10000000"
+        if !(0...10_000_000).contains(mseWarmupSteps) || !(0...10_000_000).contains(warmupSteps)
+            || !(0...10_000_000).contains(switchWarmupSteps)
+        {
+            return "mseWarmupSteps, warmupSteps and switchWarmupSteps must be 0 to 10000000"
+        }
+        if switchWarmupSteps > 0 && mseWarmupSteps == 0 {
+            return "switchWarmupSteps ramps the learning rate after the MSE warm-up; set mseWarmupSteps too"
         }
         if !(lossEpsilon > 0 && lossEpsilon <= 1e9) { return "lossEpsilon must lie in (0, 1e9], got \(lossEpsilon)" }
         if let w = bandWeights,

@@ -239,6 +239,13 @@ final class TrainingRecipeTests: XCTestCase {
         XCTAssertEqual((0..<6).map { c.learningRate(atStep: $0) }, [0.25e-3, 0.5e-3, 0.75e-3, 1e-3, 1e-3, 1e-3])
         c.warmupSteps = 0
         XCTAssertEqual(c.learningRate(atStep: 0), 1e-3)
+        // The ramp again after a 3-step MSE warm-up, over 2 steps; written only when set.
+        c.mseWarmupSteps = 3; c.switchWarmupSteps = 2
+        XCTAssertEqual((0..<7).map { c.learningRate(atStep: $0) }, [1e-3, 1e-3, 1e-3, 0.5e-3, 1e-3, 1e-3, 1e-3])
+        XCTAssertTrue(c.json.contains("\"switchWarmupSteps\":2"), c.json)
+        XCTAssertFalse(TrainingConfig().json.contains("switchWarmupSteps"))
+        c.mseWarmupSteps = 0
+        XCTAssertNotNil(c.problem)
     }
 
     /// During the warm-up the first batch's loss is the mean squared error of the untrained

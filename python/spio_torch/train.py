@@ -189,6 +189,14 @@ def run(job):
     step = (history[-1]["step"] if history else 0) + (position["batch"] if position else 0)
     epochs, seed = t.get("epochs", 10), t.get("seed", 1)
     warmup, mse_steps = t.get("warmupSteps", 0), t.get("mseWarmupSteps", 0)
+    switch_warmup = t.get("switchWarmupSteps", 0)
+
+    def rate(step):
+        """TrainingConfig.learningRate(atStep:): warm-up, constant, and a ramp after the MSE warm-up."""
+        r = lr * (step + 1) / warmup if warmup > 0 and step < warmup else lr
+        if mse_steps > 0 and switch_warmup > 0 and 0 <= step - mse_steps < switch_warmup:
+            r *= (step - mse_steps + 1) / switch_warmup
+        return r
     eps, band_weights, image_weight = t.get("lossEpsilon", 1e-6), t.get("bandWeights"), t.get("imageTermWeight", 0)
 
     stop_at = int(os.environ.get("SPIO_TORCH_STOP_AT_STEP", "0"))  # tests: a stop at a known step
@@ -233,7 +241,7 @@ def run(job):
             c = torch.from_numpy(c).to(device)
             target = db4.forward(c) if bands else c[:, None]
             for g in optimizer.param_groups:
-                g["lr"] = lr * (step + 1) / warmup if warmup > 0 and step < warmup else lr
+                g["lr"] = rate(step)
             optimizer.zero_grad(set_to_none=True)
             pred = model(x)
             if step < mse_steps:
