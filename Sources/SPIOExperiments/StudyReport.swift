@@ -159,10 +159,12 @@ package struct StudyReport {
 
     // MARK: metrics beside NMAE
 
-    /// RMSE, HFEN, SSIM and the total-iron error of each run's plain test sets (evaluations that
-    /// measured them), as mean +- sd over the images.
+    /// RMSE, HFEN and the total-iron error of each run's plain test sets (evaluations that measured
+    /// them), as mean +- sd over the images; and NMAE by concentration tertile. SSIM is stored but
+    /// not shown: over a slice that is mostly zero it rewards the all-zero map (0.71 on exp1's
+    /// slices, above every trained model), so it does not rank these maps.
     private func qualitySection(_ rows: [Row], _ out: inout ReportFiles) throws -> String {
-        let keys = MetricKey.quality
+        let keys = MetricKey.quality.filter { $0 != .ssim }
         var csv = [["run", "name", "set"] + keys.flatMap { [$0.rawValue + "_mean", $0.rawValue + "_sd"] }]
         var mdRows: [[String]] = []
         for r in rows {
@@ -186,14 +188,71 @@ package struct StudyReport {
         try out.csv("metrics.csv", csv)
         return
             "## Beside NMAE\n\nRMSE in ug/mm^3; HFEN = ||LoG(C^) - LoG(C)||_2 / ||LoG(C)||_2 with the QSM challenges' "
-            + "15 x 15 "
-            + "Laplacian of Gaussian (sigma 1.5 pixels); SSIM with an 11 x 11 Gaussian window (sigma 1.5) and the "
-            + "truth's range; "
-            + "total iron = the relative error of sum(C) over the slice (proportional to its dipole moment), in per "
-            + "cent. "
-            + "Mean +- sd over the set's images (1 is a perfect SSIM, 0 a perfect HFEN).\n\n"
-            + Self.markdownTable(
-                ["run", "model", "set", "RMSE (ug/mm^3)", "HFEN", "SSIM", "total iron error (%)"], mdRows) + "\n"
+            + "15 x 15 Laplacian of Gaussian (sigma 1.5 pixels), 0 for a perfect map; total iron = the relative "
+            + "error of sum(C) over the slice (proportional to its dipole moment), in per cent. Mean +- sd over the "
+            + "set's images. SSIM is not shown: on slices that are mostly zero it scores the all-zero map 0.71, "
+            + "above the trained models, so it does not rank these maps (the store keeps it, `ssim`).\n\n"
+            + Self.markdownTable(["run", "model", "set", "RMSE (ug/mm^3)", "HFEN", "total iron error (%)"], mdRows)
+            + "\n" + (try tertileTable(rows, &out))
+    }
+
+    /// Per run and plain simulated set: NMAE (mean +- sd) and the total-iron error over the images in each
+    /// third of the set's images by their mean true concentration over their SPIO (the same
+    /// boundaries for every run on the set); `tertiles.csv`.
+    private func tertileTable(_ rows: [Row], _ out: inout ReportFiles) throws -> String {
+        var md: [[String]] = [],
+            csv = [
+                [
+                    "run", "name", "set", "tertile", "low_ug_per_mm3", "high_ug_per_mm3",
+                    "images", "nmae_mean", "nmae_sd", "iron_error_mean"
+                ]
+            ]
+        var bounds: [String: (Double, Double)] = [:]
+        for r in rows {
+            for e in r.evaluations where Self.isPlain(e) && e.set.files.isEmpty && !e.spioMeans.isEmpty {
+                let id = e.run.id!
+                func byImage(_ key: MetricKey) throws -> [Int: Double] {
+                    Dictionary(try store.metrics(id, key: key).map { ($0.step, $0.value) }) { a, _ in a }
+                }
+                let truth = try byImage(.spioTruth), nmae = try byImage(.nmae), iron = try byImage(.ironError)
+                if bounds[e.set.name] == nil {
+                    let sorted = truth.values.sorted()
+                    guard sorted.count >= 6 else { continue }
+                    bounds[e.set.name] = (
+                        DifferenceInterval.quantile(sorted, 1.0 / 3), DifferenceInterval.quantile(sorted, 2.0 / 3)
+                    )
+                }
+                let (a, b) = bounds[e.set.name]!
+                var cells = [String(r.training.id!), r.label, e.set.name]
+                // Thirds: at most a, above a to b, above b.
+                for (t, range) in [(0, -Double.infinity...a), (1, a...b), (2, b...Double.infinity)] {
+                    let images = truth.filter { v in
+                        t == 0 ? v.value <= a : (t == 1 ? v.value > a && v.value <= b : v.value > b)
+                    }.map(\.key).filter { nmae[$0] != nil }.sorted()
+                    let (m, sd) = Evaluation.meanAndSD(images.map { nmae[$0]! })
+                    let ironMean = Evaluation.meanAndSD(images.compactMap { iron[$0] }).mean
+                    cells.append(images.isEmpty ? "" : "\(Self.fixed(m)) +- \(Self.fixed(sd))")
+                    csv.append(
+                        [
+                            String(r.training.id!), r.name, e.set.name, ["low", "middle", "high"][t],
+                            Self.number(range.lowerBound), Self.number(range.upperBound), String(images.count),
+                            Self.number(m), Self.number(sd), Self.number(ironMean)
+                        ])
+                }
+                md.append(cells)
+            }
+        }
+        guard !md.isEmpty else { return "" }
+        try out.csv("tertiles.csv", csv)
+        let ranges = bounds.sorted { $0.key < $1.key }.map {
+            String(
+                format: "`%@`: below %.2f, %.2f to %.2f, above %.2f ug/mm^3", $0.key, $0.value.0, $0.value.0,
+                $0.value.1, $0.value.1)
+        }.joined(separator: "; ")
+        return "**NMAE by concentration tertile**: each set's images split in thirds by their mean true "
+            + "concentration over their SPIO (\(ranges)); NMAE mean +- sd over the images of each third "
+            + "([tertiles.csv](tertiles.csv), with the total-iron error).\n\n"
+            + Self.markdownTable(["run", "model", "set", "low third", "middle third", "high third"], md) + "\n"
     }
 
     // MARK: runs table
@@ -353,18 +412,26 @@ package struct StudyReport {
 
     private func trainingSection(_ groups: [[Row]], _ out: inout ReportFiles) throws -> String {
         let rows = groups.flatMap { $0 }
-        var loss = Chart(xLabel: "Adam step", yLabel: "training loss (moving mean of 20 batches)")
+        var loss = Chart(xLabel: "Adam step", yLabel: "the paper's loss (moving mean of 20 batches)")
+        var warmup = Chart(xLabel: "Adam step", yLabel: "MSE of the targets (moving mean of 20 batches)")
         var val = Chart(xLabel: "epoch", yLabel: "validation NMAE")
         for g in groups {
             let label = g.count > 1 ? "\(g[0].label) (\(g.count) seeds)" : g[0].label
-            let curves = try g.map { r in
-                Chart.movingMean(try store.metrics(r.training.id!, key: .trainLoss).map(\.value), window: 20)
+            // The MSE warm-up and the paper's loss are other quantities: each on its own panel, and
+            // no moving mean across the switch.
+            let switchStep =
+                (try? JSONDecoder().decode(RunConfig.self, from: Data(g[0].training.configJSON.utf8)))?.training
+                .mseWarmupSteps ?? 0
+            let raw = try g.map { r in try store.metrics(r.training.id!, key: .trainLoss).map(\.value) }
+            let steps = raw.map(\.count).min() ?? 0
+            for (chart, range) in [(0, 0..<min(switchStep, steps)), (1, min(switchStep, steps)..<steps)]
+            where !range.isEmpty {
+                let curves = raw.map { Chart.movingMean(Array($0[range]), window: 20) }
+                let (mean, sd) = Self.meanAndSD(curves)
+                let series = Chart.Series(
+                    label: label, x: range.map { Double($0 + 1) }, y: mean, spread: g.count > 1 ? sd : nil)
+                if chart == 0 { warmup.series.append(series) } else { loss.series.append(series) }
             }
-            let steps = curves.map(\.count).min() ?? 0
-            let (mean, sd) = Self.meanAndSD(curves.map { Array($0.prefix(steps)) })
-            loss.series.append(
-                Chart.Series(
-                    label: label, x: (0..<steps).map { Double($0 + 1) }, y: mean, spread: g.count > 1 ? sd : nil))
             let epochs = try g.map { r in try store.metrics(r.training.id!, key: .validationNMAE).map(\.value) }
             let count = epochs.map(\.count).min() ?? 0
             let (v, vsd) = Self.meanAndSD(epochs.map { Array($0.prefix(count)) })
@@ -374,7 +441,9 @@ package struct StudyReport {
                     style: count <= 30 ? .errorLines : .lines))
         }
         loss.logY = true
+        warmup.logY = true
         try out.chart("loss", loss)
+        if !warmup.series.isEmpty { try out.chart("loss-warmup", warmup) }
         // A divergence spike (a loss switch, a too-large step) hides every other value on a linear
         // axis; values spanning more than a factor of 20 are drawn on a log axis.
         let values = val.series.flatMap(\.y).filter { $0.isFinite && $0 > 0 }
@@ -383,6 +452,12 @@ package struct StudyReport {
         if !val.series.isEmpty { try out.chart("validation", val) }
         let seeds = groups.contains { $0.count > 1 }
         var md = "## Training\n\n![training loss](loss.png) ([SVG](loss.svg))\n\n"
+        if !warmup.series.isEmpty {
+            md +=
+                "The first Adam steps of the runs with an MSE warm-up (`training.mseWarmupSteps`) minimise the mean "
+                + "squared error of the targets, another quantity than the paper's loss: they are drawn on their own "
+                + "panel.\n\n![MSE warm-up](loss-warmup.png) ([SVG](loss-warmup.svg))\n\n"
+        }
         if seeds {
             md +=
                 "Runs that differ only in their training seed are drawn as one curve, the mean over the seeds, with a "

@@ -250,11 +250,25 @@ final class RunnerTests: ScratchDirectoryTestCase {
         let md = try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8)
         XCTAssertTrue(md.contains("A tiny test study.") && md.contains("![training loss](loss.png)"), md)
         XCTAssertTrue(
-            md.contains("## Beside NMAE") && md.contains("| RMSE (ug/mm^3) | HFEN | SSIM | total iron error (%) |"), md)
+            md.contains("## Beside NMAE") && md.contains("| RMSE (ug/mm^3) | HFEN | total iron error (%) |"), md)
+        XCTAssertTrue(md.contains("| run | model | set | low third | middle third | high third |"), md)
+        // The thirds hold every image with SPIO once, and the middle third's NMAE is those images'.
+        let thirds = try String(contentsOfFile: dir + "/report/tertiles.csv", encoding: .utf8)
+            .components(separatedBy: "\r\n").dropFirst().filter { !$0.isEmpty }.map { $0.components(separatedBy: ",") }
+        XCTAssertEqual(thirds.count, 3)
+        let reportStore = try RunStore(path: ws + "/runs.sqlite")
+        let evaluation = try XCTUnwrap(try reportStore.runs(kind: .evaluate).first)
+        let truth = try reportStore.metrics(evaluation.id!, key: .spioTruth)
+        let nmae = try reportStore.metrics(evaluation.id!, key: .nmae)
+        XCTAssertEqual(thirds.map { Int($0[6])! }.reduce(0, +), nmae.count)
+        let (low, high) = (Double(thirds[1][4])!, Double(thirds[1][5])!)
+        let middle = truth.filter { $0.value > low && $0.value <= high }.map(\.step)
+        let values = nmae.filter { middle.contains($0.step) }.map(\.value)
+        XCTAssertEqual(thirds[1][7], StudyReport.number(values.reduce(0, +) / Double(values.count)))
         let metrics = try String(contentsOfFile: dir + "/report/metrics.csv", encoding: .utf8)
         XCTAssertTrue(
             metrics.hasPrefix(
-                "run,name,set,rmse_mean,rmse_sd,hfen_mean,hfen_sd,ssim_mean,ssim_sd,iron_error_mean,iron_error_sd\r\n"),
+                "run,name,set,rmse_mean,rmse_sd,hfen_mean,hfen_sd,iron_error_mean,iron_error_sd\r\n"),
             metrics)
         // `spio validate` prints the keys the store uses: each finds its run in `spio runs`.
         let (_, validated) = try Self.output(["validate", file])
