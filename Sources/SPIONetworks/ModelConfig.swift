@@ -184,10 +184,13 @@ public struct InversionConfig: Codable, Equatable, Sendable {
     /// FISTA iterations (sparse).
     public var iterations = 100
     public var tuningImages = 50
+    /// The stripes' samples must agree with their neighbours across columns within this many Hz
+    /// (`StripeFieldEstimator.consistencyHz`; 0: no check).
+    public var consistencyHz = 300.0
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case method, field, slabThicknessMM, candidates, iterations, tuningImages
+        case method, field, slabThicknessMM, candidates, iterations, tuningImages, consistencyHz
     }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -196,7 +199,9 @@ public struct InversionConfig: Codable, Equatable, Sendable {
         try c.update(&slabThicknessMM, .slabThicknessMM)
         candidates = try c.decodeIfPresent([Double].self, forKey: .candidates)
         try c.update(&iterations, .iterations); try c.update(&tuningImages, .tuningImages)
-        guard slabThicknessMM > 0 && slabThicknessMM <= 200, (1...10_000).contains(iterations),
+        try c.update(&consistencyHz, .consistencyHz)
+        guard consistencyHz >= 0 && consistencyHz <= 1e6, slabThicknessMM > 0 && slabThicknessMM <= 200,
+            (1...10_000).contains(iterations),
             (1...100_000).contains(tuningImages), resolvedCandidates.allSatisfy({ $0 > 0 && $0.isFinite }),
             !resolvedCandidates.isEmpty
         else {

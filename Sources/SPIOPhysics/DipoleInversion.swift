@@ -22,6 +22,11 @@ package struct StripeFieldEstimator: Sendable {
     package let fovMM: Double
     package var minimumSignalFraction = 0.15
     package var largestShiftMM = 1.5
+    /// A sample is kept only where it agrees within this many Hz with the median of the same
+    /// stripe's samples in the two columns on either side (at least two of them): the far field
+    /// varies smoothly across columns, a stripe that slid into its neighbour's place (a field past
+    /// about 4 kHz reads 8 kHz too low or high) or a pile-up does not. 0: no check.
+    package var consistencyHz = 300.0
     /// Hz per mm of apparent shift: 1 / (1/G_ro - 1/G_ex).
     package let hzPerMMShift: Double
     let excitationHzPerMM: Double
@@ -86,6 +91,7 @@ package struct StripeFieldEstimator: Sendable {
         let d = fovMM / Double(n)
         var out: [Sample] = []
         for s in stripes {
+            var found = [Sample?](repeating: nil, count: n)
             for x in 0..<n where s.signal[x] > 0 {
                 let (c, signal) = Self.centroid(
                     image, channel: s.channel, around: s.centroidMM[x], radiusMM: windowMM, column: x, n: n,
@@ -98,7 +104,17 @@ package struct StripeFieldEstimator: Sendable {
                 // past the view, as excited or as imaged, is cut (or folded by the readout).
                 let tissueMM = s.centroidMM[x] - b / excitationHzPerMM
                 guard abs(c) + windowMM < fovMM / 2, abs(tissueMM) + windowMM < fovMM / 2 else { continue }
-                out.append(Sample(row: (tissueMM + fovMM / 2) / d - 0.5, column: x, fieldHz: b))
+                found[x] = Sample(row: (tissueMM + fovMM / 2) / d - 0.5, column: x, fieldHz: b)
+            }
+            for x in 0..<n {
+                guard let sample = found[x] else { continue }
+                if consistencyHz > 0 {
+                    let near = [-2, -1, 1, 2].compactMap { x + $0 >= 0 && x + $0 < n ? found[x + $0]?.fieldHz : nil }
+                    guard near.count >= 2, abs(sample.fieldHz - near.sorted()[near.count / 2]) <= consistencyHz else {
+                        continue
+                    }
+                }
+                out.append(sample)
             }
         }
         return out

@@ -27,7 +27,9 @@ package final class DipoleInversionEstimator {
         self.simulation = simulation
         self.parameter = parameter
         kernel = SlabDipoleKernel(simulation: simulation, slabThicknessMM: inversion.slabThicknessMM)
-        stripes = StripeFieldEstimator(simulation: simulation)
+        var stripes = StripeFieldEstimator(simulation: simulation)
+        stripes.consistencyHz = inversion.consistencyHz
+        self.stripes = stripes
     }
 
     /// N x H x W maps (ug/mm^3) of N x 2 x H x W unscaled inputs.
@@ -122,7 +124,8 @@ package struct DipoleInversionBackend: TrainingBackend {
         let (train, validation) = try Trainer.split(all, validationFraction: job.training.validationFraction)
         let tuning = train.subset(0..<min(inversion.tuningImages, train.count))
         let kernel = SlabDipoleKernel(simulation: simulation, slabThicknessMM: inversion.slabThicknessMM)
-        let stripes = StripeFieldEstimator(simulation: simulation)
+        var stripes = StripeFieldEstimator(simulation: simulation)
+        stripes.consistencyHz = inversion.consistencyHz
         let candidates = inversion.resolvedCandidates
         callbacks.progress("\(job.name)  tuning \(candidates.count) values on \(tuning.count) training images", 0)
         let maps = try DipoleInversionEstimator.estimate(
