@@ -322,6 +322,21 @@ package final class RunStore {
                     arguments: [relative(row["path"]), row["run_id"] as Int64, row["name"] as String])
             }
         }
+        m.registerMigration("v6") { db in
+            // A dataset's configuration as JSON: it was the simulation's JSON followed by
+            // `,"count":N`, which no JSON reader parses; now {"count": N, "simulation": {...}}
+            // (`Runner.DatasetKey`). Its hash, the dataset's content hash, does not change.
+            for row in try Row.fetchAll(db, sql: "SELECT id, config_json FROM runs WHERE kind = 'dataset'") {
+                let text: String = row["config_json"]
+                guard let r = text.range(of: #",\"count\":([0-9]+)$"#, options: .regularExpression),
+                    text.hasPrefix("{")
+                else { continue }
+                let count = text[r].drop { !$0.isNumber }
+                try db.execute(
+                    sql: "UPDATE runs SET config_json = ? WHERE id = ?",
+                    arguments: ["{\"count\":\(count),\"simulation\":\(text[..<r.lowerBound])}", row["id"] as Int64])
+            }
+        }
         return m
     }
 

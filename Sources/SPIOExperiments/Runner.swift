@@ -224,12 +224,18 @@ package final class Runner {
 
     // MARK: datasets
 
+    /// What a dataset run stores as its configuration (its key is the dataset's content hash).
+    struct DatasetKey: Encodable {
+        var count: Int
+        var simulation: SimulationConfig
+    }
+
     func dataset(
         _ sim: SimulationConfig, count: Int, shards: Int = 1, study: String, name: String
     ) throws -> RunStore.Run {
         let hash = SimulatedDataset.contentHash(config: sim, count: count)
         let dir = directory("datasets", hash)
-        let json = canonicalJSON(sim) + ",\"count\":\(count)"
+        let json = canonicalJSON(DatasetKey(count: count, simulation: sim))
         return try cached(
             kind: .dataset, hash: hash, study: study, name: name, configJSON: json, directory: dir, parent: nil
         ) { run in

@@ -136,6 +136,28 @@ final class RunStoreTests: ScratchDirectoryTestCase {
     }
 
     /// A store written by schema v1 (no durations, no parent links) is upgraded in place.
+    /// v6: a dataset's stored configuration, the simulation's JSON followed by `,"count":N`, becomes
+    /// JSON ({"count": N, "simulation": ...}); other runs' are left as they are.
+    func testMigrationV6MakesDatasetConfigurationsJSON() throws {
+        let path = dir + "/v5.sqlite"
+        do {
+            let old = try DatabaseQueue(path: path)
+            try RunStore.migrator.migrate(old, upTo: "v5")
+            try old.write { db in
+                for (kind, json) in [("dataset", #"{"fovMM":50,"seed":1},"count":48"#), ("train", #"{"a":1}"#)] {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO runs (study, name, kind, config_hash, config_json, status, host, created_at, \
+                            directory) VALUES ('s', 'r', ?, 'h', ?, 'finished', 'host', '2026-01-01T00:00:00Z', 'd')
+                            """, arguments: [kind, json])
+                }
+            }
+        }
+        let store = try RunStore(path: path)
+        XCTAssertEqual(try store.run(1)!.configJSON, #"{"count":48,"simulation":{"fovMM":50,"seed":1}}"#)
+        XCTAssertEqual(try store.run(2)!.configJSON, #"{"a":1}"#)
+    }
+
     func testMigrationFromV1() throws {
         let path = dir + "/old.sqlite"
         do {
@@ -167,7 +189,7 @@ final class RunStoreTests: ScratchDirectoryTestCase {
         XCTAssertEqual(try store.metrics(1).map(\.value), [0.75])
         try store.db.read { db in XCTAssertTrue(try db.indexes(on: "runs").map(\.name).contains("runs_by_hash")) }
         XCTAssertEqual(
-            try store.db.read { try RunStore.migrator.appliedMigrations($0) }, ["v1", "v2", "v3", "v4", "v5"])
+            try store.db.read { try RunStore.migrator.appliedMigrations($0) }, ["v1", "v2", "v3", "v4", "v5", "v6"])
         // v3: every old run belongs to its study, with its grid values; the study has its description.
         let used = try store.studyRuns("s")
         XCTAssertEqual(used.map(\.run.id), [1])

@@ -257,6 +257,10 @@ final class RunnerTests: ScratchDirectoryTestCase {
             .components(separatedBy: "\r\n").dropFirst().filter { !$0.isEmpty }.map { $0.components(separatedBy: ",") }
         XCTAssertEqual(thirds.count, 3)
         let reportStore = try RunStore(path: ws + "/runs.sqlite")
+        // Every stored configuration is JSON.
+        for run in try reportStore.runs() {
+            XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(run.configJSON.utf8)), "\(run.kind) \(run.configJSON)")
+        }
         let evaluation = try XCTUnwrap(try reportStore.runs(kind: .evaluate).first)
         let truth = try reportStore.metrics(evaluation.id!, key: .spioTruth)
         let nmae = try reportStore.metrics(evaluation.id!, key: .nmae)
