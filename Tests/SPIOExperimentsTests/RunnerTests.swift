@@ -259,7 +259,8 @@ final class RunnerTests: ScratchDirectoryTestCase {
         let reportStore = try RunStore(path: ws + "/runs.sqlite")
         // Every stored configuration is JSON.
         for run in try reportStore.runs() {
-            XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(run.configJSON.utf8)), "\(run.kind) \(run.configJSON)")
+            XCTAssertNoThrow(
+                try JSONSerialization.jsonObject(with: Data(run.configJSON.utf8)), "\(run.kind) \(run.configJSON)")
         }
         let evaluation = try XCTUnwrap(try reportStore.runs(kind: .evaluate).first)
         let truth = try reportStore.metrics(evaluation.id!, key: .spioTruth)
