@@ -364,7 +364,12 @@ struct Compare: ParsableCommand {
             let differs = Set(values).count > 1
             if differences && !differs { return nil }
             let mark = differs ? "*" : " "
-            return [mark + " " + k] + values.map { differs && bold ? "\u{1B}[1m\($0)\u{1B}[0m" : $0 }
+            // A long value (a study's description, a file list) is cut, so the columns stay readable;
+            // `spio show ID` prints it whole.
+            let shown = values.map {
+                $0.count > 60 ? $0.prefix(57).replacingOccurrences(of: "\n", with: " ") + "..." : $0
+            }
+            return [mark + " " + k] + shown.map { differs && bold ? "\u{1B}[1m\($0)\u{1B}[0m" : $0 }
         }
         print(TextTable(header: ["  key"] + ids.map { "run \($0)" }, rows: rows).text)
         try printStatistics(try RunComparison(store: store))
