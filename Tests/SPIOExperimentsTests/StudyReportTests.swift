@@ -59,10 +59,7 @@ final class StudyReportTests: ScratchDirectoryTestCase {
             "scaling",
             """
             study: scaling
-            simulation: {imageSize: 32, seed: 3}
-            data: {samples: 40}
-            model: {preset: tiny}
-            training: {epochs: 1, batchSize: 8, learningRate: 0.003}
+            \(Self.head)
             evaluation:
               sets:
                 - {name: test, samples: 6, seed: 5}
