@@ -344,7 +344,7 @@ final class SimulationConfigTests: XCTestCase {
         XCTAssertEqual(
             error("simulation:\n  imageSize: 64\n  fovMMM: 50\n"),
             "exp.yaml:3:3: simulation.fovMMM: unknown key 'fovMMM'; expected one of: imageSize, fovMM, seed, anatomy, "
-                + "scene, sequence, field, noise"
+                + "scene, sequence, field, noise, input"
         )
         XCTAssertTrue(
             error("simulation:\n  imageSize: big\n").hasPrefix(
