@@ -17,10 +17,10 @@ enum ExamplePanels {
 
     /// The input (grey), the truth (real scans have none) and the prediction.
     static func cells(
-        input: [Float], truth: [Float]?, prediction: [Float], size: Int, inputTitle: String
+        input: [Float], truth: [Float]?, prediction: [Float], size: Int, inputTitle: String, inputUnit: String = "a.u."
     ) -> [ImageGrid.Panel] {
         let top = max(truth?.max() ?? 0, prediction.max() ?? 1, 1e-6)
-        return [ImageGrid.Panel(input, size: size, title: inputTitle, unit: "a.u.")]
+        return [ImageGrid.Panel(input, size: size, title: inputTitle, unit: inputUnit)]
             + (truth.map { [concentration($0, size: size, title: "truth", top: top)] } ?? [])
             + [concentration(prediction, size: size, title: "prediction", top: top)]
     }

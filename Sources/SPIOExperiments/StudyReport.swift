@@ -344,8 +344,10 @@ package struct StudyReport {
                 }
                 md +=
                     "**\(r.label.replacingOccurrences(of: "[", with: " (").replacingOccurrences(of: "]", with: ")")), "
-                    + "\(s)** (per row one test image: input channel 0, the even stripes; true and predicted "
-                    + "concentration on one colour scale)\n\n![\(s)](\(file))\n\n"
+                    + "\(s)** (per row one test image: "
+                    + (e.set.simulation.input == .field
+                        ? "the true field map the network was given, in kHz" : "input channel 0, the even stripes")
+                    + "; true and predicted concentration on one colour scale)\n\n![\(s)](\(file))\n\n"
             }
         }
         return md
@@ -403,7 +405,8 @@ package struct StudyReport {
             rows.append(
                 ExamplePanels.cells(
                     input: input, truth: truthMap, prediction: prediction, size: n,
-                    inputTitle: "input"))
+                    inputTitle: e.set.simulation.input == .field ? "true field" : "input",
+                    inputUnit: e.set.simulation.input == .field ? "kHz" : "a.u."))
         }
         return ImageGrid(rows: rows)
     }
