@@ -109,7 +109,10 @@ extension StudyReport {
                     + targets.flatMap { t in ["steps_to_\(t)", "low", "high", "hours_to_\(t)"] }
             ]
         func steps(_ v: Double) -> String {
-            v.isFinite ? (v < 1e9 ? String(format: "%.0f", v) : String(format: "%.1e", v)) : "never"
+            v.isFinite ? (v < 1e7 ? String(format: "%.0f", v) : String(format: "%.1e", v)) : "never"
+        }
+        func hours(_ v: Double) -> String {
+            v.isFinite ? (v < 1e5 ? String(format: "%.1f", v) : String(format: "%.1e", v)) : "never"
         }
         for set in heldOut {
             let calibration = try blurredTruthCalibration(set: set, rows: rows, sigmas: scaling.blurSigmaPixels)
@@ -146,7 +149,7 @@ extension StudyReport {
                         + curve.toReach.flatMap { t in
                             [
                                 "\(steps(t.steps)) [\(steps(t.low)), \(steps(t.high))]",
-                                t.steps.isFinite ? String(format: "%.1f", t.steps * secondsPerStep / 3600) : "never"
+                                hours(t.steps * secondsPerStep / 3600)
                             ]
                         })
                 fitCSV.append(
@@ -158,17 +161,21 @@ extension StudyReport {
                         + curve.toReach.flatMap { t in
                             [t.steps, t.low, t.high, t.steps * secondsPerStep / 3600].map { Self.number($0) }
                         })
+                // One colour per series: its means, its fit with the band, its training images.
+                let colour = curves.count - 1
                 var fitted = Chart.Series(label: "\(label): fit", x: grid, y: curve.curve)
                 fitted.band = (curve.curveLow, curve.curveHigh)
-                chart.series.append(
-                    Chart.Series(label: label, x: curve.steps, y: curve.means, style: .points))
-                chart.series.append(fitted)
+                fitted.colour = colour
+                var means = Chart.Series(label: label, x: curve.steps, y: curve.means, style: .points)
+                means.colour = colour
+                chart.series += [means, fitted]
                 if let training = trainingSets.first {
                     let values = try p.map { mean(try perImage($0.row, training)) }
                     if values.allSatisfy(\.isFinite) {
-                        chart.series.append(
-                            Chart.Series(
-                                label: "\(label): training images", x: p.map(\.steps), y: values, style: .points))
+                        var seen = Chart.Series(
+                            label: "\(label): training images", x: p.map(\.steps), y: values, style: .points)
+                        seen.colour = colour
+                        chart.series.append(seen)
                     }
                 }
             }

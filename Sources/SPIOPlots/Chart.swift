@@ -24,6 +24,8 @@ package struct Chart {
         /// A shaded band from `lower` to `upper` (an asymmetric interval) around a `.lines` series.
         package var band: (lower: [Double], upper: [Double])?
         package var style: Style
+        /// The palette entry (nil: the series' place): series that belong together share one.
+        package var colour: Int?
 
         package init(label: String, x: [Double], y: [Double], spread: [Double]? = nil, style: Style = .lines) {
             precondition(x.count == y.count && (spread?.count ?? x.count) == x.count, "Chart.Series: unequal lengths")
@@ -79,7 +81,7 @@ package struct Chart {
         var plots: [String] = []
         for (i, s) in series.enumerated() {
             let name = "s\(i)"
-            let colour = "lc rgb \"\(Gnuplot.colour(i))\""
+            let colour = "lc rgb \"\(Gnuplot.colour(s.colour ?? i))\""
             let dash = "dt \(Gnuplot.dash(i))"
             let label = s.label.isEmpty ? "notitle" : "title \(Gnuplot.text(s.label))"
             switch s.style {
