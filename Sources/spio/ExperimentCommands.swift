@@ -90,8 +90,9 @@ struct Validate: ParsableCommand {
     }
 }
 
-struct Run: ParsableCommand {
+struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract:
             "Run a study: simulate, train and evaluate every grid point (reusing finished runs), then write its "
             + "report.",
@@ -221,8 +222,9 @@ struct SlurmCommandOptions: ParsableArguments {
 }
 
 /// One Slurm array task of `spio run --executor slurm`.
-struct Task: ParsableCommand {
+struct TaskCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "task",
         abstract: "Compute one run of a study submitted with --executor slurm (what each Slurm array task runs).",
         discussion: """
             Reads the submission's tasks.json, computes unit INDEX of the stage in a private store on the node's \

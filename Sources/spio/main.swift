@@ -14,8 +14,8 @@ struct Spio: ParsableCommand {
         commandName: "spio",
         abstract: "DeepSPIO-Lab: simulate View Line MRI, train DeepSPIO, measure the engine.",
         subcommands: [
-            Run.self, Validate.self, Runs.self, Show.self, Compare.self, Report.self, Audit.self, Verify.self,
-            Export.self, Task.self,
+            RunCommand.self, Validate.self, Runs.self, Show.self, Compare.self, Report.self, Audit.self, Verify.self,
+            Export.self, TaskCommand.self,
             Simulate.self, Train.self, Predict.self, Models.self, ModelCommand.self, Bench.self, Demo.self
         ])
 }
