@@ -44,16 +44,23 @@ package struct RunComparison {
     package func evaluations(of id: Int64) throws -> [Evaluation] {
         guard let run = try store.run(id) else { throw RunStoreError.missing("run \(id)") }
         let runs = run.kind == .evaluate ? [run] : evaluationsByTraining[id] ?? []
-        struct Key: Decodable { var set: TestSetConfig? }
+        // The set is read where it decodes (an older store's may not); the source always is.
+        struct Key: Decodable {
+            var dataset: String
+            var set: TestSetConfig?
+            enum CodingKeys: String, CodingKey { case dataset, set }
+            init(from decoder: Decoder) throws {
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                dataset = try c.decode(String.self, forKey: .dataset)
+                set = try? c.decode(TestSetConfig.self, forKey: .set)
+            }
+        }
         return try runs.compactMap { r in
-            guard r.status == .finished,
-                let json = try? JSONSerialization.jsonObject(with: Data(r.configJSON.utf8)) as? [String: Any],
-                let source = json["dataset"] as? String
+            guard r.status == .finished, let key = try? JSONDecoder().decode(Key.self, from: Data(r.configJSON.utf8))
             else { return nil }
+            let source = key.dataset
             var scenes = source
-            if let set = (try? JSONDecoder().decode(Key.self, from: Data(r.configJSON.utf8)))?.set,
-                set.files.isEmpty, set.simulation.input != nil
-            {
+            if let set = key.set, set.files.isEmpty, set.simulation.input != nil {
                 var simulation = set.simulation
                 simulation.input = nil
                 scenes = SimulatedDataset.contentHash(config: simulation, count: set.samples)

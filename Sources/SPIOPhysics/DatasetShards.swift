@@ -33,10 +33,7 @@ package enum DatasetShards {
     /// Whether `folder` already holds shard `s` of the set with `contentHash` (its manifest, written
     /// last, says so).
     package static func isComplete(_ folder: String, _ s: Shard, contentHash: String) -> Bool {
-        let path = (folder as NSString).appendingPathComponent("manifest.json")
-        guard let data = FileManager.default.contents(atPath: path),
-            let m = try? JSONDecoder().decode(DatasetManifest.self, from: data)
-        else { return false }
+        guard let m = DatasetManifest.read(folder) else { return false }
         return m.shard == s && m.contentHash == contentHash
     }
 

@@ -171,18 +171,17 @@ package enum DipoleInversion {
         let count = fieldHz.count
         let step = 1 / Double(kernel.largestGainSquared)
         let shrink = Float(lambda * step), stepF = Float(step)
-        var x = [Float](repeating: 0, count: count), y = x
+        var x = [Float](repeating: 0, count: count), y = x, next = x
         var t = 1.0
         for _ in 0..<iterations {
             var residual = kernel.apply(y, .field, scratch: scratch)
             for i in 0..<count { residual[i] = weight[i] * (residual[i] - fieldHz[i]) }
             let gradient = kernel.apply(residual, .adjoint, scratch: scratch)
-            var next = [Float](repeating: 0, count: count)
             for i in 0..<count { next[i] = max(0, y[i] - stepF * gradient[i] - shrink) }
             let tNext = (1 + (1 + 4 * t * t).squareRoot()) / 2
             let momentum = Float((t - 1) / tNext)
             for i in 0..<count { y[i] = next[i] + momentum * (next[i] - x[i]) }
-            x = next; t = tNext
+            swap(&x, &next); t = tNext
         }
         return x
     }

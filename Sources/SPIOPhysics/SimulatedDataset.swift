@@ -184,4 +184,12 @@ package struct DatasetManifest: Codable {
     /// Which part of a sharded set this folder holds (absent for a whole set); `contentHash` is
     /// then the whole set's.
     package var shard: DatasetShards.Shard? = nil
+
+    /// The manifest of the dataset folder (or shard folder) `folder`, or nil where it has none that
+    /// reads as one.
+    package static func read(_ folder: String) -> DatasetManifest? {
+        FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("manifest.json")).flatMap {
+            try? JSONDecoder().decode(DatasetManifest.self, from: $0)
+        }
+    }
 }

@@ -112,12 +112,8 @@ package struct DipoleInversionBackend: TrainingBackend {
     package func train(_ job: TrainingJob, _ callbacks: TrainingCallbacks) throws -> TrainingResult {
         let start = Date()
         let inversion = job.model.inversion ?? InversionConfig()
-        guard let folder = try DatasetShards.folders(job.dataset).first else {
-            throw FileError(job.dataset, "holds no dataset")
-        }
-        let manifest = try JSONDecoder().decode(
-            DatasetManifest.self,
-            from: Data(contentsOf: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("manifest.json"))))
+        guard let folder = try DatasetShards.folders(job.dataset).first, let manifest = DatasetManifest.read(folder)
+        else { throw FileError(job.dataset, "holds no dataset manifest") }
         var simulation = manifest.config
         simulation.noise = NoiseConfig()
         let (all, _) = try TrainingSet(directory: job.dataset, scaling: .none).droppingEmptyTargets()

@@ -146,11 +146,7 @@ struct Simulate: ParsableCommand {
         let fm = FileManager.default
         func path(_ name: String) -> String { (out as NSString).appendingPathComponent(name) }
         guard let names = try? fm.contentsOfDirectory(atPath: out), !names.isEmpty else { return }
-        if let data = fm.contents(atPath: path("manifest.json")),
-            (try? JSONDecoder().decode(DatasetManifest.self, from: data)) != nil
-        {
-            return
-        }
+        if DatasetManifest.read(out) != nil { return }
         let ours = ["images.npy", "concentration.npy", "field.npy", "manifest.json"]
         let clashes = names.filter { ours.contains($0) || ($0.hasPrefix("preview-") && $0.hasSuffix(".png")) }.sorted()
         guard clashes.isEmpty else {
