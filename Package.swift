@@ -90,22 +90,24 @@ let package = Package(
             ]),
         // Linked into the test executable: re-executes it on the portable OpenBLAS kernels, as spio does.
         .target(name: "PortableTestKernels", path: "Tests/PortableTestKernels"),
+        // What test targets share: a scratch folder per test (`ScratchDirectoryTestCase`).
+        .target(name: "SPIOTestSupport", path: "Tests/SPIOTestSupport"),
         .testTarget(
             name: "SPIOTensorTests", dependencies: ["SPIOTensor", "CFFTW", "PortableTestKernels", "SPIODigest"]),
         .testTarget(name: "SPIOKernelsTests", dependencies: ["SPIOKernels", "PortableTestKernels"]),
         .testTarget(name: "SPIOBenchTests", dependencies: ["SPIOBench"]),
-        .testTarget(name: "SPIOPlotsTests", dependencies: ["SPIOPlots", "SPIOImageIO"]),
+        .testTarget(name: "SPIOPlotsTests", dependencies: ["SPIOPlots", "SPIOImageIO", "SPIOTestSupport"]),
         .testTarget(
             name: "SPIONetworksTests", dependencies: ["SPIONetworks", "SPIOTensor"], resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "SPIOImageIOTests", dependencies: ["SPIOImageIO", "SPIOPlots", "SPIODigest"],
+            name: "SPIOImageIOTests", dependencies: ["SPIOImageIO", "SPIOPlots", "SPIODigest", "SPIOTestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SPIOExperimentsTests",
             dependencies: [
                 "SPIOExperiments", "SPIOKernels", "SPIOConfig", "SPIOCoding", "SPIOTraining", "SPIONetworks",
                 "SPIOProcess",
-                "SPIOPhysics", "SPIOTensor",
+                "SPIOPhysics", "SPIOTensor", "SPIOTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift")
             ]),
         .testTarget(

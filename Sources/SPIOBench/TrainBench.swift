@@ -68,7 +68,7 @@ package struct TrainBench {
                     + "\(String(format: "%.1f", rates.last!)) samples/s"
             )
         }
-        net.setTraining(false)
+        net.setTraining(false)  // timed inference from here on; the network is not trained again
         let one = Tensor(
             shape: [1, config.inputChannels, s, s], values: Array(x.array.prefix(config.inputChannels * s * s)))
         for _ in 0..<3 { _ = net(one) }

@@ -13,3 +13,17 @@ package func canonicalJSON<T: Encodable>(_ value: T) -> String {
         positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return String(decoding: try! encoder.encode(value), as: UTF8.self)
 }
+
+/// Reads back what `canonicalJSON` wrote, its "inf", "-inf" and "nan" strings as the numbers they
+/// stand for (a plain `JSONDecoder` refuses them: the noise sweep's noise-free point is one).
+package func decodeCanonicalJSON<T: Decodable>(_ type: T.Type, from json: String) throws -> T {
+    try decodeCanonicalJSON(type, from: Data(json.utf8))
+}
+
+/// `decodeCanonicalJSON` of a file's or a stream's bytes.
+package func decodeCanonicalJSON<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return try decoder.decode(type, from: data)
+}

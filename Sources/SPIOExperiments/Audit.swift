@@ -1,3 +1,4 @@
+import SPIOCoding
 import Foundation
 import SPIOKernels
 import SPIOTensor
@@ -68,7 +69,7 @@ package struct Audit {
             throw AuditError.notAuditable(runID, original.kind, original.status)
         }
         let config: RunConfig
-        do { config = try JSONDecoder().decode(RunConfig.self, from: Data(original.configJSON.utf8)) } catch {
+        do { config = try decodeCanonicalJSON(RunConfig.self, from: original.configJSON) } catch {
             throw AuditError.damagedConfiguration(original.id!, AuditError.reason(error))
         }
         let originalEvaluations = try store.runs(study: original.study, kind: .evaluate).filter {
@@ -83,8 +84,8 @@ package struct Audit {
             study: original.study + " (audit)")
         var pairs: [(String, Int64, Int64)] = [("train \(original.id!)", original.id!, outcome.training.id!)]
         for e in outcome.evaluations {
-            let set = try runner.store.params(e.id!)["set"]
-            if let o = try originalEvaluations.last(where: { try store.params($0.id!)["set"] == set }) {
+            let set = try runner.store.params(e.id!)[ParamKey.set]
+            if let o = try originalEvaluations.last(where: { try store.params($0.id!)[ParamKey.set] == set }) {
                 pairs.append(("evaluate \(o.id!) (\(set ?? "?"))", o.id!, e.id!))
             }
         }

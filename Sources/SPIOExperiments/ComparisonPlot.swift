@@ -8,8 +8,8 @@ package enum ComparisonPlot {
     /// One group: a run's label and its evaluations as (test set, summary).
     package struct Entry {
         package var label: String
-        package var evaluations: [(set: String, summary: EvaluationSummary)]
-        package init(label: String, evaluations: [(set: String, summary: EvaluationSummary)]) {
+        package var evaluations: [(set: String, summary: EvaluationRecord)]
+        package init(label: String, evaluations: [(set: String, summary: EvaluationRecord)]) {
             self.label = label; self.evaluations = evaluations
         }
     }
@@ -37,7 +37,7 @@ package enum ComparisonPlot {
             return Entry(
                 label: "run \(id) \(run.name)",
                 evaluations: try mine.map { e in
-                    (try store.params(e.id!)["set"] ?? e.name, try EvaluationSummary(store: store, id: e.id!))
+                    (try store.params(e.id!)[ParamKey.set] ?? e.name, try EvaluationRecord(store: store, id: e.id!))
                 }.filter { $0.1.nmaeMean.isFinite })
         }
     }

@@ -39,10 +39,8 @@ enum InterpretabilityMaps {
             out.append(("interp-saliency.npy", stack(maps)))
         }
         if let layer = config.features {
-            model.setTraining(false)
-            defer { model.setTraining(true) }
             let features = try LayerProbe.attach(to: model, at: [layer]) { probes -> Tensor in
-                _ = model.forward(image(0))
+                _ = model.withEvaluationMode { model.forward(image(0)) }
                 let a = probes[0].output
                 let k = min(config.featureCount, a.shape[1])
                 return Tensor(shape: [k, a.shape[2], a.shape[3]], values: a.values(0..<(k * a.shape[2] * a.shape[3])))

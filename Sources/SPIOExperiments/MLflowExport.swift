@@ -77,7 +77,7 @@ package struct MLflowExport {
             for key in ["kernel_mode", "blas_core", "host", "cpu"] {
                 if let v = environment[key], !v.isEmpty { tags["spio.\(key)"] = v }
             }
-            if let backend = params["training.backend"] { tags["spio.backend"] = backend }
+            if let backend = params[ParamKey.trainingBackend] { tags["spio.backend"] = backend }
             if let error = r.error { tags["spio.error"] = error }
             for (key, value) in tags { try Self.put(value, dir.appendingPathComponent("tags"), key) }
         }

@@ -169,17 +169,17 @@ package struct ReleasedModel: Codable, Equatable {
             throw FileError(
                 name, "a model name uses letters, digits, '.', '_' and '-', starting with a letter or digit")
         }
-        let partial = StalePartialFiles.name(for: dir)
-        try FileManager.default.createDirectory(atPath: partial, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(
-            atPath: weights, toPath: (partial as NSString).appendingPathComponent("model.safetensors"))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(
-            to: URL(fileURLWithPath: (partial as NSString).appendingPathComponent("model.json")))
-        try card.write(
-            toFile: (partial as NSString).appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
-        try FileManager.default.moveItem(atPath: partial, toPath: dir)
+        try PartialPath.write(dir) { partial in
+            try FileManager.default.createDirectory(atPath: partial, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(
+                atPath: weights, toPath: (partial as NSString).appendingPathComponent("model.safetensors"))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(self).write(
+                to: URL(fileURLWithPath: (partial as NSString).appendingPathComponent("model.json")))
+            try card.write(
+                toFile: (partial as NSString).appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
+        }
     }
 }
 
@@ -192,7 +192,7 @@ extension ReleasedModel {
         guard let run = try store.run(id), run.kind == .train, run.status == .finished else {
             throw FileError(store.path, "run \(id) is not a finished training run")
         }
-        let c = try JSONDecoder().decode(RunConfig.self, from: Data(run.configJSON.utf8))
+        let c = try decodeCanonicalJSON(RunConfig.self, from: run.configJSON)
         guard let weights = try store.artifacts(id).first(where: { $0.name == "model.safetensors" }) else {
             throw FileError(store.path, "run \(id) has no model.safetensors")
         }

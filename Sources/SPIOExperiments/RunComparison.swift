@@ -1,3 +1,4 @@
+import SPIOCoding
 import Foundation
 import SPIOPhysics
 
@@ -56,16 +57,11 @@ package struct RunComparison {
             }
         }
         return try runs.compactMap { r in
-            guard r.status == .finished, let key = try? JSONDecoder().decode(Key.self, from: Data(r.configJSON.utf8))
+            guard r.status == .finished, let key = try? decodeCanonicalJSON(Key.self, from: r.configJSON)
             else { return nil }
-            let source = key.dataset
-            var scenes = source
-            if let set = key.set, set.files.isEmpty, set.simulation.input != nil {
-                var simulation = set.simulation
-                simulation.input = nil
-                scenes = SimulatedDataset.contentHash(config: simulation, count: set.samples)
-            }
-            return Evaluation(id: r.id!, set: try store.params(r.id!)["set"] ?? r.name, source: source, scenes: scenes)
+            return Evaluation(
+                id: r.id!, set: try store.params(r.id!)[ParamKey.set] ?? r.name, source: key.dataset,
+                scenes: RunIdentity.scenes(dataset: key.dataset, set: key.set))
         }
     }
 

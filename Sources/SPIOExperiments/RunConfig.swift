@@ -164,8 +164,12 @@ package struct DataConfig: Codable, Equatable, Sendable {
     /// place of `simulation.noise` (which the test sets keep), so a model can train with noise at
     /// the levels the studies test it with. nil: the training set has `simulation.noise`.
     package var snrRangeDB: [Double]?
+    /// PNG previews of the first images written into each dataset folder the run simulates
+    /// (`preview-NNN.png`, drawn by gnuplot). Off unless asked for, so simulating needs no gnuplot
+    /// (a compute node without it); `spio simulate --previews` draws them for a folder of its own.
+    package var previews: Int?
     package init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case samples, shardSamples, snrRangeDB }
+    enum CodingKeys: String, CodingKey, CaseIterable { case samples, shardSamples, snrRangeDB, previews }
     package init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -184,6 +188,11 @@ package struct DataConfig: Codable, Equatable, Sendable {
                 throw DecodingError.dataCorruptedError(forKey: .snrRangeDB, in: c, debugDescription: problem)
             }
             snrRangeDB = r
+        }
+        previews = try c.decodeIfPresent(Int.self, forKey: .previews)
+        if let p = previews, p < 0 || p > 16 {
+            throw DecodingError.dataCorruptedError(
+                forKey: .previews, in: c, debugDescription: "must be 0 to 16, got \(p)")
         }
     }
 

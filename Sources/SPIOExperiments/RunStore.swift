@@ -201,17 +201,12 @@ package final class RunStore {
     /// temporary name, then renamed), readable with `.snapshot` access while this store goes on
     /// changing: what cluster tasks start from, and what each of them hands back.
     package func writeSnapshot(to target: String) throws {
-        let partial = StalePartialFiles.name(for: target)
-        try? FileManager.default.removeItem(atPath: partial)
-        try FileManager.default.createDirectory(
-            atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try db.writeWithoutTransaction { try $0.execute(sql: "VACUUM INTO ?", arguments: [partial]) }
-        // A copy is read without locks; it must not claim to be a WAL file with no `-wal` beside it.
-        let copy = try DatabaseQueue(path: partial)
-        try copy.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode = DELETE") }
-        try copy.close()
-        guard rename(partial, target) == 0 else {
-            throw FileError(target, "cannot move the finished copy into place: \(String(cString: strerror(errno)))")
+        try PartialPath.write(target) { partial in
+            try db.writeWithoutTransaction { try $0.execute(sql: "VACUUM INTO ?", arguments: [partial]) }
+            // A copy is read without locks; it must not claim to be a WAL file with no `-wal` beside it.
+            let copy = try DatabaseQueue(path: partial)
+            try copy.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode = DELETE") }
+            try copy.close()
         }
     }
 
@@ -325,7 +320,7 @@ package final class RunStore {
         m.registerMigration("v6") { db in
             // A dataset's configuration as JSON: it was the simulation's JSON followed by
             // `,"count":N`, which no JSON reader parses; now {"count": N, "simulation": {...}}
-            // (`Runner.DatasetKey`). Its hash, the dataset's content hash, does not change.
+            // (`RunIdentity.Dataset`). Its hash, the dataset's content hash, does not change.
             for row in try Row.fetchAll(db, sql: "SELECT id, config_json FROM runs WHERE kind = 'dataset'") {
                 let text: String = row["config_json"]
                 guard let r = text.range(of: #",\"count\":([0-9]+)$"#, options: .regularExpression),
@@ -335,6 +330,26 @@ package final class RunStore {
                 try db.execute(
                     sql: "UPDATE runs SET config_json = ? WHERE id = ?",
                     arguments: ["{\"count\":\(count),\"simulation\":\(text[..<r.lowerBound])}", row["id"] as Int64])
+            }
+        }
+        m.registerMigration("v7") { db in
+            // An evaluation's key became the canonical JSON of `RunIdentity.Evaluation` (sorted keys)
+            // instead of interpolated text in the order training, set, dataset, metrics. The set's
+            // text is the same in both, so each key is rewritten in place and re-hashed: every
+            // finished evaluation stays found (its folder keeps the name of the old hash).
+            let old = #"^\{"training":"([0-9a-f]{64})","set":(\{.*\}),"dataset":"([0-9a-f,]+)","metrics":([0-9]+)\}$"#
+            let pattern = try NSRegularExpression(pattern: old, options: [.dotMatchesLineSeparators])
+            for row in try Row.fetchAll(db, sql: "SELECT id, config_json FROM runs WHERE kind = 'evaluate'") {
+                let text: String = row["config_json"]
+                guard let m = pattern.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) else {
+                    continue
+                }
+                let group = { (i: Int) in String(text[Range(m.range(at: i), in: text)!]) }
+                let json =
+                    "{\"dataset\":\"\(group(3))\",\"metrics\":\(group(4)),\"set\":\(group(2)),\"training\":\"\(group(1))\"}"
+                try db.execute(
+                    sql: "UPDATE runs SET config_json = ?, config_hash = ? WHERE id = ?",
+                    arguments: [json, SHA256.hex(json), row["id"] as Int64])
             }
         }
         return m
@@ -420,13 +435,19 @@ package final class RunStore {
         return f.string(from: Date())
     }
 
-    package static var hostName: String { ProcessInfo.processInfo.hostName }
+    package static var hostName: String { PartialPath.hostName }
 
     // MARK: runs
 
     /// The newest finished run of this kind and configuration hash.
     package func finished(kind: RunKind, hash: String) throws -> Run? {
         try db.read { reusable(in: try runs(kind: kind, hash: hash, db: $0)) }
+    }
+
+    /// The newest finished run of this kind and hash as recorded, whether or not its folder is here
+    /// (a store carried to another machine without its datasets and models).
+    package func recorded(kind: RunKind, hash: String) throws -> Run? {
+        try db.read { try runs(kind: kind, hash: hash, db: $0) }.first { $0.status == .finished }.map(resolved)
     }
 
     /// An unfinished run of this kind and hash that can be resumed: interrupted, failed, or marked
@@ -455,7 +476,7 @@ package final class RunStore {
     }
 
     /// Whether a process with this pid exists (on this host).
-    package static func processIsAlive(_ pid: Int) -> Bool { pid > 0 && (kill(pid_t(pid), 0) == 0 || errno == EPERM) }
+    package static func processIsAlive(_ pid: Int) -> Bool { PartialPath.processIsAlive(pid) }
 
     /// What `claim` found for a configuration hash.
     package enum Claim {
@@ -562,14 +583,14 @@ package final class RunStore {
     }
 
     /// Runs of `kind` whose parameter `key` has `value`, oldest first.
-    package func runs(kind: RunKind, param key: String, equals value: String) throws -> [Run] {
+    package func runs(kind: RunKind, param key: ParamKey, equals value: String) throws -> [Run] {
         try db.read { db in
             try Run.fetchAll(
                 db,
                 sql:
                     "SELECT r.* FROM runs r JOIN params p ON p.run_id = r.id WHERE r.kind = ? AND p.key = ? AND "
                     + "p.value = ? ORDER BY r.id",
-                arguments: [kind, key, value])
+                arguments: [kind, key.rawValue, value])
         }.map(resolved)
     }
 

@@ -59,3 +59,41 @@ package struct MetricKey: RawRepresentable, Hashable, Comparable, Sendable, Coda
     /// Whether the metric measures time, not results (audits skip it).
     package var isTiming: Bool { rawValue.hasSuffix("seconds") || rawValue.hasSuffix("per_second") }
 }
+
+/// The name of a stored param (`params.key`) that code writes or reads by name. The rest of a
+/// run's params are its configuration flattened under the block's name (`model.head`,
+/// `training.learningRate`, `simulation.noise.snrDB`), written in one place each by the runner.
+package struct ParamKey: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    package let rawValue: String
+    package init(rawValue: String) { self.rawValue = rawValue }
+    package var description: String { rawValue }
+
+    // Dataset runs.
+    package static let dataSamples = ParamKey(rawValue: "data.samples")
+    /// How many shard folders a sharded set was simulated into.
+    package static let dataShards = ParamKey(rawValue: "data.shards")
+    // Training runs.
+    package static let studyDescription = ParamKey(rawValue: "study.description")
+    /// `RunIdentity.training`'s lineage: a longer run continues from the shorter runs sharing it.
+    package static let trainingLineage = ParamKey(rawValue: "training.lineage")
+    /// The backend's name (`swift`, `torch`, `dipole-inversion`).
+    package static let trainingBackend = ParamKey(rawValue: "training.backend")
+    /// A grid value of the run's study (`grid.model.head`).
+    package static func grid(_ key: String) -> ParamKey { ParamKey(rawValue: "grid." + key) }
+    // Evaluation runs.
+    package static let set = ParamKey(rawValue: "set")
+    package static let samples = ParamKey(rawValue: "samples")
+    package static let seed = ParamKey(rawValue: "seed")
+    /// A file set's paths, one per line.
+    package static let files = ParamKey(rawValue: "files")
+    /// A set's free label (`label.snrDB`), as sweeps write them.
+    package static func label(_ key: String) -> ParamKey { ParamKey(rawValue: "label." + key) }
+}
+
+extension Dictionary where Key == String, Value == String {
+    /// A stored param by its vocabulary name.
+    package subscript(key: ParamKey) -> String? {
+        get { self[key.rawValue] }
+        set { self[key.rawValue] = newValue }
+    }
+}

@@ -44,7 +44,10 @@ package final class Runner {
     package init(workspace: String, store: RunStore? = nil) throws {
         self.workspace = workspace
         self.store = try store ?? RunStore(path: (workspace as NSString).appendingPathComponent("runs.sqlite"))
-        StalePartialFiles.remove(in: (workspace as NSString).appendingPathComponent("datasets"))
+        // Temporary files and folders of dead processes, at every depth (shards, checkpoints).
+        for folder in ["datasets", "models", "evaluations"] {
+            PartialPath.removeStale(under: (workspace as NSString).appendingPathComponent(folder))
+        }
     }
 
     /// What one planned run produced.
@@ -70,10 +73,11 @@ package final class Runner {
     /// Runs (or reuses) one planned run's dataset, training and evaluations, and records them as
     /// the study's: a run reused from another study belongs to both.
     package func run(_ planned: StudyPlan.PlannedRun, study: String, description: String = "") throws -> Outcome {
+        if !force, let recorded = try recordedOutcome(planned, study: study) { return recorded }
         let c = planned.config
         let data = try dataset(
-            c.trainingSimulation, count: c.data.samples, shards: c.data.shardCount, study: study,
-            name: planned.name + " data")
+            c.trainingSimulation, count: c.data.samples, shards: c.data.shardCount, previews: c.data.previews ?? 0,
+            study: study, name: planned.name + " data")
         try store.addToStudy(study, run: data.id!, name: planned.name + " data", grid: planned.gridValues)
         let training = try train(planned, study: study, description: description, dataset: data)
         try store.addToStudy(study, run: training.id!, name: planned.name, grid: planned.gridValues)
@@ -81,6 +85,36 @@ package final class Runner {
             let e = try evaluate(set, study: study, name: planned.name, training: training, model: c.model)
             try store.addToStudy(study, run: e.id!, name: "\(planned.name) \(set.name)", grid: planned.gridValues)
             return e
+        }
+        return Outcome(planned: planned, dataset: data, training: training, evaluations: evaluations)
+    }
+
+    /// A planned run whose training and every evaluation are finished in the store while the
+    /// training's folder is not here (a store carried to another machine, `spio store unpack`, or
+    /// a workspace whose models were removed): its results are reused as recorded and nothing is
+    /// recomputed for them. The weights, and the dataset they were trained on, are needed only to
+    /// compute an evaluation the store lacks, or a longer run of the lineage (which then finds the
+    /// checkpoints it continues from, or trains from the start).
+    func recordedOutcome(_ planned: StudyPlan.PlannedRun, study: String) throws -> Outcome? {
+        let c = planned.config
+        let dataKey = RunIdentity.dataset(c.trainingSimulation, count: c.data.samples).hash
+        guard let data = try store.recorded(kind: .dataset, hash: dataKey),
+            let training = try store.recorded(kind: .train, hash: RunIdentity.training(c, dataset: dataKey).hash),
+            !FileManager.default.fileExists(atPath: training.directory)
+        else { return nil }
+        var evaluations: [RunStore.Run] = []
+        for set in c.evaluation.sets {
+            let key = try RunIdentity.evaluation(set, training: training.configHash).hash
+            guard let e = try store.recorded(kind: .evaluate, hash: key) else { return nil }
+            evaluations.append(e)
+        }
+        log(
+            "reusing the recorded train run \(training.id!) (\(planned.name)) and its evaluations: its folder is not here"
+        )
+        try store.addToStudy(study, run: data.id!, name: planned.name + " data", grid: planned.gridValues)
+        try store.addToStudy(study, run: training.id!, name: planned.name, grid: planned.gridValues)
+        for (set, e) in zip(c.evaluation.sets, evaluations) {
+            try store.addToStudy(study, run: e.id!, name: "\(planned.name) \(set.name)", grid: planned.gridValues)
         }
         return Outcome(planned: planned, dataset: data, training: training, evaluations: evaluations)
     }
@@ -99,17 +133,18 @@ package final class Runner {
     /// the training, then each test set's dataset (simulated sets) and evaluation.
     package static func units(of planned: StudyPlan.PlannedRun) throws -> [WorkUnit] {
         let c = planned.config
-        let data = SimulatedDataset.contentHash(config: c.trainingSimulation, count: c.data.samples)
-        let training = trainingKeys(c, dataset: data).hash
+        let data = RunIdentity.dataset(c.trainingSimulation, count: c.data.samples).hash
+        let training = RunIdentity.training(c, dataset: data).hash
         var out = [WorkUnit(kind: .dataset, hash: data), WorkUnit(kind: .train, hash: training)]
         for (i, set) in c.evaluation.sets.enumerated() {
             if set.files.isEmpty {
                 out.append(
                     WorkUnit(
-                        kind: .dataset, hash: SimulatedDataset.contentHash(config: set.simulation, count: set.samples),
+                        kind: .dataset, hash: RunIdentity.dataset(set.simulation, count: set.samples).hash,
                         set: i))
             }
-            out.append(WorkUnit(kind: .evaluate, hash: try evaluationKey(set, training: training).hash, set: i))
+            out.append(
+                WorkUnit(kind: .evaluate, hash: try RunIdentity.evaluation(set, training: training).hash, set: i))
         }
         return out
     }
@@ -125,8 +160,8 @@ package final class Runner {
             return
         }
         let data = try dataset(
-            c.trainingSimulation, count: c.data.samples, shards: c.data.shardCount, study: study,
-            name: planned.name + " data")
+            c.trainingSimulation, count: c.data.samples, shards: c.data.shardCount, previews: c.data.previews ?? 0,
+            study: study, name: planned.name + " data")
         guard unit.kind != .dataset else { return }
         let training = try train(planned, study: study, description: description, dataset: data)
         guard unit.kind == .evaluate, let i = unit.set else { return }
@@ -224,23 +259,20 @@ package final class Runner {
 
     // MARK: datasets
 
-    /// What a dataset run stores as its configuration (its key is the dataset's content hash).
-    struct DatasetKey: Encodable {
-        var count: Int
-        var simulation: SimulationConfig
-    }
-
+    /// A dataset run (simulated, or reused by its key). `previews`: PNGs of the first images in
+    /// its folder (`data.previews`; none for test sets).
     func dataset(
-        _ sim: SimulationConfig, count: Int, shards: Int = 1, study: String, name: String
+        _ sim: SimulationConfig, count: Int, shards: Int = 1, previews: Int = 0, study: String, name: String
     ) throws -> RunStore.Run {
-        let hash = SimulatedDataset.contentHash(config: sim, count: count)
+        let (hash, json) = RunIdentity.dataset(sim, count: count)
         let dir = directory("datasets", hash)
-        let json = canonicalJSON(DatasetKey(count: count, simulation: sim))
         return try cached(
             kind: .dataset, hash: hash, study: study, name: name, configJSON: json, directory: dir, parent: nil
         ) { run in
             let start = Date()
-            var params = flatten(sim, prefix: "simulation").merging(["data.samples": String(count)]) { a, _ in a }
+            var params = flatten(sim, prefix: "simulation").merging([ParamKey.dataSamples.rawValue: String(count)]) {
+                a, _ in a
+            }
             let files: [String]
             var timed = true
             if shards > 1 {
@@ -248,22 +280,20 @@ package final class Runner {
                 // shards and the next one simulates only the rest (whose rate is not the set's).
                 let made = try DatasetShards.write(
                     config: sim, count: count, shards: shards, indices: Array(0..<shards), to: dir,
-                    shouldStop: shouldStop, progress: { self.progress($0, $1) })
-                params["data.shards"] = String(shards)
+                    previews: previews, shouldStop: shouldStop, progress: { self.progress($0, $1) })
+                params[ParamKey.dataShards] = String(shards)
                 timed = made == shards
-                files = [DatasetShards.folderName(DatasetShards.shard(0, of: shards, count: count)) + "/manifest.json"]
+                // Every shard's manifest (its content hash, place and count): the set is reused only
+                // while every shard is the one simulated.
+                files = (0..<shards).map {
+                    DatasetShards.folderName(DatasetShards.shard($0, of: shards, count: count)) + "/manifest.json"
+                }
             } else {
                 let data = try SimulatedDataset.generate(config: sim, count: count, shouldStop: shouldStop) { done in
                     self.progress("simulating \(done)/\(count)", Double(done) / Double(count))
                 }
                 // Written under a temporary name and renamed: a crash never leaves a half dataset.
-                let partial = StalePartialFiles.name(for: dir)
-                try? FileManager.default.removeItem(atPath: partial)
-                try data.write(to: partial, previews: 2)
-                try? FileManager.default.removeItem(atPath: dir)
-                try FileManager.default.createDirectory(
-                    atPath: (dir as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                try FileManager.default.moveItem(atPath: partial, toPath: dir)
+                try PartialPath.write(dir) { try data.write(to: $0, previews: previews) }
                 files = ["images.npy", "concentration.npy", "manifest.json"]
             }
             try store.setParams(run.id!, params)
@@ -285,7 +315,7 @@ package final class Runner {
         _ planned: StudyPlan.PlannedRun, study: String, description: String, dataset: RunStore.Run
     ) throws -> RunStore.Run {
         let c = planned.config
-        let (hash, lineage) = Self.trainingKeys(c, dataset: dataset.configHash)
+        let (hash, lineage) = RunIdentity.training(c, dataset: dataset.configHash)
         let dir = directory("models", hash)
         return try cached(
             kind: .train, hash: hash, study: study, name: planned.name, configJSON: c.canonicalJSON, directory: dir,
@@ -293,11 +323,11 @@ package final class Runner {
         ) { run in
             var params = flatten(c.model, prefix: "model").merging(flatten(c.training, prefix: "training")) { a, _ in a
             }
-            for (k, v) in planned.gridValues { params["grid." + k] = v }
-            params["study.description"] = description
-            params["training.lineage"] = lineage
+            for (k, v) in planned.gridValues { params[ParamKey.grid(k)] = v }
+            params[ParamKey.studyDescription] = description
+            params[ParamKey.trainingLineage] = lineage
             let backend = self.backend ?? c.training.makeBackend(for: c.model, threads: Engine.threadCount)
-            params["training.backend"] = backend.name
+            params[ParamKey.trainingBackend] = backend.name
             try store.setParams(run.id!, params)
             let id = run.id!
             // The first call (after a resume, or epoch 1) logs every finished epoch, rewriting what a
@@ -320,28 +350,11 @@ package final class Runner {
         }
     }
 
-    /// A training's configuration hash and lineage.
-    package static func trainingKeys(_ c: RunConfig, dataset: String) -> (hash: String, lineage: String) {
-        // Weights trained on other kernels than the portable ones differ in their last bits, so they
-        // are another run; portable runs keep the hash they always had.
-        let kernel = KernelPolicy.state
-        let kernelKey = kernel.isPortable ? "" : ",\"kernel\":\"\(kernel.core)\""
-        let hash = SHA256.hex(
-            "{\"dataset\":\"\(dataset)\",\"model\":\(c.model.json),\"training\":\(c.training.json)\(kernelKey)}")
-        // Runs that differ only in their epoch count share a lineage: a longer run starts from a
-        // shorter one's last checkpoint instead of from scratch.
-        var anyEpochs = c.training
-        anyEpochs.epochs = 0
-        let lineage = SHA256.hex(
-            "{\"dataset\":\"\(dataset)\",\"model\":\(c.model.json),\"training\":\(anyEpochs.json)\(kernelKey)}")
-        return (hash, lineage)
-    }
-
     /// The newest checkpoint of the training run of the same lineage with the most epochs
     /// checkpointed, at most `epochs`.
     func shorterRun(lineage: String, epochs: Int, excluding id: Int64) throws -> EpochCheckpoint? {
         var best: EpochCheckpoint?
-        for r in try store.runs(kind: .train, param: "training.lineage", equals: lineage) where r.id != id {
+        for r in try store.runs(kind: .train, param: ParamKey.trainingLineage, equals: lineage) where r.id != id {
             guard var latest = Trainer.latestCheckpoint(in: Trainer.checkpointDirectory(ofRun: r.directory)),
                 latest.epoch <= epochs, latest.epoch > (best?.epoch ?? 0)
             else { continue }
@@ -377,115 +390,29 @@ package final class Runner {
         if set.files.isEmpty {
             data = try dataset(set.simulation, count: set.samples, study: study, name: "\(name) \(set.name) data")
         }
-        let (hash, json) = try Self.evaluationKey(set, training: training.configHash)
+        let (hash, json) = try RunIdentity.evaluation(set, training: training.configHash)
         let dir = directory("evaluations", hash)
         return try cached(
             kind: .evaluate, hash: hash, study: study, name: "\(name) \(set.name)", configJSON: json, directory: dir,
             parent: training.id
         ) { run in
             let id = run.id!
-            var params = ["set": set.name, "samples": String(set.samples), "seed": String(set.seed)]
-                .merging(flatten(set.simulation, prefix: "simulation")) { a, _ in a }
-            for (k, v) in set.labels { params["label." + k] = v }
-            if !set.files.isEmpty { params["files"] = set.files.joined(separator: "\n") }
+            var params = [
+                ParamKey.set.rawValue: set.name, ParamKey.samples.rawValue: String(set.samples),
+                ParamKey.seed.rawValue: String(set.seed)
+            ]
+            .merging(flatten(set.simulation, prefix: "simulation")) { a, _ in a }
+            for (k, v) in set.labels { params[ParamKey.label(k)] = v }
+            if !set.files.isEmpty { params[ParamKey.files] = set.files.joined(separator: "\n") }
             try store.setParams(id, params)
             let predictor = try Predictor(
                 checkpoint: (training.directory as NSString).appendingPathComponent("model.safetensors"))
             let test = try predictor.evaluate(
                 data.map { .dataset(directory: $0.directory) } ?? .files(set.files), shouldStop: shouldStop)
-            var values: [(key: MetricKey, step: Int, value: Double)] = []
-            if test.truth != nil {
-                let nmae = test.nmae()
-                for (i, v) in nmae.enumerated() { if let v { values.append((.nmae, i, v)) } }
-                let (mean, sd) = Evaluation.meanAndSD(nmae.compactMap { $0 })
-                values += [
-                    (MetricKey.nmae.mean, 0, mean), (MetricKey.nmae.sd, 0, sd),
-                    (.images, 0, Double(nmae.compactMap { $0 }.count))
-                ]
-                // The metrics a reviewer of susceptibility maps expects beside NMAE, per image.
-                var perKey: [MetricKey: [Double]] = [:]
-                for s in 0..<test.count {
-                    if let c = test.spioMeans(s) {
-                        values += [(.spioTruth, s, c.truth), (.spioEstimate, s, c.estimate)]
-                    }
-                    guard let m = test.imageMetrics(s) else { continue }
-                    for (k, v) in [
-                        (MetricKey.rmse, m.rmse), (.hfen, m.hfen), (.ssim, m.ssim), (.ironError, m.ironErrorFraction)
-                    ] {
-                        guard let v, v.isFinite else { continue }
-                        values.append((k, s, v)); perKey[k, default: []].append(v)
-                    }
-                }
-                for (k, v) in perKey.sorted(by: { $0.key < $1.key }) {
-                    let (m, d) = Evaluation.meanAndSD(v)
-                    values += [(k.mean, 0, m), (k.sd, 0, d)]
-                }
-            } else {
-                values.append((.images, 0, Double(test.count)))
-            }
-            if set.phantomRegion || set.truthUgPerMM3 != nil {
-                let scene = set.simulation.scene
-                let n = test.imageSize, pixelMM = set.simulation.fovMM / Double(n)
-                // Image row = z, column = x (forward-model.md), centred on the field of view.
-                let (row, col) = (
-                    Double(n) / 2 - 0.5 + scene.bottleCentreMM[2] / pixelMM,
-                    Double(n) / 2 - 0.5 + scene.bottleCentreMM[0] / pixelMM
-                )
-                let radius = scene.bottleRadiusMM / 2 / pixelMM
-                for s in 0..<test.count {
-                    let est = test.regionMean(s, centreRow: row, centreColumn: col, radiusPixels: radius)!
-                    guard
-                        let truth = set.truthUgPerMM3
-                            ?? test.regionMean(
-                                s, ofTruth: true, centreRow: row, centreColumn: col, radiusPixels: radius)
-                    else { continue }
-                    values += [(.phantomEstimate, s, est), (.phantomTruth, s, truth)]
-                }
-            }
-            try store.log(id, values)
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            func save(_ name: String, _ t: Tensor) throws {
-                let path = (dir as NSString).appendingPathComponent(name)
-                try NPYArray(shape: t.shape, values: t.array).write(to: path)
-                try store.addArtifact(id, name: name, path: path)
-            }
-            try save("predictions.npy", test.maps)
-            // The first image's input channel 0, truth (simulated sets) and prediction, for strips.
-            let n = test.imageSize
-            let first = [test.input(0), test.truth(0), test.map(0)].compactMap { $0 }
-            try save("example.npy", Tensor(shape: [first.count, n, n], values: first.flatMap { $0 }))
-            let png = (dir as NSString).appendingPathComponent("examples.png")
-            try ExamplePanels.grid(test, count: min(4, test.count)).writePNG(to: png)
-            try store.addArtifact(id, name: "examples.png", path: png)
-            // (`StudyPlan` refuses interpretability for the classical baseline, which has no network.)
-            if let interp = set.interpretability, let net = predictor.model {
-                for (file, maps) in try InterpretabilityMaps.compute(interp, model: net, result: test) {
-                    try save(file, maps)
-                }
-            }
-            log("\(name) \(set.name): \(try EvaluationSummary(store: store, id: id).text)")
+            let record = try EvaluationRecord.write(
+                test, set: set, model: predictor.model, store: store, id: id, directory: dir)
+            log("\(name) \(set.name): \(record.text)")
         }
-    }
-}
-
-extension Runner {
-    /// An evaluation's configuration hash and stored JSON.
-    package static func evaluationKey(_ set: TestSetConfig, training: String) throws -> (hash: String, json: String) {
-        // A file set hashes the files' contents, so a changed scan is measured again.
-        let source =
-            set.files.isEmpty
-            ? SimulatedDataset.contentHash(config: set.simulation, count: set.samples)
-            : try set.files.map { f -> String in
-                guard let bytes = FileManager.default.contents(atPath: f) else {
-                    throw FileError(f, "no such file or folder")
-                }
-                return SHA256.hex(bytes)
-            }.joined(separator: ",")
-        // "metrics": 2 since evaluations measure RMSE, HFEN, SSIM and the total-iron error too; 3 since
-        // they store each image's mean true and estimated concentration over its SPIO (linearity).
-        let json =
-            "{\"training\":\"\(training)\",\"set\":\(canonicalJSON(set)),\"dataset\":\"\(source)\",\"metrics\":3}"
-        return (SHA256.hex(json), json)
     }
 }
 

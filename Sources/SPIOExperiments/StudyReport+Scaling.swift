@@ -221,9 +221,8 @@ extension StudyReport {
     /// The NMAE of the set's true maps blurred by a Gaussian of each sigma (pixels), from the set's
     /// dataset; empty where that dataset is not at hand (a store without its workspace).
     func blurredTruthCalibration(set: String, rows: [Row], sigmas: [Double]) throws -> [(sigma: Double, nmae: Double)] {
-        guard let e = rows.lazy.flatMap(\.evaluations).first(where: { $0.set.name == set }), e.set.files.isEmpty,
-            let data = try store.finished(
-                kind: .dataset, hash: SimulatedDataset.contentHash(config: e.set.simulation, count: e.set.samples))
+        guard let e = rows.lazy.flatMap(\.evaluations).first(where: { $0.set.name == set }),
+            let data = try dataset(of: e)
         else { return [] }
         let path = (data.directory as NSString).appendingPathComponent("concentration.npy")
         guard FileManager.default.fileExists(atPath: path) else { return [] }

@@ -1,3 +1,4 @@
+import SPIOCoding
 import Foundation
 import SPIOImageIO
 import SPIOPhysics
@@ -25,8 +26,8 @@ package struct StudyReport {
     package struct Evaluated {
         package var run: RunStore.Run
         package var set: TestSetConfig
-        package var summary: EvaluationSummary
-        package subscript<T>(dynamicMember keyPath: KeyPath<EvaluationSummary, T>) -> T { summary[keyPath: keyPath] }
+        package var summary: EvaluationRecord
+        package subscript<T>(dynamicMember keyPath: KeyPath<EvaluationRecord, T>) -> T { summary[keyPath: keyPath] }
     }
 
     /// One finished training run with its evaluations.
@@ -74,14 +75,26 @@ package struct StudyReport {
         }
     }
 
-    private struct EvaluationJSON: Decodable { var set: TestSetConfig }
+    private struct EvaluationJSON: Decodable {
+        var set: TestSetConfig
+        var dataset: String?
+    }
+
+    /// The finished dataset run of a simulated set's images, by the key its evaluation stored; nil
+    /// for file sets and where the store lacks it.
+    func dataset(of e: Evaluated) throws -> RunStore.Run? {
+        guard e.set.files.isEmpty,
+            let key = (try? decodeCanonicalJSON(EvaluationJSON.self, from: e.run.configJSON))?.dataset
+        else { return nil }
+        return try store.finished(kind: .dataset, hash: key)
+    }
 
     private func evaluated(_ u: RunStore.StudyRun) throws -> Evaluated {
         let id = u.run.id!
         var set =
-            (try? JSONDecoder().decode(EvaluationJSON.self, from: Data(u.run.configJSON.utf8)).set) ?? TestSetConfig()
-        if set.name == TestSetConfig().name, let name = try store.params(id)["set"] { set.name = name }
-        return Evaluated(run: u.run, set: set, summary: try EvaluationSummary(store: store, id: id))
+            (try? decodeCanonicalJSON(EvaluationJSON.self, from: u.run.configJSON).set) ?? TestSetConfig()
+        if set.name == TestSetConfig().name, let name = try store.params(id)[ParamKey.set] { set.name = name }
+        return Evaluated(run: u.run, set: set, summary: try EvaluationRecord(store: store, id: id))
     }
 
     /// The study's `report` block as stored by its last `spio run` (defaults for older stores).
@@ -89,7 +102,7 @@ package struct StudyReport {
         guard let s = try store.study(study) else { return ("", ReportConfig()) }
         return (
             s.description,
-            (try? JSONDecoder().decode(ReportConfig.self, from: Data(s.reportJSON.utf8))) ?? ReportConfig()
+            (try? decodeCanonicalJSON(ReportConfig.self, from: s.reportJSON)) ?? ReportConfig()
         )
     }
 
@@ -107,12 +120,12 @@ package struct StudyReport {
         guard !rows.isEmpty else { throw ReportError.noRuns(study) }
         let (storedDescription, config) = try reportConfig()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        StalePartialFiles.remove(in: directory)
+        PartialPath.removeStale(under: directory, depth: 1)
         let manifest = OutputManifest(directory: directory, name: ReportFiles.manifestName, owner: "study \(study)")
         try manifest.checkWritable([])
         // Rendered into a staging folder first: which files a report has is known only at its end,
         // and none may replace a file of the user's or of another study's report.
-        let staging = StalePartialFiles.name(for: (directory as NSString).appendingPathComponent(".rendering"))
+        let staging = PartialPath.of((directory as NSString).appendingPathComponent(".rendering"))
         try? FileManager.default.removeItem(atPath: staging)
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: staging) }
@@ -121,7 +134,7 @@ package struct StudyReport {
         var md = "# Study `\(study)`\n\n"
         let description =
             storedDescription.isEmpty
-            ? (try store.params(rows[0].training.id!)["study.description"] ?? "") : storedDescription
+            ? (try store.params(rows[0].training.id!)[ParamKey.studyDescription] ?? "") : storedDescription
         if !description.isEmpty { md += description.trimmingCharacters(in: .whitespacesAndNewlines) + "\n\n" }
         if !config.notes.isEmpty { md += config.notes.trimmingCharacters(in: .whitespacesAndNewlines) + "\n\n" }
         md +=
@@ -384,10 +397,8 @@ package struct StudyReport {
     /// The first `count` images of a simulated set (input channel 0, truth, prediction) from its
     /// dataset and the evaluation's `predictions.npy`; nil where those files are not at hand.
     func examples(_ e: Evaluated, count: Int) throws -> ImageGrid? {
-        guard e.set.files.isEmpty,
-            let predictions = try store.artifacts(e.run.id!).first(where: { $0.name == "predictions.npy" }),
-            let data = try store.finished(
-                kind: .dataset, hash: SimulatedDataset.contentHash(config: e.set.simulation, count: e.set.samples)),
+        guard let predictions = try store.artifacts(e.run.id!).first(where: { $0.name == "predictions.npy" }),
+            let data = try dataset(of: e),
             FileManager.default.fileExists(atPath: predictions.path)
         else { return nil }
         let dir = data.directory as NSString
@@ -423,7 +434,7 @@ package struct StudyReport {
             // The MSE warm-up and the paper's loss are other quantities: each on its own panel, and
             // no moving mean across the switch.
             let switchStep =
-                (try? JSONDecoder().decode(RunConfig.self, from: Data(g[0].training.configJSON.utf8)))?.training
+                (try? decodeCanonicalJSON(RunConfig.self, from: g[0].training.configJSON))?.training
                 .mseWarmupSteps ?? 0
             let raw = try g.map { r in try store.metrics(r.training.id!, key: .trainLoss).map(\.value) }
             let steps = raw.map(\.count).min() ?? 0
@@ -467,7 +478,7 @@ package struct StudyReport {
                 + "band of +- one standard deviation over the seeds.\n\n"
         }
         let wavelet = rows.map {
-            (try? JSONDecoder().decode(RunConfig.self, from: Data($0.training.configJSON.utf8)))?.model
+            (try? decodeCanonicalJSON(RunConfig.self, from: $0.training.configJSON))?.model
                 .predictsWaveletBands
         }
         if Set(wavelet.compactMap { $0 }).count > 1 {
@@ -533,7 +544,7 @@ package struct StudyReport {
             let label = g.count > 1 ? "\(g[0].label) (\(g.count) seeds)" : g[0].label
             let runs = g.map { String($0.training.id!) }.joined(separator: " ")
             let seeds = g.map { r in
-                (try? JSONDecoder().decode(RunConfig.self, from: Data(r.training.configJSON.utf8))).map {
+                (try? decodeCanonicalJSON(RunConfig.self, from: r.training.configJSON)).map {
                     String($0.training.seed)
                 } ?? "?"
             }
@@ -576,7 +587,7 @@ package struct StudyReport {
         var keys: [String] = [], groups: [[Row]] = []
         for r in rows {
             var key = r.training.configJSON
-            if var c = try? JSONDecoder().decode(RunConfig.self, from: Data(r.training.configJSON.utf8)) {
+            if var c = try? decodeCanonicalJSON(RunConfig.self, from: r.training.configJSON) {
                 c.training.seed = 0
                 // A run reused from another study carries that study's test sets, which do not
                 // touch the training (they are not in its hash).

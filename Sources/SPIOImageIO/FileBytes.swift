@@ -32,6 +32,26 @@ package enum FileBytes {
         return out
     }
 
+    /// Compresses the file at `source` into `path` with zlib (gzip format, level 9), through a
+    /// temporary file renamed into place.
+    package static func gzip(_ source: String, to path: String) throws {
+        guard let input = FileHandle(forReadingAtPath: source) else { throw FileError(source, "cannot be read") }
+        defer { try? input.close() }
+        try PartialPath.write(path) { partial in
+            guard let file = gzopen(partial, "wb9") else { throw FileError(path, "cannot be opened for writing") }
+            var open = true
+            defer { if open { gzclose(file) } }
+            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+                let written = chunk.withUnsafeBytes { gzwrite(file, $0.baseAddress, UInt32($0.count)) }
+                guard written == Int32(chunk.count) else {
+                    throw FileError(path, "cannot be written (\(gzipError(file)))")
+                }
+            }
+            open = false
+            guard gzclose(file) == Z_OK else { throw FileError(path, "cannot be written (closing the gzip stream)") }
+        }
+    }
+
     private static func gzipError(_ file: gzFile) -> String {
         var code: Int32 = 0
         return gzerror(file, &code).map { String(cString: $0) } ?? "zlib error \(code)"

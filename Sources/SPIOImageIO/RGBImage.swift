@@ -66,7 +66,7 @@ package struct RGBImage {
     package func writePNG(to path: String) throws {
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let tmp = path + ".partial-\(getpid())"
+        let tmp = PartialPath.of(path)
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         image.width = UInt32(width); image.height = UInt32(height)

@@ -52,6 +52,7 @@ public final class Conv2D: Layer {
         self.workspace = workspace
     }
 
+    public var isTraining: Bool { training }
     public func setTraining(_ training: Bool) {
         self.training = training
         winogradWeightsFor = nil
@@ -163,8 +164,8 @@ public final class Conv2D: Layer {
         let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
         updateRetention(training && group == n ? g.rows * n * plane : 0)
         colIsRetained = retainedFloats > 0
-        let col = colIsRetained ? retainedCol.data : workspace.buffer(0, count: g.rows * group * plane)
-        let tmp = workspace.buffer(1, count: outChannels * group * plane)
+        let col = colIsRetained ? retainedCol.data : workspace.buffer(.columns, count: g.rows * group * plane)
+        let tmp = workspace.buffer(.product, count: outChannels * group * plane)
         var n0 = 0
         while n0 < n {
             let gn = Swift.min(group, n - n0), cols = gn * plane
@@ -201,11 +202,13 @@ public final class Conv2D: Layer {
         if viaFlippedConv { flipWeights() }
         let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
         let reuse = colIsRetained && group == n
-        let col = reuse ? retainedCol.data : workspace.buffer(0, count: g.rows * group * plane)
-        let dyCN = workspace.buffer(1, count: outChannels * group * plane)
+        let col = reuse ? retainedCol.data : workspace.buffer(.columns, count: g.rows * group * plane)
+        let dyCN = workspace.buffer(.product, count: outChannels * group * plane)
         let dcol =
-            computesInputGradient ? workspace.buffer(2, count: Swift.max(g.rows, dyGeometry.rows) * group * plane) : col
-        let dxCN = viaFlippedConv ? workspace.buffer(3, count: inChannels * group * g.inH * g.inW) : col
+            computesInputGradient
+            ? workspace.buffer(.inputGradient, count: Swift.max(g.rows, dyGeometry.rows) * group * plane) : col
+        let dxCN =
+            viaFlippedConv ? workspace.buffer(.inputGradientLayout, count: inChannels * group * g.inH * g.inW) : col
         var n0 = 0
         while n0 < n {
             let gn = Swift.min(group, n - n0), cols = gn * plane
@@ -243,7 +246,7 @@ public final class Conv2D: Layer {
         // more than reading the kept copy back (stride 1 copies whole planes and rebuilds instead).
         updateRetention(training && stride > 1 ? x.shape[0] * sampleCol : 0)
         colIsRetained = retainedFloats > 0
-        let cols = (0..<Engine.threadCount).map { workspace.buffer(8 + $0, count: sampleCol) }
+        let cols = (0..<Engine.threadCount).map { workspace.buffer(.perThread($0), count: sampleCol) }
         let (w, out, b, kept, keep) = (
             weight.value.data, output.data, bias?.value.data, retainedCol.data, colIsRetained
         )
@@ -279,10 +282,12 @@ public final class Conv2D: Layer {
             inputGrad.reshape(to: [0])
         }
         let chunks = (n + weightGradientChunk - 1) / weightGradientChunk
-        let partials = workspace.buffer(6, count: chunks * kSize)
-        let cols = (0..<Engine.threadCount).map { workspace.buffer(8 + 2 * $0, count: g.rows * plane) }
+        let partials = workspace.buffer(.partialSums, count: chunks * kSize)
+        let cols = (0..<Engine.threadCount).map {
+            workspace.buffer(.perThread($0, part: 0, of: 2), count: g.rows * plane)
+        }
         let dcols = (0..<Engine.threadCount).map {
-            workspace.buffer(9 + 2 * $0, count: Swift.max(g.rows, dyGeometry.rows) * plane)
+            workspace.buffer(.perThread($0, part: 1, of: 2), count: Swift.max(g.rows, dyGeometry.rows) * plane)
         }
         let (w, dxData, flipped, dxNeeded) = (
             weight.value.data, inputGrad.data, flippedWeight.data, computesInputGradient
@@ -335,7 +340,7 @@ public final class Conv2D: Layer {
     /// rotated, transposed filters (the exact input gradient of the convolution itself).
     private func backwardWinograd(_ dy: Tensor, _ x: Tensor, _ w: Winograd3x3) -> Tensor {
         if let bias { addChannelSums(dy, into: bias.grad.data) }
-        let n = x.shape[0], du = workspace.buffer(2, count: w.points * outChannels * inChannels)
+        let n = x.shape[0], du = workspace.buffer(.inputGradient, count: w.points * outChannels * inChannels)
         w.weightGradient(
             x.data, dy.data, samples: n, inChannels: inChannels, outChannels: outChannels, into: du,
             workspace: workspace)
@@ -401,7 +406,7 @@ public final class Conv2D: Layer {
                 }
             }
         }
-        let planes = workspace.buffer(0, count: taps * n * plane)
+        let planes = workspace.buffer(.columns, count: taps * n * plane)
         Gemm.sgemm(m: taps, n: n * plane, k: inChannels, a: tw, b: inputCN.data, c: planes)
         let (k, width, out, bias) = (kernelSize, g.outW, output.data, bias?.value.data)
         Engine.parallelFor(n * outChannels) { range in
@@ -433,10 +438,10 @@ public final class Conv2D: Layer {
         let dyGeometry = ConvGeometry(
             channels: outChannels, inH: g.outH, inW: g.outW, kernelH: kernelSize, kernelW: kernelSize,
             stride: 1, padding: kernelSize - 1 - padding)
-        let dcol = workspace.buffer(0, count: taps * n * plane)
+        let dcol = workspace.buffer(.columns, count: taps * n * plane)
         dyGeometry.im2col(dy.data, samples: n, into: dcol)
         // G[c][o*kk + t'] = sum_p X[c][p] dcol[o*kk + t'][p];  dW[o][c][t] += G[c][o*kk + kk-1-t].
-        let gram = workspace.buffer(1, count: inChannels * taps)
+        let gram = workspace.buffer(.product, count: inChannels * taps)
         Gemm.sgemm(transB: true, m: inChannels, n: taps, k: n * plane, a: inputCN.data, b: dcol, c: gram)
         let dw = weight.grad.data
         for o in 0..<outChannels {
@@ -449,7 +454,7 @@ public final class Conv2D: Layer {
         guard computesInputGradient else { inputGrad.reshape(to: [0]); return inputGrad }
         flipWeights()
         inputGrad.reshape(to: x.shape)
-        let dxCN = workspace.buffer(2, count: inChannels * n * plane)
+        let dxCN = workspace.buffer(.inputGradientLayout, count: inChannels * n * plane)
         Gemm.sgemm(m: inChannels, n: n * plane, k: taps, a: flippedWeight.data, b: dcol, c: dxCN)
         Layout.cnToNCHW(dxCN, samples: n, channels: inChannels, plane: plane, into: inputGrad.data)
         return inputGrad

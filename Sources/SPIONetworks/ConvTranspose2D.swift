@@ -45,6 +45,7 @@ public final class ConvTranspose2D: Layer {
         ConvTranspose2D(cin, cout, kernelSize: 2, stride: 2, padding: 0, outputPadding: 0, workspace: workspace)
     }
 
+    public var isTraining: Bool { training }
     public func setTraining(_ training: Bool) { self.training = training; if !training { input = nil } }
 
     public var ownParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
@@ -74,8 +75,8 @@ public final class ConvTranspose2D: Layer {
         output.fill(0)
         if g.inH * g.inW >= perSampleMinimumPlane { return forwardPerSample(x, g) }
         let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
-        let xCN = workspace.buffer(1, count: inChannels * group * planeIn)
-        let col = workspace.buffer(0, count: g.rows * group * planeIn)
+        let xCN = workspace.buffer(.product, count: inChannels * group * planeIn)
+        let col = workspace.buffer(.columns, count: g.rows * group * planeIn)
         var n0 = 0
         while n0 < n {
             let gn = Swift.min(group, n - n0), cols = gn * planeIn
@@ -99,9 +100,9 @@ public final class ConvTranspose2D: Layer {
         inputGrad.reshape(to: x.shape)
         if g.inH * g.inW >= perSampleMinimumPlane { return backwardPerSample(dy, x, g) }
         let group = g.samplesPerGroup(n, maxColumnFloats: maxColumnFloats)
-        let col = workspace.buffer(0, count: g.rows * group * planeIn)
-        let xCN = workspace.buffer(1, count: inChannels * group * planeIn)
-        let dxCN = workspace.buffer(2, count: inChannels * group * planeIn)
+        let col = workspace.buffer(.columns, count: g.rows * group * planeIn)
+        let xCN = workspace.buffer(.product, count: inChannels * group * planeIn)
+        let dxCN = workspace.buffer(.inputGradientLayout, count: inChannels * group * planeIn)
         var n0 = 0
         while n0 < n {
             let gn = Swift.min(group, n - n0), cols = gn * planeIn
@@ -125,7 +126,7 @@ extension ConvTranspose2D {
     /// is already the C x (H*W) matrix the GEMM needs, and col2im writes its NCHW output.
     private func forwardPerSample(_ x: Tensor, _ g: ConvGeometry) -> Tensor {
         let planeIn = g.outPlane, outVolume = outChannels * g.inH * g.inW
-        let cols = (0..<Engine.threadCount).map { workspace.buffer(8 + $0, count: g.rows * planeIn) }
+        let cols = (0..<Engine.threadCount).map { workspace.buffer(.perThread($0), count: g.rows * planeIn) }
         let (w, out) = (weight.value.data, output.data)
         Engine.parallelParts(x.shape[0]) { part, samples in
             for s in samples {
@@ -144,8 +145,8 @@ extension ConvTranspose2D {
     private func backwardPerSample(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
         let n = x.shape[0], planeIn = g.outPlane, outVolume = outChannels * g.inH * g.inW, kSize = inChannels * g.rows
         let chunks = (n + weightGradientChunk - 1) / weightGradientChunk
-        let partials = workspace.buffer(6, count: chunks * kSize)
-        let cols = (0..<Engine.threadCount).map { workspace.buffer(8 + $0, count: g.rows * planeIn) }
+        let partials = workspace.buffer(.partialSums, count: chunks * kSize)
+        let cols = (0..<Engine.threadCount).map { workspace.buffer(.perThread($0), count: g.rows * planeIn) }
         let (w, dx) = (weight.value.data, inputGrad.data)
         Engine.parallelParts(chunks) { part, chunkRange in
             let col = cols[part]

@@ -2,7 +2,7 @@ import SPIOTensor
 
 /// Grad-CAM and guided-backpropagation saliency (paper section 5.2, networks.md), for any model
 /// made of `LayerContainer`s. Both run the model with BatchNorm on its running statistics (as in
-/// evaluation) while keeping what backward needs, and leave it in training mode.
+/// evaluation) while keeping what backward needs, and leave every layer in the mode it was in.
 public enum Interpretability {
     /// Grad-CAM of `layer` (a dotted name such as "encoder.3.5") for one input image
     /// (1 x C x H x W): alpha_k = mean over (i, j) of dy/dA^k_ij, map = ReLU(sum_k alpha_k A^k),
@@ -41,33 +41,38 @@ public enum Interpretability {
 
     /// Forward and backward of a one-hot channel sum, in evaluation numerics; returns d/d(input).
     private static func run(_ model: Layer, _ input: Tensor, outputChannel: Int, guided: Bool) -> Tensor {
-        var firstLayers: [Conv2D] = []
-        model.setTraining(true)
-        model.forEachModule { m in
-            (m as? BatchNorm2D)?.setTraining(false)
-            if let c = m as? Conv2D, !c.computesInputGradient { firstLayers.append(c); c.computesInputGradient = true }
-            (m as? ReLU)?.guided = guided
-            (m as? LeakyReLU)?.guided = guided
-        }
-        defer {
-            model.forEachModule { m in
-                (m as? ReLU)?.guided = false
-                (m as? LeakyReLU)?.guided = false
-            }
-            for c in firstLayers { c.computesInputGradient = false }
+        // Evaluation numerics with a backward pass: BatchNorm on its running statistics, every other
+        // layer keeping what backward needs; each layer's mode is restored afterwards.
+        model.preservingModes {
+            var firstLayers: [Conv2D] = []
             model.setTraining(true)
+            model.forEachModule { m in
+                (m as? BatchNorm2D)?.setTraining(false)
+                if let c = m as? Conv2D, !c.computesInputGradient {
+                    firstLayers.append(c); c.computesInputGradient = true
+                }
+                (m as? ReLU)?.guided = guided
+                (m as? LeakyReLU)?.guided = guided
+            }
+            defer {
+                model.forEachModule { m in
+                    (m as? ReLU)?.guided = false
+                    (m as? LeakyReLU)?.guided = false
+                }
+                for c in firstLayers { c.computesInputGradient = false }
+            }
+            let y = model.forward(input)
+            precondition(
+                outputChannel >= 0 && outputChannel < y.shape[1],
+                "output channel \(outputChannel) out of 0..<\(y.shape[1])")
+            let dy = Tensor(shape: y.shape)
+            let plane = y.shape[2] * y.shape[3]
+            for i in 0..<plane { dy.data[outputChannel * plane + i] = 1 }
+            model.zeroGrad()
+            let dx = model.backward(dy).copy()
+            model.zeroGrad()
+            return dx
         }
-        let y = model.forward(input)
-        precondition(
-            outputChannel >= 0 && outputChannel < y.shape[1], "output channel \(outputChannel) out of 0..<\(y.shape[1])"
-        )
-        let dy = Tensor(shape: y.shape)
-        let plane = y.shape[2] * y.shape[3]
-        for i in 0..<plane { dy.data[outputChannel * plane + i] = 1 }
-        model.zeroGrad()
-        let dx = model.backward(dy).copy()
-        model.zeroGrad()
-        return dx
     }
 
     /// Bilinear resize of an h x w map with pixel centres aligned (PyTorch's

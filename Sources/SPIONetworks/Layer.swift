@@ -31,6 +31,9 @@ public protocol Module: AnyObject {
     /// Switches between training (batch statistics, activations kept for backward) and evaluation;
     /// the default passes the flag to the children.
     func setTraining(_ training: Bool)
+    /// Whether the module is in training mode: a layer with a mode of its own says its own; the
+    /// default is true when every child is training (a module without children has no mode).
+    var isTraining: Bool { get }
 }
 
 public extension Module {
@@ -38,6 +41,25 @@ public extension Module {
     var ownParameters: [(String, Parameter)] { [] }
     var ownBuffers: [(String, Tensor)] { [] }
     func setTraining(_ training: Bool) { for (_, c) in children { c.setTraining(training) } }
+    var isTraining: Bool { children.allSatisfy { $0.1.isTraining } }
+
+    /// Runs `body`, then puts every layer back in the mode it was in before, whatever `body` did to
+    /// the modes or threw: the one way code changes a model's modes for a while.
+    func preservingModes<T>(_ body: () throws -> T) rethrows -> T {
+        var leaves: [(Module, Bool)] = []
+        visit { _, m in if m.children.isEmpty { leaves.append((m, m.isTraining)) } }
+        defer { for (m, was) in leaves { m.setTraining(was) } }
+        return try body()
+    }
+
+    /// Runs `body` with every layer in evaluation mode (running statistics, nothing kept for
+    /// backward), then restores each layer's mode: how evaluation, summaries and benches run a model.
+    func withEvaluationMode<T>(_ body: () throws -> T) rethrows -> T {
+        try preservingModes {
+            setTraining(false)
+            return try body()
+        }
+    }
 
     /// Calls `body` on this module and every descendant, depth first, with dotted names.
     func visit(prefix: String = "", _ body: (String, Module) -> Void) {

@@ -37,6 +37,7 @@ public final class LayerProbe: Layer {
     public var ownParameters: [(String, Parameter)] { inner.ownParameters }
     public var ownBuffers: [(String, Tensor)] { inner.ownBuffers }
     public func setTraining(_ training: Bool) { inner.setTraining(training) }
+    public var isTraining: Bool { inner.isTraining }
 
     public func forward(_ x: Tensor) -> Tensor {
         let y = inner.forward(x)

@@ -23,9 +23,7 @@ public struct ModelSummary {
         }
         let c = model.config
         rows = try LayerProbe.attach(to: model, at: names) { probes in
-            model.setTraining(false)
-            defer { model.setTraining(true) }
-            _ = model(Tensor(shape: [1, c.inputChannels, c.inputSize, c.inputSize]))
+            _ = model.withEvaluationMode { model(Tensor(shape: [1, c.inputChannels, c.inputSize, c.inputSize])) }
             return zip(names, probes).map { name, probe in
                 Row(
                     name: name, type: String(describing: type(of: probe.inner)),

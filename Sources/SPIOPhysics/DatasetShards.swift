@@ -59,11 +59,7 @@ package enum DatasetShards {
                     "simulating shard \(i + 1)/\(of): \(done)/\(range.count)",
                     (Double(k) + Double(done) / Double(range.count)) / Double(indices.count))
             }
-            let partial = folder + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
-            try? fm.removeItem(atPath: partial)
-            try data.write(to: partial, previews: i == 0 ? previews : 0, shard: s)
-            try? fm.removeItem(atPath: folder)
-            try fm.moveItem(atPath: partial, toPath: folder)
+            try PartialPath.write(folder) { try data.write(to: $0, previews: i == 0 ? previews : 0, shard: s) }
             made += 1
         }
         return made
@@ -75,7 +71,7 @@ package enum DatasetShards {
         let fm = FileManager.default
         if fm.fileExists(atPath: (directory as NSString).appendingPathComponent("images.npy")) { return [directory] }
         let names = ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).filter {
-            $0.hasPrefix("shard-") && !$0.contains(".partial")
+            $0.hasPrefix("shard-") && !PartialPath.isPartial($0)
         }.sorted()
         guard let first = names.first else {
             throw FileError(directory, "holds neither images.npy nor shard-IIII-of-NNNN folders")

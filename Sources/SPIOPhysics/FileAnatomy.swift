@@ -1,6 +1,7 @@
 import Foundation
 import SPIOTensor
 import SPIOImageIO
+import SPIODigest
 
 /// Slices of real images: NIfTI-1 volumes (a file or every .nii/.nii.gz in a folder, e.g. IXI PD)
 /// or an NPY stack (N x H x W, or one H x W image). Each call picks a file and a slice from the
@@ -21,23 +22,57 @@ package final class FileAnatomy: Anatomy, @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw FileError(path, "no such file or folder")
         }
-        if isDirectory.boolValue {
-            let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
-                .filter { $0.hasSuffix(".nii") || $0.hasSuffix(".nii.gz") || $0.hasSuffix(".npy") }
-            guard !names.isEmpty else { throw FileError(path, "folder holds no .nii, .nii.gz or .npy files") }
-            paths = names.map { (path as NSString).appendingPathComponent($0) }
-        } else {
-            guard path.hasSuffix(".nii") || path.hasSuffix(".nii.gz") || path.hasSuffix(".npy") else {
-                throw FileError(path, "expected a .nii, .nii.gz or .npy file")
-            }
-            paths = [path]
-        }
+        paths = try Self.files(at: path)
         guard sliceFraction > 0 && sliceFraction <= 1 else {
             throw SimulationError.invalid("anatomy.sliceFraction must be in (0, 1]")
         }
         self.sliceFraction = sliceFraction
         self.slab = slab
     }
+
+    /// The volumes at `path`: the file itself, or a folder's .nii, .nii.gz and .npy files by name.
+    package static func files(at path: String) throws -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw FileError(path, "no such file or folder")
+        }
+        guard isDirectory.boolValue else {
+            guard path.hasSuffix(".nii") || path.hasSuffix(".nii.gz") || path.hasSuffix(".npy") else {
+                throw FileError(path, "expected a .nii, .nii.gz or .npy file")
+            }
+            return [path]
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+            .filter { $0.hasSuffix(".nii") || $0.hasSuffix(".nii.gz") || $0.hasSuffix(".npy") }
+        guard !names.isEmpty else { throw FileError(path, "folder holds no .nii, .nii.gz or .npy files") }
+        return names.map { (path as NSString).appendingPathComponent($0) }
+    }
+
+    /// SHA-256 over the volumes at `path` (each file's name within a folder and its contents'
+    /// digest): what a dataset drawn from them is keyed by, so an edited or replaced volume is
+    /// simulated again and a moved one is not. Kept per process by path, size, inode and modification
+    /// time.
+    package static func contentDigest(_ path: String) throws -> String {
+        var key = path
+        let files = try files(at: path)
+        for f in files {
+            let a = try FileManager.default.attributesOfItem(atPath: f)
+            let size = (a[.size] as? NSNumber)?.intValue ?? -1,
+                inode = (a[.systemFileNumber] as? NSNumber)?.intValue ?? -1
+            key += "|\(f) \(size) \(inode) \((a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
+        }
+        if let known = digestLock.withLock({ digests[key] }) { return known }
+        var listing = ""
+        for f in files {
+            guard let bytes = FileManager.default.contents(atPath: f) else { throw FileError(f, "cannot be read") }
+            listing += "\((f as NSString).lastPathComponent) \(SHA256.hex(bytes))\n"
+        }
+        let digest = SHA256.hex(listing)
+        digestLock.withLock { digests[key] = digest }
+        return digest
+    }
+    nonisolated(unsafe) private static var digests: [String: String] = [:]
+    private static let digestLock = NSLock()
 
     /// The slice indices drawn from in a volume of `nz` slices: the slab's, or the central fraction.
     package func sliceRange(nz: Int) -> Range<Int> {

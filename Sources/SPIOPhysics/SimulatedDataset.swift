@@ -9,12 +9,6 @@ import SPIOCoding
 /// when asked for, field N x n x n (Hz). Sample i depends only on (configuration, i), so the
 /// arrays are the same on any thread count.
 package struct SimulatedDataset {
-    /// Bumped whenever the simulator's output changes for the same configuration (part of the hash).
-    package static let generatorVersion = "view-line-simulator 3"
-    /// Noisy samples changed when the SNR reference became the SPIO-free signal (noise-free ones
-    /// did not, so their hashes stay).
-    package static let noiseVersion = "noise reference: SPIO-free signal"
-
     package let config: SimulationConfig
     package let count: Int
     /// The index of the first sample held (a shard of a larger set starts past 0).
@@ -28,10 +22,18 @@ package struct SimulatedDataset {
 
     package var imageSize: Int { config.imageSize }
 
-    /// Content hash of (generator version, configuration, count): the dataset's cache key.
+    /// Content hash of (generator version, configuration, count): the dataset's cache key. A
+    /// volume anatomy (`file`) enters by its contents' digest, not its path, so an edited or
+    /// replaced volume is simulated again (a path that is not here keys by its name).
     package static func contentHash(config: SimulationConfig, count: Int) -> String {
-        let json = canonicalJSON(config)
-        let version = config.noise.isNoisy ? "\(generatorVersion), \(noiseVersion)" : generatorVersion
+        var keyed = config
+        if keyed.anatomy.kind == "file", let path = keyed.anatomy.path,
+            let digest = try? FileAnatomy.contentDigest(path)
+        {
+            keyed.anatomy.path = "sha256:" + digest
+        }
+        let json = canonicalJSON(keyed)
+        let version = config.noise.isNoisy ? "\(KeyVersion.generator), \(KeyVersion.noise)" : KeyVersion.generator
         return SHA256.hex("\(version)\n\(json)\ncount=\(count)")
     }
 
@@ -128,7 +130,7 @@ package struct SimulatedDataset {
         var arrays: [String: [Int]] = ["images": [count, 2, n, n], "concentration": [count, n, n]]
         if fieldHz != nil { arrays["field"] = [count, n, n] }
         let manifest = DatasetManifest(
-            generator: SimulatedDataset.generatorVersion,
+            generator: KeyVersion.generator,
             contentHash: SimulatedDataset.contentHash(config: config, count: shard?.totalCount ?? count),
             count: count, imageSize: n, arrays: arrays,
             units: [

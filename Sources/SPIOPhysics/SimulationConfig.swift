@@ -240,3 +240,23 @@ package struct AnatomyConfig: Codable, Equatable, Sendable {
         try c.update(&agarRadiusMM, .agarRadiusMM); try c.update(&bottleWallMM, .bottleWallMM)
     }
 }
+
+/// A disk in image pixels: row and column of its centre (fractional) and its radius.
+package struct PixelDisk: Equatable, Sendable {
+    package var centreRow: Double
+    package var centreColumn: Double
+    package var radiusPixels: Double
+}
+
+extension SimulationConfig {
+    /// Where a bottle phantom is read out in an image of `imageSize` pixels over this field of
+    /// view: the disk of half the bottle's radius around its centre, away from the wall's pile-ups.
+    /// Image row = z, column = x (forward-model.md), centred on the field of view.
+    package func bottleReadoutDisk(imageSize n: Int) -> PixelDisk {
+        let pixelMM = fovMM / Double(n)
+        return PixelDisk(
+            centreRow: Double(n) / 2 - 0.5 + scene.bottleCentreMM[2] / pixelMM,
+            centreColumn: Double(n) / 2 - 0.5 + scene.bottleCentreMM[0] / pixelMM,
+            radiusPixels: scene.bottleRadiusMM / 2 / pixelMM)
+    }
+}

@@ -36,12 +36,12 @@ package enum Gnuplot {
         let folder = (first.path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(
             atPath: folder.isEmpty ? "." : folder, withIntermediateDirectories: true)
-        let partials = outputs.map { $0.path + ".partial-\(getpid())" }
+        let partials = outputs.map { PartialPath.of($0.path) }
         var script = "set encoding utf8\n" + data
         for (o, partial) in zip(outputs, partials) {
             script += "reset\nset terminal \(o.terminal)\nset output \(quoted(partial))\n\(body)\nunset output\n"
         }
-        let scriptPath = first.path + ".partial-\(getpid()).gp"
+        let scriptPath = PartialPath.of(first.path) + ".gp"
         defer { try? FileManager.default.removeItem(atPath: scriptPath) }
         try FileBytes.writeAtomically(Array(script.utf8), to: scriptPath)
         let r: Subprocess

@@ -78,7 +78,7 @@ public enum Direct3x3 {
     ) {
         precondition(w % pixelBlock == 0 && w > 0, "Direct3x3.forward: width \(w) is not a multiple of 16")
         let blocks = (o + channelBlock - 1) / channelBlock, pw = w + 2, padded = c * (h + 2) * pw
-        let scratch = (0..<Engine.threadCount).map { workspace.buffer(8 + $0, count: padded) }
+        let scratch = (0..<Engine.threadCount).map { workspace.buffer(.perThread($0), count: padded) }
         // Jobs (sample, channel block) in sample-major order: a part pads each of its samples once.
         Engine.parallelParts(n * blocks) { part, jobs in
             let p = scratch[part]
@@ -139,7 +139,7 @@ public enum Direct3x3 {
     ) {
         precondition(supports(outChannels: o, width: w), "Direct3x3.addWeightGradient: unsupported shape")
         let pw = w + 2, padded = c * (h + 2) * pw, plane = h * w
-        let p = workspace.buffer(7, count: n * padded)
+        let p = workspace.buffer(.paddedInput, count: n * padded)
         Engine.parallelFor(n) { r in
             for s in r { pad(x + s * c * plane, channels: c, height: h, width: w, into: p + s * padded) }
         }

@@ -57,7 +57,8 @@ public struct Winograd3x3: Sendable, Equatable {
         into u: UnsafeMutablePointer<Float>, workspace: Workspace
     ) {
         let pairs = o * c, a = alpha
-        let taps = workspace.buffer(4, count: 9 * pairs), mid = workspace.buffer(5, count: 3 * a * pairs)
+        let taps = workspace.buffer(.filterTaps, count: 9 * pairs),
+            mid = workspace.buffer(.filterMiddle, count: 3 * a * pairs)
         // Two passes: a flipped pair lands at another index (ci o + oi), which may lie in another
         // thread's range, so every tap must be in place before any range is transformed.
         Engine.parallelFor(pairs, minimumPerThread: 1024) { range in
@@ -81,7 +82,8 @@ public struct Winograd3x3: Sendable, Equatable {
         workspace: Workspace
     ) {
         let pairs = o * c, a = alpha
-        let taps = workspace.buffer(4, count: 9 * pairs), mid = workspace.buffer(5, count: 3 * a * pairs)
+        let taps = workspace.buffer(.filterTaps, count: 9 * pairs),
+            mid = workspace.buffer(.filterMiddle, count: 3 * a * pairs)
         Engine.parallelFor(pairs, minimumPerThread: 1024) { range in
             let (lo, n) = (range.lowerBound, range.count)
             for r in 0..<a { weightGradientRows(du + r * a * pairs + lo, pairs, mid + r * 3 * pairs + lo, pairs, n) }
@@ -131,9 +133,9 @@ public struct Winograd3x3: Sendable, Equatable {
         ) -> Void
     ) {
         let bt = blockTiles(c, o), tiles = n * tilesPerImage, blocks = (tiles + bt - 1) / bt, pts = points
-        let v = workspace.buffer(0, count: pts * c * bt), out = workspace.buffer(1, count: pts * o * bt)
-        let scratch = (0..<Engine.threadCount).map { workspace.buffer(8 + $0, count: 2 * pts * bt) }
-        let zeroRow = workspace.buffer(6, count: width)
+        let v = workspace.buffer(.columns, count: pts * c * bt), out = workspace.buffer(.product, count: pts * o * bt)
+        let scratch = (0..<Engine.threadCount).map { workspace.buffer(.perThread($0), count: 2 * pts * bt) }
+        let zeroRow = workspace.buffer(.zeros, count: width)
         zeroRow.update(repeating: 0, count: width)
         for block in 0..<blocks {
             let t0 = block * bt, count = Swift.min(bt, tiles - t0)

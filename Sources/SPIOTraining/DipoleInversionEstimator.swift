@@ -1,3 +1,4 @@
+import SPIOCoding
 import Foundation
 import SPIOImageIO
 import SPIONetworks
@@ -93,7 +94,7 @@ package final class DipoleInversionEstimator {
     package static func load(_ url: URL, model: ModelConfig) throws -> DipoleInversionEstimator {
         let file = try SafeTensors.read(url)
         guard let json = file.metadata["simulation"],
-            let simulation = try? JSONDecoder().decode(SimulationConfig.self, from: Data(json.utf8)),
+            let simulation = try? decodeCanonicalJSON(SimulationConfig.self, from: json),
             let parameter = file.metadata["inversion.parameter"].flatMap(Double.init), parameter.isFinite
         else {
             throw FileError(url.path, "is a dipole-inversion model without its simulation or parameter")

@@ -9,22 +9,26 @@ package enum Evaluation {
     package static func predict(
         _ model: EncoderDecoderNet, inputs: Tensor, batchSize: Int = 32, shouldStop: () -> Bool = { false }
     ) throws -> Tensor {
-        model.setTraining(false)
-        defer { model.setTraining(true) }
-        let (n, size) = (inputs.shape[0], model.config.inputSize)
-        let maps = Tensor(shape: [n, size, size])
-        let batch = Tensor(shape: [0]), image = Tensor(shape: [0])
-        var start = 0
-        while start < n {
-            if shouldStop() { throw StopRequested("evaluation after \(start) of \(n) images") }
-            let idx = Array(start..<min(n, start + batchSize))
-            let y = model(gather(inputs, idx, into: batch))
-            let out: Tensor
-            if model.config.predictsWaveletBands { DB4Wavelet.inverse(y, into: image); out = image } else { out = y }
-            (maps.data + start * size * size).update(from: out.data, count: idx.count * size * size)
-            start += idx.count
+        try model.withEvaluationMode {
+            let (n, size) = (inputs.shape[0], model.config.inputSize)
+            let maps = Tensor(shape: [n, size, size])
+            let batch = Tensor(shape: [0]), image = Tensor(shape: [0])
+            var start = 0
+            while start < n {
+                if shouldStop() { throw StopRequested("evaluation after \(start) of \(n) images") }
+                let idx = Array(start..<min(n, start + batchSize))
+                let y = model(gather(inputs, idx, into: batch))
+                let out: Tensor
+                if model.config.predictsWaveletBands {
+                    DB4Wavelet.inverse(y, into: image); out = image
+                } else {
+                    out = y
+                }
+                (maps.data + start * size * size).update(from: out.data, count: idx.count * size * size)
+                start += idx.count
+            }
+            return maps
         }
-        return maps
     }
 
     /// NMAE = ||C^ - C||_1 / ||C||_1 per image. Images whose truth is all zero have no NMAE and

@@ -1,3 +1,4 @@
+import SPIOCoding
 import Foundation
 import SPIONetworks
 import SPIOProcess
@@ -99,9 +100,6 @@ package struct TorchBackend: TrainingBackend {
             job.training.processes > 1
             ? ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", String(job.training.processes)]
             : []
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
-            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         var done: Event?, ending: Event?, history: [EpochRecord] = []
         let pythonPath = [folder, ProcessInfo.processInfo.environment["PYTHONPATH"]].compactMap { $0 }
         let end: Subprocess.Ending
@@ -111,7 +109,7 @@ package struct TorchBackend: TrainingBackend {
                 environment: ["PYTHONPATH": pythonPath.joined(separator: ":"), "PYTHONUNBUFFERED": "1"],
                 stop: callbacks.shouldStop, errorLine: { callbacks.log("torch: " + $0) }
             ) { line in
-                guard let e = try? decoder.decode(Event.self, from: Data(line.utf8)) else {
+                guard let e = try? decodeCanonicalJSON(Event.self, from: line) else {
                     callbacks.log("torch: " + line)
                     return
                 }

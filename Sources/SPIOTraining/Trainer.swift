@@ -1,3 +1,5 @@
+import SPIOImageIO
+import SPIOCoding
 import Foundation
 import SPIONetworks
 import SPIOTensor
@@ -113,17 +115,10 @@ package final class Trainer {
     }
 
     /// What a checkpoint folder's `state.json` must name for a run to resume from it, before the
-    /// data counts (" data NxS validation M", which the torch backend appends itself). The epoch
-    /// count is not part of it: every epoch depends only on the ones before it (shuffle stream =
-    /// epoch), so a finished run can be continued to more epochs and ends exactly where a longer
-    /// run would. Nor is the backend: both write the same folders, so either resumes the other's.
+    /// data counts (" data NxS validation M", which the torch backend appends itself): the model and
+    /// `TrainingConfig.checkpointCompatible` (neither the epoch count nor the backend).
     package static func identityPrefix(model: ModelConfig, training: TrainingConfig) -> String {
-        var sameRun = training
-        sameRun.epochs = 0
-        sameRun.backend = .swift
-        sameRun.device = TrainingConfig().device
-        sameRun.processes = 1
-        return "model \(model.json) training \(sameRun.json)"
+        "model \(model.json) training \(training.checkpointCompatible.json)"
     }
 
     /// Training then validation split of one set: the last `fraction` (at least one image when
@@ -228,7 +223,7 @@ package final class Trainer {
     package static func latestCheckpoint(in directory: URL) -> EpochCheckpoint? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let complete = names.filter {
-            $0.hasPrefix("epoch-")
+            $0.hasPrefix("epoch-") && !PartialPath.isPartial($0)
                 && FileManager.default.fileExists(
                     atPath: directory.appendingPathComponent($0).appendingPathComponent("state.json").path)
         }
@@ -248,10 +243,8 @@ package final class Trainer {
     /// Loads the newest complete epoch, if there is one, and returns its folder.
     private func resume() throws -> String? {
         guard let dir = checkpointDirectory, let latest = Self.latestCheckpoint(in: dir)?.folder else { return nil }
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
-            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let state = try decoder.decode(State.self, from: Data(contentsOf: latest.appendingPathComponent("state.json")))
+        let state = try decodeCanonicalJSON(
+            State.self, from: Data(contentsOf: latest.appendingPathComponent("state.json")))
         guard state.identity == identity else {
             throw TrainingError.checkpointMismatch(
                 directory: dir.path,
@@ -272,22 +265,21 @@ package final class Trainer {
         let fm = FileManager.default
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         let name = String(format: "epoch-%04d", history.count)
-        let partial = dir.appendingPathComponent(".\(name).partial"), final = dir.appendingPathComponent(name)
-        try? fm.removeItem(at: partial)
-        try fm.createDirectory(at: partial, withIntermediateDirectories: true)
-        try Checkpoint.save(
-            model, config: model.config.json, optimizer: optimizer,
-            to: partial.appendingPathComponent("model.safetensors"),
-            extraMetadata: ["epoch": String(history.count), "training": config.json])
-        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
-        // Without a validation set the epoch's validation NMAE is NaN.
-        enc.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try enc.encode(State(identity: identity, history: history)).write(
-            to: partial.appendingPathComponent("state.json"))
-        try? fm.removeItem(at: final)
-        try fm.moveItem(at: partial, to: final)
-        let epochs = ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasPrefix("epoch-") }.sorted()
+        let final = dir.appendingPathComponent(name)
+        try PartialPath.write(final.path) { path in
+            let partial = URL(fileURLWithPath: path)
+            try fm.createDirectory(at: partial, withIntermediateDirectories: true)
+            try Checkpoint.save(
+                model, config: model.config.json, optimizer: optimizer,
+                to: partial.appendingPathComponent("model.safetensors"),
+                extraMetadata: ["epoch": String(history.count), "training": config.json])
+            // Without a validation set the epoch's validation NMAE is NaN (canonical JSON writes "nan").
+            try Data(canonicalJSON(State(identity: identity, history: history)).utf8).write(
+                to: partial.appendingPathComponent("state.json"))
+        }
+        let epochs = ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? []).filter {
+            $0.hasPrefix("epoch-") && !PartialPath.isPartial($0)
+        }.sorted()
         for old in epochs.dropLast(2) { try? fm.removeItem(at: dir.appendingPathComponent(old)) }
         return final.path
     }

@@ -162,4 +162,24 @@ package struct TrainingConfig: Codable, Equatable, Sendable {
 
     /// Canonical JSON (sorted keys).
     package var json: String { canonicalJSON(self) }
+
+    /// This configuration for any run length: what runs of one lineage share. Every epoch depends
+    /// only on the ones before it (shuffle stream = epoch), so a finished run continued to more
+    /// epochs ends exactly where a longer run would.
+    package var anyLength: TrainingConfig {
+        var c = self
+        c.epochs = 0
+        return c
+    }
+
+    /// `anyLength` whoever computes it: what a checkpoint folder must match to be resumed. Both
+    /// backends write the same folders, on any device and process count, so either resumes the
+    /// other's (a study's lineage keeps them apart, since their arithmetic differs).
+    package var checkpointCompatible: TrainingConfig {
+        var c = anyLength
+        c.backend = .swift
+        c.device = TrainingConfig().device
+        c.processes = 1
+        return c
+    }
 }

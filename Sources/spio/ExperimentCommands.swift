@@ -139,8 +139,8 @@ struct RunCommand: ParsableCommand {
                 meter.finish()
                 for e in outcome.evaluations {
                     print(
-                        "\(outcome.planned.name)  \((try runner.store.params(e.id!)["set"]) ?? "?"): "
-                            + "\(try EvaluationSummary(store: runner.store, id: e.id!).text)  (train run "
+                        "\(outcome.planned.name)  \((try runner.store.params(e.id!)[ParamKey.set]) ?? "?"): "
+                            + "\(try EvaluationRecord(store: runner.store, id: e.id!).text)  (train run "
                             + "\(outcome.training.id!), evaluation run \(e.id!))"
                     )
                 }
@@ -606,6 +606,51 @@ struct Export: ParsableCommand {
             let export = MLflowExport(store: store, study: study)
             let (experiment, runs) = try export.write(to: out)
             print("\(out): experiment \(experiment) '\(study)', \(runs) runs")
+        }
+    }
+}
+
+/// `spio store`: a workspace's results packed to travel with the repository, and unpacked on the
+/// next machine.
+struct Store: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Pack a workspace's store (and checkpoints to continue from) into a folder, or unpack one.",
+        discussion: """
+            `spio store pack --out reports/store --checkpoints STUDY` writes the store as runs.sqlite.gz and, \
+            for each named study, the weights and newest checkpoint of each lineage's longest training run. \
+            `spio store unpack reports/store --workspace DIR` restores them into an empty workspace: there, \
+            every finished run is reused as recorded (spio runs, show, compare, report read it), and a longer \
+            run of a packed lineage continues from its checkpoint. Datasets are recomputed from their keys \
+            when a computation needs them (docs/run-store.md).
+            """,
+        subcommands: [Pack.self, Unpack.self])
+
+    struct Pack: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Pack the workspace's store into a folder.")
+        @Option(help: "The folder to write (its runs.sqlite.gz and models/ are replaced).") var out: String
+        @Option(parsing: .upToNextOption, help: "Studies whose lineage tips to pack (weights and newest checkpoint).")
+        var checkpoints: [String] = []
+        @OptionGroup var workspace: WorkspaceOptions
+
+        func run() throws {
+            let files = try StorePack.pack(workspace: workspace.path, to: out, checkpointsOf: checkpoints)
+            for f in files {
+                let path = (out as NSString).appendingPathComponent(f)
+                let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+                print("\(path)" + (bytes.map { "  \($0) bytes" } ?? ""))
+            }
+        }
+    }
+
+    struct Unpack: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Unpack a packed store into an empty workspace.")
+        @Argument(help: "The packed folder (e.g. reports/store).") var folder: String
+        @OptionGroup var workspace: WorkspaceOptions
+
+        func run() throws {
+            for f in try StorePack.unpack(folder, into: workspace.path) {
+                print((workspace.path as NSString).appendingPathComponent(f))
+            }
         }
     }
 }

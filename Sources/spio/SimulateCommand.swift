@@ -68,10 +68,10 @@ struct Simulate: ParsableCommand {
             let start = Date()
             var last = Date.distantPast
             let made = try DatasetShards.write(
-                config: sim, count: count, shards: n, indices: indices, to: out, previews: previews
-            ) { text, _ in
-                if Date().timeIntervalSince(last) > 2 { last = Date(); progress(text) }
-            }
+                config: sim, count: count, shards: n, indices: indices, to: out, previews: previews,
+                progress: { text, _ in
+                    if Date().timeIntervalSince(last) > 2 { last = Date(); progress(text) }
+                })
             print(
                 "wrote \(made) of shards \(indices.map(String.init).joined(separator: ",")) of \(n) (\(count) samples, "
                     + "\(sim.imageSize) x \(sim.imageSize), \(indices.count - made) already complete) to \(out) in "
@@ -82,13 +82,15 @@ struct Simulate: ParsableCommand {
         try checkOutputFolder()
         let start = Date()
         var last = Date()
-        let dataset = try SimulatedDataset.generate(config: sim, count: count, keepField: saveField) { done in
-            if Date().timeIntervalSince(last) > 2 || done == count {
-                last = Date()
-                let rate = Double(done) / max(1e-9, Date().timeIntervalSince(start))
-                progress("simulated \(done)/\(count) (\(String(format: "%.1f", rate)) samples/s)")
-            }
-        }
+        let dataset = try SimulatedDataset.generate(
+            config: sim, count: count, keepField: saveField,
+            progress: { done in
+                if Date().timeIntervalSince(last) > 2 || done == count {
+                    last = Date()
+                    let rate = Double(done) / max(1e-9, Date().timeIntervalSince(start))
+                    progress("simulated \(done)/\(count) (\(String(format: "%.1f", rate)) samples/s)")
+                }
+            })
         try dataset.write(to: out, previews: previews)
         print(
             "wrote \(count) samples (\(sim.imageSize) x \(sim.imageSize)) to \(out); content hash "

@@ -15,7 +15,7 @@ struct Spio: ParsableCommand {
         abstract: "DeepSPIO-Lab: simulate View Line MRI, train DeepSPIO, measure the engine.",
         subcommands: [
             RunCommand.self, Validate.self, Runs.self, Show.self, Compare.self, Report.self, Audit.self, Verify.self,
-            Export.self, TaskCommand.self,
+            Export.self, Store.self, TaskCommand.self,
             Simulate.self, Train.self, Predict.self, Models.self, ModelCommand.self, Bench.self, Demo.self
         ])
 }

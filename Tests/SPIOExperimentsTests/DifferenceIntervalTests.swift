@@ -1,4 +1,5 @@
 import Foundation
+import SPIOTestSupport
 import XCTest
 @testable import SPIOExperiments
 

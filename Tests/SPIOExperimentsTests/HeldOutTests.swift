@@ -3,6 +3,7 @@ import SPIOCoding
 import SPIOImageIO
 import SPIOPhysics
 import SPIOTensor
+import SPIOTestSupport
 import XCTest
 @testable import SPIOExperiments
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SPIOTestSupport
 import XCTest
 @testable import SPIOExperiments
 
@@ -189,7 +190,8 @@ final class RunStoreTests: ScratchDirectoryTestCase {
         XCTAssertEqual(try store.metrics(1).map(\.value), [0.75])
         try store.db.read { db in XCTAssertTrue(try db.indexes(on: "runs").map(\.name).contains("runs_by_hash")) }
         XCTAssertEqual(
-            try store.db.read { try RunStore.migrator.appliedMigrations($0) }, ["v1", "v2", "v3", "v4", "v5", "v6"])
+            try store.db.read { try RunStore.migrator.appliedMigrations($0) },
+            ["v1", "v2", "v3", "v4", "v5", "v6", "v7"])
         // v3: every old run belongs to its study, with its grid values; the study has its description.
         let used = try store.studyRuns("s")
         XCTAssertEqual(used.map(\.run.id), [1])

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SPIOTestSupport
 import XCTest
 @testable import SPIOExperiments
 @testable import SPIOImageIO
@@ -262,6 +263,13 @@ final class RunnerTests: ScratchDirectoryTestCase {
             XCTAssertNoThrow(
                 try JSONSerialization.jsonObject(with: Data(run.configJSON.utf8)), "\(run.kind) \(run.configJSON)")
         }
+        // Dataset previews are opt-in (`data.previews`), so simulating needs no gnuplot.
+        for data in try reportStore.runs(kind: .dataset) {
+            XCTAssertFalse(
+                try FileManager.default.contentsOfDirectory(atPath: data.directory).contains {
+                    $0.hasPrefix("preview-")
+                })
+        }
         let evaluation = try XCTUnwrap(try reportStore.runs(kind: .evaluate).first)
         let truth = try reportStore.metrics(evaluation.id!, key: .spioTruth)
         let nmae = try reportStore.metrics(evaluation.id!, key: .nmae)
@@ -445,6 +453,47 @@ final class RunnerTests: ScratchDirectoryTestCase {
             try Data(contentsOf: URL(fileURLWithPath: straight.directory + "/model.safetensors")))
         XCTAssertEqual(
             try runner.store.metrics(long.id!, key: .trainLoss).count, 18, "all three epochs' losses (6 batches each)")
+    }
+
+    /// A packed store carries a study to another workspace: there every finished run is reused as
+    /// recorded (no dataset or model recomputed, though their folders are not there), and a longer
+    /// run of a packed lineage continues from the packed checkpoint, ending where it would have on
+    /// the machine that packed it.
+    func testAPackedStoreIsReusedAndContinuedElsewhere() throws {
+        let here = try Runner(workspace: dir + "/here")
+        _ = try here.run(StudyPlan(path: study("carry", epochs: 2)))
+        let longHere = try here.run(StudyPlan(path: study("carry", epochs: 3)))[0].training
+        // Without checkpoints: the results travel, the files stay behind.
+        _ = try StorePack.pack(workspace: dir + "/here", to: dir + "/bare", checkpointsOf: [])
+        _ = try StorePack.unpack(dir + "/bare", into: dir + "/there")
+        let there = try Runner(workspace: dir + "/there")
+        var lines: [String] = []
+        there.log = { lines.append($0) }
+        let before = try there.store.runs().count
+        let reused = try there.run(StudyPlan(path: study("carry", epochs: 2)))[0]
+        XCTAssertEqual(try there.store.runs().count, before, "nothing recomputed: \(lines)")
+        XCTAssertEqual(reused.evaluations.count, 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/there/datasets"), "no dataset simulated")
+        // With the 2-epoch lineage tip packed, a 4-epoch run continues from epoch 3 in a fresh workspace.
+        _ = try StorePack.pack(workspace: dir + "/here", to: dir + "/packed", checkpointsOf: ["carry"])
+        XCTAssertTrue(
+            FileManager.default.fileExists(
+                atPath:
+                    "\(dir)/packed/models/\((longHere.directory as NSString).lastPathComponent)/checkpoints/epoch-0003")
+        )
+        _ = try StorePack.unpack(dir + "/packed", into: dir + "/next")
+        let next = try Runner(workspace: dir + "/next")
+        lines = []
+        next.log = { lines.append($0) }
+        let longer = try next.run(StudyPlan(path: study("carry", epochs: 4)))[0].training
+        XCTAssertTrue(lines.contains("continuing from train run \(longHere.id!) at epoch-0003"), "\(lines)")
+        let straight = try here.run(StudyPlan(path: study("carry", epochs: 4)))[0].training
+        XCTAssertEqual(
+            try Data(contentsOf: URL(fileURLWithPath: longer.directory + "/model.safetensors")),
+            try Data(contentsOf: URL(fileURLWithPath: straight.directory + "/model.safetensors")))
+        XCTAssertThrowsError(try StorePack.unpack(dir + "/packed", into: dir + "/next")) {
+            XCTAssertTrue("\($0)".contains("already holds a store"), "\($0)")
+        }
     }
 
     /// A run that fails is stored as failed with its error text, and the error reaches the caller.

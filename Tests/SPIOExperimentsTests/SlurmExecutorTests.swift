@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SPIOProcess
+import SPIOTestSupport
 import XCTest
 
 @testable import SPIOExperiments

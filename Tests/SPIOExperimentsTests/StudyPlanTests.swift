@@ -1,6 +1,7 @@
 import Foundation
 import SPIOImageIO
 import SPIOPhysics
+import SPIOTestSupport
 import XCTest
 @testable import SPIOConfig
 @testable import SPIOExperiments

@@ -1,6 +1,7 @@
 import Foundation
 import SPIOImageIO
 import SPIOProcess
+import SPIOTestSupport
 import XCTest
 
 @testable import SPIOExperiments
@@ -217,6 +218,10 @@ final class PaperScaleSmokeTests: ScratchDirectoryTestCase {
         for shard in ["shard-0000-of-0002", "shard-0001-of-0002"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(data.directory)/\(shard)/images.npy"))
         }
+        // Every shard's manifest is recorded, so the set is reused only while every shard checks out.
+        XCTAssertEqual(
+            try store.artifacts(data.id!).map(\.name),
+            ["shard-0000-of-0002/manifest.json", "shard-0001-of-0002/manifest.json"])
         XCTAssertEqual(try store.runs(kind: .evaluate).count, 1)
     }
 }

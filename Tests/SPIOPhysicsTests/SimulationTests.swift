@@ -58,7 +58,7 @@ final class SimulationTests: XCTestCase {
             let d = try SimulatedDataset.generate(config: c, count: count, keepField: true)
             return SHA256.hex(floats: [d.images, d.concentration, d.fieldHz ?? []])
         }
-        XCTAssertEqual(SimulatedDataset.generatorVersion, "view-line-simulator 3")
+        XCTAssertEqual(KeyVersion.generator, "view-line-simulator 3")
         let brain = """
             simulation:
               imageSize: 128
@@ -175,7 +175,7 @@ final class SimulationTests: XCTestCase {
     /// get a new one, so a workspace never reuses a dataset simulated with the old reference.
     func testOnlyNoisyDatasetsChangedTheirHash() {
         func before(_ c: SimulationConfig) -> String {
-            SHA256.hex("\(SimulatedDataset.generatorVersion)\n\(canonicalJSON(c))\ncount=5")
+            SHA256.hex("\(KeyVersion.generator)\n\(canonicalJSON(c))\ncount=5")
         }
         var clean = tinyConfig(); clean.noise.snrDB = .infinity
         XCTAssertEqual(SimulatedDataset.contentHash(config: clean, count: 5), before(clean))
@@ -271,6 +271,32 @@ final class SimulationTests: XCTestCase {
         XCTAssertLessThan(s.protonDensity[0], s.protonDensity[31])  // x ramp survives the resampling
         config.anatomy.path = path + ".missing"
         XCTAssertThrowsError(try ViewLineSimulator(config: config)) { XCTAssertTrue("\($0)".contains(".missing")) }
+    }
+
+    /// A dataset drawn from a volume is keyed by the volume's contents: a copy elsewhere keys the
+    /// same, an edited volume (same path) another, and a folder of volumes keys by every file in it.
+    func testAVolumeAnatomyIsKeyedByItsContents() throws {
+        let folder = NSTemporaryDirectory() + "spio-digest-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder + "/a", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: folder + "/b", withIntermediateDirectories: true)
+        let values = (0..<(3 * 8 * 8)).map { Float($0 % 5) }
+        try NPYArray(shape: [3, 8, 8], values: values).write(to: folder + "/a/v.npy")
+        try NPYArray(shape: [3, 8, 8], values: values).write(to: folder + "/b/v.npy")
+        func key(_ path: String) -> String {
+            var c = tinyConfig("file")
+            c.anatomy.path = path
+            return SimulatedDataset.contentHash(config: c, count: 4)
+        }
+        let original = key(folder + "/a/v.npy")
+        XCTAssertEqual(key(folder + "/b/v.npy"), original, "the same volume at another path")
+        XCTAssertEqual(key(folder + "/a"), key(folder + "/b"), "folders holding the same volumes")
+        var edited = values
+        edited[7] += 1
+        try NPYArray(shape: [3, 8, 8], values: edited).write(to: folder + "/a/v.npy")
+        XCTAssertNotEqual(key(folder + "/a/v.npy"), original, "an edited volume is a new dataset")
+        XCTAssertNotEqual(key(folder + "/a"), key(folder + "/b"))
+        XCTAssertNotEqual(key(folder + "/missing.npy"), original)
     }
 
     /// Training and test sets drawn from slabs of a real volume share no slice; without a slab the

@@ -1,17 +1,11 @@
 import Foundation
 import SPIOImageIO
+import SPIOTestSupport
 import XCTest
 
 @testable import SPIOPlots
 
-final class ChartTests: XCTestCase {
-    var dir = ""
-    override func setUp() {
-        dir = NSTemporaryDirectory() + "spio-plots-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
+final class ChartTests: ScratchDirectoryTestCase {
     func assertPNG(_ path: String, width: Int, height: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let image = try RGBImage.readPNG(path)
         XCTAssertEqual([image.width, image.height], [width, height], path, file: file, line: line)

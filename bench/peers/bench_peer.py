@@ -1,7 +1,7 @@
 """Training throughput, one-image inference latency and peak memory of DeepSPIO or the U-Net in
 PyTorch or Keras (TensorFlow CPU), on random data: the figures `spio bench train` measures.
 
-python3 bench_peer.py --framework torch --arch deepspio --preset small --threads 2 [--json]
+python3 bench_peer.py --framework torch --arch deepspio --preset small [--set inputSize=128] --threads 2 [--json]
 """
 import argparse
 import json
@@ -110,10 +110,19 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an integer model key, as spio bench train --set model.KEY=VALUE does (repeatable)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     from spio_torch.models import config
-    c = config(a.preset, architecture=a.arch)
+    overrides = {}
+    for item in a.set:
+        key, sep, value = item.partition("=")
+        key = key.removeprefix("model.")
+        if not sep or not value.isdigit():
+            p.error(f"--set {item}: expected KEY=INTEGER, for example inputSize=128")
+        overrides[key] = int(value)
+    c = config(a.preset, architecture=a.arch, **overrides)
     r = (bench_torch if a.framework == "torch" else bench_keras)(c, a)
     r.update(architecture=a.arch, batch=a.batch, threads=a.threads, trainSamplesPerSecond=median(r["trainSamplesPerSecondRuns"]),
              peakResidentMiB=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

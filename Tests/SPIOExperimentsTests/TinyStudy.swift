@@ -1,17 +1,7 @@
 import Foundation
-import XCTest
+import SPIOTestSupport
 
-/// A test case with a fresh scratch folder `dir` per test, removed afterwards.
-class ScratchDirectoryTestCase: XCTestCase {
-    var dir = ""
-
-    override func setUp() {
-        dir = NSTemporaryDirectory() + "spio-\(type(of: self))-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
+extension ScratchDirectoryTestCase {
     /// Writes a study small enough for the debug build (tiny DeepSPIO, 24 images of 32 x 32, one
     /// test set) to `dir/<name>.yaml` and returns its path.
     func tinyStudy(_ name: String, seed: Int, epochs: Int = 1, testSamples: Int, testSeed: Int) throws -> String {
