@@ -33,6 +33,11 @@ package struct TrainBench {
         /// Median single-image forward time in evaluation mode.
         package var inferenceMilliseconds: Double
         package var peakResidentMiB: Double
+        /// The model's scratch (`Workspace` slots) and the im2col matrices its layers keep from
+        /// forward to backward, after the timed training steps: where the engine's memory goes beyond
+        /// weights, optimizer state and activations.
+        package var scratchMiB: Double? = nil
+        package var retainedMiB: Double? = nil
         /// Forward+backward convolution GFLOP per training sample.
         package var convolutionGFLOPPerSample: Double
         /// sgemm 1024^3 GFLOP/s measured in the same run (the faster of `Gemm` and OpenBLAS's threads).
@@ -44,7 +49,8 @@ package struct TrainBench {
 
     package func run() -> Result {
         Engine.setThreadCount(threads)
-        let net = EncoderDecoderNet(config, seed: 1)
+        let workspace = Workspace()
+        let net = EncoderDecoderNet(config, seed: 1, workspace: workspace)
         let adam = Adam(parameters: net.parameters, learningRate: 1e-4)
         let loss = NormalisedL1Loss()
         var rng = SeededGenerator(seed: 3)
@@ -68,6 +74,7 @@ package struct TrainBench {
                     + "\(String(format: "%.1f", rates.last!)) samples/s"
             )
         }
+        let (scratchFloats, retainedFloats) = (workspace.allocatedFloats, workspace.retainedFloats)
         net.setTraining(false)  // timed inference from here on; the network is not trained again
         let one = Tensor(
             shape: [1, config.inputChannels, s, s], values: Array(x.array.prefix(config.inputChannels * s * s)))
@@ -85,7 +92,8 @@ package struct TrainBench {
             architecture: config.architecture.rawValue, parameters: net.parameterCount, batch: batch, threads: threads,
             trainSamplesPerSecond: medianOf(rates), trainSamplesPerSecondRuns: rates,
             inferenceMilliseconds: medianOf(times),
-            peakResidentMiB: Double(usage.ru_maxrss) / 1024, convolutionGFLOPPerSample: gflopPerSample,
+            peakResidentMiB: Double(usage.ru_maxrss) / 1024,
+            scratchMiB: Double(scratchFloats) * 4 / 1_048_576, retainedMiB: Double(retainedFloats) * 4 / 1_048_576, convolutionGFLOPPerSample: gflopPerSample,
             sgemmGFLOPS: max(sgemm.0, sgemm.1))
     }
 }
