@@ -33,6 +33,10 @@ package struct MetricKey: RawRepresentable, Hashable, Comparable, Sendable, Coda
     package static let validationNMAE = MetricKey(rawValue: "validation.nmae")
     package static let validationNMAESD = MetricKey(rawValue: "validation.nmae_sd")
     package static let parameters = MetricKey(rawValue: "parameters")
+    /// Each band's term of the paper's loss, mean over an epoch's batches (`epoch.band_loss.ll`, ...).
+    package static func bandLoss(_ band: String) -> MetricKey { MetricKey(rawValue: "epoch.band_loss." + band) }
+    /// The bands' names in the model's output order: the four db4 bands, or the image of an image head.
+    package static func bandNames(count: Int) -> [String] { count == 4 ? ["ll", "lh", "hl", "hh"] : ["image"] }
     // Evaluation runs (step: image index, or 0 for summaries).
     package static let nmae = MetricKey(rawValue: "nmae")
     package static let images = MetricKey(rawValue: "images")

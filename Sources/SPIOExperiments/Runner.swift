@@ -372,6 +372,11 @@ package final class Runner {
             let first = r.step - r.batchLosses.count
             for (i, l) in r.batchLosses.enumerated() { values.append((.trainLoss, first + i + 1, l)) }
             values += [(.epochTrainLoss, r.epoch, r.trainLoss), (.epochSeconds, r.epoch, r.seconds)]
+            if let bands = r.bandLosses {
+                for (name, v) in zip(MetricKey.bandNames(count: bands.count), bands) {
+                    values.append((.bandLoss(name), r.epoch, v))
+                }
+            }
             if r.validationNMAE.isFinite {
                 values += [
                     (.validationNMAE, r.epoch, r.validationNMAE), (.validationNMAESD, r.epoch, r.validationNMAESD)

@@ -489,10 +489,36 @@ package struct StudyReport {
                 "four (the all-zero prediction scores 1 and 4): compare the validation NMAE below, not the loss "
                 + "levels.\n\n"
         }
+        md += try bandLossTable(rows)
         md +=
             val.series.isEmpty
             ? "No validation NMAE: the runs held out no validation images (`training.validationFraction: 0`).\n\n"
             : "![validation NMAE](validation.png) ([SVG](validation.svg))\n\n"
+        return md
+    }
+
+    /// The paper's loss term by term at each run's last epoch (mean over its batches), for runs that
+    /// logged them: which band the loss is spent on. Wavelet models and image heads in tables of their own.
+    private func bandLossTable(_ rows: [Row]) throws -> String {
+        var md = ""
+        for count in [4, 1] {
+            let names = MetricKey.bandNames(count: count)
+            var lines: [String] = []
+            for r in rows {
+                let last = try names.map { try store.metrics(r.training.id!, key: .bandLoss($0)).last }
+                guard let epoch = last.first??.step, last.allSatisfy({ $0 != nil }) else { continue }
+                let values = last.map { $0!.value } + (count > 1 ? [last.reduce(0) { $0 + $1!.value }] : [])
+                lines.append(
+                    "| \(r.training.id!) | \(r.label) | \(epoch) | "
+                        + values.map { String(format: "%.3f", $0) }.joined(separator: " | ") + " |")
+            }
+            guard !lines.isEmpty else { continue }
+            let columns = count > 1 ? "LL | LH | HL | HH | sum" : "image"
+            md +=
+                "**The paper's loss by band** at the last epoch, mean over its batches (each term a normalised L1; "
+                + "the all-zero map scores 1 in each):\n\n| run | model | epoch | \(columns) |\n|"
+                + String(repeating: "---|", count: count > 1 ? 8 : 4) + "\n" + lines.joined(separator: "\n") + "\n\n"
+        }
         return md
     }
 

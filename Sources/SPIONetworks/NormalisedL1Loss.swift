@@ -13,6 +13,9 @@ public final class NormalisedL1Loss {
     /// A weight per band (LL, LH, HL, HH; the paper's: all 1). nil is all 1.
     public let bandWeights: [Double]?
     private let grad = Tensor(shape: [0])
+    /// Each band's term of the last call, averaged over its samples (weights applied): they sum to
+    /// the loss it returned. What training logs per band.
+    public private(set) var lastBandLosses: [Double] = []
 
     public init(epsilon: Double = 1e-6, bandWeights: [Double]? = nil) {
         self.epsilon = epsilon
@@ -44,6 +47,9 @@ public final class NormalisedL1Loss {
                     out[job] = weight * diff / (norm + eps)
                 }
             }
+        }
+        lastBandLosses = (0..<bands).map { b in
+            stride(from: b, to: n * bands, by: bands).reduce(0) { $0 + perBand[$1] } / Double(n)
         }
         return (perBand.reduce(0, +) / Double(n), grad)
     }

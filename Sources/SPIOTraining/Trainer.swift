@@ -17,6 +17,9 @@ package struct EpochRecord: Codable, Equatable, Sendable {
     package var seconds: Double
     /// Loss of every batch, in order (the loss-vs-step curves).
     package var batchLosses: [Double]
+    /// Each band's term of the paper's loss (LL, LH, HL, HH; one for an image head), mean over the
+    /// epoch's batches that used it (none during an MSE warm-up: nil). Absent from older checkpoints.
+    package var bandLosses: [Double]? = nil
 }
 
 /// Why training stopped early.
@@ -158,6 +161,7 @@ package final class Trainer {
             let start = Date()
             let plan = batches(epoch: epoch)
             var losses: [Double] = []
+            var bandSums: [Double] = [], bandBatches = 0
             var seen = 0
             for (b, idx) in plan.enumerated() {
                 if shouldStop() {
@@ -182,6 +186,12 @@ package final class Trainer {
                         lastGoodCheckpoint: lastGood)
                 }
                 losses.append(total)
+                if !inWarmup {
+                    let bands = loss.bands.lastBandLosses
+                    if bandSums.isEmpty { bandSums = [Double](repeating: 0, count: bands.count) }
+                    for (b, v) in bands.enumerated() { bandSums[b] += v }
+                    bandBatches += 1
+                }
                 seen += idx.count
                 progress?(
                     TrainingProgress(
@@ -202,7 +212,8 @@ package final class Trainer {
                 EpochRecord(
                     epoch: epoch, step: optimizer.step, trainLoss: losses.reduce(0, +) / Double(losses.count),
                     validationNMAE: mean, validationNMAESD: sd, seconds: Date().timeIntervalSince(start),
-                    batchLosses: losses))
+                    batchLosses: losses,
+                    bandLosses: bandBatches > 0 ? bandSums.map { $0 / Double(bandBatches) } : nil))
             lastGood = try saveCheckpoint() ?? lastGood
             try epochFinished?(history)
         }

@@ -263,6 +263,17 @@ final class RunnerTests: ScratchDirectoryTestCase {
             XCTAssertNoThrow(
                 try JSONSerialization.jsonObject(with: Data(run.configJSON.utf8)), "\(run.kind) \(run.configJSON)")
         }
+        // The paper's loss by band: the four terms of each epoch sum to its loss (less the tiny L2 term).
+        XCTAssertTrue(md.contains("**The paper's loss by band**") && md.contains("| LL | LH | HL | HH | sum |"), md)
+        let trained = try XCTUnwrap(try reportStore.runs(kind: .train).first)
+        for epoch in 1...2 {
+            let terms = try ["ll", "lh", "hl", "hh"].map {
+                try XCTUnwrap(try reportStore.metrics(trained.id!, key: .bandLoss($0)).first { $0.step == epoch }).value
+            }
+            let loss = try XCTUnwrap(
+                try reportStore.metrics(trained.id!, key: .epochTrainLoss).first { $0.step == epoch })
+            XCTAssertEqual(terms.reduce(0, +), loss.value, accuracy: 1e-3 * loss.value, "epoch \(epoch): \(terms)")
+        }
         // Dataset previews are opt-in (`data.previews`), so simulating needs no gnuplot.
         for data in try reportStore.runs(kind: .dataset) {
             XCTAssertFalse(
