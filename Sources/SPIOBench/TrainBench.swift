@@ -93,7 +93,8 @@ package struct TrainBench {
             trainSamplesPerSecond: medianOf(rates), trainSamplesPerSecondRuns: rates,
             inferenceMilliseconds: medianOf(times),
             peakResidentMiB: Double(usage.ru_maxrss) / 1024,
-            scratchMiB: Double(scratchFloats) * 4 / 1_048_576, retainedMiB: Double(retainedFloats) * 4 / 1_048_576, convolutionGFLOPPerSample: gflopPerSample,
+            scratchMiB: Double(scratchFloats) * 4 / 1_048_576, retainedMiB: Double(retainedFloats) * 4 / 1_048_576,
+            convolutionGFLOPPerSample: gflopPerSample,
             sgemmGFLOPS: max(sgemm.0, sgemm.1))
     }
 }
