@@ -78,13 +78,13 @@ let package = Package(
         // `spio bench` measurements, kept out of the executable so tests can drive them.
         .target(
             name: "SPIOBench",
-            dependencies: ["SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOPhysics", "SPIOTraining", "CBLAS"],
+            dependencies: ["SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOPhysics", "CBLAS"],
             swiftSettings: optimise),
         .executableTarget(
             name: "spio",
             dependencies: [
                 "SPIOTensor", "SPIOKernels", "SPIONetworks", "SPIOBench", "SPIOPhysics", "SPIOImageIO", "SPIOPlots",
-                "SPIOConfig", "SPIOCoding", "SPIOTraining",
+                "SPIOConfig", "SPIOTraining",
                 "SPIOExperiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]),

@@ -31,12 +31,12 @@ package struct Audit {
         guard var run = try store.run(runID) else { throw AuditError.noSuchRun(runID) }
         if run.kind == .evaluate, let parent = run.parentID, let p = try store.run(parent) { run = p }
         let env = try store.environment(run.id!)
-        var core = env["blas_core"].flatMap { $0.isEmpty ? nil : $0 }
-        if core == nil, let blas = env["blas"], let r = blas.range(of: "(core ") {
+        var core = env?.blasCore.flatMap { $0.isEmpty ? nil : $0 }
+        if core == nil, let blas = env?.blas, let r = blas.range(of: "(core ") {
             core = String(blas[r.upperBound...].prefix { $0.isLetter || $0.isNumber })
         }
         let mode =
-            env["kernel_mode"].flatMap { text in KernelMode.allCases.first { text.hasPrefix($0.rawValue) } }
+            env?.kernelMode.flatMap { text in KernelMode.allCases.first { text.hasPrefix($0.rawValue) } }
             ?? core.map { $0.lowercased() == KernelPolicy.portableCore.lowercased() ? .portable : .native }
         return (mode, core)
     }

@@ -73,9 +73,12 @@ package struct MLflowExport {
                 "spio.run_id": String(r.id!), "spio.config_hash": r.configHash, "spio.study": study
             ]
             if let parent = r.parentID, let p = ids[parent] { tags["mlflow.parentRunId"] = p }
-            if let commit = environment["git_commit"], !commit.isEmpty { tags["mlflow.source.git.commit"] = commit }
-            for key in ["kernel_mode", "blas_core", "host", "cpu"] {
-                if let v = environment[key], !v.isEmpty { tags["spio.\(key)"] = v }
+            if let commit = environment?.gitCommit, !commit.isEmpty { tags["mlflow.source.git.commit"] = commit }
+            for (key, value) in [
+                ("kernel_mode", environment?.kernelMode), ("blas_core", environment?.blasCore),
+                ("host", environment?.host), ("cpu", environment?.cpu)
+            ] {
+                if let v = value, !v.isEmpty { tags["spio.\(key)"] = v }
             }
             if let backend = params[ParamKey.trainingBackend] { tags["spio.backend"] = backend }
             if let error = r.error { tags["spio.error"] = error }

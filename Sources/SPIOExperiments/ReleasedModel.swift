@@ -231,9 +231,9 @@ extension ReleasedModel {
             concentrationRangeUgPerMM3: c.simulation.scene.concentrationRangeUgPerMM3,
             snrRangeDB: c.data.snrRangeDB, validationNMAE: try store.metrics(id, key: .validationNMAE).last?.value,
             evaluations: evaluations.sorted { ($0.study, $0.set) < ($1.study, $1.set) },
-            commit: String((environment["git_commit"] ?? "unknown").prefix(12))
-                + (environment["git_dirty"] == "1" ? " with uncommitted changes" : ""),
-            kernels: environment["kernel_mode"] ?? "portable")
+            commit: String((environment?.gitCommit ?? "unknown").prefix(12))
+                + (environment?.gitDirty == true ? " with uncommitted changes" : ""),
+            kernels: environment?.kernelMode ?? "portable")
         return (model, weights.path)
     }
 }

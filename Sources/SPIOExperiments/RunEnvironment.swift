@@ -1,9 +1,11 @@
 import Foundation
+import GRDB
 import SPIOProcess
 import SPIOKernels
 
-/// Where and with what a run was computed.
-package struct RunEnvironment: Sendable {
+/// Where and with what a run was computed: one row of the store's `environments` table, written
+/// by `RunStore.recordEnvironment` and read back by `RunStore.environment`.
+package struct RunEnvironment: Sendable, Equatable, FetchableRecord {
     package var gitCommit: String?
     package var gitDirty: Bool?
     package var host: String, os: String, swiftVersion: String, blas: String, threads: Int, cpu: String
@@ -20,6 +22,23 @@ package struct RunEnvironment: Sendable {
         self.gitCommit = gitCommit; self.gitDirty = gitDirty; self.host = host; self.os = os
         self.swiftVersion = swiftVersion; self.blas = blas; self.threads = threads; self.cpu = cpu
         self.kernelMode = kernelMode; self.blasCore = blasCore
+    }
+
+    package init(row: Row) {
+        self.init(
+            gitCommit: row["git_commit"], gitDirty: (row["git_dirty"] as Int?).map { $0 != 0 }, host: row["host"] ?? "",
+            os: row["os"] ?? "", swiftVersion: row["swift_version"] ?? "", blas: row["blas"] ?? "",
+            threads: row["threads"] ?? 0, cpu: row["cpu"] ?? "", kernelMode: row["kernel_mode"],
+            blasCore: row["blas_core"])
+    }
+
+    /// The fields by their store column names, for `spio show` (absent ones left out).
+    package var fields: [(String, String)] {
+        [
+            ("git_commit", gitCommit), ("git_dirty", gitDirty.map { $0 ? "1" : "0" }), ("host", host), ("os", os),
+            ("swift_version", swiftVersion), ("blas", blas), ("threads", String(threads)), ("cpu", cpu),
+            ("kernel_mode", kernelMode), ("blas_core", blasCore)
+        ].compactMap { k, v in v.map { (k, $0) } }
     }
 
     /// The current process's environment; git state of the working directory, if it is a checkout.

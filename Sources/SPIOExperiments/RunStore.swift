@@ -735,13 +735,10 @@ package final class RunStore {
         }
     }
 
-    package func environment(_ id: Int64) throws -> [String: String] {
-        try db.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM environments WHERE run_id = ?", arguments: [id])
-            else { return [:] }
-            var out: [String: String] = [:]
-            for column in row.columnNames where column != "run_id" { out[column] = row[column].map { "\($0)" } ?? "" }
-            return out
+    /// Where run `id` was computed, or nil for a run that recorded none.
+    package func environment(_ id: Int64) throws -> RunEnvironment? {
+        try db.read {
+            try RunEnvironment.fetchOne($0, sql: "SELECT * FROM environments WHERE run_id = ?", arguments: [id])
         }
     }
 }

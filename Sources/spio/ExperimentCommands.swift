@@ -280,7 +280,7 @@ struct Show: ParsableCommand {
         )
         if let e = r.error { print("error: \(e)") }
         print("\nenvironment:");
-        for (k, v) in try store.environment(id).sorted(by: { $0.key < $1.key }) { print("  \(k): \(v)") }
+        for (k, v) in try store.environment(id)?.fields.sorted(by: { $0.0 < $1.0 }) ?? [] { print("  \(k): \(v)") }
         print("\nparameters:");
         for (k, v) in try store.params(id).sorted(by: { $0.key < $1.key }) { print("  \(k) = \(v)") }
         print("\nmetrics (last step of each):")

@@ -41,9 +41,9 @@ final class KernelModeTests: ScratchDirectoryTestCase {
         let trainings = try store.runs(kind: .train).filter { $0.status == .finished }
         XCTAssertEqual(trainings.count, 2)
         let portable = try store.environment(trainings[0].id!), user = try store.environment(trainings[1].id!)
-        XCTAssertEqual(portable["blas_core"], "Haswell")
-        XCTAssertEqual(portable["kernel_mode"], "portable (Haswell)")
-        XCTAssertEqual(user["blas_core"], "Prescott")
+        XCTAssertEqual(portable?.blasCore, "Haswell")
+        XCTAssertEqual(portable?.kernelMode, "portable (Haswell)")
+        XCTAssertEqual(user?.blasCore, "Prescott")
         XCTAssertNotEqual(trainings[0].configHash, trainings[1].configHash)
 
         // The audit of the Prescott run, started without the variable, re-runs on Prescott: bitwise.

@@ -30,11 +30,10 @@ final class RunStoreTests: ScratchDirectoryTestCase {
         try store.log(run.id!, [(MetricKey.trainLoss, 2, 0.2)])  // a resumed run rewrites, never duplicates
         try "hello".write(toFile: dir + "/a.txt", atomically: true, encoding: .utf8)
         try store.addArtifact(run.id!, name: "a.txt", path: dir + "/a.txt")
-        try store.recordEnvironment(
-            run.id!,
-            RunEnvironment(
-                gitCommit: "c0ffee", gitDirty: true, host: "h", os: "linux", swiftVersion: "6.3",
-                blas: "OpenBLAS", threads: 2, cpu: "EPYC"))
+        let environment = RunEnvironment(
+            gitCommit: "c0ffee", gitDirty: true, host: "h", os: "linux", swiftVersion: "6.3", blas: "OpenBLAS",
+            threads: 2, cpu: "EPYC", kernelMode: "portable (Haswell)", blasCore: "Haswell")
+        try store.recordEnvironment(run.id!, environment)
         try store.finish(run.id!)
         let back = try store.run(run.id!)!
         XCTAssertEqual(back.status, .finished)
@@ -44,7 +43,8 @@ final class RunStoreTests: ScratchDirectoryTestCase {
         let art = try store.artifacts(run.id!)[0]
         XCTAssertEqual(art.sha256, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
         XCTAssertEqual(art.bytes, 5)
-        XCTAssertEqual(try store.environment(run.id!)["git_commit"], "c0ffee")
+        XCTAssertEqual(try store.environment(run.id!), environment, "read back as the record it was written from")
+        XCTAssertNil(try store.environment(run.id! + 1), "a run that recorded no environment")
         XCTAssertEqual(try store.finished(kind: .train, hash: "abc")?.id, run.id)
         XCTAssertNil(try store.finished(kind: .train, hash: "abd"))
     }

@@ -90,7 +90,7 @@ final class SlurmExecutorTests: ScratchDirectoryTestCase {
         }
         XCTAssertEqual(slurm.text.components(separatedBy: "computed by slurm task").count - 1, 6, slurm.text)
         let store = try RunStore(path: "\(dir)/slurm/runs.sqlite", access: .readOnly)
-        for run in try store.runs(kind: .train) { XCTAssertEqual(try store.environment(run.id!)["threads"], "1") }
+        for run in try store.runs(kind: .train) { XCTAssertEqual(try store.environment(run.id!)?.threads, 1) }
 
         let localStore = try contents("\(dir)/local"), slurmStore = try contents("\(dir)/slurm")
         XCTAssertGreaterThan(localStore.count, 100)
