@@ -112,6 +112,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "SPIOTrainingTests", dependencies: ["SPIOTraining", "SPIONetworks", "SPIOTensor", "SPIOPhysics"]),
+        .testTarget(name: "SPIOConfigTests", dependencies: ["SPIOConfig", "SPIOTestSupport"]),
         .testTarget(
             name: "SPIOPhysicsTests",
             dependencies: ["SPIOPhysics", "SPIOImageIO", "SPIOTensor", "SPIOConfig", "SPIOCoding", "SPIODigest"])
