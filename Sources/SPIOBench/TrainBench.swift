@@ -38,6 +38,9 @@ package struct TrainBench {
         /// weights, optimizer state and activations.
         package var scratchMiB: Double? = nil
         package var retainedMiB: Double? = nil
+        /// The tensors the model's layers hold after the training steps, by the role their field
+        /// names (`output`, `inputGrad`, ...), in MiB of capacity: what a training step keeps alive.
+        package var tensorMiBByRole: [String: Double]? = nil
         /// Forward+backward convolution GFLOP per training sample.
         package var convolutionGFLOPPerSample: Double
         /// sgemm 1024^3 GFLOP/s measured in the same run (the faster of `Gemm` and OpenBLAS's threads).
@@ -75,6 +78,7 @@ package struct TrainBench {
             )
         }
         let (scratchFloats, retainedFloats) = (workspace.allocatedFloats, workspace.retainedFloats)
+        let heldByRole = Self.tensorMiBByRole(net)
         net.setTraining(false)  // timed inference from here on; the network is not trained again
         let one = Tensor(
             shape: [1, config.inputChannels, s, s], values: Array(x.array.prefix(config.inputChannels * s * s)))
@@ -94,7 +98,32 @@ package struct TrainBench {
             inferenceMilliseconds: medianOf(times),
             peakResidentMiB: Double(usage.ru_maxrss) / 1024,
             scratchMiB: Double(scratchFloats) * 4 / 1_048_576, retainedMiB: Double(retainedFloats) * 4 / 1_048_576,
+            tensorMiBByRole: heldByRole,
             convolutionGFLOPPerSample: gflopPerSample,
             sgemmGFLOPS: max(sgemm.0, sgemm.1))
+    }
+
+    /// MiB of tensor capacity held by the model's layers, by stored-property name (parameters as
+    /// `parameter.value`, `parameter.grad`), read by reflection.
+    static func tensorMiBByRole(_ net: Module) -> [String: Double] {
+        var floats: [String: Int] = [:]
+        var seen = Set<ObjectIdentifier>()
+        func add(_ name: String, _ value: Any) {
+            if let t = value as? Tensor {
+                guard seen.insert(ObjectIdentifier(t)).inserted else { return }
+                floats[name, default: 0] += t.capacity
+            } else if let t = value as? Tensor?, let t {
+                add(name, t)
+            } else if let p = value as? Parameter {
+                add("parameter.value", p.value); add("parameter.grad", p.grad)
+            } else if let list = value as? [Tensor] {
+                for t in list { add(name, t) }
+            }
+        }
+        net.forEachModule { m in
+            for child in Mirror(reflecting: m).children { add(child.label ?? "?", child.value) }
+        }
+        floats["pool (free)"] = TensorStoragePool.shared.freeFloats
+        return floats.mapValues { Double($0) * 4 / 1_048_576 }
     }
 }

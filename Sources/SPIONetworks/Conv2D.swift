@@ -451,6 +451,9 @@ public final class Conv2D: Layer {
                 }
             }
         }
+        // The channel-major input is read by the weight gradient only: its storage serves the
+        // rest of the backward pass (the next forward takes it again).
+        inputCN.reclaim()
         guard computesInputGradient else { inputGrad.reshape(to: [0]); return inputGrad }
         flipWeights()
         inputGrad.reshape(to: x.shape)

@@ -158,15 +158,19 @@ public final class EncoderDecoderNet: Layer {
             }
             let (dz, dskips) = d.backward(g)
             accumulate(dz, into: bottleneckGrad, first: j == 0)
+            if dz !== g { dz.reclaim() }
             for (k, ds) in dskips.enumerated() {
                 guard let ds else { continue }
                 accumulate(ds, into: skipGrads[3 - k], first: !accumulated[3 - k])
                 accumulated[3 - k] = true
+                ds.reclaim()
             }
         }
         var g = bottleneck.backward(bottleneckGrad)
         for s in encoder.indices.reversed() {
-            g = encoder[s].backward(g, featureGradient: accumulated[s] ? skipGrads[s] : nil)
+            let next = encoder[s].backward(g, featureGradient: accumulated[s] ? skipGrads[s] : nil)
+            if g !== bottleneckGrad && g !== next { g.reclaim() }
+            g = next
         }
         return g
     }

@@ -32,9 +32,12 @@ public final class EncoderStage: Layer, IndexedLayerContainer {
         if let extra = featureGradient {
             featureGrad.assign(g)
             featureGrad.add(extra)
+            if g !== dy { g.reclaim() }
             g = featureGrad
         }
-        return layers.dropLast().reversed().reduce(g) { $1.backward($0) }
+        let dx = backwardChain(layers.dropLast(), g)
+        if g !== dy && g !== dx { g.reclaim() }
+        return dx
     }
 }
 
@@ -63,10 +66,16 @@ public final class DecoderStage: Module, IndexedLayerContainer {
 
     /// Gradients for the stage input and, when the forward pass had one, the skip input.
     public func backward(_ dy: Tensor) -> (input: Tensor, skip: Tensor?) {
-        var g = layers[upCount...].reversed().reduce(dy) { $1.backward($0) }
+        var g = backwardChain(layers[upCount...], dy)
         var dSkip: Tensor?
-        if usedSkip { (g, dSkip) = concat.backward(g) }
-        return (layers[..<upCount].reversed().reduce(g) { $1.backward($0) }, dSkip)
+        if usedSkip {
+            let body = g
+            (g, dSkip) = concat.backward(body)
+            if body !== dy { body.reclaim() }
+        }
+        let dx = backwardChain(layers[..<upCount], g)
+        if g !== dy && g !== dx { g.reclaim() }
+        return (dx, dSkip)
     }
 }
 
@@ -97,7 +106,12 @@ public final class UpsamplingDecoder: Module, LayerContainer {
     public func backward(_ dy: Tensor) -> (input: Tensor, skips: [Tensor?]) {
         var g = head.backward(dy)
         var skips = [Tensor?](repeating: nil, count: stages.count)
-        for k in stages.indices.reversed() { (g, skips[k]) = stages[k].backward(g) }
+        for k in stages.indices.reversed() {
+            let next: Tensor
+            (next, skips[k]) = stages[k].backward(g)
+            if g !== dy && g !== next { g.reclaim() }
+            g = next
+        }
         return (g, skips)
     }
 }

@@ -115,6 +115,21 @@ public extension Layer {
     func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
 }
 
+/// Backward through `layers`, last first, each layer's input gradient fed to the layer before
+/// it. Once the layer before has consumed a gradient, its storage goes back to the pool
+/// (`Tensor.reclaim`), so a chain holds two gradients at a time instead of one per layer (the
+/// memory PyTorch frees as its backward pass goes). The caller's `dy` and the returned gradient
+/// are never reclaimed.
+public func backwardChain<L: BidirectionalCollection>(_ layers: L, _ dy: Tensor) -> Tensor where L.Element == Layer {
+    var g = dy
+    for layer in layers.reversed() {
+        let next = layer.backward(g)
+        if g !== dy && g !== next { g.reclaim() }
+        g = next
+    }
+    return g
+}
+
 /// Layers applied in order; parameters are named by position like `torch.nn.Sequential`.
 public final class Sequential: Layer, IndexedLayerContainer {
     public private(set) var layers: [Layer]
@@ -122,7 +137,7 @@ public final class Sequential: Layer, IndexedLayerContainer {
     public init(_ layers: [Layer]) { self.layers = layers }
 
     public func forward(_ x: Tensor) -> Tensor { layers.reduce(x) { $1.forward($0) } }
-    public func backward(_ dy: Tensor) -> Tensor { layers.reversed().reduce(dy) { $1.backward($0) } }
+    public func backward(_ dy: Tensor) -> Tensor { backwardChain(layers, dy) }
 
     public var children: [(String, Module)] { layers.enumerated().map { (String($0), $1 as Module) } }
     public func replaceLayer(at index: Int, with layer: Layer) { layers[index] = layer }

@@ -49,12 +49,15 @@ public final class ResidualBlock: Layer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        if shortcutKind == .none { return conv.backward(bn.backward(relu.backward(dy))) }
+        if shortcutKind == .none { return backwardChain([conv, bn, relu] as [Layer], dy) }
         let (dMain, dSkip) = add.backward(dy)
-        let dxMain = conv.backward(bn.backward(relu.backward(dMain)))
+        let dxMain = backwardChain([conv, bn, relu] as [Layer], dMain)
         inputGrad.assign(dxMain)
+        if dxMain !== dMain { dxMain.reclaim() }
         if let shortcut {
-            inputGrad.add(shortcut.backward(dSkip))
+            let dxSkip = shortcut.backward(dSkip)
+            inputGrad.add(dxSkip)
+            if dxSkip !== dSkip { dxSkip.reclaim() }
         } else {
             // Identity: the first inChannels of each sample's gradient pass through.
             let (n, plane, b, o) = (dy.shape[0], dy.shape[2] * dy.shape[3], dSkip.data, inputGrad.data)

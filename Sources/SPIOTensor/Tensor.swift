@@ -12,6 +12,9 @@ public final class Tensor: CustomStringConvertible {
     public private(set) var capacity: Int
     /// Start of the contiguous element storage (row-major, innermost dimension last).
     public private(set) var data: UnsafeMutablePointer<Float>
+    /// Whether the storage is mapped pages of `TensorStoragePool` (large tensors grown by
+    /// `reshape`) rather than the allocator's.
+    private var mapped = false
 
     /// A zero-filled tensor of the given shape.
     public init(shape: [Int]) {
@@ -32,7 +35,12 @@ public final class Tensor: CustomStringConvertible {
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
     }
 
-    deinit { data.deallocate() }
+    deinit { release() }
+
+    private func release() {
+        if mapped { TensorStoragePool.unmap(data, capacity: capacity) } else { data.deallocate() }
+        mapped = false
+    }
 
     /// Changes the shape, reallocating only when the new shape needs more room than allocated.
     /// Contents are unspecified afterwards (kept when the count does not grow).
@@ -40,13 +48,34 @@ public final class Tensor: CustomStringConvertible {
         precondition(newShape.allSatisfy { $0 >= 0 }, "Tensor shape \(newShape) has a negative dimension")
         let n = newShape.reduce(1, *)
         if n > capacity {
-            data.deallocate()
-            capacity = n
-            data = .allocate(capacity: n)
-            data.initialize(repeating: 0, count: n)
+            // Large storage comes from the pool: a block another tensor reclaimed, or fresh pages.
+            release()
+            if n >= TensorStoragePool.smallest {
+                (data, capacity) = TensorStoragePool.shared.take(n)
+                mapped = true
+            } else {
+                capacity = n
+                data = .allocate(capacity: n)
+                data.initialize(repeating: 0, count: n)
+            }
         }
         shape = newShape
         count = n
+    }
+
+    /// Hands this tensor's storage to the pool that `reshape` draws from, leaving it empty (shape
+    /// [0]; the next `reshape` takes storage again). For a gradient consumed within a backward pass:
+    /// the next layer's gradient reuses the memory, so a network's backward pass holds a few
+    /// gradients at a time instead of one per layer. Tensors below `TensorStoragePool.smallest`
+    /// keep their storage.
+    public func reclaim() {
+        guard mapped else { return }
+        TensorStoragePool.shared.give(data, capacity: capacity)
+        mapped = false
+        data = .allocate(capacity: 1)
+        capacity = 0
+        shape = [0]
+        count = 0
     }
 
     /// Size of dimension `i`; negative `i` counts from the end.

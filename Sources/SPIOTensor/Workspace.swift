@@ -59,8 +59,11 @@ public final class Workspace {
     public var allocatedFloats: Int { sizes.reduce(0, +) }
 
     /// Floats that layers may keep between forward and backward (im2col matrices reused by the
-    /// weight gradient instead of being rebuilt). 256 Mi floats = 1 GiB by default; 0 disables.
-    public var retainBudgetFloats = 1 << 28
+    /// weight gradient instead of being rebuilt). 32 Mi floats = 128 MiB by default: the studies'
+    /// models keep every matrix they would (`tiny` at 128 x 128 retains 36 MiB, the scaling study's
+    /// wider one 71 MiB), while the paper preset's first layers, 270 MiB at batch 8, are rebuilt
+    /// in backward instead of lifting its peak memory above PyTorch's; 0 disables.
+    public var retainBudgetFloats = 1 << 25
     /// Floats currently kept by layers.
     public private(set) var retainedFloats = 0
 
