@@ -47,20 +47,31 @@ package enum StorePack {
         return written
     }
 
-    /// Each lineage's training run with the most epochs checkpointed, among the studies' runs.
+    /// Each lineage's training run with the most epochs checkpointed, among the lineages of the
+    /// studies' training runs: a longer run still going (or stopped) counts too, so a computation
+    /// stopped at the end of one machine's time continues on the next.
     static func tips(_ store: RunStore, _ studies: [String]) throws -> [RunStore.Run] {
-        var best: [String: (run: RunStore.Run, epoch: Int)] = [:]
+        var lineages: [String] = []
         for study in studies {
             let runs = try store.studyRuns(study).map(\.run).filter { $0.kind == .train }
             guard !runs.isEmpty else { throw RunStoreError.missing("study '\(study)' (no training runs)") }
             for run in runs {
-                guard let lineage = try store.params(run.id!)[ParamKey.trainingLineage],
-                    let latest = Trainer.latestCheckpoint(in: Trainer.checkpointDirectory(ofRun: run.directory))
-                else { continue }
-                if latest.epoch > best[lineage]?.epoch ?? -1 { best[lineage] = (run, latest.epoch) }
+                if let lineage = try store.params(run.id!)[ParamKey.trainingLineage], !lineages.contains(lineage) {
+                    lineages.append(lineage)
+                }
             }
         }
-        return best.values.map(\.run).sorted { $0.id! < $1.id! }
+        var tips: [RunStore.Run] = []
+        for lineage in lineages {
+            var best: (run: RunStore.Run, epoch: Int)?
+            for run in try store.runs(kind: .train, param: ParamKey.trainingLineage, equals: lineage) {
+                guard let latest = Trainer.latestCheckpoint(in: Trainer.checkpointDirectory(ofRun: run.directory))
+                else { continue }
+                if latest.epoch > best?.epoch ?? -1 { best = (run, latest.epoch) }
+            }
+            if let best { tips.append(best.run) }
+        }
+        return tips.sorted { $0.id! < $1.id! }
     }
 
     /// Unpacks `folder` into `workspace`, which must hold no store yet; returns what it wrote.
