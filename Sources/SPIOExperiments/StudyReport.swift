@@ -515,8 +515,12 @@ package struct StudyReport {
             guard !lines.isEmpty else { continue }
             let columns = count > 1 ? "LL | LH | HL | HH | sum" : "image"
             md +=
-                "**The paper's loss by band** at the last epoch, mean over its batches (each term a normalised L1; "
-                + "the all-zero map scores 1 in each):\n\n| run | model | epoch | \(columns) |\n|"
+                (count > 1
+                    ? "**The paper's loss by band** at the last epoch, mean over its batches (each band's normalised "
+                        + "L1; the all-zero map scores 1 in each, so a band near 1 is one the model does not predict):"
+                    : "**The image heads' loss** at the last epoch, mean over its batches (the image's normalised L1; "
+                        + "the all-zero map scores 1):")
+                + "\n\n| run | model | epoch | \(columns) |\n|"
                 + String(repeating: "---|", count: count > 1 ? 8 : 4) + "\n" + lines.joined(separator: "\n") + "\n\n"
         }
         return md
