@@ -15,15 +15,20 @@ package enum RunStatus: String, Codable, CaseIterable, Sendable, DatabaseValueCo
     case running, finished, failed, interrupted
 }
 
+/// A name the store keys rows by (a metric's or a param's): its text is the stored key, and it
+/// prints as that text.
+package protocol StoredName: RawRepresentable, Hashable, Sendable, CustomStringConvertible where RawValue == String {}
+
+extension StoredName {
+    package var description: String { rawValue }
+}
+
 /// The name of a stored metric (`metrics.key`). Every metric the runner writes and the reports
 /// and audits read is one of these constants, so renaming a metric is a compile error, not an
 /// empty report column.
-package struct MetricKey: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible,
-    DatabaseValueConvertible
-{
+package struct MetricKey: StoredName, Comparable, Codable, DatabaseValueConvertible {
     package let rawValue: String
     package init(rawValue: String) { self.rawValue = rawValue }
-    package var description: String { rawValue }
     package static func < (a: MetricKey, b: MetricKey) -> Bool { a.rawValue < b.rawValue }
 
     // Training runs (step: Adam step or epoch).
@@ -67,10 +72,9 @@ package struct MetricKey: RawRepresentable, Hashable, Comparable, Sendable, Coda
 /// The name of a stored param (`params.key`) that code writes or reads by name. The rest of a
 /// run's params are its configuration flattened under the block's name (`model.head`,
 /// `training.learningRate`, `simulation.noise.snrDB`), written in one place each by the runner.
-package struct ParamKey: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+package struct ParamKey: StoredName {
     package let rawValue: String
     package init(rawValue: String) { self.rawValue = rawValue }
-    package var description: String { rawValue }
 
     // Dataset runs.
     package static let dataSamples = ParamKey(rawValue: "data.samples")
