@@ -27,6 +27,8 @@ package struct StudyReport {
         package var run: RunStore.Run
         package var set: TestSetConfig
         package var summary: EvaluationRecord
+        /// The key of the dataset it evaluated (simulated sets; nil for file sets and older stores).
+        package var datasetKey: String?
         package subscript<T>(dynamicMember keyPath: KeyPath<EvaluationRecord, T>) -> T { summary[keyPath: keyPath] }
     }
 
@@ -83,18 +85,17 @@ package struct StudyReport {
     /// The finished dataset run of a simulated set's images, by the key its evaluation stored; nil
     /// for file sets and where the store lacks it.
     func dataset(of e: Evaluated) throws -> RunStore.Run? {
-        guard e.set.files.isEmpty,
-            let key = (try? decodeCanonicalJSON(EvaluationJSON.self, from: e.run.configJSON))?.dataset
-        else { return nil }
+        guard e.set.files.isEmpty, let key = e.datasetKey else { return nil }
         return try store.finished(kind: .dataset, hash: key)
     }
 
     private func evaluated(_ u: RunStore.StudyRun) throws -> Evaluated {
         let id = u.run.id!
-        var set =
-            (try? decodeCanonicalJSON(EvaluationJSON.self, from: u.run.configJSON).set) ?? TestSetConfig()
+        let key = try? decodeCanonicalJSON(EvaluationJSON.self, from: u.run.configJSON)
+        var set = key?.set ?? TestSetConfig()
         if set.name == TestSetConfig().name, let name = try store.params(id)[ParamKey.set] { set.name = name }
-        return Evaluated(run: u.run, set: set, summary: try EvaluationRecord(store: store, id: id))
+        return Evaluated(
+            run: u.run, set: set, summary: try EvaluationRecord(store: store, id: id), datasetKey: key?.dataset)
     }
 
     /// The study's `report` block as stored by its last `spio run` (defaults for older stores).

@@ -38,7 +38,11 @@ public final class Tensor: CustomStringConvertible {
     deinit { release() }
 
     private func release() {
-        if mapped { TensorStoragePool.unmap(data, capacity: capacity) } else { data.deallocate() }
+        if mapped {
+            TensorStoragePool.unmap(data, capacity: capacity)
+        } else if data != TensorStoragePool.noStorage {
+            data.deallocate()
+        }
         mapped = false
     }
 
@@ -72,7 +76,7 @@ public final class Tensor: CustomStringConvertible {
         guard mapped else { return }
         TensorStoragePool.shared.give(data, capacity: capacity)
         mapped = false
-        data = .allocate(capacity: 1)
+        data = TensorStoragePool.noStorage  // no allocation per reclaim in the backward loop
         capacity = 0
         shape = [0]
         count = 0

@@ -21,6 +21,10 @@ public final class TensorStoragePool: @unchecked Sendable {
     /// which route every tensor through the pool to show that no result depends on it.
     nonisolated(unsafe) public static var smallest = 1 << 20
 
+    /// What an emptied (reclaimed) tensor points at: one float shared by all, never written
+    /// (such a tensor has count 0) and never freed.
+    static let noStorage = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+
     private var free: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []
     private let lock = NSLock()
 
